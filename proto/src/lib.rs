@@ -1,0 +1,35 @@
+//! A sans-IO ZooKeeper client protocol core.
+//!
+//! This crate turns ZooKeeper operations into bytes and bytes into results, with no sockets,
+//! clocks, threads or async runtime of its own. Drivers (`zk-tokio`, `zk-mio`) own the IO.
+//!
+//! - [`codec`]: jute primitives and length-prefixed framing.
+//! - [`records`]: every request, response and event record of the protocol.
+//! - [`consts`] and [`error`]: opcodes, create modes, permissions, event types, error codes.
+//! - [`path`]: node path validation with the server's rules.
+//! - [`digest`]: the digest authentication scheme.
+//!
+//! ```
+//! use bytes::BytesMut;
+//! use zk_proto::records::{GetDataRequest, Request};
+//!
+//! let mut buf = BytesMut::new();
+//! let req = Request::GetData(GetDataRequest { path: "/config".into(), watch: false });
+//! req.encode_frame(1, "/app", &mut buf);
+//! // length, xid 1, opcode 4 (getData), "/app/config", watch=false
+//! assert_eq!(buf.len(), 4 + 8 + 4 + "/app/config".len() + 1);
+//! ```
+
+#![deny(missing_docs)]
+
+pub mod codec;
+pub mod consts;
+pub mod digest;
+pub mod error;
+pub mod path;
+pub mod records;
+
+pub use codec::{DecodeError, FrameDecoder, FrameError, Jute};
+pub use consts::{AddWatchMode, CreateMode, EventType, KeeperState, OpCode, WatcherType};
+pub use error::ErrorCode;
+pub use records::{Acl, Id, Request, Response, Stat};

@@ -1,0 +1,141 @@
+//! The core stays pure: its only dependencies are bytes, nom and thiserror (and what they pull
+//! in), none of which is an async runtime or an IO library, and its source touches no socket,
+//! clock, thread or async code.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+const ALLOWED_DIRECT: &[&str] = &["bytes", "nom", "thiserror"];
+const FORBIDDEN_CRATES: &[&str] = &[
+    "tokio",
+    "mio",
+    "async-std",
+    "smol",
+    "futures",
+    "socket2",
+    "libc",
+];
+const FORBIDDEN_SOURCE: &[&str] = &[
+    "std::net",
+    "Instant::now",
+    "SystemTime",
+    "std::thread",
+    "thread::spawn",
+    "async fn",
+    ".await",
+    "std::fs",
+    "std::process",
+];
+
+fn manifest_dir() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The names listed under `[dependencies]` in proto's Cargo.toml.
+fn direct_dependencies() -> Vec<String> {
+    let toml = std::fs::read_to_string(manifest_dir().join("Cargo.toml")).unwrap();
+    let mut in_deps = false;
+    let mut deps = Vec::new();
+    for line in toml.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_deps = line == "[dependencies]";
+            continue;
+        }
+        if in_deps && !line.is_empty() && !line.starts_with('#') {
+            let name = line.split(['=', '.', ' ']).next().unwrap().trim();
+            deps.push(name.to_owned());
+        }
+    }
+    deps
+}
+
+/// package name -> names of its dependencies, from the workspace's Cargo.lock.
+fn lock_graph() -> BTreeMap<String, Vec<String>> {
+    let lock = std::fs::read_to_string(manifest_dir().join("../Cargo.lock")).unwrap();
+    let mut graph = BTreeMap::new();
+    for pkg in lock.split("[[package]]").skip(1) {
+        let mut name = None;
+        let mut deps = Vec::new();
+        let mut in_deps = false;
+        for line in pkg.lines().map(str::trim) {
+            if let Some(n) = line.strip_prefix("name = ") {
+                name = Some(n.trim_matches('"').to_owned());
+            } else if line.starts_with("dependencies = [") {
+                in_deps = true;
+            } else if in_deps && line == "]" {
+                in_deps = false;
+            } else if in_deps {
+                let dep = line.trim_matches(|c| c == '"' || c == ',');
+                deps.push(dep.split(' ').next().unwrap().to_owned());
+            }
+        }
+        graph
+            .entry(name.unwrap())
+            .or_insert_with(Vec::new)
+            .extend(deps);
+    }
+    graph
+}
+
+#[test]
+fn direct_dependencies_are_bytes_nom_and_thiserror() {
+    let deps = direct_dependencies();
+    for d in &deps {
+        assert!(
+            ALLOWED_DIRECT.contains(&d.as_str()),
+            "zk-proto depends on {d}; only {ALLOWED_DIRECT:?} are allowed"
+        );
+    }
+    assert_eq!(deps.len(), ALLOWED_DIRECT.len(), "{deps:?}");
+}
+
+#[test]
+fn no_runtime_or_io_crate_in_the_dependency_tree() {
+    let graph = lock_graph();
+    let mut seen = BTreeSet::new();
+    let mut stack = direct_dependencies();
+    while let Some(p) = stack.pop() {
+        if seen.insert(p.clone()) {
+            stack.extend(graph.get(&p).cloned().unwrap_or_default());
+        }
+    }
+    for f in FORBIDDEN_CRATES {
+        assert!(
+            !seen.contains(*f),
+            "{f} is in zk-proto's dependency tree: {seen:?}"
+        );
+    }
+    assert!(seen.contains("nom") && seen.contains("bytes"), "{seen:?}");
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn source_uses_no_socket_clock_thread_or_async() {
+    let mut files = Vec::new();
+    rust_files(&manifest_dir().join("src"), &mut files);
+    assert!(!files.is_empty());
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap();
+            for f in FORBIDDEN_SOURCE {
+                assert!(
+                    !code.contains(f),
+                    "{}:{}: uses {f}: {line}",
+                    file.display(),
+                    n + 1
+                );
+            }
+        }
+    }
+}
