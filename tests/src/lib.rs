@@ -1,1 +1,100 @@
-//! zk-tests
+//! Integration tests against real ZooKeeper servers, and what they share.
+//!
+//! The tests live in `tests/tests/`. [`RawConn`] talks to a server with nothing but proto's
+//! codec and a blocking socket, so codec facts can be checked against a real server without
+//! any client state machine in the way.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use zk_proto::codec::{DEFAULT_MAX_FRAME, FrameDecoder, write_frame};
+use zk_proto::records::{ConnectRequest, ConnectResponse, ReplyHeader, Request, Response};
+use zk_proto::{ErrorCode, Jute, OpCode};
+
+/// A connection that speaks the protocol one frame at a time, with proto's codec only.
+pub struct RawConn {
+    stream: TcpStream,
+    frames: FrameDecoder,
+    /// The server's answer to the handshake.
+    pub session: ConnectResponse,
+}
+
+impl RawConn {
+    /// Connects and opens a new session with the given timeout.
+    pub fn connect(addr: SocketAddr, timeout_ms: i32) -> io::Result<RawConn> {
+        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        stream.set_nodelay(true)?;
+        let mut conn = RawConn {
+            stream,
+            frames: FrameDecoder::new(DEFAULT_MAX_FRAME),
+            session: ConnectResponse::default(),
+        };
+        let req = ConnectRequest {
+            protocol_version: 0,
+            last_zxid_seen: 0,
+            timeout: timeout_ms,
+            session_id: 0,
+            passwd: Bytes::from_static(&[0; 16]),
+            read_only: false,
+        };
+        let mut buf = BytesMut::new();
+        write_frame(&mut buf, |b| req.encode(b));
+        conn.stream.write_all(&buf)?;
+        let frame = conn.read_frame()?;
+        let (session, _) = ConnectResponse::decode(&frame).map_err(io::Error::other)?;
+        conn.session = session;
+        Ok(conn)
+    }
+
+    /// Reads the next whole frame (without its length prefix).
+    pub fn read_frame(&mut self) -> io::Result<Bytes> {
+        loop {
+            if let Some(frame) = self.frames.next_frame().map_err(io::Error::other)? {
+                return Ok(frame);
+            }
+            let mut chunk = [0u8; 4096];
+            let n = self.stream.read(&mut chunk)?;
+            if n == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            self.frames.push(&chunk[..n]);
+        }
+    }
+
+    /// Sends `req` with `xid` and returns the reply header and body, skipping watch
+    /// notifications (xid -1) that arrive first.
+    pub fn call(&mut self, xid: i32, req: &Request) -> io::Result<(ReplyHeader, Bytes)> {
+        let mut buf = BytesMut::new();
+        req.encode_frame(xid, "", &mut buf);
+        self.stream.write_all(&buf)?;
+        loop {
+            let frame = self.read_frame()?;
+            let (header, used) = ReplyHeader::decode(&frame).map_err(io::Error::other)?;
+            if header.xid == -1 {
+                continue;
+            }
+            if header.xid != xid {
+                return Err(io::Error::other(format!(
+                    "reply xid {} does not match request xid {xid}",
+                    header.xid
+                )));
+            }
+            return Ok((header, frame.slice(used..)));
+        }
+    }
+
+    /// Sends `req` and decodes a successful reply, or returns the server's error code.
+    pub fn request(&mut self, xid: i32, req: &Request) -> io::Result<Result<Response, ErrorCode>> {
+        let op: OpCode = req.opcode();
+        let (header, body) = self.call(xid, req)?;
+        if header.err != 0 {
+            return Ok(Err(ErrorCode::from_i32(header.err)));
+        }
+        Response::decode_for(op, &body)
+            .map(Ok)
+            .map_err(io::Error::other)
+    }
+}
