@@ -28,6 +28,8 @@ pub mod digest;
 pub mod error;
 pub mod path;
 pub mod records;
+pub mod session;
+pub mod watch;
 
 pub use codec::{DecodeError, FrameDecoder, FrameError, Jute};
 pub use consts::{AddWatchMode, CreateMode, EventType, KeeperState, OpCode, WatcherType};

@@ -1,0 +1,137 @@
+//! What a session is configured with.
+
+use std::time::Duration;
+
+use super::hosts::{HostError, HostList};
+use crate::codec::DEFAULT_MAX_FRAME;
+
+/// Session settings. Build one from a connect string and adjust with the `with_*` methods.
+///
+/// ```
+/// use std::time::Duration;
+/// use zk_proto::session::Config;
+///
+/// let config = Config::new("zk1:2181,zk2:2181/app")
+///     .unwrap()
+///     .with_session_timeout(Duration::from_secs(10))
+///     .with_read_only(true)
+///     .with_seed(42);
+/// assert_eq!(config.hosts().chroot(), "/app");
+/// ```
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub(crate) hosts: HostList,
+    pub(crate) session_timeout: Duration,
+    pub(crate) read_only: bool,
+    pub(crate) seed: u64,
+    pub(crate) shuffle: bool,
+    pub(crate) max_frame: usize,
+    pub(crate) queue_limit: usize,
+    pub(crate) request_timeout: Option<Duration>,
+    pub(crate) renew_expired: bool,
+    pub(crate) backoff_min: Duration,
+    pub(crate) backoff_max: Duration,
+}
+
+impl Config {
+    /// A configuration for the servers and chroot of `connect`
+    /// (`"h1:2181,h2,[::1]:2182/chroot"`), with the defaults listed on each `with_*` method.
+    pub fn new(connect: &str) -> Result<Config, HostError> {
+        Ok(Config::from_hosts(HostList::parse(connect)?))
+    }
+
+    /// A configuration for an already parsed host list.
+    pub fn from_hosts(hosts: HostList) -> Config {
+        Config {
+            hosts,
+            session_timeout: Duration::from_secs(10),
+            read_only: false,
+            seed: 0,
+            shuffle: true,
+            max_frame: DEFAULT_MAX_FRAME,
+            queue_limit: 10_000,
+            request_timeout: None,
+            renew_expired: true,
+            backoff_min: Duration::from_millis(50),
+            backoff_max: Duration::from_secs(1),
+        }
+    }
+
+    /// The requested session timeout (default 10 s). The server clamps it to its own bounds
+    /// (by default 2 to 20 ticks) and the negotiated value drives every timer.
+    pub fn with_session_timeout(mut self, timeout: Duration) -> Self {
+        self.session_timeout = timeout;
+        self
+    }
+
+    /// Accept read-only servers cut off from their quorum (default false). While connected
+    /// to one, the session looks for a read-write server and moves when it finds one.
+    pub fn with_read_only(mut self, allowed: bool) -> Self {
+        self.read_only = allowed;
+        self
+    }
+
+    /// The seed of every random choice: host order, ping jitter, backoff (default 0). Drivers
+    /// pass a random seed; tests pass a fixed one to replay runs exactly.
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Shuffle the hosts (with the seed) before the first connection (default true), so
+    /// clients spread over the ensemble as the reference client does.
+    pub fn with_shuffle(mut self, shuffle: bool) -> Self {
+        self.shuffle = shuffle;
+        self
+    }
+
+    /// The largest frame accepted from a server, and the largest request sent (default
+    /// [`DEFAULT_MAX_FRAME`], matching the server's default `jute.maxbuffer`).
+    pub fn with_max_frame(mut self, bytes: usize) -> Self {
+        self.max_frame = bytes;
+        self
+    }
+
+    /// How many requests may wait for a connection (default 10 000). Beyond it `submit`
+    /// fails with [`super::Error::QueueFull`] instead of growing memory without bound.
+    pub fn with_queue_limit(mut self, limit: usize) -> Self {
+        self.queue_limit = limit;
+        self
+    }
+
+    /// How long a request may wait for a connection before it fails with
+    /// [`super::Error::Timeout`]. The default, `None`, is the session timeout: once no server
+    /// could be reached for that long, the session is as good as expired. Requests already
+    /// sent are not timed out here; they complete when the reply arrives or the connection
+    /// drops.
+    pub fn with_request_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Start a new session by itself after the old one expired (default true, as Kazoo
+    /// does). When false, an expired session stays expired and every call fails.
+    pub fn with_renew_expired(mut self, renew: bool) -> Self {
+        self.renew_expired = renew;
+        self
+    }
+
+    /// The pause after every host in the list failed once: it starts at `min` and doubles
+    /// with each failed round up to `max`, each pause drawn between half and all of it
+    /// (defaults 50 ms and 1 s; the reference client waits up to 1 s).
+    pub fn with_reconnect_backoff(mut self, min: Duration, max: Duration) -> Self {
+        self.backoff_min = min;
+        self.backoff_max = max.max(min);
+        self
+    }
+
+    /// The servers and chroot.
+    pub fn hosts(&self) -> &HostList {
+        &self.hosts
+    }
+
+    /// The requested session timeout.
+    pub fn session_timeout(&self) -> Duration {
+        self.session_timeout
+    }
+}

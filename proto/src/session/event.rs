@@ -1,0 +1,84 @@
+//! What the session hands to its driver: actions to perform and events to deliver.
+
+use super::error::{Disconnect, Error};
+use super::hosts::HostAddr;
+use super::state::{AppState, SessionState};
+use crate::consts::{EventType, KeeperState};
+use crate::records::Response;
+
+/// Identifies a submitted request, and the watch it registers, if any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RequestId(pub u64);
+
+/// Something the driver must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Open a TCP connection to `addr` (server number `host` in the shuffled list), closing
+    /// any other one, then call `handle_connected` or `handle_connect_failed`.
+    Connect {
+        /// Index of the host in [`super::Session::hosts`].
+        host: usize,
+        /// Where to connect.
+        addr: HostAddr,
+    },
+    /// Close the connection. The session already counts it as gone: do not report it back
+    /// with `handle_disconnected`.
+    Disconnect(Disconnect),
+    /// On a separate, short-lived connection to `addr`, send the four bytes `isro` and read
+    /// the answer (`rw` or `ro`), then call `handle_probe_result`.
+    Probe {
+        /// Index of the host.
+        host: usize,
+        /// Where to connect.
+        addr: HostAddr,
+    },
+}
+
+/// What a read-only probe found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeResult {
+    /// The server answered `rw`.
+    ReadWrite,
+    /// The server answered `ro` or anything else.
+    ReadOnly,
+    /// The server could not be reached.
+    Unreachable,
+}
+
+/// A watch fired, or ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchedEvent {
+    /// The request that registered the watch.
+    pub watch: RequestId,
+    /// What happened. [`EventType::None`] for the final event of a watch ended by the
+    /// session (expired, closed, auth failed).
+    pub kind: EventType,
+    /// The session state the event was sent in: `SyncConnected` for node events, `Expired`,
+    /// `Closed` or `AuthFailed` for final events.
+    pub state: KeeperState,
+    /// The node path, without the chroot.
+    pub path: String,
+}
+
+/// Something that happened, for the driver to deliver.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// The session moved to another state.
+    State {
+        /// The new state.
+        state: SessionState,
+        /// Why a connection was dropped, when that caused the change.
+        reason: Option<Disconnect>,
+    },
+    /// The application view changed (follows `State`).
+    App(AppState),
+    /// A request completed. Each [`RequestId`] completes exactly once.
+    Complete {
+        /// The request.
+        id: RequestId,
+        /// Its outcome. Paths in it are relative to the chroot.
+        result: Result<Response, Error>,
+    },
+    /// A watch fired or ended.
+    Watch(WatchedEvent),
+}

@@ -1,0 +1,1330 @@
+//! The session state machine: everything between "open a TCP connection" and "hand a result
+//! to the caller", with no IO and no clock. Time is always an argument.
+//!
+//! A driver owns one socket at a time and runs this loop:
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use zk_proto::records::{GetDataRequest, Request};
+//! use zk_proto::session::{Action, Config, Event, Session};
+//!
+//! let config = Config::new("127.0.0.1:2181/app").unwrap().with_seed(7);
+//! let now = Instant::now();
+//! let mut session = Session::new(config, now);
+//! let id = session
+//!     .submit(now, Request::GetData(GetDataRequest { path: "/config".into(), watch: true }))
+//!     .unwrap();
+//!
+//! // One turn of the loop. A real driver repeats it until the session is closed.
+//! while let Some(action) = session.poll_action() {
+//!     match action {
+//!         Action::Connect { addr, .. } => {
+//!             // Open a TCP connection to `addr`; then, from the socket's events:
+//!             session.handle_connected(now);
+//!             // or session.handle_connect_failed(now, "refused".into());
+//!         }
+//!         Action::Disconnect(_reason) => { /* close the socket */ }
+//!         Action::Probe { .. } => { /* ask the host `isro`, then handle_probe_result */ }
+//!     }
+//! }
+//! if let Some(bytes) = session.poll_transmit() {
+//!     // Write every queued frame with one write; here the ConnectRequest.
+//!     assert!(bytes.len() > 4);
+//! }
+//! // When bytes arrive:    session.handle_input(now, &buf[..n]);
+//! // When the socket ends: session.handle_disconnected(now, "reset by peer".into());
+//! // Wake up at the deadline and tell the session the time:
+//! if let Some(deadline) = session.poll_timeout() {
+//!     session.handle_timeout(deadline);
+//! }
+//! while let Some(event) = session.poll_event() {
+//!     match event {
+//!         Event::Complete { id: done, result } => { let _ = (done == id, result); }
+//!         Event::Watch(w) => println!("{:?} on {}", w.kind, w.path),
+//!         Event::State { state, .. } => println!("session is {state:?}"),
+//!         Event::App(app) => println!("application view: {app:?}"),
+//!     }
+//! }
+//! # let _ = Duration::ZERO;
+//! ```
+//!
+//! The contract with the driver: after every `handle_*` call or `submit`, drain
+//! `poll_action` (and perform the actions in order), `poll_transmit` and `poll_event`, then
+//! sleep until `poll_timeout` or the next IO. Calls that concern a connection always concern
+//! the one most recently asked for with [`Action::Connect`].
+
+mod config;
+mod error;
+mod event;
+mod hosts;
+pub(crate) mod rng;
+mod state;
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+
+pub use config::Config;
+pub use error::{Disconnect, Error};
+pub use event::{Action, Event, ProbeResult, RequestId, WatchedEvent};
+pub use hosts::{DEFAULT_PORT, HostAddr, HostError, HostList};
+pub use state::{AppState, SessionState};
+
+use crate::codec::{FrameDecoder, Jute, write_frame};
+use crate::consts::{AddWatchMode, CreateMode, EventType, KeeperState, OpCode, WatcherType, xid};
+use crate::error::ErrorCode;
+use crate::path::{validate_create_path, validate_path};
+use crate::records::{
+    AuthPacket, ConnectRequest, ConnectResponse, CreateRequest, MultiOp, OpResult, ReplyHeader,
+    Request, Response, WatcherEvent,
+};
+use crate::watch::{SET_WATCHES_MAX_PATH_BYTES, WatchKind, WatchRegistry};
+use rng::Rng;
+
+/// The path `getConfig` reads, outside any chroot.
+const CONFIG_NODE: &str = "/zookeeper/config";
+/// Read-only probing starts this soon after connecting to a read-only server and backs off
+/// by doubling up to [`PROBE_MAX`], as the reference client does.
+const PROBE_MIN: Duration = Duration::from_millis(100);
+const PROBE_MAX: Duration = Duration::from_secs(60);
+/// The reference client never lets more than 10 s pass without a ping.
+const MAX_PING_INTERVAL: Duration = Duration::from_secs(10);
+
+/// What a successful (or NoNode) reply does to the watch registry.
+#[derive(Debug, Clone)]
+enum WatchIntent {
+    /// Register `on_ok` when the request succeeds, `on_no_node` when it fails with NoNode.
+    Register {
+        path: String,
+        on_ok: WatchKind,
+        on_no_node: Option<WatchKind>,
+    },
+    /// Remove the registrations a `removeWatches` of this type removes on the server.
+    Remove { path: String, kind: WatcherType },
+}
+
+#[derive(Debug)]
+enum Sent {
+    User {
+        id: RequestId,
+        watch: Option<WatchIntent>,
+    },
+    SetWatches,
+    Close,
+}
+
+#[derive(Debug)]
+struct Pending {
+    xid: i32,
+    op: OpCode,
+    sent: Sent,
+}
+
+#[derive(Debug)]
+struct Queued {
+    id: RequestId,
+    request: Request,
+    deadline: Instant,
+}
+
+#[derive(Debug)]
+struct Auth {
+    scheme: String,
+    credentials: Bytes,
+    /// The caller of `add_auth`, until the first answer arrives.
+    waiter: Option<RequestId>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Conn {
+    /// No connection; the next attempt at `retry_at` (none while the session is over).
+    Idle { retry_at: Option<Instant> },
+    /// The driver is opening a TCP connection.
+    Opening { host: usize, deadline: Instant },
+    /// ConnectRequest sent, waiting for the ConnectResponse.
+    Handshake { host: usize, deadline: Instant },
+    /// Session established on this connection.
+    Open {
+        host: usize,
+        last_recv: Instant,
+        last_send: Instant,
+        ping_jitter: Duration,
+    },
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Probing {
+    next_at: Instant,
+    interval: Duration,
+    in_flight: Option<usize>,
+    next_host: usize,
+}
+
+/// The sans-IO session. See the [module docs](self) for the driver loop.
+#[derive(Debug)]
+pub struct Session {
+    config: Config,
+    hosts: Vec<HostAddr>,
+    chroot: String,
+    rng: Rng,
+
+    session_id: i64,
+    passwd: Bytes,
+    negotiated: Option<Duration>,
+    last_zxid: i64,
+    seen_rw: bool,
+    state: SessionState,
+    app: AppState,
+    read_only: bool,
+    closing: Option<Instant>,
+    /// When a server was last heard from in the current session, for client-side expiry.
+    last_heard: Option<Instant>,
+
+    conn: Conn,
+    next_host: usize,
+    failures: usize,
+    backoff_round: u32,
+    frames: FrameDecoder,
+    out: BytesMut,
+    probing: Option<Probing>,
+
+    next_id: u64,
+    next_xid: i32,
+    queued: VecDeque<Queued>,
+    pending: VecDeque<Pending>,
+    auths: Vec<Auth>,
+    /// Index into `auths` of every auth packet sent on this connection and not yet answered.
+    auth_in_flight: VecDeque<usize>,
+    watches: WatchRegistry,
+
+    actions: VecDeque<Action>,
+    events: VecDeque<Event>,
+}
+
+impl Session {
+    /// A new session; the first [`Action::Connect`] is ready at once.
+    pub fn new(config: Config, now: Instant) -> Session {
+        let mut list = config.hosts.clone();
+        if config.shuffle {
+            list.shuffle(config.seed);
+        }
+        let mut session = Session {
+            hosts: list.hosts().to_vec(),
+            chroot: list.chroot().to_string(),
+            // A different stream from the one that shuffled the hosts.
+            rng: Rng::new(config.seed ^ 0x5eed_0fca_11ed),
+            frames: FrameDecoder::new(config.max_frame),
+            config,
+            session_id: 0,
+            passwd: Bytes::from_static(&[0; 16]),
+            negotiated: None,
+            last_zxid: 0,
+            seen_rw: false,
+            state: SessionState::Connecting,
+            app: AppState::Lost,
+            read_only: false,
+            closing: None,
+            last_heard: None,
+            conn: Conn::Idle { retry_at: None },
+            next_host: 0,
+            failures: 0,
+            backoff_round: 0,
+            out: BytesMut::new(),
+            probing: None,
+            next_id: 1,
+            next_xid: 1,
+            queued: VecDeque::new(),
+            pending: VecDeque::new(),
+            auths: Vec::new(),
+            auth_in_flight: VecDeque::new(),
+            watches: WatchRegistry::new(),
+            actions: VecDeque::new(),
+            events: VecDeque::new(),
+        };
+        session.connect_next(now);
+        session
+    }
+
+    // ----- accessors -----
+
+    /// The session state.
+    pub fn state(&self) -> SessionState {
+        self.state
+    }
+
+    /// The application view (Kazoo's Connected / Suspended / Lost).
+    pub fn app_state(&self) -> AppState {
+        self.app
+    }
+
+    /// The session id, 0 before the first handshake.
+    pub fn session_id(&self) -> i64 {
+        self.session_id
+    }
+
+    /// The session password.
+    pub fn password(&self) -> &[u8] {
+        &self.passwd
+    }
+
+    /// The session timeout the server agreed to, once connected.
+    pub fn negotiated_timeout(&self) -> Option<Duration> {
+        self.negotiated
+    }
+
+    /// The last zxid seen in a reply.
+    pub fn last_zxid(&self) -> i64 {
+        self.last_zxid
+    }
+
+    /// The servers, in the (shuffled) order they are tried.
+    pub fn hosts(&self) -> &[HostAddr] {
+        &self.hosts
+    }
+
+    /// The chroot, `""` when none.
+    pub fn chroot(&self) -> &str {
+        &self.chroot
+    }
+
+    /// The host of the current connection or connection attempt.
+    pub fn current_host(&self) -> Option<usize> {
+        match self.conn {
+            Conn::Idle { .. } => None,
+            Conn::Opening { host, .. } | Conn::Handshake { host, .. } | Conn::Open { host, .. } => {
+                Some(host)
+            }
+        }
+    }
+
+    /// Requests sent and waiting for their replies.
+    pub fn in_flight(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Requests waiting for a connection.
+    pub fn queued(&self) -> usize {
+        self.queued.len()
+    }
+
+    /// The watch registrations.
+    pub fn watches(&self) -> &WatchRegistry {
+        &self.watches
+    }
+
+    fn timeout(&self) -> Duration {
+        self.negotiated.unwrap_or(self.config.session_timeout)
+    }
+
+    /// 2/3 of the session timeout in whole milliseconds, as the reference client computes it.
+    pub fn read_timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms() * 2 / 3)
+    }
+
+    /// The session timeout divided by the number of hosts, in whole milliseconds, as the
+    /// reference client computes it.
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms() / self.hosts.len().max(1) as u64)
+    }
+
+    fn timeout_ms(&self) -> u64 {
+        self.timeout().as_millis().min(i32::MAX as u128) as u64
+    }
+
+    fn request_timeout(&self) -> Duration {
+        self.config.request_timeout.unwrap_or(self.timeout())
+    }
+
+    fn is_over(&self) -> bool {
+        match self.state {
+            SessionState::Closed | SessionState::AuthFailed => true,
+            SessionState::Expired => !self.config.renew_expired,
+            _ => false,
+        }
+    }
+
+    // ----- outputs -----
+
+    /// The next thing the driver must do.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// Every frame queued since the last call, in one buffer for one write.
+    pub fn poll_transmit(&mut self) -> Option<Bytes> {
+        if self.out.is_empty() {
+            None
+        } else {
+            Some(self.out.split().freeze())
+        }
+    }
+
+    /// The next event to deliver.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// The earliest moment [`Session::handle_timeout`] has something to do.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let mut earliest: Option<Instant> = None;
+        let mut at = |t: Instant| {
+            earliest = Some(earliest.map_or(t, |e| e.min(t)));
+        };
+        match self.conn {
+            Conn::Idle { retry_at } => {
+                if let Some(t) = retry_at {
+                    at(t);
+                }
+            }
+            Conn::Opening { deadline, .. } | Conn::Handshake { deadline, .. } => at(deadline),
+            Conn::Open {
+                last_recv,
+                last_send,
+                ping_jitter,
+                ..
+            } => {
+                at(last_recv + self.read_timeout());
+                at(last_send + self.ping_interval(ping_jitter));
+            }
+        }
+        if let Some(q) = self.queued.front() {
+            at(q.deadline);
+        }
+        if let Some(t) = self.expiry_deadline() {
+            at(t);
+        }
+        if let Some(t) = self.closing {
+            at(t);
+        }
+        if let Some(p) = self.probing
+            && p.in_flight.is_none()
+        {
+            at(p.next_at);
+        }
+        earliest
+    }
+
+    fn ping_interval(&self, jitter: Duration) -> Duration {
+        (self.read_timeout() / 2)
+            .min(MAX_PING_INTERVAL)
+            .saturating_sub(jitter)
+    }
+
+    /// While no connection carries the session, it is given up 4/3 of the session timeout
+    /// after the last word from a server, as the reference client does: by then the server
+    /// has expired it.
+    fn expiry_deadline(&self) -> Option<Instant> {
+        if self.session_id == 0
+            || self.state.is_terminal()
+            || matches!(self.conn, Conn::Open { .. })
+        {
+            return None;
+        }
+        let heard = self.last_heard?;
+        Some(heard + Duration::from_millis(self.timeout_ms() * 4 / 3))
+    }
+
+    // ----- inputs from the driver -----
+
+    /// The TCP connection asked for with [`Action::Connect`] is open.
+    pub fn handle_connected(&mut self, _now: Instant) {
+        let Conn::Opening { host, deadline } = self.conn else {
+            return;
+        };
+        let resume = self.seen_rw;
+        let req = ConnectRequest {
+            protocol_version: 0,
+            last_zxid_seen: self.last_zxid,
+            timeout: duration_ms(self.config.session_timeout),
+            session_id: if resume { self.session_id } else { 0 },
+            passwd: if resume {
+                self.passwd.clone()
+            } else {
+                Bytes::from_static(&[0; 16])
+            },
+            read_only: self.config.read_only,
+        };
+        self.frames.clear();
+        self.out.clear();
+        write_frame(&mut self.out, |b| req.encode(b));
+        self.conn = Conn::Handshake { host, deadline };
+    }
+
+    /// The TCP connection asked for with [`Action::Connect`] could not be opened.
+    pub fn handle_connect_failed(&mut self, now: Instant, reason: String) {
+        if matches!(self.conn, Conn::Opening { .. }) {
+            self.lose_connection(now, Disconnect::Io(reason), false);
+        }
+    }
+
+    /// The connection closed or failed.
+    pub fn handle_disconnected(&mut self, now: Instant, reason: String) {
+        if !matches!(self.conn, Conn::Idle { .. }) {
+            self.lose_connection(now, Disconnect::Io(reason), false);
+        }
+    }
+
+    /// Bytes arrived on the connection, in any chunking. Every complete frame is processed
+    /// before this returns.
+    pub fn handle_input(&mut self, now: Instant, data: &[u8]) {
+        if !matches!(self.conn, Conn::Handshake { .. } | Conn::Open { .. }) {
+            return;
+        }
+        self.heard(now);
+        self.frames.push(data);
+        loop {
+            match self.frames.next_frame() {
+                Ok(Some(frame)) => {
+                    if let Err(reason) = self.handle_frame(now, frame) {
+                        self.lose_connection(now, reason, true);
+                        return;
+                    }
+                    if !matches!(self.conn, Conn::Handshake { .. } | Conn::Open { .. }) {
+                        return;
+                    }
+                }
+                Ok(None) => return,
+                Err(e) => {
+                    self.lose_connection(now, Disconnect::Frame(e), true);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn heard(&mut self, now: Instant) {
+        if let Conn::Open { last_recv, .. } = &mut self.conn {
+            *last_recv = now;
+            self.last_heard = Some(now);
+        }
+    }
+
+    /// Time passed: pings, read and connect timeouts, reconnect backoff, request deadlines,
+    /// client-side expiry, read-only probing.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if let Some(t) = self.closing
+            && now >= t
+        {
+            self.finish_close(now);
+            return;
+        }
+        if let Some(t) = self.expiry_deadline()
+            && now >= t
+        {
+            self.expire(now, None);
+            return;
+        }
+        while self.queued.front().is_some_and(|q| now >= q.deadline) {
+            if let Some(q) = self.queued.pop_front() {
+                let waited = self.request_timeout();
+                self.complete(q.id, Err(Error::Timeout(waited)));
+            }
+        }
+        match self.conn {
+            Conn::Idle { retry_at: Some(t) } if now >= t => self.connect_next(now),
+            Conn::Opening { deadline, .. } | Conn::Handshake { deadline, .. }
+                if now >= deadline =>
+            {
+                let t = self.connect_timeout();
+                self.lose_connection(now, Disconnect::ConnectTimeout(t), true);
+            }
+            Conn::Open {
+                last_recv,
+                last_send,
+                ping_jitter,
+                ..
+            } => {
+                if now >= last_recv + self.read_timeout() {
+                    let t = self.read_timeout();
+                    self.lose_connection(now, Disconnect::ReadTimeout(t), true);
+                } else if now >= last_send + self.ping_interval(ping_jitter) {
+                    Request::Ping.encode_frame(xid::PING, "", &mut self.out);
+                    self.sent(now);
+                }
+            }
+            _ => {}
+        }
+        if let Some(p) = self.probing
+            && p.in_flight.is_none()
+            && now >= p.next_at
+        {
+            self.start_probe();
+        }
+    }
+
+    /// Marks that bytes were queued on the open connection now, and draws the jitter of the
+    /// next ping.
+    fn sent(&mut self, now: Instant) {
+        let max_jitter = (self.read_timeout() / 10).min(Duration::from_millis(400));
+        let jitter = Duration::from_micros(self.rng.below(max_jitter.as_micros() as u64 + 1));
+        if let Conn::Open {
+            last_send,
+            ping_jitter,
+            ..
+        } = &mut self.conn
+        {
+            *last_send = now;
+            *ping_jitter = jitter;
+        }
+    }
+
+    // ----- requests -----
+
+    /// Queues an operation. Its outcome arrives as exactly one [`Event::Complete`] with the
+    /// returned id. Sent at once when connected, otherwise when the next connection is up.
+    pub fn submit(&mut self, now: Instant, request: Request) -> Result<RequestId, Error> {
+        self.check_open()?;
+        validate(&request)?;
+        if matches!(
+            request,
+            Request::Ping
+                | Request::CloseSession
+                | Request::Auth(_)
+                | Request::SetWatches(_)
+                | Request::SetWatches2(_)
+        ) {
+            return Err(Error::InvalidRequest(
+                "pings, closeSession, auth and setWatches are sent by the session itself; use \
+                 close() and add_auth()",
+            ));
+        }
+        let id = self.new_id();
+        if matches!(self.conn, Conn::Open { .. }) {
+            self.write_request(now, id, request);
+        } else {
+            if self.queued.len() >= self.config.queue_limit {
+                return Err(Error::QueueFull(self.queued.len()));
+            }
+            let deadline = now + self.request_timeout();
+            self.queued.push_back(Queued {
+                id,
+                request,
+                deadline,
+            });
+        }
+        Ok(id)
+    }
+
+    fn check_open(&self) -> Result<(), Error> {
+        if self.closing.is_some() {
+            return Err(Error::Closed);
+        }
+        match self.state {
+            SessionState::Closed => Err(Error::Closed),
+            SessionState::AuthFailed => Err(Error::AuthFailed),
+            SessionState::Expired if !self.config.renew_expired => Err(Error::SessionExpired),
+            _ => Ok(()),
+        }
+    }
+
+    /// Sets the xid the next request gets (1 to `i32::MAX`), so tests can reach the wrap-around
+    /// without sending two billion requests.
+    #[doc(hidden)]
+    pub fn set_next_xid(&mut self, xid: i32) {
+        self.next_xid = xid.max(1);
+    }
+
+    fn new_id(&mut self) -> RequestId {
+        let id = RequestId(self.next_id);
+        self.next_id += 1;
+        id
+    }
+
+    /// Xids count up from 1 and wrap to 1 after `i32::MAX`, never reaching the special
+    /// negative xids, as the reference client does.
+    fn take_xid(&mut self) -> i32 {
+        let x = self.next_xid;
+        self.next_xid = if x == i32::MAX { 1 } else { x + 1 };
+        x
+    }
+
+    fn write_request(&mut self, now: Instant, id: RequestId, request: Request) {
+        let xid = self.take_xid();
+        let start = self.out.len();
+        let size = request.encode_frame(xid, &self.chroot, &mut self.out);
+        if size > self.config.max_frame {
+            self.out.truncate(start);
+            let max = self.config.max_frame;
+            self.complete(id, Err(Error::TooLarge { size, max }));
+            return;
+        }
+        let watch = self.watch_intent(&request);
+        self.pending.push_back(Pending {
+            xid,
+            op: request.opcode(),
+            sent: Sent::User { id, watch },
+        });
+        self.sent(now);
+    }
+
+    fn server_path(&self, path: &str) -> String {
+        if self.chroot.is_empty() {
+            path.to_string()
+        } else if path == "/" {
+            self.chroot.clone()
+        } else {
+            format!("{}{}", self.chroot, path)
+        }
+    }
+
+    fn client_path(&self, path: &str) -> Option<String> {
+        if self.chroot.is_empty() {
+            return Some(path.to_string());
+        }
+        match path.strip_prefix(self.chroot.as_str()) {
+            Some("") => Some("/".into()),
+            Some(rest) if rest.starts_with('/') => Some(rest.into()),
+            _ => None,
+        }
+    }
+
+    fn watch_intent(&self, request: &Request) -> Option<WatchIntent> {
+        let register = |path: &str, on_ok, on_no_node| {
+            Some(WatchIntent::Register {
+                path: self.server_path(path),
+                on_ok,
+                on_no_node,
+            })
+        };
+        match request {
+            Request::GetData(r) if r.watch => register(&r.path, WatchKind::Data, None),
+            Request::Exists(r) if r.watch => {
+                register(&r.path, WatchKind::Data, Some(WatchKind::Exist))
+            }
+            Request::GetChildren(r) | Request::GetChildren2(r) if r.watch => {
+                register(&r.path, WatchKind::Child, None)
+            }
+            Request::GetConfig { watch: true } => Some(WatchIntent::Register {
+                path: CONFIG_NODE.into(),
+                on_ok: WatchKind::Data,
+                on_no_node: None,
+            }),
+            Request::AddWatch(r) => {
+                let kind = match AddWatchMode::from_i32(r.mode) {
+                    Some(AddWatchMode::PersistentRecursive) => WatchKind::PersistentRecursive,
+                    _ => WatchKind::Persistent,
+                };
+                register(&r.path, kind, None)
+            }
+            Request::RemoveWatches(r) => {
+                WatcherType::from_i32(r.kind).map(|kind| WatchIntent::Remove {
+                    path: self.server_path(&r.path),
+                    kind,
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// Forgets a watch registration without telling the server, for a caller that is no
+    /// longer interested. The server may still send events for it; they go nowhere.
+    /// Returns whether it was registered.
+    pub fn forget_watch(&mut self, watch: RequestId) -> bool {
+        self.watches.remove(watch).is_some()
+    }
+
+    /// Adds credentials to the session (`addauth`). Sent at once when connected and again
+    /// after every reconnect, before any queued request. The returned id completes when the
+    /// server first answers; a refusal ends the session in [`SessionState::AuthFailed`].
+    pub fn add_auth(
+        &mut self,
+        now: Instant,
+        scheme: &str,
+        credentials: impl Into<Bytes>,
+    ) -> Result<RequestId, Error> {
+        self.check_open()?;
+        let id = self.new_id();
+        self.auths.push(Auth {
+            scheme: scheme.to_string(),
+            credentials: credentials.into(),
+            waiter: Some(id),
+        });
+        if matches!(self.conn, Conn::Open { .. }) {
+            self.send_auth(self.auths.len() - 1);
+            self.sent(now);
+        }
+        Ok(id)
+    }
+
+    fn send_auth(&mut self, index: usize) {
+        let a = &self.auths[index];
+        Request::Auth(AuthPacket {
+            kind: 0,
+            scheme: a.scheme.clone(),
+            auth: a.credentials.clone(),
+        })
+        .encode_frame(xid::AUTH, "", &mut self.out);
+        self.auth_in_flight.push_back(index);
+    }
+
+    /// Closes the session: a closeSession request after everything already submitted, then
+    /// [`SessionState::Closed`]. Requests still waiting for a connection fail with
+    /// [`Error::Closed`]. Without a connection, or if the server does not answer within the
+    /// read timeout, the session is closed locally.
+    pub fn close(&mut self, now: Instant) {
+        if self.closing.is_some() || self.is_over() {
+            return;
+        }
+        while let Some(q) = self.queued.pop_front() {
+            self.complete(q.id, Err(Error::Closed));
+        }
+        if matches!(self.conn, Conn::Open { .. }) {
+            let xid = self.take_xid();
+            Request::CloseSession.encode_frame(xid, "", &mut self.out);
+            self.pending.push_back(Pending {
+                xid,
+                op: OpCode::CloseSession,
+                sent: Sent::Close,
+            });
+            self.sent(now);
+            self.closing = Some(now + self.read_timeout());
+        } else {
+            self.finish_close(now);
+        }
+    }
+
+    fn finish_close(&mut self, now: Instant) {
+        self.closing = None;
+        if !matches!(self.conn, Conn::Idle { .. }) {
+            self.actions
+                .push_back(Action::Disconnect(Disconnect::Closed));
+        }
+        self.conn = Conn::Idle { retry_at: None };
+        self.fail_in_flight(Error::Closed);
+        self.end_session(
+            now,
+            SessionState::Closed,
+            KeeperState::Closed,
+            Error::Closed,
+            None,
+        );
+    }
+
+    // ----- connections -----
+
+    fn connect_next(&mut self, now: Instant) {
+        if self.is_over() || self.hosts.is_empty() {
+            self.conn = Conn::Idle { retry_at: None };
+            return;
+        }
+        let host = self.next_host % self.hosts.len();
+        self.next_host = (host + 1) % self.hosts.len();
+        self.connect_to(now, host);
+    }
+
+    fn connect_to(&mut self, now: Instant, host: usize) {
+        self.conn = Conn::Opening {
+            host,
+            deadline: now + self.connect_timeout(),
+        };
+        self.actions.push_back(Action::Connect {
+            host,
+            addr: self.hosts[host].clone(),
+        });
+    }
+
+    /// Drops the current connection: requests in flight fail with ConnectionLoss, queued ones
+    /// wait for the next connection, and the next host is tried (after a pause once every
+    /// host failed in a row).
+    fn lose_connection(&mut self, now: Instant, reason: Disconnect, tell_driver: bool) {
+        let was_open = matches!(self.conn, Conn::Open { .. });
+        if tell_driver {
+            self.actions.push_back(Action::Disconnect(reason.clone()));
+        }
+        self.conn = Conn::Idle { retry_at: None };
+        self.frames.clear();
+        self.out.clear();
+        self.probing = None;
+        self.fail_in_flight(Error::ConnectionLoss);
+        if self.closing.is_some() {
+            self.finish_close(now);
+            return;
+        }
+        if was_open {
+            self.failures = 0;
+            self.set_state(SessionState::Connecting, Some(reason));
+        } else {
+            self.failures += 1;
+        }
+        self.schedule_reconnect(now);
+    }
+
+    fn schedule_reconnect(&mut self, now: Instant) {
+        if self.failures < self.hosts.len() {
+            self.connect_next(now);
+            return;
+        }
+        // Every host failed once in a row: pause, longer after each round.
+        self.failures = 0;
+        let cap = self.config.backoff_max;
+        let base = self
+            .config
+            .backoff_min
+            .saturating_mul(1u32 << self.backoff_round.min(16))
+            .min(cap);
+        self.backoff_round = self.backoff_round.saturating_add(1);
+        let half = base / 2;
+        let extra = self.rng.below(half.as_micros() as u64 + 1);
+        let pause = half + Duration::from_micros(extra);
+        self.conn = Conn::Idle {
+            retry_at: Some(now + pause),
+        };
+    }
+
+    /// Fails every request in flight on a dropped connection.
+    fn fail_in_flight(&mut self, error: Error) {
+        self.auth_in_flight.clear();
+        while let Some(p) = self.pending.pop_front() {
+            if let Sent::User { id, .. } = p.sent {
+                self.complete(id, Err(error.clone()));
+            }
+        }
+    }
+
+    fn complete(&mut self, id: RequestId, result: Result<Response, Error>) {
+        self.events.push_back(Event::Complete { id, result });
+    }
+
+    fn set_state(&mut self, state: SessionState, reason: Option<Disconnect>) {
+        if self.state == state {
+            return;
+        }
+        self.state = state;
+        self.events.push_back(Event::State { state, reason });
+        let app = self.app.after(state);
+        if app != self.app {
+            self.app = app;
+            self.events.push_back(Event::App(app));
+        }
+    }
+
+    // ----- frames -----
+
+    fn handle_frame(&mut self, now: Instant, frame: Bytes) -> Result<(), Disconnect> {
+        match self.conn {
+            Conn::Handshake { host, .. } => {
+                let (resp, _) = ConnectResponse::decode(&frame)?;
+                self.handshake_done(now, host, resp);
+                Ok(())
+            }
+            Conn::Open { .. } => self.handle_reply(now, frame),
+            _ => Ok(()),
+        }
+    }
+
+    fn handshake_done(&mut self, now: Instant, host: usize, resp: ConnectResponse) {
+        if resp.timeout <= 0 {
+            self.expire(now, Some(Disconnect::SessionExpired));
+            return;
+        }
+        self.session_id = resp.session_id;
+        self.passwd = resp.passwd;
+        self.negotiated = Some(Duration::from_millis(resp.timeout as u64));
+        self.read_only = resp.read_only;
+        self.seen_rw |= !resp.read_only;
+        self.last_heard = Some(now);
+        self.failures = 0;
+        self.backoff_round = 0;
+        self.conn = Conn::Open {
+            host,
+            last_recv: now,
+            last_send: now,
+            ping_jitter: Duration::ZERO,
+        };
+        self.set_state(
+            if resp.read_only {
+                SessionState::ConnectedReadOnly
+            } else {
+                SessionState::Connected
+            },
+            None,
+        );
+        // Credentials first, then watches, then whatever waited for the connection.
+        for i in 0..self.auths.len() {
+            self.send_auth(i);
+        }
+        for req in self
+            .watches
+            .set_watches(self.last_zxid, SET_WATCHES_MAX_PATH_BYTES)
+        {
+            req.encode_frame(xid::SET_WATCHES, "", &mut self.out);
+            self.pending.push_back(Pending {
+                xid: xid::SET_WATCHES,
+                op: req.opcode(),
+                sent: Sent::SetWatches,
+            });
+        }
+        while let Some(q) = self.queued.pop_front() {
+            self.write_request(now, q.id, q.request);
+        }
+        self.sent(now);
+        self.probing = resp.read_only.then_some(Probing {
+            next_at: now + PROBE_MIN,
+            interval: PROBE_MIN,
+            in_flight: None,
+            next_host: (host + 1) % self.hosts.len(),
+        });
+    }
+
+    fn handle_reply(&mut self, now: Instant, frame: Bytes) -> Result<(), Disconnect> {
+        let (header, used) = ReplyHeader::decode(&frame)?;
+        let body = frame.slice(used..);
+        match header.xid {
+            xid::NOTIFICATION => {
+                let (event, _) = WatcherEvent::decode(&body)?;
+                self.deliver_watch(event);
+                Ok(())
+            }
+            xid::PING => Ok(()),
+            xid::AUTH => {
+                let index = self.auth_in_flight.pop_front();
+                let waiter = index.and_then(|i| self.auths.get_mut(i)?.waiter.take());
+                if header.err == ErrorCode::AuthFailed.as_i32() {
+                    if let Some(id) = waiter {
+                        self.complete(id, Err(Error::AuthFailed));
+                    }
+                    self.auth_failed(now);
+                } else if let Some(id) = waiter {
+                    let result = match header.err {
+                        0 => Ok(Response::Empty),
+                        e => Err(Error::Server(ErrorCode::from_i32(e))),
+                    };
+                    self.complete(id, result);
+                }
+                Ok(())
+            }
+            got => {
+                let Some(p) = self.pending.pop_front() else {
+                    return Err(Disconnect::UnexpectedXid {
+                        expected: None,
+                        got,
+                    });
+                };
+                if p.xid != got {
+                    let expected = Some(p.xid);
+                    self.pending.push_front(p);
+                    return Err(Disconnect::UnexpectedXid { expected, got });
+                }
+                if header.zxid > 0 {
+                    self.last_zxid = self.last_zxid.max(header.zxid);
+                }
+                match p.sent {
+                    Sent::SetWatches => Ok(()),
+                    Sent::Close => {
+                        self.finish_close(now);
+                        Ok(())
+                    }
+                    Sent::User { id, watch } => {
+                        self.finish_request(id, p.op, watch, header.err, &body)
+                            .inspect_err(|_| {
+                                // The request is lost with the connection, like the others.
+                                self.complete(id, Err(Error::ConnectionLoss));
+                            })
+                    }
+                }
+            }
+        }
+    }
+
+    fn finish_request(
+        &mut self,
+        id: RequestId,
+        op: OpCode,
+        watch: Option<WatchIntent>,
+        err: i32,
+        body: &Bytes,
+    ) -> Result<(), Disconnect> {
+        if err != 0 {
+            let code = ErrorCode::from_i32(err);
+            match watch {
+                Some(WatchIntent::Register {
+                    path,
+                    on_no_node: Some(kind),
+                    ..
+                }) if code == ErrorCode::NoNode => self.watches.add(id, &path, kind),
+                // The server had nothing to remove; neither should we keep anything.
+                Some(WatchIntent::Remove { path, kind }) if code == ErrorCode::NoWatcher => {
+                    self.removed_watches(&path, kind)
+                }
+                _ => {}
+            }
+            self.complete(id, Err(Error::Server(code)));
+            return Ok(());
+        }
+        let response = Response::decode_for(op, body)?;
+        match watch {
+            Some(WatchIntent::Register { path, on_ok, .. }) => self.watches.add(id, &path, on_ok),
+            Some(WatchIntent::Remove { path, kind }) => self.removed_watches(&path, kind),
+            None => {}
+        }
+        let response = self.strip_chroot(response);
+        self.complete(id, Ok(response));
+        Ok(())
+    }
+
+    fn removed_watches(&mut self, path: &str, kind: WatcherType) {
+        let client = self.client_path(path).unwrap_or_else(|| path.to_string());
+        for (id, wk) in self.watches.remove_matching(path, kind) {
+            self.events.push_back(Event::Watch(WatchedEvent {
+                watch: id,
+                kind: wk.removed_event(),
+                state: KeeperState::SyncConnected,
+                path: client.clone(),
+            }));
+        }
+    }
+
+    /// Paths in replies are the server's; callers see them relative to the chroot.
+    fn strip_chroot(&self, response: Response) -> Response {
+        if self.chroot.is_empty() {
+            return response;
+        }
+        let strip = |p: &mut String| {
+            if let Some(c) = self.client_path(p) {
+                *p = c;
+            }
+        };
+        match response {
+            Response::Create(mut r) => {
+                strip(&mut r.path);
+                Response::Create(r)
+            }
+            Response::Create2(mut r) => {
+                strip(&mut r.path);
+                Response::Create2(r)
+            }
+            Response::Sync(mut r) => {
+                strip(&mut r.path);
+                Response::Sync(r)
+            }
+            Response::GetEphemerals(mut r) => {
+                // The server matches the prefix as a string, so "/app" also finds "/apple":
+                // keep only what lies under the chroot.
+                r.ephemerals = r
+                    .ephemerals
+                    .iter()
+                    .filter_map(|p| self.client_path(p))
+                    .collect();
+                Response::GetEphemerals(r)
+            }
+            Response::Multi(mut r) => {
+                for res in &mut r.results {
+                    match res {
+                        OpResult::Create(c) => strip(&mut c.path),
+                        OpResult::Create2(c) => strip(&mut c.path),
+                        _ => {}
+                    }
+                }
+                Response::Multi(r)
+            }
+            other => other,
+        }
+    }
+
+    fn deliver_watch(&mut self, event: WatcherEvent) {
+        let Some(kind) = event.event_type() else {
+            return;
+        };
+        let path = self.client_path(&event.path).unwrap_or(event.path.clone());
+        let state = event.keeper_state().unwrap_or(KeeperState::SyncConnected);
+        for id in self.watches.fire(kind, &event.path) {
+            self.events.push_back(Event::Watch(WatchedEvent {
+                watch: id,
+                kind,
+                state,
+                path: path.clone(),
+            }));
+        }
+    }
+
+    // ----- the end of a session -----
+
+    fn auth_failed(&mut self, now: Instant) {
+        self.actions
+            .push_back(Action::Disconnect(Disconnect::AuthFailed));
+        self.conn = Conn::Idle { retry_at: None };
+        self.frames.clear();
+        self.out.clear();
+        self.probing = None;
+        self.closing = None;
+        self.fail_in_flight(Error::AuthFailed);
+        while let Some(q) = self.queued.pop_front() {
+            self.complete(q.id, Err(Error::AuthFailed));
+        }
+        for a in std::mem::take(&mut self.auths) {
+            if let Some(id) = a.waiter {
+                self.complete(id, Err(Error::AuthFailed));
+            }
+        }
+        self.end_session(
+            now,
+            SessionState::AuthFailed,
+            KeeperState::AuthFailed,
+            Error::AuthFailed,
+            Some(Disconnect::AuthFailed),
+        );
+    }
+
+    /// The session is gone (the server said so, or it cannot have survived this long).
+    fn expire(&mut self, now: Instant, reason: Option<Disconnect>) {
+        if !matches!(self.conn, Conn::Idle { .. }) {
+            self.actions
+                .push_back(Action::Disconnect(Disconnect::SessionExpired));
+        }
+        self.conn = Conn::Idle { retry_at: None };
+        self.frames.clear();
+        self.out.clear();
+        self.closing = None;
+        self.fail_in_flight(Error::SessionExpired);
+        self.end_session(
+            now,
+            SessionState::Expired,
+            KeeperState::Expired,
+            Error::SessionExpired,
+            reason,
+        );
+        if self.config.renew_expired {
+            // A fresh session; credentials carry over, watches and requests did not.
+            self.session_id = 0;
+            self.passwd = Bytes::from_static(&[0; 16]);
+            self.negotiated = None;
+            self.seen_rw = false;
+            self.last_heard = None;
+            self.failures = 0;
+            self.set_state(SessionState::Connecting, None);
+            self.connect_next(now);
+        } else {
+            self.conn = Conn::Idle { retry_at: None };
+        }
+    }
+
+    /// Moves to a final state: queued requests fail, every watch gets one final event and is
+    /// removed.
+    fn end_session(
+        &mut self,
+        _now: Instant,
+        state: SessionState,
+        keeper: KeeperState,
+        error: Error,
+        reason: Option<Disconnect>,
+    ) {
+        while let Some(q) = self.queued.pop_front() {
+            self.complete(q.id, Err(error.clone()));
+        }
+        for a in &mut self.auths {
+            if let Some(id) = a.waiter.take() {
+                self.events.push_back(Event::Complete {
+                    id,
+                    result: Err(error.clone()),
+                });
+            }
+        }
+        for (id, path) in self.watches.drain() {
+            let path = self.client_path(&path).unwrap_or(path);
+            self.events.push_back(Event::Watch(WatchedEvent {
+                watch: id,
+                kind: EventType::None,
+                state: keeper,
+                path,
+            }));
+        }
+        self.probing = None;
+        self.set_state(state, reason);
+    }
+
+    // ----- read-only mode -----
+
+    fn start_probe(&mut self) {
+        let Some(p) = self.probing.as_mut() else {
+            return;
+        };
+        let current = match self.conn {
+            Conn::Open { host, .. } => host,
+            _ => return,
+        };
+        let n = self.hosts.len();
+        if n < 2 {
+            self.probing = None;
+            return;
+        }
+        let mut host = p.next_host % n;
+        if host == current {
+            host = (host + 1) % n;
+        }
+        p.next_host = (host + 1) % n;
+        p.in_flight = Some(host);
+        self.actions.push_back(Action::Probe {
+            host,
+            addr: self.hosts[host].clone(),
+        });
+    }
+
+    /// The answer to an [`Action::Probe`]. A read-write server ends the read-only connection
+    /// and the session moves to that server.
+    pub fn handle_probe_result(&mut self, now: Instant, host: usize, result: ProbeResult) {
+        let Some(p) = self.probing.as_mut() else {
+            return;
+        };
+        if p.in_flight != Some(host) {
+            return;
+        }
+        p.in_flight = None;
+        if result == ProbeResult::ReadWrite && host < self.hosts.len() {
+            self.probing = None;
+            self.actions
+                .push_back(Action::Disconnect(Disconnect::ReadWriteServerFound));
+            self.conn = Conn::Idle { retry_at: None };
+            self.frames.clear();
+            self.out.clear();
+            self.fail_in_flight(Error::ConnectionLoss);
+            self.set_state(
+                SessionState::Connecting,
+                Some(Disconnect::ReadWriteServerFound),
+            );
+            self.connect_to(now, host);
+            self.next_host = (host + 1) % self.hosts.len();
+        } else {
+            p.next_at = now + p.interval;
+            p.interval = (p.interval * 2).min(PROBE_MAX);
+        }
+    }
+}
+
+fn duration_ms(d: Duration) -> i32 {
+    d.as_millis().min(i32::MAX as u128) as i32
+}
+
+/// Checks every path of a request with the server's rules.
+fn validate(request: &Request) -> Result<(), Error> {
+    fn create(r: &CreateRequest) -> Result<(), Error> {
+        let sequential = CreateMode::from_i32(r.flags).is_some_and(|m| m.is_sequential());
+        Ok(validate_create_path(&r.path, sequential)?)
+    }
+    match request {
+        Request::Create(r) | Request::Create2(r) | Request::CreateContainer(r) => create(r),
+        Request::CreateTtl(r) => {
+            let sequential = CreateMode::from_i32(r.flags).is_some_and(|m| m.is_sequential());
+            Ok(validate_create_path(&r.path, sequential)?)
+        }
+        Request::Multi(m) | Request::MultiRead(m) => {
+            for op in &m.ops {
+                match op {
+                    MultiOp::Create(r) | MultiOp::Create2(r) | MultiOp::CreateContainer(r) => {
+                        create(r)?
+                    }
+                    MultiOp::CreateTtl(r) => {
+                        let seq = CreateMode::from_i32(r.flags).is_some_and(|m| m.is_sequential());
+                        validate_create_path(&r.path, seq)?
+                    }
+                    other => validate_path(other.path())?,
+                }
+            }
+            Ok(())
+        }
+        other => match other.path() {
+            Some(p) => Ok(validate_path(p)?),
+            None => Ok(()),
+        },
+    }
+}
