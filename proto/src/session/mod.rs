@@ -1,57 +1,7 @@
 //! The session state machine: everything between "open a TCP connection" and "hand a result
 //! to the caller", with no IO and no clock. Time is always an argument.
 //!
-//! A driver owns one socket at a time and runs this loop:
-//!
-//! ```
-//! use std::time::{Duration, Instant};
-//! use zk_proto::records::{GetDataRequest, Request};
-//! use zk_proto::session::{Action, Config, Event, Session};
-//!
-//! let config = Config::new("127.0.0.1:2181/app").unwrap().with_seed(7);
-//! let now = Instant::now();
-//! let mut session = Session::new(config, now);
-//! let id = session
-//!     .submit(now, Request::GetData(GetDataRequest { path: "/config".into(), watch: true }))
-//!     .unwrap();
-//!
-//! // One turn of the loop. A real driver repeats it until the session is closed.
-//! while let Some(action) = session.poll_action() {
-//!     match action {
-//!         Action::Connect { addr, .. } => {
-//!             // Open a TCP connection to `addr`; then, from the socket's events:
-//!             session.handle_connected(now);
-//!             // or session.handle_connect_failed(now, "refused".into());
-//!         }
-//!         Action::Disconnect(_reason) => { /* close the socket */ }
-//!         Action::Probe { .. } => { /* ask the host `isro`, then handle_probe_result */ }
-//!     }
-//! }
-//! if let Some(bytes) = session.poll_transmit() {
-//!     // Write every queued frame with one write; here the ConnectRequest.
-//!     assert!(bytes.len() > 4);
-//! }
-//! // When bytes arrive:    session.handle_input(now, &buf[..n]);
-//! // When the socket ends: session.handle_disconnected(now, "reset by peer".into());
-//! // Wake up at the deadline and tell the session the time:
-//! if let Some(deadline) = session.poll_timeout() {
-//!     session.handle_timeout(deadline);
-//! }
-//! while let Some(event) = session.poll_event() {
-//!     match event {
-//!         Event::Complete { id: done, result } => { let _ = (done == id, result); }
-//!         Event::Watch(w) => println!("{:?} on {}", w.kind, w.path),
-//!         Event::State { state, .. } => println!("session is {state:?}"),
-//!         Event::App(app) => println!("application view: {app:?}"),
-//!     }
-//! }
-//! # let _ = Duration::ZERO;
-//! ```
-//!
-//! The contract with the driver: after every `handle_*` call or `submit`, drain
-//! `poll_action` (and perform the actions in order), `poll_transmit` and `poll_event`, then
-//! sleep until `poll_timeout` or the next IO. Calls that concern a connection always concern
-//! the one most recently asked for with [`Action::Connect`].
+//! [`Session`] shows the whole driver loop.
 
 mod config;
 mod error;
@@ -161,7 +111,59 @@ struct Probing {
     next_host: usize,
 }
 
-/// The sans-IO session. See the [module docs](self) for the driver loop.
+/// The sans-IO session: one ZooKeeper session over any number of successive connections.
+///
+/// A driver owns one socket at a time and runs this loop:
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use zk_proto::records::{GetDataRequest, Request};
+/// use zk_proto::session::{Action, Config, Event, Session};
+///
+/// let config = Config::new("127.0.0.1:2181/app").unwrap().with_seed(7);
+/// let now = Instant::now();
+/// let mut session = Session::new(config, now);
+/// let id = session
+///     .submit(now, Request::GetData(GetDataRequest { path: "/config".into(), watch: true }))
+///     .unwrap();
+///
+/// // One turn of the loop. A real driver repeats it until the session is closed.
+/// while let Some(action) = session.poll_action() {
+///     match action {
+///         Action::Connect { addr, .. } => {
+///             // Open a TCP connection to `addr`; then, from the socket's events:
+///             session.handle_connected(now);
+///             // or session.handle_connect_failed(now, "refused".into());
+///         }
+///         Action::Disconnect(_reason) => { /* close the socket */ }
+///         Action::Probe { .. } => { /* ask the host `isro`, then handle_probe_result */ }
+///     }
+/// }
+/// if let Some(bytes) = session.poll_transmit() {
+///     // Write every queued frame with one write; here the ConnectRequest.
+///     assert!(bytes.len() > 4);
+/// }
+/// // When bytes arrive:    session.handle_input(now, &buf[..n]);
+/// // When the socket ends: session.handle_disconnected(now, "reset by peer".into());
+/// // Wake up at the deadline and tell the session the time:
+/// if let Some(deadline) = session.poll_timeout() {
+///     session.handle_timeout(deadline);
+/// }
+/// while let Some(event) = session.poll_event() {
+///     match event {
+///         Event::Complete { id: done, result } => { let _ = (done == id, result); }
+///         Event::Watch(w) => println!("{:?} on {}", w.kind, w.path),
+///         Event::State { state, .. } => println!("session is {state:?}"),
+///         Event::App(app) => println!("application view: {app:?}"),
+///     }
+/// }
+/// # let _ = Duration::ZERO;
+/// ```
+///
+/// The contract with the driver: after every `handle_*` call or `submit`, drain
+/// `poll_action` (and perform the actions in order), `poll_transmit` and `poll_event`, then
+/// sleep until `poll_timeout` or the next IO. Calls that concern a connection always concern
+/// the one most recently asked for with [`Action::Connect`].
 #[derive(Debug)]
 pub struct Session {
     config: Config,
