@@ -28,6 +28,7 @@ pub mod digest;
 pub mod error;
 pub mod path;
 pub mod records;
+pub mod retry;
 pub mod session;
 pub mod watch;
 

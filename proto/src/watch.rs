@@ -114,6 +114,11 @@ impl WatchRegistry {
         self.by_id.is_empty()
     }
 
+    /// The path and kind of a registration.
+    pub fn get(&self, id: RequestId) -> Option<(&str, WatchKind)> {
+        self.by_id.get(&id).map(|(p, k)| (p.as_str(), *k))
+    }
+
     /// Any registration of `kind` on `path`.
     pub fn contains(&self, path: &str, kind: WatchKind) -> bool {
         self.by_key.contains_key(&(path.to_string(), kind))

@@ -960,3 +960,58 @@ fn ping_and_reply_bytes_are_exact() {
     sim.sent();
     assert_eq!(sim.wire, [0, 0, 0, 8, 0xff, 0xff, 0xff, 0xfe, 0, 0, 0, 11]);
 }
+
+#[test]
+fn releasing_the_last_watch_on_a_node_removes_it_on_the_server() {
+    let mut sim = connected();
+    let a = sim.submit(get_data("/n", true));
+    let b = sim.submit(Request::Exists(ExistsRequest {
+        path: "/n".into(),
+        watch: true,
+    }));
+    let p = sim.submit(Request::AddWatch(AddWatchRequest {
+        path: "/n".into(),
+        mode: AddWatchMode::Persistent.as_i32(),
+    }));
+    let sent = sim.sent();
+    sim.reply_ok(sent[0].xid(), OpCode::GetData, &ok_body(sent[0].request()));
+    sim.reply_ok(sent[1].xid(), OpCode::Exists, &ok_body(sent[1].request()));
+    sim.reply_ok(sent[2].xid(), OpCode::AddWatch, &Response::Empty);
+    sim.take_events();
+
+    // Another registration still needs the server's data watch: nothing is sent.
+    assert_eq!(sim.s.release_watch(sim.now, a), None);
+    assert!(sim.sent().is_empty());
+    // The last one goes: the server is asked to drop its data watch.
+    let removal = sim
+        .s
+        .release_watch(sim.now, b)
+        .expect("a removeWatches request");
+    assert_eq!(
+        sim.sent(),
+        [Sent::Request(
+            4,
+            Request::RemoveWatches(RemoveWatchesRequest {
+                path: "/n".into(),
+                kind: WatcherType::Data.as_i32()
+            })
+        )]
+    );
+    assert!(sim.s.release_watch(sim.now, p).is_some());
+    let sent = sim.sent();
+    assert_eq!(
+        sent[0].request(),
+        &Request::RemoveWatches(RemoveWatchesRequest {
+            path: "/n".into(),
+            kind: WatcherType::Persistent.as_i32()
+        })
+    );
+    assert!(sim.s.watches().is_empty());
+    // The watch had fired meanwhile: NoWatcher is a normal answer.
+    sim.reply_err(4, ErrorCode::NoWatcher.as_i32());
+    assert_eq!(
+        sim.completions(),
+        [(removal, Err(Error::Server(ErrorCode::NoWatcher)))]
+    );
+    assert_eq!(sim.s.release_watch(sim.now, a), None, "already released");
+}

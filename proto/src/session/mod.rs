@@ -726,6 +726,45 @@ impl Session {
         self.watches.remove(watch).is_some()
     }
 
+    /// Forgets a registration and, when no other registration needs the watch the server
+    /// keeps for it, asks the server to drop that watch too (`removeWatches`), so a caller
+    /// that lost interest leaves nothing behind. Returns the id of that request, if one was
+    /// sent or queued; its completion (a `NoWatcher` error is normal when the watch fired
+    /// meanwhile) needs no handling.
+    pub fn release_watch(&mut self, now: Instant, watch: RequestId) -> Option<RequestId> {
+        let (path, kind) = self.watches.remove(watch)?;
+        let (still_needed, kind) = match kind {
+            // The server keeps one data watch for both.
+            WatchKind::Data | WatchKind::Exist => (
+                self.watches.contains(&path, WatchKind::Data)
+                    || self.watches.contains(&path, WatchKind::Exist),
+                WatcherType::Data,
+            ),
+            WatchKind::Child => (
+                self.watches.contains(&path, WatchKind::Child),
+                WatcherType::Children,
+            ),
+            WatchKind::Persistent => (
+                self.watches.contains(&path, WatchKind::Persistent),
+                WatcherType::Persistent,
+            ),
+            WatchKind::PersistentRecursive => (
+                self.watches.contains(&path, WatchKind::PersistentRecursive),
+                WatcherType::PersistentRecursive,
+            ),
+        };
+        if still_needed || self.check_open().is_err() {
+            return None;
+        }
+        // Outside the chroot (the config node) there is nothing a chrooted request can name.
+        let client = self.client_path(&path)?;
+        let request = Request::RemoveWatches(crate::records::RemoveWatchesRequest {
+            path: client,
+            kind: kind.as_i32(),
+        });
+        self.submit(now, request).ok()
+    }
+
     /// Adds credentials to the session (`addauth`). Sent at once when connected and again
     /// after every reconnect, before any queued request. The returned id completes when the
     /// server first answers; a refusal ends the session in [`SessionState::AuthFailed`].
