@@ -1,1 +1,46 @@
-//! zk-tokio
+//! An async ZooKeeper client on tokio.
+//!
+//! The protocol lives in [`zk_proto`]'s sans-IO session; this crate runs it on a tokio task
+//! that owns the socket and the timers, and gives you typed `async fn`s, watches as futures
+//! and streams, and the session's state as a stream.
+//!
+//! ```no_run
+//! use zk_tokio::{Client, CreateOptions};
+//!
+//! # async fn demo() -> zk_tokio::Result<()> {
+//! let client = Client::connect("127.0.0.1:2181").await?;
+//! client.create("/demo", "hello", &CreateOptions::persistent()).await?;
+//!
+//! // Read and leave a one-shot watch.
+//! let (data, stat, changed) = client.get_data_watch("/demo").await?;
+//! println!("{} bytes, version {}", data.len(), stat.version);
+//! client.set_data("/demo", "world", Some(stat.version)).await?;
+//! println!("{:?}", changed.await.kind); // NodeDataChanged
+//!
+//! client.delete("/demo", None).await?;
+//! client.close().await;
+//! # Ok(()) }
+//! ```
+//!
+//! Logging goes through `tracing`: connections, disconnections and state changes at info,
+//! frames at trace.
+
+#![deny(missing_docs)]
+
+mod client;
+mod connection;
+mod error;
+mod watch;
+
+pub use client::{
+    Client, ClientBuilder, CreateOptions, ReadOp, ReadResult, Transaction, retry_with,
+};
+pub use connection::StateEvent;
+pub use error::{Error, Result};
+pub use watch::{OneshotWatcher, PersistentWatcher, StateEvents};
+
+pub use zk_proto::consts::{AddWatchMode, CreateMode, EventType, KeeperState, WatcherType, perms};
+pub use zk_proto::records::{Acl, ClientInfo, Id, OpResult};
+pub use zk_proto::retry::RetryPolicy;
+pub use zk_proto::session::{AppState, RequestId, SessionState, WatchedEvent};
+pub use zk_proto::{ErrorCode, Stat};

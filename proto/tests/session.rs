@@ -876,7 +876,7 @@ fn bad_paths_and_reserved_requests_are_refused_at_submit() {
 
 #[test]
 fn a_request_larger_than_the_frame_limit_fails_without_being_sent() {
-    let mut sim = Sim::new(Sim::config("a:1").with_max_frame(1024));
+    let mut sim = Sim::new(Sim::config("a:1").with_max_request(1024));
     sim.take_actions();
     sim.establish(SID, 6000, false);
     let big = sim.submit(Request::SetData(SetDataRequest {

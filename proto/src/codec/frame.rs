@@ -12,6 +12,11 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 /// reference client's limit of exactly 0xfffff can refuse such a reply, this one cannot.
 pub const DEFAULT_MAX_FRAME: usize = 0xfffff + 1024;
 
+/// The largest request frame a server with the default `jute.maxbuffer` accepts: 1,048,575
+/// bytes after the length prefix. A longer one makes the server drop the connection
+/// (`NIOServerCnxn.readLength`), so the session refuses it before sending.
+pub const DEFAULT_MAX_REQUEST: usize = 0xfffff;
+
 /// A frame length read from the wire that cannot be accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FrameError {

@@ -3,7 +3,7 @@
 pub mod frame;
 pub mod jute;
 
-pub use frame::{DEFAULT_MAX_FRAME, FrameDecoder, FrameError, write_frame};
+pub use frame::{DEFAULT_MAX_FRAME, DEFAULT_MAX_REQUEST, FrameDecoder, FrameError, write_frame};
 pub use jute::{Jute, Origin, PResult, Writer};
 
 /// Why bytes could not be decoded into a record.

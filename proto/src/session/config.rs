@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::hosts::{HostError, HostList};
-use crate::codec::DEFAULT_MAX_FRAME;
+use crate::codec::{DEFAULT_MAX_FRAME, DEFAULT_MAX_REQUEST};
 
 /// Session settings. Build one from a connect string and adjust with the `with_*` methods.
 ///
@@ -26,6 +26,7 @@ pub struct Config {
     pub(crate) seed: u64,
     pub(crate) shuffle: bool,
     pub(crate) max_frame: usize,
+    pub(crate) max_request: usize,
     pub(crate) queue_limit: usize,
     pub(crate) request_timeout: Option<Duration>,
     pub(crate) renew_expired: bool,
@@ -49,6 +50,7 @@ impl Config {
             seed: 0,
             shuffle: true,
             max_frame: DEFAULT_MAX_FRAME,
+            max_request: DEFAULT_MAX_REQUEST,
             queue_limit: 10_000,
             request_timeout: None,
             renew_expired: true,
@@ -85,10 +87,18 @@ impl Config {
         self
     }
 
-    /// The largest frame accepted from a server, and the largest request sent (default
-    /// [`DEFAULT_MAX_FRAME`], matching the server's default `jute.maxbuffer`).
+    /// The largest frame accepted from a server (default [`DEFAULT_MAX_FRAME`], the server's
+    /// default `jute.maxbuffer` plus room for reply overhead).
     pub fn with_max_frame(mut self, bytes: usize) -> Self {
         self.max_frame = bytes;
+        self
+    }
+
+    /// The largest request frame sent (default [`DEFAULT_MAX_REQUEST`], the server's default
+    /// `jute.maxbuffer`); larger requests fail with [`super::Error::TooLarge`] unsent. Raise
+    /// both limits together with the servers' `jute.maxbuffer`.
+    pub fn with_max_request(mut self, bytes: usize) -> Self {
+        self.max_request = bytes;
         self
     }
 

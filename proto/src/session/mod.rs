@@ -645,9 +645,9 @@ impl Session {
         let xid = self.take_xid();
         let start = self.out.len();
         let size = request.encode_frame(xid, &self.chroot, &mut self.out);
-        if size > self.config.max_frame {
+        if size > self.config.max_request {
             self.out.truncate(start);
-            let max = self.config.max_frame;
+            let max = self.config.max_request;
             self.complete(id, Err(Error::TooLarge { size, max }));
             return;
         }

@@ -1,0 +1,1004 @@
+//! What the user calls: the client handle, its builder and the typed operations.
+
+use std::future::Future;
+use std::hash::{BuildHasher, Hasher};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot, watch};
+use zk_proto::consts::{AddWatchMode, CreateMode, WatcherType};
+use zk_proto::records::*;
+use zk_proto::retry::RetryPolicy;
+use zk_proto::session::{self, AppState, Config, RequestId, Session, SessionState};
+use zk_proto::{ErrorCode, Stat};
+
+use crate::connection::{Command, Snapshot, Task, WatchSink};
+use crate::error::{Error, Result};
+use crate::watch::{OneshotWatcher, PersistentWatcher, StateEvents};
+
+/// How to create a node: its mode, ACL and time to live.
+///
+/// ```
+/// use std::time::Duration;
+/// use zk_tokio::CreateOptions;
+/// let lock = CreateOptions::ephemeral_sequential();
+/// let cache = CreateOptions::ttl(Duration::from_secs(60));
+/// # let _ = (lock, cache);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateOptions {
+    mode: CreateMode,
+    acl: Option<Vec<Acl>>,
+    ttl: Option<Duration>,
+}
+
+impl CreateOptions {
+    /// A node of `mode`, with the client's default ACL.
+    pub fn new(mode: CreateMode) -> Self {
+        CreateOptions {
+            mode,
+            acl: None,
+            ttl: None,
+        }
+    }
+
+    /// A persistent node.
+    pub fn persistent() -> Self {
+        Self::new(CreateMode::Persistent)
+    }
+
+    /// A node that goes away with the session.
+    pub fn ephemeral() -> Self {
+        Self::new(CreateMode::Ephemeral)
+    }
+
+    /// A persistent node with a sequence number appended to its name.
+    pub fn persistent_sequential() -> Self {
+        Self::new(CreateMode::PersistentSequential)
+    }
+
+    /// An ephemeral node with a sequence number appended to its name.
+    pub fn ephemeral_sequential() -> Self {
+        Self::new(CreateMode::EphemeralSequential)
+    }
+
+    /// A container: the server deletes it once its last child is gone.
+    pub fn container() -> Self {
+        Self::new(CreateMode::Container)
+    }
+
+    /// A persistent node the server deletes when it has not changed for `ttl` and has no
+    /// children (needs `extendedTypesEnabled=true` on the server).
+    pub fn ttl(ttl: Duration) -> Self {
+        CreateOptions {
+            mode: CreateMode::PersistentWithTtl,
+            acl: None,
+            ttl: Some(ttl),
+        }
+    }
+
+    /// A sequential node with a time to live.
+    pub fn sequential_ttl(ttl: Duration) -> Self {
+        CreateOptions {
+            mode: CreateMode::PersistentSequentialWithTtl,
+            acl: None,
+            ttl: Some(ttl),
+        }
+    }
+
+    /// Uses `acl` instead of the client's default ACL.
+    pub fn with_acl(mut self, acl: Vec<Acl>) -> Self {
+        self.acl = Some(acl);
+        self
+    }
+
+    fn request(&self, path: &str, data: Bytes, default_acl: &[Acl], create2: bool) -> Request {
+        let acl = self.acl.clone().unwrap_or_else(|| default_acl.to_vec());
+        let flags = self.mode.as_i32();
+        if self.mode.is_ttl() {
+            let ttl = self
+                .ttl
+                .unwrap_or_default()
+                .as_millis()
+                .min(i64::MAX as u128) as i64;
+            return Request::CreateTtl(CreateTtlRequest {
+                path: path.into(),
+                data,
+                acl,
+                flags,
+                ttl,
+            });
+        }
+        let r = CreateRequest {
+            path: path.into(),
+            data,
+            acl,
+            flags,
+        };
+        if self.mode.is_container() {
+            Request::CreateContainer(r)
+        } else if create2 {
+            Request::Create2(r)
+        } else {
+            Request::Create(r)
+        }
+    }
+
+    fn multi_op(&self, path: &str, data: Bytes, default_acl: &[Acl]) -> MultiOp {
+        match self.request(path, data, default_acl, false) {
+            Request::CreateTtl(r) => MultiOp::CreateTtl(r),
+            Request::CreateContainer(r) => MultiOp::CreateContainer(r),
+            Request::Create(r) | Request::Create2(r) => MultiOp::Create(r),
+            _ => unreachable!("request() only builds create requests"),
+        }
+    }
+}
+
+/// Configures and starts a [`Client`].
+///
+/// ```no_run
+/// # async fn demo() -> zk_tokio::Result<()> {
+/// use std::time::Duration;
+/// let client = zk_tokio::Client::builder("zk1:2181,zk2:2181/app")
+///     .session_timeout(Duration::from_secs(10))
+///     .read_only(true)
+///     .auth("digest", "user:secret")
+///     .connect()
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct ClientBuilder {
+    hosts: String,
+    chroot: Option<String>,
+    session_timeout: Duration,
+    connect_timeout: Option<Duration>,
+    read_only: bool,
+    default_acl: Vec<Acl>,
+    auth: Vec<(String, Bytes)>,
+    backoff: Option<(Duration, Duration)>,
+    retry: RetryPolicy,
+    seed: Option<u64>,
+    queue_limit: Option<usize>,
+    request_timeout: Option<Duration>,
+    renew_expired: bool,
+}
+
+impl ClientBuilder {
+    fn new(hosts: &str) -> Self {
+        ClientBuilder {
+            hosts: hosts.to_string(),
+            chroot: None,
+            session_timeout: Duration::from_secs(10),
+            connect_timeout: None,
+            read_only: false,
+            default_acl: Acl::open_unsafe(),
+            auth: Vec::new(),
+            backoff: None,
+            retry: RetryPolicy::default(),
+            seed: None,
+            queue_limit: None,
+            request_timeout: None,
+            renew_expired: true,
+        }
+    }
+
+    /// The session timeout to ask for (default 10 s).
+    pub fn session_timeout(mut self, timeout: Duration) -> Self {
+        self.session_timeout = timeout;
+        self
+    }
+
+    /// How long [`ClientBuilder::connect`] waits for the first session (default: the session
+    /// timeout).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = Some(timeout);
+        self
+    }
+
+    /// Accept read-only servers (default false).
+    pub fn read_only(mut self, allowed: bool) -> Self {
+        self.read_only = allowed;
+        self
+    }
+
+    /// A chroot for every path, instead of (or on top of nothing in) the connect string.
+    pub fn chroot(mut self, chroot: &str) -> Self {
+        self.chroot = Some(chroot.to_string());
+        self
+    }
+
+    /// The ACL of nodes created without one (default: open to everyone).
+    pub fn default_acl(mut self, acl: Vec<Acl>) -> Self {
+        self.default_acl = acl;
+        self
+    }
+
+    /// Credentials sent on every connection, before any request (`digest`, `user:password`).
+    pub fn auth(mut self, scheme: &str, credentials: impl Into<Bytes>) -> Self {
+        self.auth.push((scheme.to_string(), credentials.into()));
+        self
+    }
+
+    /// The pause between rounds of failed connection attempts: from `min`, doubling, up to
+    /// `max` (defaults 50 ms and 1 s).
+    pub fn reconnect_backoff(mut self, min: Duration, max: Duration) -> Self {
+        self.backoff = Some((min, max));
+        self
+    }
+
+    /// The policy of [`Client::retry`] (default [`RetryPolicy::default`]).
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// The seed of host shuffling and jitter (default: random per client).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// How many requests may wait for a connection (default 10 000).
+    pub fn queue_limit(mut self, limit: usize) -> Self {
+        self.queue_limit = Some(limit);
+        self
+    }
+
+    /// How long a request may wait for a connection (default: the session timeout).
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = Some(timeout);
+        self
+    }
+
+    /// Start a new session by itself when the old one expired (default true).
+    pub fn renew_expired(mut self, renew: bool) -> Self {
+        self.renew_expired = renew;
+        self
+    }
+
+    fn config(&self) -> Result<(Config, u64)> {
+        let mut connect = self.hosts.clone();
+        if let Some(chroot) = &self.chroot {
+            // Nested under a chroot already in the connect string, if any.
+            connect.push_str(chroot.trim_end_matches('/'));
+        }
+        let seed = self.seed.unwrap_or_else(|| {
+            // A per-process random key from the standard library, mixed with the clock.
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u128(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos())
+                    .unwrap_or_default(),
+            );
+            h.finish()
+        });
+        let mut config = Config::new(&connect)?
+            .with_session_timeout(self.session_timeout)
+            .with_read_only(self.read_only)
+            .with_seed(seed)
+            .with_renew_expired(self.renew_expired)
+            .with_request_timeout(self.request_timeout);
+        if let Some((min, max)) = self.backoff {
+            config = config.with_reconnect_backoff(min, max);
+        }
+        if let Some(limit) = self.queue_limit {
+            config = config.with_queue_limit(limit);
+        }
+        Ok((config, seed))
+    }
+
+    /// Starts the session without waiting for it; requests wait for the connection.
+    /// Must be called inside a tokio runtime.
+    pub fn spawn(self) -> Result<Client> {
+        let (config, seed) = self.config()?;
+        let now = tokio::time::Instant::now().into_std();
+        let mut session = Session::new(config, now);
+        for (scheme, creds) in &self.auth {
+            session.add_auth(now, scheme, creds.clone())?;
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (snap_tx, snap_rx) = watch::channel(Snapshot {
+            state: session.state(),
+            app: session.app_state(),
+            session_id: 0,
+            timeout: None,
+        });
+        tokio::spawn(Task::new(session, rx, snap_tx).run());
+        Ok(Client {
+            commands: tx,
+            snapshot: snap_rx,
+            default_acl: self.default_acl.into(),
+            retry: self.retry,
+            seed,
+        })
+    }
+
+    /// Starts the session and waits until it is connected (read-write, or read-only when
+    /// allowed).
+    pub async fn connect(self) -> Result<Client> {
+        let wait = self.connect_timeout.unwrap_or(self.session_timeout);
+        let client = self.spawn()?;
+        let mut snap = client.snapshot.clone();
+        let connected = tokio::time::timeout(wait, async {
+            loop {
+                let state = snap.borrow_and_update().state;
+                if state.is_connected() {
+                    return Ok(());
+                }
+                if state == SessionState::AuthFailed {
+                    return Err(Error::Request(session::Error::AuthFailed));
+                }
+                if snap.changed().await.is_err() {
+                    return Err(Error::Request(session::Error::Closed));
+                }
+            }
+        })
+        .await;
+        match connected {
+            Ok(Ok(())) => Ok(client),
+            Ok(Err(e)) => Err(e),
+            Err(_) => {
+                client.close().await;
+                Err(Error::ConnectTimeout(wait))
+            }
+        }
+    }
+}
+
+/// One operation of a multiRead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadOp {
+    /// Read a node's data.
+    GetData(String),
+    /// List a node's children.
+    GetChildren(String),
+}
+
+/// The result of one [`ReadOp`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadResult {
+    /// Data and Stat.
+    Data(Bytes, Stat),
+    /// Children names.
+    Children(Vec<String>),
+    /// The operation failed (the others still ran).
+    Error(ErrorCode),
+}
+
+/// A transaction: operations applied all together or not at all (`multi`).
+///
+/// ```no_run
+/// # async fn demo(client: zk_tokio::Client) -> zk_tokio::Result<()> {
+/// use zk_tokio::CreateOptions;
+/// let results = client
+///     .transaction()
+///     .check("/config", 3)
+///     .create("/config/new", "v", &CreateOptions::persistent())
+///     .set_data("/config", "updated", Some(3))
+///     .commit()
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+#[must_use = "a transaction does nothing until committed"]
+pub struct Transaction {
+    client: Client,
+    ops: Vec<MultiOp>,
+}
+
+impl Transaction {
+    /// Creates a node.
+    pub fn create(mut self, path: &str, data: impl Into<Bytes>, options: &CreateOptions) -> Self {
+        self.ops
+            .push(options.multi_op(path, data.into(), &self.client.default_acl));
+        self
+    }
+
+    /// Deletes a node, if its version matches (`None`: any version).
+    pub fn delete(mut self, path: &str, version: Option<i32>) -> Self {
+        self.ops.push(MultiOp::Delete(DeleteRequest {
+            path: path.into(),
+            version: version.unwrap_or(-1),
+        }));
+        self
+    }
+
+    /// Writes a node's data, if its version matches (`None`: any version).
+    pub fn set_data(mut self, path: &str, data: impl Into<Bytes>, version: Option<i32>) -> Self {
+        self.ops.push(MultiOp::SetData(SetDataRequest {
+            path: path.into(),
+            data: data.into(),
+            version: version.unwrap_or(-1),
+        }));
+        self
+    }
+
+    /// Requires a node to be at `version`.
+    pub fn check(mut self, path: &str, version: i32) -> Self {
+        self.ops.push(MultiOp::Check(CheckVersionRequest {
+            path: path.into(),
+            version,
+        }));
+        self
+    }
+
+    /// Applies the operations. On failure nothing was applied and the error names the
+    /// failing operation.
+    pub async fn commit(self) -> Result<Vec<OpResult>> {
+        if self.ops.is_empty() {
+            return Ok(Vec::new());
+        }
+        let resp = self
+            .client
+            .call(Request::Multi(MultiRequest { ops: self.ops }))
+            .await?;
+        let Response::Multi(m) = resp else {
+            return Err(Error::UnexpectedResponse);
+        };
+        let failed = m
+            .results
+            .iter()
+            .position(|r| {
+                matches!(r, OpResult::Error(c) if *c != ErrorCode::Ok && *c != ErrorCode::RuntimeInconsistency)
+            })
+            .or_else(|| {
+                m.results
+                    .iter()
+                    .position(|r| matches!(r, OpResult::Error(c) if *c != ErrorCode::Ok))
+            });
+        match failed {
+            Some(index) => {
+                let OpResult::Error(code) = m.results[index] else {
+                    return Err(Error::UnexpectedResponse);
+                };
+                Err(Error::Transaction {
+                    index,
+                    code,
+                    results: m.results,
+                })
+            }
+            None => Ok(m.results),
+        }
+    }
+}
+
+/// A handle on one ZooKeeper session. Cheap to clone; the session closes when the last
+/// handle is dropped (or at [`Client::close`]).
+///
+/// ```no_run
+/// # async fn demo() -> zk_tokio::Result<()> {
+/// use zk_tokio::{Client, CreateOptions};
+/// let client = Client::connect("127.0.0.1:2181").await?;
+/// client.create("/hello", "world", &CreateOptions::ephemeral()).await?;
+/// let (data, stat) = client.get_data("/hello").await?;
+/// assert_eq!(&data[..], b"world");
+/// client.close().await;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Client {
+    commands: mpsc::UnboundedSender<Command>,
+    snapshot: watch::Receiver<Snapshot>,
+    default_acl: std::sync::Arc<[Acl]>,
+    retry: RetryPolicy,
+    seed: u64,
+}
+
+fn closed() -> Error {
+    Error::Request(session::Error::Closed)
+}
+
+fn server(e: &Error) -> Option<ErrorCode> {
+    match e {
+        Error::Request(session::Error::Server(code)) => Some(*code),
+        _ => None,
+    }
+}
+
+impl Client {
+    /// Connects with default settings and waits for the session.
+    pub async fn connect(hosts: &str) -> Result<Client> {
+        ClientBuilder::new(hosts).connect().await
+    }
+
+    /// A builder for other settings.
+    pub fn builder(hosts: &str) -> ClientBuilder {
+        ClientBuilder::new(hosts)
+    }
+
+    // ----- plumbing -----
+
+    async fn submit(
+        &self,
+        request: Request,
+        watch: Option<WatchSink>,
+    ) -> (RequestId, Result<Response>) {
+        let (tx, rx) = oneshot::channel();
+        let cmd = Command::Submit {
+            request,
+            watch,
+            reply: tx,
+        };
+        if self.commands.send(cmd).is_err() {
+            return (RequestId(0), Err(closed()));
+        }
+        match rx.await {
+            Ok((id, r)) => (id, r.map_err(Error::from)),
+            Err(_) => (RequestId(0), Err(closed())),
+        }
+    }
+
+    async fn call(&self, request: Request) -> Result<Response> {
+        self.submit(request, None).await.1
+    }
+
+    async fn call_once(&self, request: Request) -> (Result<Response>, OneshotWatcher) {
+        let (tx, rx) = oneshot::channel();
+        let (id, r) = self.submit(request, Some(WatchSink::Once(tx))).await;
+        (r, OneshotWatcher::new(rx, id, self.commands.clone()))
+    }
+
+    // ----- session -----
+
+    /// The session's state now.
+    pub fn state(&self) -> SessionState {
+        self.snapshot.borrow().state
+    }
+
+    /// The application view now (Connected / Suspended / Lost).
+    pub fn app_state(&self) -> AppState {
+        self.snapshot.borrow().app
+    }
+
+    /// The session id (0 before the first connection).
+    pub fn session_id(&self) -> i64 {
+        self.snapshot.borrow().session_id
+    }
+
+    /// The negotiated session timeout, once connected.
+    pub fn session_timeout(&self) -> Option<Duration> {
+        self.snapshot.borrow().timeout
+    }
+
+    /// Every state transition from now on: detailed states and the application view.
+    pub fn state_events(&self) -> StateEvents {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let _ = self.commands.send(Command::Subscribe(tx));
+        StateEvents { rx }
+    }
+
+    /// Waits until the session is in `state` (or returns at once if it is).
+    pub async fn wait_for(&self, pred: impl Fn(SessionState) -> bool) -> Result<SessionState> {
+        let mut snap = self.snapshot.clone();
+        loop {
+            let state = snap.borrow_and_update().state;
+            if pred(state) {
+                return Ok(state);
+            }
+            if snap.changed().await.is_err() {
+                return Err(closed());
+            }
+        }
+    }
+
+    /// Closes the session (ephemeral nodes go at once) and waits until it is closed.
+    /// Requests already submitted finish first.
+    pub async fn close(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.commands.send(Command::Close(tx)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// Adds credentials to the session (and to every later connection).
+    pub async fn add_auth(&self, scheme: &str, credentials: impl Into<Bytes>) -> Result<()> {
+        let (tx, rx) = oneshot::channel();
+        let cmd = Command::AddAuth {
+            scheme: scheme.to_string(),
+            credentials: credentials.into(),
+            reply: tx,
+        };
+        self.commands.send(cmd).map_err(|_| closed())?;
+        match rx.await {
+            Ok((_, r)) => r.map(|_| ()).map_err(Error::from),
+            Err(_) => Err(closed()),
+        }
+    }
+
+    /// Retries `op` with the client's retry policy while it fails with a connection problem.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: zk_tokio::Client) -> zk_tokio::Result<()> {
+    /// let (data, _) = client.retry(|| client.get_data("/config")).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn retry<T, F, Fut>(&self, op: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        retry_with(&self.retry, self.seed, op).await
+    }
+
+    // ----- operations -----
+
+    /// Creates a node and returns its path (with the sequence number for sequential nodes).
+    pub async fn create(
+        &self,
+        path: &str,
+        data: impl Into<Bytes>,
+        options: &CreateOptions,
+    ) -> Result<String> {
+        match self
+            .call(options.request(path, data.into(), &self.default_acl, false))
+            .await?
+        {
+            Response::Create(r) => Ok(r.path),
+            Response::Create2(r) => Ok(r.path),
+            _ => Err(Error::UnexpectedResponse),
+        }
+    }
+
+    /// Creates a node and returns its path and Stat (`create2`).
+    pub async fn create2(
+        &self,
+        path: &str,
+        data: impl Into<Bytes>,
+        options: &CreateOptions,
+    ) -> Result<(String, Stat)> {
+        match self
+            .call(options.request(path, data.into(), &self.default_acl, true))
+            .await?
+        {
+            Response::Create2(r) => Ok((r.path, r.stat)),
+            _ => Err(Error::UnexpectedResponse),
+        }
+    }
+
+    /// Creates `path` and any missing parents (as persistent nodes with the default ACL).
+    /// An existing node is not an error.
+    pub async fn create_all(&self, path: &str, data: impl Into<Bytes>) -> Result<()> {
+        let data = data.into();
+        let mut at = 0;
+        while let Some(i) = path[at + 1..].find('/') {
+            at += i + 1;
+            match self
+                .create(&path[..at], Bytes::new(), &CreateOptions::persistent())
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if server(&e) == Some(ErrorCode::NodeExists) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        match self.create(path, data, &CreateOptions::persistent()).await {
+            Ok(_) => Ok(()),
+            Err(e) if server(&e) == Some(ErrorCode::NodeExists) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Deletes a node if its version matches (`None`: any version).
+    pub async fn delete(&self, path: &str, version: Option<i32>) -> Result<()> {
+        self.call(Request::Delete(DeleteRequest {
+            path: path.into(),
+            version: version.unwrap_or(-1),
+        }))
+        .await
+        .map(|_| ())
+    }
+
+    /// The node's Stat, or `None` when it does not exist.
+    pub async fn exists(&self, path: &str) -> Result<Option<Stat>> {
+        let r = self
+            .call(Request::Exists(ExistsRequest {
+                path: path.into(),
+                watch: false,
+            }))
+            .await;
+        stat_or_none(r)
+    }
+
+    /// Like [`Client::exists`], and a watcher that fires when the node is created, changed or
+    /// deleted.
+    pub async fn exists_watch(&self, path: &str) -> Result<(Option<Stat>, OneshotWatcher)> {
+        let (r, w) = self
+            .call_once(Request::Exists(ExistsRequest {
+                path: path.into(),
+                watch: true,
+            }))
+            .await;
+        Ok((stat_or_none(r)?, w))
+    }
+
+    /// The node's data and Stat.
+    pub async fn get_data(&self, path: &str) -> Result<(Bytes, Stat)> {
+        data(
+            self.call(Request::GetData(GetDataRequest {
+                path: path.into(),
+                watch: false,
+            }))
+            .await?,
+        )
+    }
+
+    /// Like [`Client::get_data`], and a watcher that fires when the data changes or the node
+    /// is deleted.
+    pub async fn get_data_watch(&self, path: &str) -> Result<(Bytes, Stat, OneshotWatcher)> {
+        let (r, w) = self
+            .call_once(Request::GetData(GetDataRequest {
+                path: path.into(),
+                watch: true,
+            }))
+            .await;
+        let (d, s) = data(r?)?;
+        Ok((d, s, w))
+    }
+
+    /// Writes the node's data if its version matches (`None`: any version).
+    pub async fn set_data(
+        &self,
+        path: &str,
+        data: impl Into<Bytes>,
+        version: Option<i32>,
+    ) -> Result<Stat> {
+        stat(
+            self.call(Request::SetData(SetDataRequest {
+                path: path.into(),
+                data: data.into(),
+                version: version.unwrap_or(-1),
+            }))
+            .await?,
+        )
+    }
+
+    /// The names of the node's children.
+    pub async fn get_children(&self, path: &str) -> Result<Vec<String>> {
+        match self
+            .call(Request::GetChildren(GetChildrenRequest {
+                path: path.into(),
+                watch: false,
+            }))
+            .await?
+        {
+            Response::GetChildren(r) => Ok(r.children),
+            _ => Err(Error::UnexpectedResponse),
+        }
+    }
+
+    /// The names of the node's children and its Stat (`getChildren2`).
+    pub async fn get_children2(&self, path: &str) -> Result<(Vec<String>, Stat)> {
+        children2(
+            self.call(Request::GetChildren2(GetChildrenRequest {
+                path: path.into(),
+                watch: false,
+            }))
+            .await?,
+        )
+    }
+
+    /// Like [`Client::get_children2`], and a watcher that fires when the children change or
+    /// the node is deleted.
+    pub async fn get_children_watch(
+        &self,
+        path: &str,
+    ) -> Result<(Vec<String>, Stat, OneshotWatcher)> {
+        let (r, w) = self
+            .call_once(Request::GetChildren2(GetChildrenRequest {
+                path: path.into(),
+                watch: true,
+            }))
+            .await;
+        let (c, s) = children2(r?)?;
+        Ok((c, s, w))
+    }
+
+    /// The number of descendants of the node.
+    pub async fn get_all_children_number(&self, path: &str) -> Result<i32> {
+        match self
+            .call(Request::GetAllChildrenNumber(GetAllChildrenNumberRequest {
+                path: path.into(),
+            }))
+            .await?
+        {
+            Response::GetAllChildrenNumber(r) => Ok(r.total_number),
+            _ => Err(Error::UnexpectedResponse),
+        }
+    }
+
+    /// The paths of this session's ephemeral nodes under `prefix` (`"/"` for all).
+    pub async fn get_ephemerals(&self, prefix: &str) -> Result<Vec<String>> {
+        match self
+            .call(Request::GetEphemerals(GetEphemeralsRequest {
+                prefix_path: prefix.into(),
+            }))
+            .await?
+        {
+            Response::GetEphemerals(r) => Ok(r.ephemerals),
+            _ => Err(Error::UnexpectedResponse),
+        }
+    }
+
+    /// The node's ACL and Stat.
+    pub async fn get_acl(&self, path: &str) -> Result<(Vec<Acl>, Stat)> {
+        match self
+            .call(Request::GetAcl(GetAclRequest { path: path.into() }))
+            .await?
+        {
+            Response::GetAcl(r) => Ok((r.acl, r.stat)),
+            _ => Err(Error::UnexpectedResponse),
+        }
+    }
+
+    /// Replaces the node's ACL if its ACL version matches (`None`: any version).
+    pub async fn set_acl(&self, path: &str, acl: Vec<Acl>, version: Option<i32>) -> Result<Stat> {
+        stat(
+            self.call(Request::SetAcl(SetAclRequest {
+                path: path.into(),
+                acl,
+                version: version.unwrap_or(-1),
+            }))
+            .await?,
+        )
+    }
+
+    /// Waits until the server this client reads from has caught up with the leader for
+    /// `path`.
+    pub async fn sync(&self, path: &str) -> Result<String> {
+        match self
+            .call(Request::Sync(SyncRequest { path: path.into() }))
+            .await?
+        {
+            Response::Sync(r) => Ok(r.path),
+            _ => Err(Error::UnexpectedResponse),
+        }
+    }
+
+    /// Starts a transaction.
+    pub fn transaction(&self) -> Transaction {
+        Transaction {
+            client: self.clone(),
+            ops: Vec::new(),
+        }
+    }
+
+    /// Reads several nodes in one round trip (`multiRead`); each read succeeds or fails on
+    /// its own.
+    pub async fn multi_read(&self, ops: &[ReadOp]) -> Result<Vec<ReadResult>> {
+        let ops = ops
+            .iter()
+            .map(|op| match op {
+                ReadOp::GetData(p) => MultiOp::GetData(GetDataRequest {
+                    path: p.clone(),
+                    watch: false,
+                }),
+                ReadOp::GetChildren(p) => MultiOp::GetChildren(GetChildrenRequest {
+                    path: p.clone(),
+                    watch: false,
+                }),
+            })
+            .collect();
+        let Response::Multi(m) = self.call(Request::MultiRead(MultiRequest { ops })).await? else {
+            return Err(Error::UnexpectedResponse);
+        };
+        m.results
+            .into_iter()
+            .map(|r| match r {
+                OpResult::GetData(d) => Ok(ReadResult::Data(d.data, d.stat)),
+                OpResult::GetChildren(c) => Ok(ReadResult::Children(c.children)),
+                OpResult::Error(code) => Ok(ReadResult::Error(code)),
+                _ => Err(Error::UnexpectedResponse),
+            })
+            .collect()
+    }
+
+    /// Who the server thinks this session is (`whoAmI`).
+    pub async fn whoami(&self) -> Result<Vec<ClientInfo>> {
+        match self.call(Request::WhoAmI).await? {
+            Response::WhoAmI(r) => Ok(r.client_info),
+            _ => Err(Error::UnexpectedResponse),
+        }
+    }
+
+    /// The ensemble's configuration (`/zookeeper/config`, outside any chroot).
+    pub async fn get_config(&self) -> Result<(Bytes, Stat)> {
+        data(self.call(Request::GetConfig { watch: false }).await?)
+    }
+
+    /// A persistent watch on `path` (or, with [`AddWatchMode::PersistentRecursive`], on it
+    /// and every descendant) that delivers every event until it is dropped or removed.
+    pub async fn add_watch(&self, path: &str, mode: AddWatchMode) -> Result<PersistentWatcher> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (id, r) = self
+            .submit(
+                Request::AddWatch(AddWatchRequest {
+                    path: path.into(),
+                    mode: mode.as_i32(),
+                }),
+                Some(WatchSink::Stream(tx)),
+            )
+            .await;
+        r?;
+        Ok(PersistentWatcher::new(rx, id, self.commands.clone()))
+    }
+
+    /// Removes this session's watches of `kind` on `path`, on the server and here; their
+    /// watchers get a final "removed" event.
+    pub async fn remove_watches(&self, path: &str, kind: WatcherType) -> Result<()> {
+        self.call(Request::RemoveWatches(RemoveWatchesRequest {
+            path: path.into(),
+            kind: kind.as_i32(),
+        }))
+        .await
+        .map(|_| ())
+    }
+
+    /// Checks that the server holds a watch of `kind` on `path` for this session
+    /// (`NoWatcher` otherwise).
+    pub async fn check_watches(&self, path: &str, kind: WatcherType) -> Result<()> {
+        self.call(Request::CheckWatches(CheckWatchesRequest {
+            path: path.into(),
+            kind: kind.as_i32(),
+        }))
+        .await
+        .map(|_| ())
+    }
+}
+
+/// Retries `op` under `policy` while it fails with a connection problem, sleeping between
+/// attempts as the policy says.
+pub async fn retry_with<T, F, Fut>(policy: &RetryPolicy, seed: u64, mut op: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    let mut retrying = policy.start(tokio::time::Instant::now().into_std(), seed);
+    loop {
+        match op().await {
+            Ok(v) => return Ok(v),
+            Err(Error::Request(e)) => {
+                let now = tokio::time::Instant::now().into_std();
+                match retrying.next_delay(now, &e) {
+                    Some(delay) => {
+                        tracing::debug!(error = %e, ?delay, "retrying");
+                        tokio::time::sleep(delay).await;
+                    }
+                    None => return Err(Error::Request(e)),
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn stat_or_none(r: Result<Response>) -> Result<Option<Stat>> {
+    match r {
+        Ok(Response::Stat(s)) => Ok(Some(s)),
+        Ok(_) => Err(Error::UnexpectedResponse),
+        Err(e) if server(&e) == Some(ErrorCode::NoNode) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+fn stat(r: Response) -> Result<Stat> {
+    match r {
+        Response::Stat(s) => Ok(s),
+        _ => Err(Error::UnexpectedResponse),
+    }
+}
+
+fn data(r: Response) -> Result<(Bytes, Stat)> {
+    match r {
+        Response::GetData(d) => Ok((d.data, d.stat)),
+        _ => Err(Error::UnexpectedResponse),
+    }
+}
+
+fn children2(r: Response) -> Result<(Vec<String>, Stat)> {
+    match r {
+        Response::GetChildren2(c) => Ok((c.children, c.stat)),
+        _ => Err(Error::UnexpectedResponse),
+    }
+}

@@ -1,0 +1,442 @@
+//! The connection task: where the bytes move. It owns the socket, DNS and the timers, and
+//! shuttles bytes and time between tokio and the `zk-proto` session. Every protocol decision
+//! is the session's.
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinSet;
+use tracing::{debug, info, trace, warn};
+use zk_proto::consts::EventType;
+use zk_proto::records::{Request, Response};
+use zk_proto::session::{
+    self, Action, AppState, Event, HostAddr, ProbeResult, RequestId, Session, SessionState,
+    WatchedEvent,
+};
+
+/// How long a read-only probe may take before the host counts as unreachable.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Reads go into a buffer of this size, reused for the life of the task.
+const READ_BUFFER: usize = 64 * 1024;
+
+pub(crate) type Reply = oneshot::Sender<(RequestId, Result<Response, session::Error>)>;
+
+/// Where a watch's events go.
+#[derive(Debug)]
+pub(crate) enum WatchSink {
+    Once(oneshot::Sender<WatchedEvent>),
+    Stream(mpsc::UnboundedSender<WatchedEvent>),
+}
+
+/// A transition of the session, as the state stream reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StateEvent {
+    /// The detailed state changed.
+    Session(SessionState),
+    /// The application view (Kazoo's listener states) changed.
+    App(AppState),
+}
+
+impl StateEvent {
+    /// The application view, if this is an application-view transition.
+    pub fn app(self) -> Option<AppState> {
+        match self {
+            StateEvent::App(a) => Some(a),
+            StateEvent::Session(_) => None,
+        }
+    }
+}
+
+/// What the handle asks of the task.
+#[derive(Debug)]
+pub(crate) enum Command {
+    Submit {
+        request: Request,
+        watch: Option<WatchSink>,
+        reply: Reply,
+    },
+    AddAuth {
+        scheme: String,
+        credentials: Bytes,
+        reply: Reply,
+    },
+    ReleaseWatch(RequestId),
+    Subscribe(mpsc::UnboundedSender<StateEvent>),
+    Close(oneshot::Sender<()>),
+}
+
+/// The session as the handle sees it, updated by the task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Snapshot {
+    pub state: SessionState,
+    pub app: AppState,
+    pub session_id: i64,
+    pub timeout: Option<Duration>,
+}
+
+struct Waiter {
+    reply: Reply,
+    watch: Option<WatchSink>,
+}
+
+type Connecting = Pin<Box<dyn Future<Output = io::Result<TcpStream>> + Send>>;
+
+pub(crate) struct Task {
+    session: Session,
+    commands: mpsc::UnboundedReceiver<Command>,
+    commands_open: bool,
+    snapshot: watch::Sender<Snapshot>,
+    waiters: HashMap<RequestId, Waiter>,
+    watchers: HashMap<RequestId, WatchSink>,
+    subscribers: Vec<mpsc::UnboundedSender<StateEvent>>,
+    close_waiters: Vec<oneshot::Sender<()>>,
+    reader: Option<OwnedReadHalf>,
+    writer: Option<OwnedWriteHalf>,
+    connecting: Option<Connecting>,
+    probes: JoinSet<(usize, ProbeResult)>,
+    out: VecDeque<Bytes>,
+    read_buf: BytesMut,
+}
+
+fn now() -> std::time::Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+impl Task {
+    pub(crate) fn new(
+        session: Session,
+        commands: mpsc::UnboundedReceiver<Command>,
+        snapshot: watch::Sender<Snapshot>,
+    ) -> Task {
+        Task {
+            session,
+            commands,
+            commands_open: true,
+            snapshot,
+            waiters: HashMap::new(),
+            watchers: HashMap::new(),
+            subscribers: Vec::new(),
+            close_waiters: Vec::new(),
+            reader: None,
+            writer: None,
+            connecting: None,
+            probes: JoinSet::new(),
+            out: VecDeque::new(),
+            read_buf: BytesMut::with_capacity(READ_BUFFER),
+        }
+    }
+
+    pub(crate) async fn run(mut self) {
+        loop {
+            self.flush();
+            if self.finished() {
+                break;
+            }
+            let deadline = self
+                .session
+                .poll_timeout()
+                .map(tokio::time::Instant::from_std);
+            tokio::select! {
+                cmd = self.commands.recv(), if self.commands_open => match cmd {
+                    Some(cmd) => self.command(cmd),
+                    None => {
+                        // Every handle is gone: close the session cleanly.
+                        self.commands_open = false;
+                        self.session.close(now());
+                    }
+                },
+                read = read_some(self.reader.as_mut(), &mut self.read_buf) => match read {
+                    Ok(0) => {
+                        debug!("connection closed by the server");
+                        self.drop_socket();
+                        self.session.handle_disconnected(now(), "closed by the server".into());
+                    }
+                    Ok(n) => {
+                        trace!(bytes = n, "read");
+                        self.session.handle_input(now(), &self.read_buf);
+                        self.read_buf.clear();
+                        if self.read_buf.capacity() < READ_BUFFER / 4 {
+                            self.read_buf.reserve(READ_BUFFER);
+                        }
+                    }
+                    Err(e) => {
+                        debug!(error = %e, "read failed");
+                        self.drop_socket();
+                        self.session.handle_disconnected(now(), e.to_string());
+                    }
+                },
+                written = write_some(self.writer.as_mut(), &mut self.out) => {
+                    if let Err(e) = written {
+                        debug!(error = %e, "write failed");
+                        self.drop_socket();
+                        self.session.handle_disconnected(now(), e.to_string());
+                    }
+                },
+                connected = wait_connect(self.connecting.as_mut()) => {
+                    self.connecting = None;
+                    match connected {
+                        Ok(stream) => {
+                            info!(peer = ?stream.peer_addr().ok(), "connected");
+                            let (r, w) = stream.into_split();
+                            self.reader = Some(r);
+                            self.writer = Some(w);
+                            self.session.handle_connected(now());
+                        }
+                        Err(e) => {
+                            info!(error = %e, "connect failed");
+                            self.session.handle_connect_failed(now(), e.to_string());
+                        }
+                    }
+                },
+                Some(probe) = self.probes.join_next(), if !self.probes.is_empty() => {
+                    if let Ok((host, result)) = probe {
+                        debug!(host, ?result, "read-only probe");
+                        self.session.handle_probe_result(now(), host, result);
+                    }
+                },
+                _ = sleep_until(deadline) => self.session.handle_timeout(now()),
+            }
+        }
+        for w in self.close_waiters.drain(..) {
+            let _ = w.send(());
+        }
+        self.probes.abort_all();
+        debug!("connection task ends");
+    }
+
+    /// The session is over and nothing more can happen.
+    fn finished(&self) -> bool {
+        let over = match self.session.state() {
+            SessionState::Closed | SessionState::AuthFailed => true,
+            SessionState::Expired => self.session.poll_timeout().is_none(),
+            _ => false,
+        };
+        over && self.out.is_empty()
+    }
+
+    fn drop_socket(&mut self) {
+        self.reader = None;
+        self.writer = None;
+        self.out.clear();
+    }
+
+    fn command(&mut self, cmd: Command) {
+        let now = now();
+        match cmd {
+            Command::Submit {
+                request,
+                watch,
+                reply,
+            } => match self.session.submit(now, request) {
+                Ok(id) => {
+                    self.waiters.insert(id, Waiter { reply, watch });
+                }
+                Err(e) => {
+                    let _ = reply.send((RequestId(0), Err(e)));
+                }
+            },
+            Command::AddAuth {
+                scheme,
+                credentials,
+                reply,
+            } => match self.session.add_auth(now, &scheme, credentials) {
+                Ok(id) => {
+                    self.waiters.insert(id, Waiter { reply, watch: None });
+                }
+                Err(e) => {
+                    let _ = reply.send((RequestId(0), Err(e)));
+                }
+            },
+            Command::ReleaseWatch(id) => {
+                self.watchers.remove(&id);
+                if let Some(removal) = self.session.release_watch(now, id) {
+                    debug!(?removal, "asked the server to drop an unused watch");
+                }
+            }
+            Command::Subscribe(tx) => self.subscribers.push(tx),
+            Command::Close(done) => {
+                self.close_waiters.push(done);
+                self.session.close(now);
+            }
+        }
+    }
+
+    /// Performs the session's actions, queues its frames and delivers its events.
+    fn flush(&mut self) {
+        while let Some(action) = self.session.poll_action() {
+            match action {
+                Action::Connect { host, addr } => {
+                    info!(host, %addr, "connecting");
+                    self.drop_socket();
+                    self.connecting = Some(Box::pin(connect(addr)));
+                }
+                Action::Disconnect(reason) => {
+                    info!(%reason, "disconnecting");
+                    self.drop_socket();
+                    self.connecting = None;
+                }
+                Action::Probe { host, addr } => {
+                    self.probes.spawn(async move { (host, probe(addr).await) });
+                }
+            }
+        }
+        while let Some(bytes) = self.session.poll_transmit() {
+            if self.writer.is_some() {
+                trace!(bytes = bytes.len(), "queued for writing");
+                self.out.push_back(bytes);
+            }
+        }
+        while let Some(event) = self.session.poll_event() {
+            self.dispatch(event);
+        }
+        let snap = Snapshot {
+            state: self.session.state(),
+            app: self.session.app_state(),
+            session_id: self.session.session_id(),
+            timeout: self.session.negotiated_timeout(),
+        };
+        self.snapshot.send_if_modified(|s| {
+            let changed = *s != snap;
+            *s = snap;
+            changed
+        });
+    }
+
+    fn dispatch(&mut self, event: Event) {
+        match event {
+            Event::Complete { id, result } => {
+                if let Some(w) = self.waiters.remove(&id) {
+                    if let Some(sink) = w.watch
+                        && self.session.watches().get(id).is_some()
+                    {
+                        self.watchers.insert(id, sink);
+                    }
+                    let _ = w.reply.send((id, result));
+                }
+            }
+            Event::Watch(ev) => {
+                let last = matches!(
+                    ev.kind,
+                    EventType::None
+                        | EventType::DataWatchRemoved
+                        | EventType::ChildWatchRemoved
+                        | EventType::PersistentWatchRemoved
+                );
+                match self.watchers.get(&ev.watch) {
+                    Some(WatchSink::Stream(tx)) => {
+                        let id = ev.watch;
+                        if tx.send(ev).is_err() || last {
+                            self.watchers.remove(&id);
+                        }
+                    }
+                    Some(WatchSink::Once(_)) => {
+                        if let Some(WatchSink::Once(tx)) = self.watchers.remove(&ev.watch) {
+                            let _ = tx.send(ev);
+                        }
+                    }
+                    None => trace!(?ev, "watch event for a released watch"),
+                }
+            }
+            Event::State { state, reason } => {
+                match &reason {
+                    Some(r) => info!(?state, reason = %r, "session state"),
+                    None => info!(?state, "session state"),
+                }
+                self.publish(StateEvent::Session(state));
+            }
+            Event::App(app) => {
+                if app == AppState::Lost && self.session.state() != SessionState::Closed {
+                    warn!(state = ?self.session.state(), "session lost");
+                }
+                self.publish(StateEvent::App(app));
+            }
+        }
+    }
+
+    fn publish(&mut self, event: StateEvent) {
+        self.subscribers.retain(|s| s.send(event).is_ok());
+    }
+}
+
+async fn read_some(reader: Option<&mut OwnedReadHalf>, buf: &mut BytesMut) -> io::Result<usize> {
+    match reader {
+        Some(r) => r.read_buf(buf).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Writes from the oldest queued buffer; `write_buf` is cancel-safe, so progress is never
+/// lost when another branch wins.
+async fn write_some(
+    writer: Option<&mut OwnedWriteHalf>,
+    out: &mut VecDeque<Bytes>,
+) -> io::Result<()> {
+    let (Some(w), Some(front)) = (writer, out.front_mut()) else {
+        return std::future::pending().await;
+    };
+    let n = w.write_buf(front).await?;
+    if n == 0 {
+        return Err(io::ErrorKind::WriteZero.into());
+    }
+    if front.is_empty() {
+        out.pop_front();
+    }
+    Ok(())
+}
+
+async fn wait_connect(connecting: Option<&mut Connecting>) -> io::Result<TcpStream> {
+    match connecting {
+        Some(c) => c.await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Resolves the host now (addresses may change between attempts) and connects to the first
+/// address that answers.
+async fn connect(addr: HostAddr) -> io::Result<TcpStream> {
+    let mut last = io::Error::new(
+        io::ErrorKind::NotFound,
+        format!("{addr} resolves to no address"),
+    );
+    for a in tokio::net::lookup_host(addr.to_string()).await? {
+        match TcpStream::connect(a).await {
+            Ok(stream) => {
+                stream.set_nodelay(true)?;
+                return Ok(stream);
+            }
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+/// Asks a server whether it serves read-write clients (`isro` answers `rw` or `ro`).
+async fn probe(addr: HostAddr) -> ProbeResult {
+    let ask = async {
+        let mut stream = connect(addr).await?;
+        stream.write_all(b"isro").await?;
+        let mut answer = Vec::with_capacity(4);
+        (&mut stream).take(16).read_to_end(&mut answer).await?;
+        io::Result::Ok(answer)
+    };
+    match tokio::time::timeout(PROBE_TIMEOUT, ask).await {
+        Ok(Ok(answer)) if answer.starts_with(b"rw") => ProbeResult::ReadWrite,
+        Ok(Ok(_)) => ProbeResult::ReadOnly,
+        _ => ProbeResult::Unreachable,
+    }
+}
