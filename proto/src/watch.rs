@@ -119,6 +119,17 @@ impl WatchRegistry {
         self.by_id.get(&id).map(|(p, k)| (p.as_str(), *k))
     }
 
+    /// Any registration of any kind on `path`.
+    pub fn any_on(&self, path: &str) -> bool {
+        self.by_key
+            .range(
+                (path.to_string(), WatchKind::Data)
+                    ..=(path.to_string(), WatchKind::PersistentRecursive),
+            )
+            .next()
+            .is_some()
+    }
+
     /// Any registration of `kind` on `path`.
     pub fn contains(&self, path: &str, kind: WatchKind) -> bool {
         self.by_key.contains_key(&(path.to_string(), kind))

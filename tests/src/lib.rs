@@ -6,6 +6,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -97,4 +98,21 @@ impl RawConn {
             .map(Ok)
             .map_err(io::Error::other)
     }
+}
+
+/// One standalone server shared by every test of a test binary; it lives until the binary
+/// exits (the harness kills it then). Tests keep apart by working under their own paths.
+pub fn shared_server() -> &'static zk_harness::ZkServer {
+    static SERVER: OnceLock<zk_harness::ZkServer> = OnceLock::new();
+    SERVER.get_or_init(|| zk_harness::ZkServer::standalone().expect("start a standalone server"))
+}
+
+/// A tokio client on `hosts` with a short session, for tests.
+pub async fn client(hosts: &str) -> zk_tokio::Client {
+    zk_tokio::Client::builder(hosts)
+        .session_timeout(Duration::from_secs(4))
+        .connect_timeout(Duration::from_secs(20))
+        .connect()
+        .await
+        .expect("connect a client")
 }

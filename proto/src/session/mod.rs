@@ -726,41 +726,23 @@ impl Session {
         self.watches.remove(watch).is_some()
     }
 
-    /// Forgets a registration and, when no other registration needs the watch the server
-    /// keeps for it, asks the server to drop that watch too (`removeWatches`), so a caller
-    /// that lost interest leaves nothing behind. Returns the id of that request, if one was
-    /// sent or queued; its completion (a `NoWatcher` error is normal when the watch fired
-    /// meanwhile) needs no handling.
+    /// Forgets a registration and, when it was the last one on its node, asks the server to
+    /// drop its watches there too (`removeWatches` of type Any), so a caller that lost
+    /// interest leaves nothing behind. Type Any is used because servers before 3.9 know no
+    /// persistent watch types and keep one watch mode per node and session
+    /// (ZOOKEEPER-4466), so a narrower removal can miss or take too much. Returns the id of
+    /// that request, if one was sent or queued; its completion (`NoWatcher` is normal when a
+    /// one-shot watch fired meanwhile) needs no handling.
     pub fn release_watch(&mut self, now: Instant, watch: RequestId) -> Option<RequestId> {
-        let (path, kind) = self.watches.remove(watch)?;
-        let (still_needed, kind) = match kind {
-            // The server keeps one data watch for both.
-            WatchKind::Data | WatchKind::Exist => (
-                self.watches.contains(&path, WatchKind::Data)
-                    || self.watches.contains(&path, WatchKind::Exist),
-                WatcherType::Data,
-            ),
-            WatchKind::Child => (
-                self.watches.contains(&path, WatchKind::Child),
-                WatcherType::Children,
-            ),
-            WatchKind::Persistent => (
-                self.watches.contains(&path, WatchKind::Persistent),
-                WatcherType::Persistent,
-            ),
-            WatchKind::PersistentRecursive => (
-                self.watches.contains(&path, WatchKind::PersistentRecursive),
-                WatcherType::PersistentRecursive,
-            ),
-        };
-        if still_needed || self.check_open().is_err() {
+        let (path, _) = self.watches.remove(watch)?;
+        if self.watches.any_on(&path) || self.check_open().is_err() {
             return None;
         }
         // Outside the chroot (the config node) there is nothing a chrooted request can name.
         let client = self.client_path(&path)?;
         let request = Request::RemoveWatches(crate::records::RemoveWatchesRequest {
             path: client,
-            kind: kind.as_i32(),
+            kind: WatcherType::Any.as_i32(),
         });
         self.submit(now, request).ok()
     }
