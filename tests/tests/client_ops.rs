@@ -244,9 +244,9 @@ async fn large_data_and_many_children() {
 }
 
 /// Runs futures concurrently on the current task, keeping their order.
-async fn futures_join<F: std::future::Future>(futs: Vec<F>) -> Vec<F::Output>
+async fn futures_join<F>(futs: Vec<F>) -> Vec<F::Output>
 where
-    F: Send + 'static,
+    F: std::future::Future + Send + 'static,
     F::Output: Send + 'static,
 {
     let handles: Vec<_> = futs.into_iter().map(tokio::spawn).collect();
