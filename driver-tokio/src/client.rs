@@ -159,6 +159,7 @@ pub struct ClientBuilder {
     backoff: Option<(Duration, Duration)>,
     retry: RetryPolicy,
     seed: Option<u64>,
+    shuffle: bool,
     queue_limit: Option<usize>,
     request_timeout: Option<Duration>,
     renew_expired: bool,
@@ -177,6 +178,7 @@ impl ClientBuilder {
             backoff: None,
             retry: RetryPolicy::default(),
             seed: None,
+            shuffle: true,
             queue_limit: None,
             request_timeout: None,
             renew_expired: true,
@@ -239,6 +241,13 @@ impl ClientBuilder {
         self
     }
 
+    /// Shuffle the hosts before connecting (default true, to spread clients over the
+    /// ensemble); false tries them in the order written.
+    pub fn shuffle_hosts(mut self, shuffle: bool) -> Self {
+        self.shuffle = shuffle;
+        self
+    }
+
     /// How many requests may wait for a connection (default 10 000).
     pub fn queue_limit(mut self, limit: usize) -> Self {
         self.queue_limit = Some(limit);
@@ -278,6 +287,7 @@ impl ClientBuilder {
             .with_session_timeout(self.session_timeout)
             .with_read_only(self.read_only)
             .with_seed(seed)
+            .with_shuffle(self.shuffle)
             .with_renew_expired(self.renew_expired)
             .with_request_timeout(self.request_timeout);
         if let Some((min, max)) = self.backoff {
@@ -304,11 +314,14 @@ impl ClientBuilder {
             app: session.app_state(),
             session_id: 0,
             timeout: None,
+            server: None,
         });
+        let hosts = session.hosts().to_vec().into();
         tokio::spawn(Task::new(session, rx, snap_tx).run());
         Ok(Client {
             commands: tx,
             snapshot: snap_rx,
+            hosts,
             default_acl: self.default_acl.into(),
             retry: self.retry,
             seed,
@@ -481,6 +494,7 @@ impl Transaction {
 pub struct Client {
     commands: mpsc::UnboundedSender<Command>,
     snapshot: watch::Receiver<Snapshot>,
+    hosts: std::sync::Arc<[zk_proto::session::HostAddr]>,
     default_acl: std::sync::Arc<[Acl]>,
     retry: RetryPolicy,
     seed: u64,
@@ -555,6 +569,12 @@ impl Client {
     /// The session id (0 before the first connection).
     pub fn session_id(&self) -> i64 {
         self.snapshot.borrow().session_id
+    }
+
+    /// The server the session is connected to now, as written in the connect string.
+    pub fn server(&self) -> Option<zk_proto::session::HostAddr> {
+        let i = self.snapshot.borrow().server?;
+        self.hosts.get(i).cloned()
     }
 
     /// The negotiated session timeout, once connected.

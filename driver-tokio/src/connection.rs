@@ -80,6 +80,7 @@ pub(crate) struct Snapshot {
     pub app: AppState,
     pub session_id: i64,
     pub timeout: Option<Duration>,
+    pub server: Option<usize>,
 }
 
 struct Waiter {
@@ -302,6 +303,10 @@ impl Task {
             app: self.session.app_state(),
             session_id: self.session.session_id(),
             timeout: self.session.negotiated_timeout(),
+            server: self
+                .session
+                .current_host()
+                .filter(|_| self.session.state().is_connected()),
         };
         self.snapshot.send_if_modified(|s| {
             let changed = *s != snap;

@@ -1007,3 +1007,19 @@ fn releasing_the_last_watch_on_a_node_removes_it_on_the_server() {
     );
     assert_eq!(sim.s.release_watch(sim.now, a), None, "already released");
 }
+
+#[test]
+fn a_handshake_answered_with_an_error_header_is_a_typed_refusal() {
+    let mut sim = Sim::new(Sim::config("a:1,b:2"));
+    sim.take_actions();
+    sim.connected();
+    sim.sent();
+    // What a read-only server without local sessions sends.
+    sim.input(&reply(0, 0, ErrorCode::NotReadOnly.as_i32(), None));
+    let actions = sim.take_actions();
+    assert_eq!(
+        actions[0],
+        Action::Disconnect(Disconnect::Refused(ErrorCode::NotReadOnly))
+    );
+    assert_eq!(connect_host(&actions[1]), 1);
+}

@@ -110,6 +110,10 @@ pub enum Disconnect {
         /// The xid received.
         got: i32,
     },
+    /// The server answered the handshake with an error instead of a session, as a read-only
+    /// server without local sessions does (`NotReadOnly`).
+    #[error("the server refused the session: {0}")]
+    Refused(ErrorCode),
     /// The server said the session expired.
     #[error("the server says the session expired")]
     SessionExpired,

@@ -38,6 +38,8 @@ const CONFIG_NODE: &str = "/zookeeper/config";
 /// by doubling up to [`PROBE_MAX`], as the reference client does.
 const PROBE_MIN: Duration = Duration::from_millis(100);
 const PROBE_MAX: Duration = Duration::from_secs(60);
+/// xid, zxid and err.
+const REPLY_HEADER_LEN: usize = 16;
 /// The reference client never lets more than 10 s pass without a ping.
 const MAX_PING_INTERVAL: Duration = Duration::from_secs(10);
 
@@ -927,6 +929,13 @@ impl Session {
     fn handle_frame(&mut self, now: Instant, frame: Bytes) -> Result<(), Disconnect> {
         match self.conn {
             Conn::Handshake { host, .. } => {
+                // A bare reply header where the ConnectResponse belongs is a refusal.
+                if frame.len() == REPLY_HEADER_LEN
+                    && let Ok((h, _)) = ReplyHeader::decode(&frame)
+                    && h.err != 0
+                {
+                    return Err(Disconnect::Refused(ErrorCode::from_i32(h.err)));
+                }
                 let (resp, _) = ConnectResponse::decode(&frame)?;
                 self.handshake_done(now, host, resp);
                 Ok(())

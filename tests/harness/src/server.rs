@@ -55,6 +55,16 @@ impl ServerOptions {
         self
     }
 
+    /// Lets a member cut off from its quorum serve read-only clients. Read-only mode itself is
+    /// always on (`readonlymode.enabled`), but a read-only server refuses to create global
+    /// sessions (it answers the handshake with `NotReadOnly`), so it also needs local
+    /// sessions, upgraded to global ones when they create ephemeral nodes. Local sessions
+    /// change failover: one that was never upgraded dies with its server.
+    pub fn read_only_sessions(self) -> Self {
+        self.property("localSessionsEnabled", "true")
+            .property("localSessionsUpgradingEnabled", "true")
+    }
+
     /// Adds a JVM flag.
     pub fn jvm_flag(mut self, flag: &str) -> Self {
         self.jvm_flags.push(flag.into());
