@@ -274,13 +274,26 @@ async fn ten_thousand_pipelined_reads_complete_in_order() {
     for r in results {
         assert_eq!(&r.unwrap().0[..], b"p");
     }
-    // One caller's requests complete in the order it sent them: versions only grow.
-    let mut last = -1;
-    for i in 0..50 {
-        let stat = c.set_data("/pipe", format!("{i}"), None).await.unwrap();
-        assert!(stat.version > last);
-        last = stat.version;
-    }
+    // One caller's reads, all in flight at once while another client writes, come back in
+    // the order they were sent: the versions they see never go backwards.
+    let writer = client(&hosts()).await;
+    let writes = tokio::spawn(async move {
+        for i in 0..200 {
+            writer
+                .set_data("/pipe", format!("{i}"), None)
+                .await
+                .unwrap();
+        }
+        writer.close().await;
+    });
+    let reads = (0..10_000).map(|_| c.get_data("/pipe"));
+    let results = futures_util::future::join_all(reads).await;
+    writes.await.unwrap();
+    let versions: Vec<i32> = results.into_iter().map(|r| r.unwrap().1.version).collect();
+    assert!(
+        versions.windows(2).all(|w| w[0] <= w[1]),
+        "a later read saw an older version"
+    );
     c.close().await;
 }
 

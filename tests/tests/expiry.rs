@@ -121,3 +121,42 @@ async fn a_cut_connection_resumes_the_same_session() {
     assert!(proxy.accepted() >= 4);
     c.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_carries_an_operation_over_an_outage() {
+    let server = shared_server();
+    let proxy = Proxy::start(server.addr()).unwrap();
+    let c = Client::builder(&proxy.connect_string())
+        .session_timeout(Duration::from_secs(6))
+        .request_timeout(Duration::from_millis(300))
+        .retry_policy(
+            zk_tokio::RetryPolicy::default()
+                .with_max_tries(Some(50))
+                .with_delay(Duration::from_millis(50))
+                .with_max_delay(Duration::from_millis(200)),
+        )
+        .connect()
+        .await
+        .unwrap();
+    c.create("/retried", "ok", &CreateOptions::persistent())
+        .await
+        .unwrap();
+
+    // The server becomes unreachable; a plain call fails, a retried one waits it out.
+    proxy.set_fault(Fault::Refuse);
+    proxy.cut();
+    let e = c.get_data("/retried").await.unwrap_err();
+    assert!(e.is_retryable(), "{e}");
+    let retried = {
+        let c = c.clone();
+        tokio::spawn(async move { c.retry(|| c.get_data("/retried")).await })
+    };
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    proxy.set_fault(Fault::Pass);
+    let (data, _) = retried.await.unwrap().unwrap();
+    assert_eq!(&data[..], b"ok");
+    // Errors that are not about the connection are not retried.
+    let e = c.retry(|| c.get_data("/no-such-node")).await.unwrap_err();
+    assert!(e.is(ErrorCode::NoNode), "{e}");
+    c.close().await;
+}
