@@ -253,6 +253,7 @@ fn s_response() -> impl Strategy<Value = (OpCode, Response)> {
             )
         }),
         s_string().prop_map(|path| (OpCode::Sync, Response::Sync(SyncResponse { path }))),
+        any::<i32>().prop_map(|err| (OpCode::AddWatch, Response::Status(ErrorResponse { err }))),
         vec(s_op_result(), 0..4)
             .prop_map(|results| (OpCode::Multi, Response::Multi(MultiResponse { results }))),
         any::<i32>().prop_map(|total_number| {

@@ -244,7 +244,8 @@ record! {
 }
 
 record! {
-    /// The error code of an error result inside a multi response.
+    /// A status code: an error result inside a multi response, or the body of an addWatch
+    /// reply.
     pub struct ErrorResponse {
         /// The code.
         err: i32,

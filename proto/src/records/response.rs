@@ -42,6 +42,8 @@ pub enum Response {
     WhoAmI(WhoAmIResponse),
     /// sasl.
     Sasl(SaslResponse),
+    /// A bare status code: addWatch replies with `ErrorResponse(0)`.
+    Status(ErrorResponse),
 }
 
 impl Response {
@@ -80,6 +82,7 @@ impl Response {
                 Response::GetEphemerals,
             ),
             OpCode::WhoAmI => map(WhoAmIResponse::read(origin, i), Response::WhoAmI),
+            OpCode::AddWatch => map(ErrorResponse::read(origin, i), Response::Status),
             OpCode::Sasl => map(SaslResponse::read(origin, i), Response::Sasl),
             OpCode::Delete
             | OpCode::Check
@@ -88,7 +91,6 @@ impl Response {
             | OpCode::Auth
             | OpCode::Ping
             | OpCode::CloseSession
-            | OpCode::AddWatch
             | OpCode::CheckWatches
             | OpCode::RemoveWatches
             | OpCode::DeleteContainer
@@ -125,6 +127,7 @@ impl Response {
             Response::GetEphemerals(r) => r.write(w),
             Response::WhoAmI(r) => r.write(w),
             Response::Sasl(r) => r.write(w),
+            Response::Status(r) => r.write(w),
         }
     }
 }

@@ -268,6 +268,7 @@ pub fn ok_body(req: &Request) -> Response {
         Request::GetEphemerals(_) => {
             Response::GetEphemerals(GetEphemeralsResponse { ephemerals: vec![] })
         }
+        Request::AddWatch(_) => Response::Status(ErrorResponse { err: 0 }),
         Request::WhoAmI => Response::WhoAmI(WhoAmIResponse {
             client_info: vec![],
         }),
