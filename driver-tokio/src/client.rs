@@ -6,133 +6,16 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot, watch};
-use zk_proto::consts::{AddWatchMode, CreateMode, WatcherType};
+use zk_proto::consts::{AddWatchMode, WatcherType};
+use zk_proto::ops::{CreateOptions, MultiBuilder, ReadOp, ReadResult, multi_read_request, reply};
 use zk_proto::records::*;
 use zk_proto::retry::RetryPolicy;
 use zk_proto::session::{self, AppState, Config, RequestId, Session, SessionState};
 use zk_proto::{ErrorCode, Stat};
 
 use crate::connection::{Command, Snapshot, Task, WatchSink};
-use crate::error::{Error, Result};
 use crate::watch::{OneshotWatcher, PersistentWatcher, StateEvents};
-
-/// How to create a node: its mode, ACL and time to live.
-///
-/// ```
-/// use std::time::Duration;
-/// use zk_tokio::CreateOptions;
-/// let lock = CreateOptions::ephemeral_sequential();
-/// let cache = CreateOptions::ttl(Duration::from_secs(60));
-/// # let _ = (lock, cache);
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CreateOptions {
-    mode: CreateMode,
-    acl: Option<Vec<Acl>>,
-    ttl: Option<Duration>,
-}
-
-impl CreateOptions {
-    /// A node of `mode`, with the client's default ACL.
-    pub fn new(mode: CreateMode) -> Self {
-        CreateOptions {
-            mode,
-            acl: None,
-            ttl: None,
-        }
-    }
-
-    /// A persistent node.
-    pub fn persistent() -> Self {
-        Self::new(CreateMode::Persistent)
-    }
-
-    /// A node that goes away with the session.
-    pub fn ephemeral() -> Self {
-        Self::new(CreateMode::Ephemeral)
-    }
-
-    /// A persistent node with a sequence number appended to its name.
-    pub fn persistent_sequential() -> Self {
-        Self::new(CreateMode::PersistentSequential)
-    }
-
-    /// An ephemeral node with a sequence number appended to its name.
-    pub fn ephemeral_sequential() -> Self {
-        Self::new(CreateMode::EphemeralSequential)
-    }
-
-    /// A container: the server deletes it once its last child is gone.
-    pub fn container() -> Self {
-        Self::new(CreateMode::Container)
-    }
-
-    /// A persistent node the server deletes when it has not changed for `ttl` and has no
-    /// children (needs `extendedTypesEnabled=true` on the server).
-    pub fn ttl(ttl: Duration) -> Self {
-        CreateOptions {
-            mode: CreateMode::PersistentWithTtl,
-            acl: None,
-            ttl: Some(ttl),
-        }
-    }
-
-    /// A sequential node with a time to live.
-    pub fn sequential_ttl(ttl: Duration) -> Self {
-        CreateOptions {
-            mode: CreateMode::PersistentSequentialWithTtl,
-            acl: None,
-            ttl: Some(ttl),
-        }
-    }
-
-    /// Uses `acl` instead of the client's default ACL.
-    pub fn with_acl(mut self, acl: Vec<Acl>) -> Self {
-        self.acl = Some(acl);
-        self
-    }
-
-    fn request(&self, path: &str, data: Bytes, default_acl: &[Acl], create2: bool) -> Request {
-        let acl = self.acl.clone().unwrap_or_else(|| default_acl.to_vec());
-        let flags = self.mode.as_i32();
-        if self.mode.is_ttl() {
-            let ttl = self
-                .ttl
-                .unwrap_or_default()
-                .as_millis()
-                .min(i64::MAX as u128) as i64;
-            return Request::CreateTtl(CreateTtlRequest {
-                path: path.into(),
-                data,
-                acl,
-                flags,
-                ttl,
-            });
-        }
-        let r = CreateRequest {
-            path: path.into(),
-            data,
-            acl,
-            flags,
-        };
-        if self.mode.is_container() {
-            Request::CreateContainer(r)
-        } else if create2 {
-            Request::Create2(r)
-        } else {
-            Request::Create(r)
-        }
-    }
-
-    fn multi_op(&self, path: &str, data: Bytes, default_acl: &[Acl]) -> MultiOp {
-        match self.request(path, data, default_acl, false) {
-            Request::CreateTtl(r) => MultiOp::CreateTtl(r),
-            Request::CreateContainer(r) => MultiOp::CreateContainer(r),
-            Request::Create(r) | Request::Create2(r) => MultiOp::Create(r),
-            _ => unreachable!("request() only builds create requests"),
-        }
-    }
-}
+use crate::{Error, Result};
 
 /// Configures and starts a [`Client`].
 ///
@@ -360,26 +243,6 @@ impl ClientBuilder {
     }
 }
 
-/// One operation of a multiRead.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReadOp {
-    /// Read a node's data.
-    GetData(String),
-    /// List a node's children.
-    GetChildren(String),
-}
-
-/// The result of one [`ReadOp`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReadResult {
-    /// Data and Stat.
-    Data(Bytes, Stat),
-    /// Children names.
-    Children(Vec<String>),
-    /// The operation failed (the others still ran).
-    Error(ErrorCode),
-}
-
 /// A transaction: operations applied all together or not at all (`multi`).
 ///
 /// ```no_run
@@ -398,42 +261,32 @@ pub enum ReadResult {
 #[must_use = "a transaction does nothing until committed"]
 pub struct Transaction {
     client: Client,
-    ops: Vec<MultiOp>,
+    ops: MultiBuilder,
 }
 
 impl Transaction {
     /// Creates a node.
     pub fn create(mut self, path: &str, data: impl Into<Bytes>, options: &CreateOptions) -> Self {
-        self.ops
-            .push(options.multi_op(path, data.into(), &self.client.default_acl));
+        let acl = self.client.default_acl.clone();
+        self.ops.create(path, data.into(), options, &acl);
         self
     }
 
     /// Deletes a node, if its version matches (`None`: any version).
     pub fn delete(mut self, path: &str, version: Option<i32>) -> Self {
-        self.ops.push(MultiOp::Delete(DeleteRequest {
-            path: path.into(),
-            version: version.unwrap_or(-1),
-        }));
+        self.ops.delete(path, version);
         self
     }
 
     /// Writes a node's data, if its version matches (`None`: any version).
     pub fn set_data(mut self, path: &str, data: impl Into<Bytes>, version: Option<i32>) -> Self {
-        self.ops.push(MultiOp::SetData(SetDataRequest {
-            path: path.into(),
-            data: data.into(),
-            version: version.unwrap_or(-1),
-        }));
+        self.ops.set_data(path, data.into(), version);
         self
     }
 
     /// Requires a node to be at `version`.
     pub fn check(mut self, path: &str, version: i32) -> Self {
-        self.ops.push(MultiOp::Check(CheckVersionRequest {
-            path: path.into(),
-            version,
-        }));
+        self.ops.check(path, version);
         self
     }
 
@@ -443,37 +296,7 @@ impl Transaction {
         if self.ops.is_empty() {
             return Ok(Vec::new());
         }
-        let resp = self
-            .client
-            .call(Request::Multi(MultiRequest { ops: self.ops }))
-            .await?;
-        let Response::Multi(m) = resp else {
-            return Err(Error::UnexpectedResponse);
-        };
-        let failed = m
-            .results
-            .iter()
-            .position(|r| {
-                matches!(r, OpResult::Error(c) if *c != ErrorCode::Ok && *c != ErrorCode::RuntimeInconsistency)
-            })
-            .or_else(|| {
-                m.results
-                    .iter()
-                    .position(|r| matches!(r, OpResult::Error(c) if *c != ErrorCode::Ok))
-            });
-        match failed {
-            Some(index) => {
-                let OpResult::Error(code) = m.results[index] else {
-                    return Err(Error::UnexpectedResponse);
-                };
-                Err(Error::Transaction {
-                    index,
-                    code,
-                    results: m.results,
-                })
-            }
-            None => Ok(m.results),
-        }
+        reply::transaction(self.client.call(self.ops.request()).await)
     }
 }
 
@@ -504,13 +327,6 @@ fn closed() -> Error {
     Error::Request(session::Error::Closed)
 }
 
-fn server(e: &Error) -> Option<ErrorCode> {
-    match e {
-        Error::Request(session::Error::Server(code)) => Some(*code),
-        _ => None,
-    }
-}
-
 impl Client {
     /// Connects with default settings and waits for the session.
     pub async fn connect(hosts: &str) -> Result<Client> {
@@ -528,7 +344,7 @@ impl Client {
         &self,
         request: Request,
         watch: Option<WatchSink>,
-    ) -> (RequestId, Result<Response>) {
+    ) -> (RequestId, std::result::Result<Response, session::Error>) {
         let (tx, rx) = oneshot::channel();
         let cmd = Command::Submit {
             request,
@@ -536,19 +352,23 @@ impl Client {
             reply: tx,
         };
         if self.commands.send(cmd).is_err() {
-            return (RequestId(0), Err(closed()));
+            return (RequestId(0), Err(session::Error::Closed));
         }
-        match rx.await {
-            Ok((id, r)) => (id, r.map_err(Error::from)),
-            Err(_) => (RequestId(0), Err(closed())),
-        }
+        rx.await
+            .unwrap_or((RequestId(0), Err(session::Error::Closed)))
     }
 
-    async fn call(&self, request: Request) -> Result<Response> {
+    async fn call(&self, request: Request) -> std::result::Result<Response, session::Error> {
         self.submit(request, None).await.1
     }
 
-    async fn call_once(&self, request: Request) -> (Result<Response>, OneshotWatcher) {
+    async fn call_once(
+        &self,
+        request: Request,
+    ) -> (
+        std::result::Result<Response, session::Error>,
+        OneshotWatcher,
+    ) {
         let (tx, rx) = oneshot::channel();
         let (id, r) = self.submit(request, Some(WatchSink::Once(tx))).await;
         (r, OneshotWatcher::new(rx, id, self.commands.clone()))
@@ -651,14 +471,8 @@ impl Client {
         data: impl Into<Bytes>,
         options: &CreateOptions,
     ) -> Result<String> {
-        match self
-            .call(options.request(path, data.into(), &self.default_acl, false))
-            .await?
-        {
-            Response::Create(r) => Ok(r.path),
-            Response::Create2(r) => Ok(r.path),
-            _ => Err(Error::UnexpectedResponse),
-        }
+        let req = options.request(path, data.into(), &self.default_acl, false);
+        reply::created(self.call(req).await)
     }
 
     /// Creates a node and returns its path and Stat (`create2`).
@@ -668,92 +482,76 @@ impl Client {
         data: impl Into<Bytes>,
         options: &CreateOptions,
     ) -> Result<(String, Stat)> {
-        match self
-            .call(options.request(path, data.into(), &self.default_acl, true))
-            .await?
-        {
-            Response::Create2(r) => Ok((r.path, r.stat)),
-            _ => Err(Error::UnexpectedResponse),
-        }
+        let req = options.request(path, data.into(), &self.default_acl, true);
+        reply::created2(self.call(req).await)
     }
 
     /// Creates `path` and any missing parents (as persistent nodes with the default ACL).
     /// An existing node is not an error.
     pub async fn create_all(&self, path: &str, data: impl Into<Bytes>) -> Result<()> {
         let data = data.into();
+        let persistent = CreateOptions::persistent();
         let mut at = 0;
         while let Some(i) = path[at + 1..].find('/') {
             at += i + 1;
-            match self
-                .create(&path[..at], Bytes::new(), &CreateOptions::persistent())
-                .await
-            {
-                Ok(_) => {}
-                Err(e) if server(&e) == Some(ErrorCode::NodeExists) => {}
-                Err(e) => return Err(e),
+            match self.create(&path[..at], Bytes::new(), &persistent).await {
+                Err(e) if e.server_code() != Some(ErrorCode::NodeExists) => return Err(e),
+                _ => {}
             }
         }
-        match self.create(path, data, &CreateOptions::persistent()).await {
-            Ok(_) => Ok(()),
-            Err(e) if server(&e) == Some(ErrorCode::NodeExists) => Ok(()),
-            Err(e) => Err(e),
+        match self.create(path, data, &persistent).await {
+            Err(e) if e.server_code() != Some(ErrorCode::NodeExists) => Err(e),
+            _ => Ok(()),
         }
     }
 
     /// Deletes a node if its version matches (`None`: any version).
     pub async fn delete(&self, path: &str, version: Option<i32>) -> Result<()> {
-        self.call(Request::Delete(DeleteRequest {
+        let req = Request::Delete(DeleteRequest {
             path: path.into(),
             version: version.unwrap_or(-1),
-        }))
-        .await
-        .map(|_| ())
+        });
+        reply::done(self.call(req).await)
     }
 
     /// The node's Stat, or `None` when it does not exist.
     pub async fn exists(&self, path: &str) -> Result<Option<Stat>> {
-        let r = self
-            .call(Request::Exists(ExistsRequest {
-                path: path.into(),
-                watch: false,
-            }))
-            .await;
-        stat_or_none(r)
+        let req = Request::Exists(ExistsRequest {
+            path: path.into(),
+            watch: false,
+        });
+        reply::stat_or_none(self.call(req).await)
     }
 
     /// Like [`Client::exists`], and a watcher that fires when the node is created, changed or
     /// deleted.
     pub async fn exists_watch(&self, path: &str) -> Result<(Option<Stat>, OneshotWatcher)> {
-        let (r, w) = self
-            .call_once(Request::Exists(ExistsRequest {
-                path: path.into(),
-                watch: true,
-            }))
-            .await;
-        Ok((stat_or_none(r)?, w))
+        let req = Request::Exists(ExistsRequest {
+            path: path.into(),
+            watch: true,
+        });
+        let (r, w) = self.call_once(req).await;
+        Ok((reply::stat_or_none(r)?, w))
     }
 
     /// The node's data and Stat.
     pub async fn get_data(&self, path: &str) -> Result<(Bytes, Stat)> {
-        data(
-            self.call(Request::GetData(GetDataRequest {
-                path: path.into(),
-                watch: false,
-            }))
-            .await?,
-        )
+        let req = Request::GetData(GetDataRequest {
+            path: path.into(),
+            watch: false,
+        });
+        reply::data(self.call(req).await)
     }
 
     /// Like [`Client::get_data`], and a watcher that fires when the data changes or the node
     /// is deleted.
     pub async fn get_data_watch(&self, path: &str) -> Result<(Bytes, Stat, OneshotWatcher)> {
-        let (r, w) = self
-            .call_once(Request::GetData(GetDataRequest {
-                path: path.into(),
-                watch: true,
-            }))
-            .await;
-        let (d, s) = data(r?)?;
+        let req = Request::GetData(GetDataRequest {
+            path: path.into(),
+            watch: true,
+        });
+        let (r, w) = self.call_once(req).await;
+        let (d, s) = reply::data(r)?;
         Ok((d, s, w))
     }
 
@@ -764,39 +562,30 @@ impl Client {
         data: impl Into<Bytes>,
         version: Option<i32>,
     ) -> Result<Stat> {
-        stat(
-            self.call(Request::SetData(SetDataRequest {
-                path: path.into(),
-                data: data.into(),
-                version: version.unwrap_or(-1),
-            }))
-            .await?,
-        )
+        let req = Request::SetData(SetDataRequest {
+            path: path.into(),
+            data: data.into(),
+            version: version.unwrap_or(-1),
+        });
+        reply::stat(self.call(req).await)
     }
 
     /// The names of the node's children.
     pub async fn get_children(&self, path: &str) -> Result<Vec<String>> {
-        match self
-            .call(Request::GetChildren(GetChildrenRequest {
-                path: path.into(),
-                watch: false,
-            }))
-            .await?
-        {
-            Response::GetChildren(r) => Ok(r.children),
-            _ => Err(Error::UnexpectedResponse),
-        }
+        let req = Request::GetChildren(GetChildrenRequest {
+            path: path.into(),
+            watch: false,
+        });
+        reply::children(self.call(req).await)
     }
 
     /// The names of the node's children and its Stat (`getChildren2`).
     pub async fn get_children2(&self, path: &str) -> Result<(Vec<String>, Stat)> {
-        children2(
-            self.call(Request::GetChildren2(GetChildrenRequest {
-                path: path.into(),
-                watch: false,
-            }))
-            .await?,
-        )
+        let req = Request::GetChildren2(GetChildrenRequest {
+            path: path.into(),
+            watch: false,
+        });
+        reply::children2(self.call(req).await)
     }
 
     /// Like [`Client::get_children2`], and a watcher that fires when the children change or
@@ -805,165 +594,108 @@ impl Client {
         &self,
         path: &str,
     ) -> Result<(Vec<String>, Stat, OneshotWatcher)> {
-        let (r, w) = self
-            .call_once(Request::GetChildren2(GetChildrenRequest {
-                path: path.into(),
-                watch: true,
-            }))
-            .await;
-        let (c, s) = children2(r?)?;
+        let req = Request::GetChildren2(GetChildrenRequest {
+            path: path.into(),
+            watch: true,
+        });
+        let (r, w) = self.call_once(req).await;
+        let (c, s) = reply::children2(r)?;
         Ok((c, s, w))
     }
 
     /// The number of descendants of the node.
     pub async fn get_all_children_number(&self, path: &str) -> Result<i32> {
-        match self
-            .call(Request::GetAllChildrenNumber(GetAllChildrenNumberRequest {
-                path: path.into(),
-            }))
-            .await?
-        {
-            Response::GetAllChildrenNumber(r) => Ok(r.total_number),
-            _ => Err(Error::UnexpectedResponse),
-        }
+        let req = Request::GetAllChildrenNumber(GetAllChildrenNumberRequest { path: path.into() });
+        reply::count(self.call(req).await)
     }
 
     /// The paths of this session's ephemeral nodes under `prefix` (`"/"` for all).
     pub async fn get_ephemerals(&self, prefix: &str) -> Result<Vec<String>> {
-        match self
-            .call(Request::GetEphemerals(GetEphemeralsRequest {
-                prefix_path: prefix.into(),
-            }))
-            .await?
-        {
-            Response::GetEphemerals(r) => Ok(r.ephemerals),
-            _ => Err(Error::UnexpectedResponse),
-        }
+        let req = Request::GetEphemerals(GetEphemeralsRequest {
+            prefix_path: prefix.into(),
+        });
+        reply::ephemerals(self.call(req).await)
     }
 
     /// The node's ACL and Stat.
     pub async fn get_acl(&self, path: &str) -> Result<(Vec<Acl>, Stat)> {
-        match self
-            .call(Request::GetAcl(GetAclRequest { path: path.into() }))
-            .await?
-        {
-            Response::GetAcl(r) => Ok((r.acl, r.stat)),
-            _ => Err(Error::UnexpectedResponse),
-        }
+        let req = Request::GetAcl(GetAclRequest { path: path.into() });
+        reply::acl(self.call(req).await)
     }
 
     /// Replaces the node's ACL if its ACL version matches (`None`: any version).
     pub async fn set_acl(&self, path: &str, acl: Vec<Acl>, version: Option<i32>) -> Result<Stat> {
-        stat(
-            self.call(Request::SetAcl(SetAclRequest {
-                path: path.into(),
-                acl,
-                version: version.unwrap_or(-1),
-            }))
-            .await?,
-        )
+        let req = Request::SetAcl(SetAclRequest {
+            path: path.into(),
+            acl,
+            version: version.unwrap_or(-1),
+        });
+        reply::stat(self.call(req).await)
     }
 
     /// Waits until the server this client reads from has caught up with the leader for
     /// `path`.
     pub async fn sync(&self, path: &str) -> Result<String> {
-        match self
-            .call(Request::Sync(SyncRequest { path: path.into() }))
-            .await?
-        {
-            Response::Sync(r) => Ok(r.path),
-            _ => Err(Error::UnexpectedResponse),
-        }
+        let req = Request::Sync(SyncRequest { path: path.into() });
+        reply::synced(self.call(req).await)
     }
 
     /// Starts a transaction.
     pub fn transaction(&self) -> Transaction {
         Transaction {
             client: self.clone(),
-            ops: Vec::new(),
+            ops: MultiBuilder::default(),
         }
     }
 
     /// Reads several nodes in one round trip (`multiRead`); each read succeeds or fails on
     /// its own.
     pub async fn multi_read(&self, ops: &[ReadOp]) -> Result<Vec<ReadResult>> {
-        let ops = ops
-            .iter()
-            .map(|op| match op {
-                ReadOp::GetData(p) => MultiOp::GetData(GetDataRequest {
-                    path: p.clone(),
-                    watch: false,
-                }),
-                ReadOp::GetChildren(p) => MultiOp::GetChildren(GetChildrenRequest {
-                    path: p.clone(),
-                    watch: false,
-                }),
-            })
-            .collect();
-        let Response::Multi(m) = self.call(Request::MultiRead(MultiRequest { ops })).await? else {
-            return Err(Error::UnexpectedResponse);
-        };
-        m.results
-            .into_iter()
-            .map(|r| match r {
-                OpResult::GetData(d) => Ok(ReadResult::Data(d.data, d.stat)),
-                OpResult::GetChildren(c) => Ok(ReadResult::Children(c.children)),
-                OpResult::Error(code) => Ok(ReadResult::Error(code)),
-                _ => Err(Error::UnexpectedResponse),
-            })
-            .collect()
+        reply::reads(self.call(multi_read_request(ops)).await)
     }
 
     /// Who the server thinks this session is (`whoAmI`).
     pub async fn whoami(&self) -> Result<Vec<ClientInfo>> {
-        match self.call(Request::WhoAmI).await? {
-            Response::WhoAmI(r) => Ok(r.client_info),
-            _ => Err(Error::UnexpectedResponse),
-        }
+        reply::who(self.call(Request::WhoAmI).await)
     }
 
     /// The ensemble's configuration (`/zookeeper/config`, outside any chroot).
     pub async fn get_config(&self) -> Result<(Bytes, Stat)> {
-        data(self.call(Request::GetConfig { watch: false }).await?)
+        reply::data(self.call(Request::GetConfig { watch: false }).await)
     }
 
     /// A persistent watch on `path` (or, with [`AddWatchMode::PersistentRecursive`], on it
     /// and every descendant) that delivers every event until it is dropped or removed.
     pub async fn add_watch(&self, path: &str, mode: AddWatchMode) -> Result<PersistentWatcher> {
         let (tx, rx) = mpsc::unbounded_channel();
-        let (id, r) = self
-            .submit(
-                Request::AddWatch(AddWatchRequest {
-                    path: path.into(),
-                    mode: mode.as_i32(),
-                }),
-                Some(WatchSink::Stream(tx)),
-            )
-            .await;
-        r?;
+        let req = Request::AddWatch(AddWatchRequest {
+            path: path.into(),
+            mode: mode.as_i32(),
+        });
+        let (id, r) = self.submit(req, Some(WatchSink::Stream(tx))).await;
+        reply::done(r)?;
         Ok(PersistentWatcher::new(rx, id, self.commands.clone()))
     }
 
     /// Removes this session's watches of `kind` on `path`, on the server and here; their
-    /// watchers get a final "removed" event.
+    /// watchers get a final "removed" event. Servers before 3.9 know only `Children`, `Data`
+    /// and `Any`.
     pub async fn remove_watches(&self, path: &str, kind: WatcherType) -> Result<()> {
-        self.call(Request::RemoveWatches(RemoveWatchesRequest {
+        let req = Request::RemoveWatches(RemoveWatchesRequest {
             path: path.into(),
             kind: kind.as_i32(),
-        }))
-        .await
-        .map(|_| ())
+        });
+        reply::done(self.call(req).await)
     }
 
     /// Checks that the server holds a watch of `kind` on `path` for this session
     /// (`NoWatcher` otherwise).
     pub async fn check_watches(&self, path: &str, kind: WatcherType) -> Result<()> {
-        self.call(Request::CheckWatches(CheckWatchesRequest {
+        let req = Request::CheckWatches(CheckWatchesRequest {
             path: path.into(),
             kind: kind.as_i32(),
-        }))
-        .await
-        .map(|_| ())
+        });
+        reply::done(self.call(req).await)
     }
 }
 
@@ -990,35 +722,5 @@ where
             }
             Err(e) => return Err(e),
         }
-    }
-}
-
-fn stat_or_none(r: Result<Response>) -> Result<Option<Stat>> {
-    match r {
-        Ok(Response::Stat(s)) => Ok(Some(s)),
-        Ok(_) => Err(Error::UnexpectedResponse),
-        Err(e) if server(&e) == Some(ErrorCode::NoNode) => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
-fn stat(r: Response) -> Result<Stat> {
-    match r {
-        Response::Stat(s) => Ok(s),
-        _ => Err(Error::UnexpectedResponse),
-    }
-}
-
-fn data(r: Response) -> Result<(Bytes, Stat)> {
-    match r {
-        Response::GetData(d) => Ok((d.data, d.stat)),
-        _ => Err(Error::UnexpectedResponse),
-    }
-}
-
-fn children2(r: Response) -> Result<(Vec<String>, Stat)> {
-    match r {
-        Response::GetChildren2(c) => Ok((c.children, c.stat)),
-        _ => Err(Error::UnexpectedResponse),
     }
 }

@@ -29,15 +29,12 @@
 
 mod client;
 mod connection;
-mod error;
 mod watch;
 
-pub use client::{
-    Client, ClientBuilder, CreateOptions, ReadOp, ReadResult, Transaction, retry_with,
-};
+pub use client::{Client, ClientBuilder, Transaction, retry_with};
 pub use connection::StateEvent;
-pub use error::{Error, Result};
 pub use watch::{OneshotWatcher, PersistentWatcher, StateEvents};
+pub use zk_proto::ops::{CreateOptions, Error, ReadOp, ReadResult, Result};
 
 pub use zk_proto::consts::{AddWatchMode, CreateMode, EventType, KeeperState, WatcherType, perms};
 pub use zk_proto::records::{Acl, ClientInfo, Id, OpResult};

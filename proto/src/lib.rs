@@ -26,6 +26,7 @@ pub mod codec;
 pub mod consts;
 pub mod digest;
 pub mod error;
+pub mod ops;
 pub mod path;
 pub mod records;
 pub mod retry;

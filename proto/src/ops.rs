@@ -1,0 +1,459 @@
+//! The typed layer every driver shares: the client-facing error, create options, transaction
+//! and multiRead building, and the conversion of replies into typed results. Pure data, no IO.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::consts::CreateMode;
+use crate::error::ErrorCode;
+use crate::records::*;
+use crate::session::{self, HostError};
+
+/// Why an operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The request failed: a server error code, a lost connection, an expired or closed
+    /// session, a bad path ... See [`session::Error`].
+    #[error(transparent)]
+    Request(#[from] session::Error),
+    /// A transaction was rolled back because one of its operations failed.
+    #[error("the transaction failed at operation {index}: {code}; nothing was applied")]
+    Transaction {
+        /// The failing operation (0-based).
+        index: usize,
+        /// Its error.
+        code: ErrorCode,
+        /// Every operation's result (the others read `Ok` or `RuntimeInconsistency`).
+        results: Vec<OpResult>,
+    },
+    /// The connect string could not be parsed.
+    #[error(transparent)]
+    Hosts(#[from] HostError),
+    /// No session could be established in time.
+    #[error(
+        "no ZooKeeper server answered within {0:?}; check the connect string and that the \
+         servers are up"
+    )]
+    ConnectTimeout(Duration),
+    /// A blocking call got no answer in time. The request may still complete later.
+    #[error("no answer within {0:?}; the request may still be applied")]
+    CallTimeout(Duration),
+    /// The server's reply does not fit the request (a server bug or a protocol mismatch).
+    #[error("the server's reply does not match the request")]
+    UnexpectedResponse,
+}
+
+impl Error {
+    /// The ZooKeeper error code, as other clients would report it.
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            Error::Request(e) => Some(e.code()),
+            Error::Transaction { code, .. } => Some(*code),
+            Error::ConnectTimeout(_) => Some(ErrorCode::ConnectionLoss),
+            Error::CallTimeout(_) => Some(ErrorCode::OperationTimeout),
+            Error::Hosts(_) | Error::UnexpectedResponse => None,
+        }
+    }
+
+    /// Worth retrying: the connection dropped or no server was reachable.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Request(e) => e.is_retryable(),
+            Error::ConnectTimeout(_) | Error::CallTimeout(_) => true,
+            _ => false,
+        }
+    }
+
+    /// Shorthand for `code() == Some(code)`.
+    pub fn is(&self, code: ErrorCode) -> bool {
+        self.code() == Some(code)
+    }
+
+    /// The server's error code, when the server answered with one.
+    pub fn server_code(&self) -> Option<ErrorCode> {
+        match self {
+            Error::Request(session::Error::Server(code)) => Some(*code),
+            _ => None,
+        }
+    }
+}
+
+/// The result type of client operations.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// How to create a node: its mode, ACL and time to live.
+///
+/// ```
+/// use std::time::Duration;
+/// use zk_proto::ops::CreateOptions;
+/// let lock = CreateOptions::ephemeral_sequential();
+/// let cache = CreateOptions::ttl(Duration::from_secs(60));
+/// # let _ = (lock, cache);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateOptions {
+    mode: CreateMode,
+    acl: Option<Vec<Acl>>,
+    ttl: Option<Duration>,
+}
+
+impl CreateOptions {
+    /// A node of `mode`, with the client's default ACL.
+    pub fn new(mode: CreateMode) -> Self {
+        CreateOptions {
+            mode,
+            acl: None,
+            ttl: None,
+        }
+    }
+
+    /// A persistent node.
+    pub fn persistent() -> Self {
+        Self::new(CreateMode::Persistent)
+    }
+
+    /// A node that goes away with the session.
+    pub fn ephemeral() -> Self {
+        Self::new(CreateMode::Ephemeral)
+    }
+
+    /// A persistent node with a sequence number appended to its name.
+    pub fn persistent_sequential() -> Self {
+        Self::new(CreateMode::PersistentSequential)
+    }
+
+    /// An ephemeral node with a sequence number appended to its name.
+    pub fn ephemeral_sequential() -> Self {
+        Self::new(CreateMode::EphemeralSequential)
+    }
+
+    /// A container: the server deletes it once its last child is gone.
+    pub fn container() -> Self {
+        Self::new(CreateMode::Container)
+    }
+
+    /// A persistent node the server deletes when it has not changed for `ttl` and has no
+    /// children (needs `extendedTypesEnabled=true` on the server).
+    pub fn ttl(ttl: Duration) -> Self {
+        CreateOptions {
+            mode: CreateMode::PersistentWithTtl,
+            acl: None,
+            ttl: Some(ttl),
+        }
+    }
+
+    /// A sequential node with a time to live.
+    pub fn sequential_ttl(ttl: Duration) -> Self {
+        CreateOptions {
+            mode: CreateMode::PersistentSequentialWithTtl,
+            acl: None,
+            ttl: Some(ttl),
+        }
+    }
+
+    /// Uses `acl` instead of the client's default ACL.
+    pub fn with_acl(mut self, acl: Vec<Acl>) -> Self {
+        self.acl = Some(acl);
+        self
+    }
+
+    /// The create request for `path`: createTTL or createContainer when the mode says so,
+    /// otherwise create (or create2 when `create2` is set). `default_acl` applies when no
+    /// ACL was given.
+    pub fn request(&self, path: &str, data: Bytes, default_acl: &[Acl], create2: bool) -> Request {
+        let acl = self.acl.clone().unwrap_or_else(|| default_acl.to_vec());
+        let flags = self.mode.as_i32();
+        if self.mode.is_ttl() {
+            let ttl = self
+                .ttl
+                .unwrap_or_default()
+                .as_millis()
+                .min(i64::MAX as u128) as i64;
+            return Request::CreateTtl(CreateTtlRequest {
+                path: path.into(),
+                data,
+                acl,
+                flags,
+                ttl,
+            });
+        }
+        let r = CreateRequest {
+            path: path.into(),
+            data,
+            acl,
+            flags,
+        };
+        if self.mode.is_container() {
+            Request::CreateContainer(r)
+        } else if create2 {
+            Request::Create2(r)
+        } else {
+            Request::Create(r)
+        }
+    }
+
+    /// The same create as an operation of a transaction.
+    pub fn multi_op(&self, path: &str, data: Bytes, default_acl: &[Acl]) -> MultiOp {
+        match self.request(path, data, default_acl, false) {
+            Request::CreateTtl(r) => MultiOp::CreateTtl(r),
+            Request::CreateContainer(r) => MultiOp::CreateContainer(r),
+            Request::Create(r) | Request::Create2(r) => MultiOp::Create(r),
+            other => unreachable!("request() only builds create requests, not {other:?}"),
+        }
+    }
+}
+
+/// One operation of a multiRead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadOp {
+    /// Read a node's data.
+    GetData(String),
+    /// List a node's children.
+    GetChildren(String),
+}
+
+/// The result of one [`ReadOp`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadResult {
+    /// Data and Stat.
+    Data(Bytes, Stat),
+    /// Children names.
+    Children(Vec<String>),
+    /// The operation failed (the others still ran).
+    Error(ErrorCode),
+}
+
+/// The operations of a transaction (`multi`), in order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MultiBuilder {
+    ops: Vec<MultiOp>,
+}
+
+impl MultiBuilder {
+    /// Adds a create.
+    pub fn create(
+        &mut self,
+        path: &str,
+        data: Bytes,
+        options: &CreateOptions,
+        default_acl: &[Acl],
+    ) {
+        self.ops.push(options.multi_op(path, data, default_acl));
+    }
+
+    /// Adds a delete of `path` at `version` (`None`: any).
+    pub fn delete(&mut self, path: &str, version: Option<i32>) {
+        self.ops.push(MultiOp::Delete(DeleteRequest {
+            path: path.into(),
+            version: version.unwrap_or(-1),
+        }));
+    }
+
+    /// Adds a write of `path` at `version` (`None`: any).
+    pub fn set_data(&mut self, path: &str, data: Bytes, version: Option<i32>) {
+        self.ops.push(MultiOp::SetData(SetDataRequest {
+            path: path.into(),
+            data,
+            version: version.unwrap_or(-1),
+        }));
+    }
+
+    /// Adds a version check.
+    pub fn check(&mut self, path: &str, version: i32) {
+        self.ops.push(MultiOp::Check(CheckVersionRequest {
+            path: path.into(),
+            version,
+        }));
+    }
+
+    /// No operations yet.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    /// The multi request.
+    pub fn request(self) -> Request {
+        Request::Multi(MultiRequest { ops: self.ops })
+    }
+}
+
+/// The multiRead request for `ops`.
+pub fn multi_read_request(ops: &[ReadOp]) -> Request {
+    let ops = ops
+        .iter()
+        .map(|op| match op {
+            ReadOp::GetData(p) => MultiOp::GetData(GetDataRequest {
+                path: p.clone(),
+                watch: false,
+            }),
+            ReadOp::GetChildren(p) => MultiOp::GetChildren(GetChildrenRequest {
+                path: p.clone(),
+                watch: false,
+            }),
+        })
+        .collect();
+    Request::MultiRead(MultiRequest { ops })
+}
+
+/// Turns replies into typed results. Each function takes what the session completed a
+/// request with.
+pub mod reply {
+    use super::*;
+
+    type Reply = std::result::Result<Response, session::Error>;
+
+    fn ok(r: Reply) -> Result<Response> {
+        r.map_err(Error::Request)
+    }
+
+    /// Any successful reply, body ignored.
+    pub fn done(r: Reply) -> Result<()> {
+        ok(r).map(|_| ())
+    }
+
+    /// The created path (create, createContainer, createTTL).
+    pub fn created(r: Reply) -> Result<String> {
+        match ok(r)? {
+            Response::Create(c) => Ok(c.path),
+            Response::Create2(c) => Ok(c.path),
+            _ => Err(Error::UnexpectedResponse),
+        }
+    }
+
+    /// The created path and Stat (create2).
+    pub fn created2(r: Reply) -> Result<(String, Stat)> {
+        match ok(r)? {
+            Response::Create2(c) => Ok((c.path, c.stat)),
+            _ => Err(Error::UnexpectedResponse),
+        }
+    }
+
+    /// A Stat (setData, setACL).
+    pub fn stat(r: Reply) -> Result<Stat> {
+        match ok(r)? {
+            Response::Stat(s) => Ok(s),
+            _ => Err(Error::UnexpectedResponse),
+        }
+    }
+
+    /// A Stat, or `None` for a node that does not exist (exists).
+    pub fn stat_or_none(r: Reply) -> Result<Option<Stat>> {
+        match r {
+            Err(session::Error::Server(ErrorCode::NoNode)) => Ok(None),
+            r => stat(r).map(Some),
+        }
+    }
+
+    /// Data and Stat (getData, getConfig).
+    pub fn data(r: Reply) -> Result<(Bytes, Stat)> {
+        match ok(r)? {
+            Response::GetData(d) => Ok((d.data, d.stat)),
+            _ => Err(Error::UnexpectedResponse),
+        }
+    }
+
+    /// Children names (getChildren).
+    pub fn children(r: Reply) -> Result<Vec<String>> {
+        match ok(r)? {
+            Response::GetChildren(c) => Ok(c.children),
+            _ => Err(Error::UnexpectedResponse),
+        }
+    }
+
+    /// Children names and Stat (getChildren2).
+    pub fn children2(r: Reply) -> Result<(Vec<String>, Stat)> {
+        match ok(r)? {
+            Response::GetChildren2(c) => Ok((c.children, c.stat)),
+            _ => Err(Error::UnexpectedResponse),
+        }
+    }
+
+    /// A descendant count (getAllChildrenNumber).
+    pub fn count(r: Reply) -> Result<i32> {
+        match ok(r)? {
+            Response::GetAllChildrenNumber(c) => Ok(c.total_number),
+            _ => Err(Error::UnexpectedResponse),
+        }
+    }
+
+    /// Ephemeral node paths (getEphemerals).
+    pub fn ephemerals(r: Reply) -> Result<Vec<String>> {
+        match ok(r)? {
+            Response::GetEphemerals(e) => Ok(e.ephemerals),
+            _ => Err(Error::UnexpectedResponse),
+        }
+    }
+
+    /// ACL and Stat (getACL).
+    pub fn acl(r: Reply) -> Result<(Vec<Acl>, Stat)> {
+        match ok(r)? {
+            Response::GetAcl(a) => Ok((a.acl, a.stat)),
+            _ => Err(Error::UnexpectedResponse),
+        }
+    }
+
+    /// The synced path (sync).
+    pub fn synced(r: Reply) -> Result<String> {
+        match ok(r)? {
+            Response::Sync(s) => Ok(s.path),
+            _ => Err(Error::UnexpectedResponse),
+        }
+    }
+
+    /// The session's identities (whoAmI).
+    pub fn who(r: Reply) -> Result<Vec<ClientInfo>> {
+        match ok(r)? {
+            Response::WhoAmI(w) => Ok(w.client_info),
+            _ => Err(Error::UnexpectedResponse),
+        }
+    }
+
+    /// A transaction's results, or the failing operation as [`Error::Transaction`]: the
+    /// first error that is neither `Ok` nor the `RuntimeInconsistency` the server gives the
+    /// operations it skipped.
+    pub fn transaction(r: Reply) -> Result<Vec<OpResult>> {
+        let Response::Multi(m) = ok(r)? else {
+            return Err(Error::UnexpectedResponse);
+        };
+        let is_error = |r: &OpResult, skip_inconsistent: bool| {
+            matches!(r, OpResult::Error(c) if *c != ErrorCode::Ok
+                && !(skip_inconsistent && *c == ErrorCode::RuntimeInconsistency))
+        };
+        let failed = m
+            .results
+            .iter()
+            .position(|r| is_error(r, true))
+            .or_else(|| m.results.iter().position(|r| is_error(r, false)));
+        match failed {
+            Some(index) => {
+                let OpResult::Error(code) = m.results[index] else {
+                    return Err(Error::UnexpectedResponse);
+                };
+                Err(Error::Transaction {
+                    index,
+                    code,
+                    results: m.results,
+                })
+            }
+            None => Ok(m.results),
+        }
+    }
+
+    /// Each read's result (multiRead).
+    pub fn reads(r: Reply) -> Result<Vec<ReadResult>> {
+        let Response::Multi(m) = ok(r)? else {
+            return Err(Error::UnexpectedResponse);
+        };
+        m.results
+            .into_iter()
+            .map(|r| match r {
+                OpResult::GetData(d) => Ok(ReadResult::Data(d.data, d.stat)),
+                OpResult::GetChildren(c) => Ok(ReadResult::Children(c.children)),
+                OpResult::Error(code) => Ok(ReadResult::Error(code)),
+                _ => Err(Error::UnexpectedResponse),
+            })
+            .collect()
+    }
+}
