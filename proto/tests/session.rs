@@ -511,7 +511,11 @@ fn watches_fire_once_and_are_re_registered_after_a_reconnect_with_exact_bytes() 
         OpCode::GetChildren,
         &ok_body(sent[2].request()),
     );
-    sim.reply_ok(sent[3].xid(), OpCode::AddWatch, &Response::Status(ErrorResponse { err: 0 }));
+    sim.reply_ok(
+        sent[3].xid(),
+        OpCode::AddWatch,
+        &Response::Status(ErrorResponse { err: 0 }),
+    );
     let zxid = sim.zxid;
     let done = sim.completions();
     assert_eq!(done[1], (exist, Err(Error::Server(ErrorCode::NoNode))));
@@ -903,7 +907,11 @@ fn remove_watches_removes_locally_and_reports_it() {
     }));
     let sent = sim.sent();
     sim.reply_ok(sent[0].xid(), OpCode::GetData, &ok_body(sent[0].request()));
-    sim.reply_ok(sent[1].xid(), OpCode::AddWatch, &Response::Status(ErrorResponse { err: 0 }));
+    sim.reply_ok(
+        sent[1].xid(),
+        OpCode::AddWatch,
+        &Response::Status(ErrorResponse { err: 0 }),
+    );
     sim.take_events();
     let r = sim.submit(Request::RemoveWatches(RemoveWatchesRequest {
         path: "/n".into(),
@@ -976,7 +984,11 @@ fn releasing_the_last_watch_on_a_node_removes_it_on_the_server() {
     let sent = sim.sent();
     sim.reply_ok(sent[0].xid(), OpCode::GetData, &ok_body(sent[0].request()));
     sim.reply_ok(sent[1].xid(), OpCode::Exists, &ok_body(sent[1].request()));
-    sim.reply_ok(sent[2].xid(), OpCode::AddWatch, &Response::Status(ErrorResponse { err: 0 }));
+    sim.reply_ok(
+        sent[2].xid(),
+        OpCode::AddWatch,
+        &Response::Status(ErrorResponse { err: 0 }),
+    );
     sim.take_events();
 
     // Other registrations remain on the node: nothing is sent.
