@@ -7,10 +7,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot, watch};
 use zk_proto::consts::{AddWatchMode, WatcherType};
-use zk_proto::ops::{CreateOptions, MultiBuilder, ReadOp, ReadResult, multi_read_request, reply};
+use zk_proto::ops::{
+    ClientOptions, CreateOptions, MultiBuilder, ReadOp, ReadResult, multi_read_request, reply,
+};
 use zk_proto::records::*;
 use zk_proto::retry::RetryPolicy;
-use zk_proto::session::{self, AppState, Config, RequestId, Session, SessionState};
+use zk_proto::session::{self, AppState, RequestId, SessionState};
 use zk_proto::{ErrorCode, Stat};
 
 use crate::connection::{Command, Snapshot, Task, WatchSink};
@@ -32,83 +34,61 @@ use crate::{Error, Result};
 /// ```
 #[derive(Debug, Clone)]
 pub struct ClientBuilder {
-    hosts: String,
-    chroot: Option<String>,
-    session_timeout: Duration,
-    connect_timeout: Option<Duration>,
-    read_only: bool,
-    default_acl: Vec<Acl>,
-    auth: Vec<(String, Bytes)>,
-    backoff: Option<(Duration, Duration)>,
+    options: ClientOptions,
     retry: RetryPolicy,
-    seed: Option<u64>,
-    shuffle: bool,
-    queue_limit: Option<usize>,
-    request_timeout: Option<Duration>,
-    renew_expired: bool,
 }
 
 impl ClientBuilder {
     fn new(hosts: &str) -> Self {
         ClientBuilder {
-            hosts: hosts.to_string(),
-            chroot: None,
-            session_timeout: Duration::from_secs(10),
-            connect_timeout: None,
-            read_only: false,
-            default_acl: Acl::open_unsafe(),
-            auth: Vec::new(),
-            backoff: None,
+            options: ClientOptions::new(hosts),
             retry: RetryPolicy::default(),
-            seed: None,
-            shuffle: true,
-            queue_limit: None,
-            request_timeout: None,
-            renew_expired: true,
         }
     }
 
     /// The session timeout to ask for (default 10 s).
     pub fn session_timeout(mut self, timeout: Duration) -> Self {
-        self.session_timeout = timeout;
+        self.options.session_timeout = timeout;
         self
     }
 
     /// How long [`ClientBuilder::connect`] waits for the first session (default: the session
     /// timeout).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = Some(timeout);
+        self.options.connect_timeout = Some(timeout);
         self
     }
 
     /// Accept read-only servers (default false).
     pub fn read_only(mut self, allowed: bool) -> Self {
-        self.read_only = allowed;
+        self.options.read_only = allowed;
         self
     }
 
-    /// A chroot for every path, instead of (or on top of nothing in) the connect string.
+    /// A chroot for every path, nested under the connect string's chroot if it has one.
     pub fn chroot(mut self, chroot: &str) -> Self {
-        self.chroot = Some(chroot.to_string());
+        self.options.chroot = Some(chroot.to_string());
         self
     }
 
     /// The ACL of nodes created without one (default: open to everyone).
     pub fn default_acl(mut self, acl: Vec<Acl>) -> Self {
-        self.default_acl = acl;
+        self.options.default_acl = acl;
         self
     }
 
     /// Credentials sent on every connection, before any request (`digest`, `user:password`).
     pub fn auth(mut self, scheme: &str, credentials: impl Into<Bytes>) -> Self {
-        self.auth.push((scheme.to_string(), credentials.into()));
+        self.options
+            .auth
+            .push((scheme.to_string(), credentials.into()));
         self
     }
 
     /// The pause between rounds of failed connection attempts: from `min`, doubling, up to
     /// `max` (defaults 50 ms and 1 s).
     pub fn reconnect_backoff(mut self, min: Duration, max: Duration) -> Self {
-        self.backoff = Some((min, max));
+        self.options.backoff = Some((min, max));
         self
     }
 
@@ -120,77 +100,41 @@ impl ClientBuilder {
 
     /// The seed of host shuffling and jitter (default: random per client).
     pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = Some(seed);
+        self.options.seed = Some(seed);
         self
     }
 
     /// Shuffle the hosts before connecting (default true, to spread clients over the
     /// ensemble); false tries them in the order written.
     pub fn shuffle_hosts(mut self, shuffle: bool) -> Self {
-        self.shuffle = shuffle;
+        self.options.shuffle = shuffle;
         self
     }
 
     /// How many requests may wait for a connection (default 10 000).
     pub fn queue_limit(mut self, limit: usize) -> Self {
-        self.queue_limit = Some(limit);
+        self.options.queue_limit = Some(limit);
         self
     }
 
     /// How long a request may wait for a connection (default: the session timeout).
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
-        self.request_timeout = Some(timeout);
+        self.options.request_timeout = Some(timeout);
         self
     }
 
     /// Start a new session by itself when the old one expired (default true).
     pub fn renew_expired(mut self, renew: bool) -> Self {
-        self.renew_expired = renew;
+        self.options.renew_expired = renew;
         self
-    }
-
-    fn config(&self) -> Result<(Config, u64)> {
-        let mut connect = self.hosts.clone();
-        if let Some(chroot) = &self.chroot {
-            // Nested under a chroot already in the connect string, if any.
-            connect.push_str(chroot.trim_end_matches('/'));
-        }
-        let seed = self.seed.unwrap_or_else(|| {
-            // A per-process random key from the standard library, mixed with the clock.
-            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-            h.write_u128(
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_nanos())
-                    .unwrap_or_default(),
-            );
-            h.finish()
-        });
-        let mut config = Config::new(&connect)?
-            .with_session_timeout(self.session_timeout)
-            .with_read_only(self.read_only)
-            .with_seed(seed)
-            .with_shuffle(self.shuffle)
-            .with_renew_expired(self.renew_expired)
-            .with_request_timeout(self.request_timeout);
-        if let Some((min, max)) = self.backoff {
-            config = config.with_reconnect_backoff(min, max);
-        }
-        if let Some(limit) = self.queue_limit {
-            config = config.with_queue_limit(limit);
-        }
-        Ok((config, seed))
     }
 
     /// Starts the session without waiting for it; requests wait for the connection.
     /// Must be called inside a tokio runtime.
     pub fn spawn(self) -> Result<Client> {
-        let (config, seed) = self.config()?;
+        let seed = self.options.seed.unwrap_or_else(random_seed);
         let now = tokio::time::Instant::now().into_std();
-        let mut session = Session::new(config, now);
-        for (scheme, creds) in &self.auth {
-            session.add_auth(now, scheme, creds.clone())?;
-        }
+        let session = self.options.session(now, seed)?;
         let (tx, rx) = mpsc::unbounded_channel();
         let (snap_tx, snap_rx) = watch::channel(Snapshot {
             state: session.state(),
@@ -205,7 +149,7 @@ impl ClientBuilder {
             commands: tx,
             snapshot: snap_rx,
             hosts,
-            default_acl: self.default_acl.into(),
+            default_acl: self.options.default_acl.into(),
             retry: self.retry,
             seed,
         })
@@ -214,7 +158,7 @@ impl ClientBuilder {
     /// Starts the session and waits until it is connected (read-write, or read-only when
     /// allowed).
     pub async fn connect(self) -> Result<Client> {
-        let wait = self.connect_timeout.unwrap_or(self.session_timeout);
+        let wait = self.options.connect_wait();
         let client = self.spawn()?;
         let mut snap = client.snapshot.clone();
         let connected = tokio::time::timeout(wait, async {
@@ -321,6 +265,19 @@ pub struct Client {
     default_acl: std::sync::Arc<[Acl]>,
     retry: RetryPolicy,
     seed: u64,
+}
+
+/// A random seed per client: the standard library's per-process random hash key, mixed with
+/// the clock.
+fn random_seed() -> u64 {
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default(),
+    );
+    h.finish()
 }
 
 fn closed() -> Error {

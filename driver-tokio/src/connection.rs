@@ -19,7 +19,7 @@ use zk_proto::consts::EventType;
 use zk_proto::records::{Request, Response};
 use zk_proto::session::{
     self, Action, AppState, Event, HostAddr, ProbeResult, RequestId, Session, SessionState,
-    WatchedEvent,
+    StateEvent, WatchedEvent,
 };
 
 /// How long a read-only probe may take before the host counts as unreachable.
@@ -34,25 +34,6 @@ pub(crate) type Reply = oneshot::Sender<(RequestId, Result<Response, session::Er
 pub(crate) enum WatchSink {
     Once(oneshot::Sender<WatchedEvent>),
     Stream(mpsc::UnboundedSender<WatchedEvent>),
-}
-
-/// A transition of the session, as the state stream reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum StateEvent {
-    /// The detailed state changed.
-    Session(SessionState),
-    /// The application view (Kazoo's listener states) changed.
-    App(AppState),
-}
-
-impl StateEvent {
-    /// The application view, if this is an application-view transition.
-    pub fn app(self) -> Option<AppState> {
-        match self {
-            StateEvent::App(a) => Some(a),
-            StateEvent::Session(_) => None,
-        }
-    }
 }
 
 /// What the handle asks of the task.

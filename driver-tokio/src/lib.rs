@@ -32,12 +32,11 @@ mod connection;
 mod watch;
 
 pub use client::{Client, ClientBuilder, Transaction, retry_with};
-pub use connection::StateEvent;
 pub use watch::{OneshotWatcher, PersistentWatcher, StateEvents};
 pub use zk_proto::ops::{CreateOptions, Error, ReadOp, ReadResult, Result};
 
 pub use zk_proto::consts::{AddWatchMode, CreateMode, EventType, KeeperState, WatcherType, perms};
 pub use zk_proto::records::{Acl, ClientInfo, Id, OpResult};
 pub use zk_proto::retry::RetryPolicy;
-pub use zk_proto::session::{AppState, RequestId, SessionState, WatchedEvent};
+pub use zk_proto::session::{AppState, RequestId, SessionState, StateEvent, WatchedEvent};
 pub use zk_proto::{ErrorCode, Stat};

@@ -10,7 +10,8 @@ use tokio::sync::{mpsc, oneshot};
 use zk_proto::consts::{EventType, KeeperState};
 use zk_proto::session::{RequestId, WatchedEvent};
 
-use crate::connection::{Command, StateEvent};
+use crate::connection::Command;
+use zk_proto::session::StateEvent;
 
 fn ended(watch: RequestId) -> WatchedEvent {
     WatchedEvent {

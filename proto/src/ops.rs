@@ -8,7 +8,7 @@ use bytes::Bytes;
 use crate::consts::CreateMode;
 use crate::error::ErrorCode;
 use crate::records::*;
-use crate::session::{self, HostError};
+use crate::session::{self, Config, HostError, Session};
 
 /// Why an operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -82,6 +82,97 @@ impl Error {
 
 /// The result type of client operations.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What a client is configured with; drivers' builders fill it in and start a session from
+/// it.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// The connect string.
+    pub hosts: String,
+    /// A chroot appended to the connect string's (if any).
+    pub chroot: Option<String>,
+    /// The session timeout to ask for.
+    pub session_timeout: Duration,
+    /// How long connecting may take before the caller gives up (default: the session
+    /// timeout).
+    pub connect_timeout: Option<Duration>,
+    /// Accept read-only servers.
+    pub read_only: bool,
+    /// The ACL of nodes created without one.
+    pub default_acl: Vec<Acl>,
+    /// Credentials added before any request.
+    pub auth: Vec<(String, Bytes)>,
+    /// The reconnect pause range, if not the default.
+    pub backoff: Option<(Duration, Duration)>,
+    /// The seed of every random choice; `None` lets the driver pick a random one.
+    pub seed: Option<u64>,
+    /// Shuffle the hosts.
+    pub shuffle: bool,
+    /// How many requests may wait for a connection.
+    pub queue_limit: Option<usize>,
+    /// How long a request may wait for a connection.
+    pub request_timeout: Option<Duration>,
+    /// Start a new session after expiry.
+    pub renew_expired: bool,
+}
+
+impl ClientOptions {
+    /// Defaults for `hosts`: 10 s sessions, open ACL, shuffled hosts, renewal after expiry.
+    pub fn new(hosts: &str) -> Self {
+        ClientOptions {
+            hosts: hosts.to_string(),
+            chroot: None,
+            session_timeout: Duration::from_secs(10),
+            connect_timeout: None,
+            read_only: false,
+            default_acl: Acl::open_unsafe(),
+            auth: Vec::new(),
+            backoff: None,
+            seed: None,
+            shuffle: true,
+            queue_limit: None,
+            request_timeout: None,
+            renew_expired: true,
+        }
+    }
+
+    /// How long to wait for the first connection.
+    pub fn connect_wait(&self) -> Duration {
+        self.connect_timeout.unwrap_or(self.session_timeout)
+    }
+
+    /// The session configuration, with `random_seed` when no seed was set.
+    pub fn config(&self, random_seed: u64) -> Result<Config> {
+        let mut connect = self.hosts.clone();
+        if let Some(chroot) = &self.chroot {
+            // Nested under a chroot already in the connect string, if any.
+            connect.push_str(chroot.trim_end_matches('/'));
+        }
+        let mut config = Config::new(&connect)?
+            .with_session_timeout(self.session_timeout)
+            .with_read_only(self.read_only)
+            .with_seed(self.seed.unwrap_or(random_seed))
+            .with_shuffle(self.shuffle)
+            .with_renew_expired(self.renew_expired)
+            .with_request_timeout(self.request_timeout);
+        if let Some((min, max)) = self.backoff {
+            config = config.with_reconnect_backoff(min, max);
+        }
+        if let Some(limit) = self.queue_limit {
+            config = config.with_queue_limit(limit);
+        }
+        Ok(config)
+    }
+
+    /// A new session with the credentials already added.
+    pub fn session(&self, now: std::time::Instant, random_seed: u64) -> Result<Session> {
+        let mut session = Session::new(self.config(random_seed)?, now);
+        for (scheme, creds) in &self.auth {
+            session.add_auth(now, scheme, creds.clone())?;
+        }
+        Ok(session)
+    }
+}
 
 /// How to create a node: its mode, ACL and time to live.
 ///

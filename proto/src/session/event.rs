@@ -82,3 +82,32 @@ pub enum Event {
     /// A watch fired or ended.
     Watch(WatchedEvent),
 }
+
+/// A session transition as state listeners see it: the detailed state, or the application
+/// view (Kazoo's Connected / Suspended / Lost).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StateEvent {
+    /// The detailed state changed.
+    Session(SessionState),
+    /// The application view changed.
+    App(AppState),
+}
+
+impl StateEvent {
+    /// The state event an [`Event`] carries, if it is one.
+    pub fn of(event: &Event) -> Option<StateEvent> {
+        match event {
+            Event::State { state, .. } => Some(StateEvent::Session(*state)),
+            Event::App(app) => Some(StateEvent::App(*app)),
+            _ => None,
+        }
+    }
+
+    /// The application view, if this is an application-view transition.
+    pub fn app(self) -> Option<AppState> {
+        match self {
+            StateEvent::App(a) => Some(a),
+            StateEvent::Session(_) => None,
+        }
+    }
+}

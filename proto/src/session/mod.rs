@@ -17,7 +17,7 @@ use bytes::{Bytes, BytesMut};
 
 pub use config::Config;
 pub use error::{Disconnect, Error};
-pub use event::{Action, Event, ProbeResult, RequestId, WatchedEvent};
+pub use event::{Action, Event, ProbeResult, RequestId, StateEvent, WatchedEvent};
 pub use hosts::{DEFAULT_PORT, HostAddr, HostError, HostList};
 pub use state::{AppState, SessionState};
 
