@@ -1,1 +1,45 @@
-//! zk-mio
+//! ZooKeeper on `mio`: a [`Connection`] for your own event loop, and a [`blocking::Client`]
+//! for plain blocking calls.
+//!
+//! Both drive the same sans-IO session as every other driver ([`zk_proto::session`]); this
+//! crate only moves bytes between non-blocking sockets and the session and reports time to
+//! it. Host names are resolved with the blocking system resolver when a connection attempt
+//! starts, unless you supply a resolver ([`Connection::with_resolver`]).
+//!
+//! A custom loop, in brief (see `examples/event_loop.rs` for a complete one):
+//!
+//! ```no_run
+//! use std::time::Instant;
+//! use mio::{Events, Poll, Token};
+//! use zk_mio::Connection;
+//! use zk_proto::session::{Config, Event};
+//!
+//! let mut poll = Poll::new()?;
+//! let mut zk = Connection::new(Config::new("127.0.0.1:2181")?, poll.registry(), Token(0), Instant::now())?;
+//! let mut events = Events::with_capacity(64);
+//! loop {
+//!     poll.poll(&mut events, zk.timeout(Instant::now()))?;
+//!     let now = Instant::now();
+//!     for event in &events {
+//!         if event.token() == Token(0) {
+//!             zk.handle_event(event, now);
+//!         }
+//!     }
+//!     zk.handle_timeout(now);
+//!     while let Some(event) = zk.poll_event() {
+//!         if let Event::State { state, .. } = event {
+//!             println!("session is {state:?}");
+//!         }
+//!     }
+//! #   break;
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+#![deny(missing_docs)]
+
+pub mod blocking;
+mod connection;
+
+pub use connection::{Connection, Resolver, blocking_resolver};
+pub use zk_proto::ops::{CreateOptions, Error, MultiBuilder, ReadOp, ReadResult, Result};

@@ -43,6 +43,9 @@ pub enum Error {
     /// The server's reply does not fit the request (a server bug or a protocol mismatch).
     #[error("the server's reply does not match the request")]
     UnexpectedResponse,
+    /// The client could not start (a thread or poller could not be created).
+    #[error("the client could not start: {0}")]
+    Start(String),
 }
 
 impl Error {
@@ -53,7 +56,7 @@ impl Error {
             Error::Transaction { code, .. } => Some(*code),
             Error::ConnectTimeout(_) => Some(ErrorCode::ConnectionLoss),
             Error::CallTimeout(_) => Some(ErrorCode::OperationTimeout),
-            Error::Hosts(_) | Error::UnexpectedResponse => None,
+            Error::Hosts(_) | Error::UnexpectedResponse | Error::Start(_) => None,
         }
     }
 

@@ -1,0 +1,970 @@
+//! A blocking client: a [`Connection`] runs on a thread of its own with a `mio::Waker`, and
+//! every operation is a blocking call with a timeout.
+//!
+//! Watch events go to channels, or to callbacks that run on one dedicated thread in order, so
+//! a slow callback never holds up the connection (pings, reconnects and replies go on).
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use mio::{Events, Poll, Token, Waker};
+use tracing::{debug, info, warn};
+use zk_proto::consts::{AddWatchMode, EventType, WatcherType};
+use zk_proto::ops::{
+    ClientOptions, CreateOptions, Error, MultiBuilder, ReadOp, ReadResult, Result,
+    multi_read_request, reply,
+};
+use zk_proto::records::*;
+use zk_proto::session::{self, AppState, Event, RequestId, SessionState, StateEvent, WatchedEvent};
+use zk_proto::{ErrorCode, Stat};
+
+use crate::Connection;
+
+const CONN: Token = Token(0);
+const WAKE: Token = Token(1);
+
+type Reply = std::result::Result<Response, session::Error>;
+/// Where a request's outcome goes.
+type ReplyTo = Sender<(RequestId, Reply)>;
+
+/// A persistent-watch callback.
+type Callback = Box<dyn FnMut(WatchedEvent) + Send>;
+
+/// Where a watch's events go.
+enum Sink {
+    Channel(Sender<WatchedEvent>),
+    Callback(Callback),
+}
+
+enum Cmd {
+    Submit {
+        request: Request,
+        watch: Option<Sink>,
+        reply: ReplyTo,
+    },
+    AddAuth {
+        scheme: String,
+        credentials: Bytes,
+        reply: ReplyTo,
+    },
+    Release(RequestId),
+    Subscribe(Sender<StateEvent>),
+    Close(Sender<()>),
+}
+
+/// Jobs for the callback thread.
+enum CallbackJob {
+    Register(RequestId, Callback),
+    Event(WatchedEvent, bool),
+    Forget(RequestId),
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Snapshot {
+    state: SessionState,
+    app: AppState,
+    session_id: i64,
+}
+
+struct Shared {
+    commands: Mutex<Sender<Cmd>>,
+    waker: Waker,
+    snapshot: Mutex<Snapshot>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Shared {
+    fn send(&self, cmd: Cmd) -> bool {
+        let sent = self
+            .commands
+            .lock()
+            .map(|tx| tx.send(cmd).is_ok())
+            .unwrap_or(false);
+        sent && self.waker.wake().is_ok()
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // The last handle is gone: the connection thread sees its command channel close,
+        // closes the session and ends.
+        if let Ok(mut t) = self.thread.lock()
+            && let Some(t) = t.take()
+        {
+            if let Ok(tx) = self.commands.lock() {
+                let (done, _) = mpsc::channel();
+                let _ = tx.send(Cmd::Close(done));
+            }
+            let _ = self.waker.wake();
+            let _ = t.join();
+        }
+    }
+}
+
+/// Configures and starts a blocking [`Client`].
+#[derive(Debug, Clone)]
+pub struct ClientBuilder {
+    options: ClientOptions,
+    call_timeout: Option<Duration>,
+}
+
+impl ClientBuilder {
+    /// The session timeout to ask for (default 10 s).
+    pub fn session_timeout(mut self, timeout: Duration) -> Self {
+        self.options.session_timeout = timeout;
+        self
+    }
+
+    /// How long [`ClientBuilder::connect`] waits for the first session (default: the session
+    /// timeout).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.options.connect_timeout = Some(timeout);
+        self
+    }
+
+    /// How long a call waits for its answer before failing with [`Error::CallTimeout`]
+    /// (default: twice the session timeout).
+    pub fn call_timeout(mut self, timeout: Duration) -> Self {
+        self.call_timeout = Some(timeout);
+        self
+    }
+
+    /// Accept read-only servers (default false).
+    pub fn read_only(mut self, allowed: bool) -> Self {
+        self.options.read_only = allowed;
+        self
+    }
+
+    /// The ACL of nodes created without one (default: open to everyone).
+    pub fn default_acl(mut self, acl: Vec<Acl>) -> Self {
+        self.options.default_acl = acl;
+        self
+    }
+
+    /// Credentials sent on every connection, before any request.
+    pub fn auth(mut self, scheme: &str, credentials: impl Into<Bytes>) -> Self {
+        self.options
+            .auth
+            .push((scheme.to_string(), credentials.into()));
+        self
+    }
+
+    /// The seed of host shuffling and jitter (default: random per client).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.options.seed = Some(seed);
+        self
+    }
+
+    /// Shuffle the hosts before connecting (default true).
+    pub fn shuffle_hosts(mut self, shuffle: bool) -> Self {
+        self.options.shuffle = shuffle;
+        self
+    }
+
+    /// How long a request may wait for a connection (default: the session timeout).
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.options.request_timeout = Some(timeout);
+        self
+    }
+
+    /// Starts the connection thread and waits until the session is connected.
+    pub fn connect(self) -> Result<Client> {
+        let wait = self.options.connect_wait();
+        let client = self.spawn()?;
+        let deadline = Instant::now() + wait;
+        while Instant::now() < deadline {
+            match client.state() {
+                s if s.is_connected() => return Ok(client),
+                SessionState::AuthFailed => return Err(session::Error::AuthFailed.into()),
+                SessionState::Closed => return Err(session::Error::Closed.into()),
+                _ => thread::sleep(Duration::from_millis(2)),
+            }
+        }
+        client.close();
+        Err(Error::ConnectTimeout(wait))
+    }
+
+    /// Starts the connection thread without waiting for the session.
+    pub fn spawn(self) -> Result<Client> {
+        let seed = self.options.seed.unwrap_or_else(random_seed);
+        let session = self.options.session(Instant::now(), seed)?;
+        let poll = Poll::new().map_err(io_error)?;
+        let waker = Waker::new(poll.registry(), WAKE).map_err(io_error)?;
+        let conn = Connection::from_session(session, poll.registry(), CONN).map_err(io_error)?;
+        let (tx, rx) = mpsc::channel();
+        let shared = Arc::new(Shared {
+            commands: Mutex::new(tx),
+            waker,
+            snapshot: Mutex::new(Snapshot {
+                state: SessionState::Connecting,
+                app: AppState::Lost,
+                session_id: 0,
+            }),
+            thread: Mutex::new(None),
+        });
+        let (cb_tx, cb_rx) = mpsc::channel();
+        thread::Builder::new()
+            .name("zk-watch-callbacks".into())
+            .spawn(move || run_callbacks(cb_rx))
+            .map_err(io_error)?;
+        let worker = {
+            let shared = Arc::downgrade(&shared);
+            let snapshot_of = move |s: Snapshot| {
+                if let Some(sh) = shared.upgrade()
+                    && let Ok(mut snap) = sh.snapshot.lock()
+                {
+                    *snap = s;
+                }
+            };
+            thread::Builder::new()
+                .name("zk-connection".into())
+                .spawn(move || Loop::new(conn, poll, rx, cb_tx).run(snapshot_of))
+                .map_err(io_error)?
+        };
+        if let Ok(mut t) = shared.thread.lock() {
+            *t = Some(worker);
+        }
+        let timeout = self
+            .call_timeout
+            .unwrap_or(self.options.session_timeout * 2);
+        Ok(Client {
+            shared,
+            default_acl: self.options.default_acl.into(),
+            call_timeout: timeout,
+        })
+    }
+}
+
+fn io_error(e: std::io::Error) -> Error {
+    Error::Start(e.to_string())
+}
+
+fn random_seed() -> u64 {
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default(),
+    );
+    h.finish()
+}
+
+/// A one-shot watch: wait for its event. Dropping it before the event releases the watch.
+#[must_use = "dropping a watcher removes the watch"]
+pub struct Watcher {
+    rx: Receiver<WatchedEvent>,
+    id: RequestId,
+    shared: Arc<Shared>,
+    done: bool,
+}
+
+impl std::fmt::Debug for Watcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watcher").field("id", &self.id).finish()
+    }
+}
+
+impl Watcher {
+    /// Waits for the event (a final `EventType::None` event if the session ends first).
+    pub fn wait(mut self) -> WatchedEvent {
+        self.done = true;
+        self.rx.recv().unwrap_or_else(|_| ended(self.id))
+    }
+
+    /// Waits up to `timeout` for the event.
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Option<WatchedEvent> {
+        match self.rx.recv_timeout(timeout) {
+            Ok(e) => {
+                self.done = true;
+                Some(e)
+            }
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => {
+                self.done = true;
+                Some(ended(self.id))
+            }
+        }
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        if !self.done {
+            self.shared.send(Cmd::Release(self.id));
+        }
+    }
+}
+
+/// A persistent watch as an iterator of events; it ends when the watch is removed or the
+/// session ends. Dropping it releases the watch.
+#[must_use = "dropping a watcher removes the watch"]
+pub struct WatchStream {
+    rx: Option<Receiver<WatchedEvent>>,
+    id: RequestId,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for WatchStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WatchStream").field("id", &self.id).finish()
+    }
+}
+
+impl WatchStream {
+    /// The next event within `timeout`; `Ok(None)` once the watch ended.
+    pub fn next_timeout(
+        &mut self,
+        timeout: Duration,
+    ) -> std::result::Result<Option<WatchedEvent>, RecvTimeoutError> {
+        let Some(rx) = &self.rx else {
+            return Ok(None);
+        };
+        match rx.recv_timeout(timeout) {
+            Ok(e) => Ok(Some(e)),
+            Err(RecvTimeoutError::Disconnected) => {
+                self.rx = None;
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl Iterator for WatchStream {
+    type Item = WatchedEvent;
+
+    fn next(&mut self) -> Option<WatchedEvent> {
+        let e = self.rx.as_ref()?.recv().ok();
+        if e.is_none() {
+            self.rx = None;
+        }
+        e
+    }
+}
+
+impl Drop for WatchStream {
+    fn drop(&mut self) {
+        if self.rx.is_some() {
+            self.shared.send(Cmd::Release(self.id));
+        }
+    }
+}
+
+/// Keeps a callback watch alive; dropping it releases the watch.
+#[must_use = "dropping the handle removes the watch"]
+pub struct WatchHandle {
+    id: RequestId,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for WatchHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WatchHandle").field("id", &self.id).finish()
+    }
+}
+
+impl Drop for WatchHandle {
+    fn drop(&mut self) {
+        self.shared.send(Cmd::Release(self.id));
+    }
+}
+
+fn ended(watch: RequestId) -> WatchedEvent {
+    WatchedEvent {
+        watch,
+        kind: EventType::None,
+        state: zk_proto::consts::KeeperState::Closed,
+        path: String::new(),
+    }
+}
+
+/// A blocking ZooKeeper client. Cheap to clone; the session closes when the last clone is
+/// dropped or at [`Client::close`].
+///
+/// ```no_run
+/// use zk_mio::blocking::Client;
+/// use zk_proto::ops::CreateOptions;
+///
+/// let client = Client::connect("127.0.0.1:2181")?;
+/// client.create("/hello", "world", &CreateOptions::ephemeral())?;
+/// let (data, _stat) = client.get_data("/hello")?;
+/// assert_eq!(&data[..], b"world");
+/// client.close();
+/// # Ok::<(), zk_proto::ops::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    shared: Arc<Shared>,
+    default_acl: Arc<[Acl]>,
+    call_timeout: Duration,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("state", &self.state())
+            .field("session_id", &self.session_id())
+            .finish()
+    }
+}
+
+impl Client {
+    /// Connects with default settings and waits for the session.
+    pub fn connect(hosts: &str) -> Result<Client> {
+        Client::builder(hosts).connect()
+    }
+
+    /// A builder for other settings.
+    pub fn builder(hosts: &str) -> ClientBuilder {
+        ClientBuilder {
+            options: ClientOptions::new(hosts),
+            call_timeout: None,
+        }
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        self.shared.snapshot.lock().map(|s| *s).unwrap_or(Snapshot {
+            state: SessionState::Closed,
+            app: AppState::Lost,
+            session_id: 0,
+        })
+    }
+
+    /// The session state now.
+    pub fn state(&self) -> SessionState {
+        self.snapshot().state
+    }
+
+    /// The application view now.
+    pub fn app_state(&self) -> AppState {
+        self.snapshot().app
+    }
+
+    /// The session id (0 before the first connection).
+    pub fn session_id(&self) -> i64 {
+        self.snapshot().session_id
+    }
+
+    /// Every state transition from now on.
+    pub fn state_events(&self) -> Receiver<StateEvent> {
+        let (tx, rx) = mpsc::channel();
+        self.shared.send(Cmd::Subscribe(tx));
+        rx
+    }
+
+    /// Closes the session and waits until it is closed (at most the call timeout).
+    pub fn close(&self) {
+        let (tx, rx) = mpsc::channel();
+        if self.shared.send(Cmd::Close(tx)) {
+            let _ = rx.recv_timeout(self.call_timeout);
+        }
+    }
+
+    fn submit(&self, request: Request, watch: Option<Sink>) -> Result<(RequestId, Reply)> {
+        let (tx, rx) = mpsc::channel();
+        if !self.shared.send(Cmd::Submit {
+            request,
+            watch,
+            reply: tx,
+        }) {
+            return Ok((RequestId(0), Err(session::Error::Closed)));
+        }
+        match rx.recv_timeout(self.call_timeout) {
+            Ok(r) => Ok(r),
+            Err(RecvTimeoutError::Timeout) => Err(Error::CallTimeout(self.call_timeout)),
+            Err(RecvTimeoutError::Disconnected) => Ok((RequestId(0), Err(session::Error::Closed))),
+        }
+    }
+
+    fn call(&self, request: Request) -> Result<Reply> {
+        Ok(self.submit(request, None)?.1)
+    }
+
+    fn call_watch(&self, request: Request) -> Result<(Reply, Watcher)> {
+        let (tx, rx) = mpsc::channel();
+        let (id, r) = self.submit(request, Some(Sink::Channel(tx)))?;
+        let w = Watcher {
+            rx,
+            id,
+            shared: self.shared.clone(),
+            done: r.is_err() && !matches!(r, Err(session::Error::Server(ErrorCode::NoNode))),
+        };
+        Ok((r, w))
+    }
+
+    /// Adds credentials to the session (and to every later connection).
+    pub fn add_auth(&self, scheme: &str, credentials: impl Into<Bytes>) -> Result<()> {
+        let (tx, rx) = mpsc::channel();
+        if !self.shared.send(Cmd::AddAuth {
+            scheme: scheme.into(),
+            credentials: credentials.into(),
+            reply: tx,
+        }) {
+            return Err(session::Error::Closed.into());
+        }
+        match rx.recv_timeout(self.call_timeout) {
+            Ok((_, r)) => reply::done(r),
+            Err(RecvTimeoutError::Timeout) => Err(Error::CallTimeout(self.call_timeout)),
+            Err(RecvTimeoutError::Disconnected) => Err(session::Error::Closed.into()),
+        }
+    }
+
+    /// Creates a node and returns its path.
+    pub fn create(
+        &self,
+        path: &str,
+        data: impl Into<Bytes>,
+        options: &CreateOptions,
+    ) -> Result<String> {
+        let req = options.request(path, data.into(), &self.default_acl, false);
+        reply::created(self.call(req)?)
+    }
+
+    /// Creates a node and returns its path and Stat.
+    pub fn create2(
+        &self,
+        path: &str,
+        data: impl Into<Bytes>,
+        options: &CreateOptions,
+    ) -> Result<(String, Stat)> {
+        let req = options.request(path, data.into(), &self.default_acl, true);
+        reply::created2(self.call(req)?)
+    }
+
+    /// Deletes a node if its version matches (`None`: any).
+    pub fn delete(&self, path: &str, version: Option<i32>) -> Result<()> {
+        reply::done(self.call(Request::Delete(DeleteRequest {
+            path: path.into(),
+            version: version.unwrap_or(-1),
+        }))?)
+    }
+
+    /// The node's Stat, or `None` when it does not exist.
+    pub fn exists(&self, path: &str) -> Result<Option<Stat>> {
+        reply::stat_or_none(self.call(Request::Exists(ExistsRequest {
+            path: path.into(),
+            watch: false,
+        }))?)
+    }
+
+    /// Like [`Client::exists`], and a one-shot watch.
+    pub fn exists_watch(&self, path: &str) -> Result<(Option<Stat>, Watcher)> {
+        let (r, w) = self.call_watch(Request::Exists(ExistsRequest {
+            path: path.into(),
+            watch: true,
+        }))?;
+        Ok((reply::stat_or_none(r)?, w))
+    }
+
+    /// The node's data and Stat.
+    pub fn get_data(&self, path: &str) -> Result<(Bytes, Stat)> {
+        reply::data(self.call(Request::GetData(GetDataRequest {
+            path: path.into(),
+            watch: false,
+        }))?)
+    }
+
+    /// Like [`Client::get_data`], and a one-shot watch.
+    pub fn get_data_watch(&self, path: &str) -> Result<(Bytes, Stat, Watcher)> {
+        let (r, w) = self.call_watch(Request::GetData(GetDataRequest {
+            path: path.into(),
+            watch: true,
+        }))?;
+        let (d, s) = reply::data(r)?;
+        Ok((d, s, w))
+    }
+
+    /// Like [`Client::get_data`], calling `f` on the callback thread when the watch fires.
+    pub fn get_data_watch_fn(
+        &self,
+        path: &str,
+        f: impl FnOnce(WatchedEvent) + Send + 'static,
+    ) -> Result<(Bytes, Stat)> {
+        let mut f = Some(f);
+        let cb: Callback = Box::new(move |e| {
+            if let Some(f) = f.take() {
+                f(e)
+            }
+        });
+        let (_, r) = self.submit(
+            Request::GetData(GetDataRequest {
+                path: path.into(),
+                watch: true,
+            }),
+            Some(Sink::Callback(cb)),
+        )?;
+        reply::data(r)
+    }
+
+    /// Writes the node's data if its version matches (`None`: any).
+    pub fn set_data(
+        &self,
+        path: &str,
+        data: impl Into<Bytes>,
+        version: Option<i32>,
+    ) -> Result<Stat> {
+        reply::stat(self.call(Request::SetData(SetDataRequest {
+            path: path.into(),
+            data: data.into(),
+            version: version.unwrap_or(-1),
+        }))?)
+    }
+
+    /// The names of the node's children.
+    pub fn get_children(&self, path: &str) -> Result<Vec<String>> {
+        reply::children(self.call(Request::GetChildren(GetChildrenRequest {
+            path: path.into(),
+            watch: false,
+        }))?)
+    }
+
+    /// The names of the node's children and its Stat.
+    pub fn get_children2(&self, path: &str) -> Result<(Vec<String>, Stat)> {
+        reply::children2(self.call(Request::GetChildren2(GetChildrenRequest {
+            path: path.into(),
+            watch: false,
+        }))?)
+    }
+
+    /// Like [`Client::get_children2`], and a one-shot watch.
+    pub fn get_children_watch(&self, path: &str) -> Result<(Vec<String>, Stat, Watcher)> {
+        let (r, w) = self.call_watch(Request::GetChildren2(GetChildrenRequest {
+            path: path.into(),
+            watch: true,
+        }))?;
+        let (c, s) = reply::children2(r)?;
+        Ok((c, s, w))
+    }
+
+    /// The number of descendants.
+    pub fn get_all_children_number(&self, path: &str) -> Result<i32> {
+        reply::count(
+            self.call(Request::GetAllChildrenNumber(GetAllChildrenNumberRequest {
+                path: path.into(),
+            }))?,
+        )
+    }
+
+    /// This session's ephemeral nodes under `prefix`.
+    pub fn get_ephemerals(&self, prefix: &str) -> Result<Vec<String>> {
+        reply::ephemerals(self.call(Request::GetEphemerals(GetEphemeralsRequest {
+            prefix_path: prefix.into(),
+        }))?)
+    }
+
+    /// The node's ACL and Stat.
+    pub fn get_acl(&self, path: &str) -> Result<(Vec<Acl>, Stat)> {
+        reply::acl(self.call(Request::GetAcl(GetAclRequest { path: path.into() }))?)
+    }
+
+    /// Replaces the node's ACL if its ACL version matches (`None`: any).
+    pub fn set_acl(&self, path: &str, acl: Vec<Acl>, version: Option<i32>) -> Result<Stat> {
+        reply::stat(self.call(Request::SetAcl(SetAclRequest {
+            path: path.into(),
+            acl,
+            version: version.unwrap_or(-1),
+        }))?)
+    }
+
+    /// Waits until the server has caught up with the leader for `path`.
+    pub fn sync(&self, path: &str) -> Result<String> {
+        reply::synced(self.call(Request::Sync(SyncRequest { path: path.into() }))?)
+    }
+
+    /// Applies `ops` all together or not at all.
+    pub fn multi(&self, ops: MultiBuilder) -> Result<Vec<OpResult>> {
+        if ops.is_empty() {
+            return Ok(Vec::new());
+        }
+        reply::transaction(self.call(ops.request())?)
+    }
+
+    /// The default ACL, for building transactions with [`MultiBuilder::create`].
+    pub fn default_acl(&self) -> &[Acl] {
+        &self.default_acl
+    }
+
+    /// Reads several nodes in one round trip.
+    pub fn multi_read(&self, ops: &[ReadOp]) -> Result<Vec<ReadResult>> {
+        reply::reads(self.call(multi_read_request(ops))?)
+    }
+
+    /// Who the server thinks this session is.
+    pub fn whoami(&self) -> Result<Vec<ClientInfo>> {
+        reply::who(self.call(Request::WhoAmI)?)
+    }
+
+    /// The ensemble's configuration.
+    pub fn get_config(&self) -> Result<(Bytes, Stat)> {
+        reply::data(self.call(Request::GetConfig { watch: false })?)
+    }
+
+    /// A persistent (or recursive) watch as an iterator of events.
+    pub fn add_watch(&self, path: &str, mode: AddWatchMode) -> Result<WatchStream> {
+        let (tx, rx) = mpsc::channel();
+        let (id, r) = self.submit(
+            Request::AddWatch(AddWatchRequest {
+                path: path.into(),
+                mode: mode.as_i32(),
+            }),
+            Some(Sink::Channel(tx)),
+        )?;
+        reply::done(r)?;
+        Ok(WatchStream {
+            rx: Some(rx),
+            id,
+            shared: self.shared.clone(),
+        })
+    }
+
+    /// A persistent (or recursive) watch calling `f` for every event, in order, on the
+    /// callback thread.
+    pub fn add_watch_fn(
+        &self,
+        path: &str,
+        mode: AddWatchMode,
+        f: impl FnMut(WatchedEvent) + Send + 'static,
+    ) -> Result<WatchHandle> {
+        let (id, r) = self.submit(
+            Request::AddWatch(AddWatchRequest {
+                path: path.into(),
+                mode: mode.as_i32(),
+            }),
+            Some(Sink::Callback(Box::new(f))),
+        )?;
+        reply::done(r)?;
+        Ok(WatchHandle {
+            id,
+            shared: self.shared.clone(),
+        })
+    }
+
+    /// Removes this session's watches of `kind` on `path`.
+    pub fn remove_watches(&self, path: &str, kind: WatcherType) -> Result<()> {
+        reply::done(self.call(Request::RemoveWatches(RemoveWatchesRequest {
+            path: path.into(),
+            kind: kind.as_i32(),
+        }))?)
+    }
+
+    /// Checks that the server holds a watch of `kind` on `path` for this session.
+    pub fn check_watches(&self, path: &str, kind: WatcherType) -> Result<()> {
+        reply::done(self.call(Request::CheckWatches(CheckWatchesRequest {
+            path: path.into(),
+            kind: kind.as_i32(),
+        }))?)
+    }
+}
+
+/// The connection thread.
+struct Loop {
+    conn: Connection,
+    poll: Poll,
+    commands: Receiver<Cmd>,
+    callbacks: Sender<CallbackJob>,
+    waiters: HashMap<RequestId, (ReplyTo, Option<Sink>)>,
+    /// Channel sinks (`None` for callbacks, which live on the callback thread) and whether
+    /// the watch is one-shot.
+    watchers: HashMap<RequestId, (Option<Sender<WatchedEvent>>, bool)>,
+    subscribers: Vec<Sender<StateEvent>>,
+    close_waiters: Vec<Sender<()>>,
+    closing: bool,
+}
+
+impl Loop {
+    fn new(
+        conn: Connection,
+        poll: Poll,
+        commands: Receiver<Cmd>,
+        callbacks: Sender<CallbackJob>,
+    ) -> Self {
+        Loop {
+            conn,
+            poll,
+            commands,
+            callbacks,
+            waiters: HashMap::new(),
+            watchers: HashMap::new(),
+            subscribers: Vec::new(),
+            close_waiters: Vec::new(),
+            closing: false,
+        }
+    }
+
+    fn run(mut self, publish: impl Fn(Snapshot)) {
+        let mut events = Events::with_capacity(256);
+        loop {
+            let timeout = self.conn.timeout(Instant::now());
+            if let Err(e) = self.poll.poll(&mut events, timeout)
+                && e.kind() != std::io::ErrorKind::Interrupted
+            {
+                warn!(error = %e, "poll failed; the connection thread ends");
+                break;
+            }
+            let now = Instant::now();
+            for event in events.iter() {
+                if event.token() == CONN {
+                    self.conn.handle_event(event, now);
+                }
+            }
+            self.commands(now);
+            self.conn.handle_timeout(now);
+            while let Some(event) = self.conn.poll_event() {
+                self.dispatch(event);
+            }
+            let s = self.conn.session();
+            publish(Snapshot {
+                state: s.state(),
+                app: s.app_state(),
+                session_id: s.session_id(),
+            });
+            let over = match s.state() {
+                SessionState::Closed | SessionState::AuthFailed => true,
+                SessionState::Expired => s.poll_timeout().is_none(),
+                _ => false,
+            };
+            if over {
+                break;
+            }
+        }
+        for w in self.close_waiters.drain(..) {
+            let _ = w.send(());
+        }
+        debug!("connection thread ends");
+    }
+
+    fn commands(&mut self, now: Instant) {
+        loop {
+            match self.commands.try_recv() {
+                Ok(Cmd::Submit {
+                    request,
+                    watch,
+                    reply,
+                }) => match self.conn.submit(now, request) {
+                    Ok(id) => {
+                        self.waiters.insert(id, (reply, watch));
+                    }
+                    Err(e) => {
+                        let _ = reply.send((RequestId(0), Err(e)));
+                    }
+                },
+                Ok(Cmd::AddAuth {
+                    scheme,
+                    credentials,
+                    reply,
+                }) => match self.conn.add_auth(now, &scheme, credentials) {
+                    Ok(id) => {
+                        self.waiters.insert(id, (reply, None));
+                    }
+                    Err(e) => {
+                        let _ = reply.send((RequestId(0), Err(e)));
+                    }
+                },
+                Ok(Cmd::Release(id)) => {
+                    if let Some((None, _)) = self.watchers.remove(&id) {
+                        let _ = self.callbacks.send(CallbackJob::Forget(id));
+                    }
+                    self.conn.release_watch(now, id);
+                }
+                Ok(Cmd::Subscribe(tx)) => self.subscribers.push(tx),
+                Ok(Cmd::Close(done)) => {
+                    self.close_waiters.push(done);
+                    self.close(now);
+                }
+                Err(mpsc::TryRecvError::Empty) => return,
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    self.close(now);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn close(&mut self, now: Instant) {
+        if !self.closing {
+            self.closing = true;
+            self.conn.close(now);
+        }
+    }
+
+    fn dispatch(&mut self, event: Event) {
+        if let Some(state) = StateEvent::of(&event) {
+            info!(?state, "session state");
+            self.subscribers.retain(|s| s.send(state).is_ok());
+            return;
+        }
+        match event {
+            Event::Complete { id, result } => {
+                if let Some((reply, sink)) = self.waiters.remove(&id) {
+                    let registered = self.conn.session().watches().get(id).map(|(_, k)| k);
+                    if let (Some(sink), Some(kind)) = (sink, registered) {
+                        let one_shot = kind.is_one_shot();
+                        match sink {
+                            Sink::Channel(tx) => {
+                                self.watchers.insert(id, (Some(tx), one_shot));
+                            }
+                            Sink::Callback(cb) => {
+                                let _ = self.callbacks.send(CallbackJob::Register(id, cb));
+                                self.watchers.insert(id, (None, one_shot));
+                            }
+                        }
+                    }
+                    let _ = reply.send((id, result));
+                }
+            }
+            Event::Watch(ev) => {
+                let id = ev.watch;
+                let Some((sink, one_shot)) = self.watchers.get(&id) else {
+                    return;
+                };
+                // A one-shot watch fires once; any watch ends with a final or removal event.
+                let last = *one_shot
+                    || matches!(
+                        ev.kind,
+                        EventType::None
+                            | EventType::DataWatchRemoved
+                            | EventType::ChildWatchRemoved
+                            | EventType::PersistentWatchRemoved
+                    );
+                let delivered = match sink {
+                    Some(tx) => tx.send(ev).is_ok(),
+                    None => self.callbacks.send(CallbackJob::Event(ev, last)).is_ok(),
+                };
+                if last || !delivered {
+                    self.watchers.remove(&id);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The callback thread: runs watch callbacks one at a time, in the order events arrived.
+fn run_callbacks(jobs: Receiver<CallbackJob>) {
+    let mut callbacks: HashMap<RequestId, Callback> = HashMap::new();
+    for job in jobs {
+        match job {
+            CallbackJob::Register(id, cb) => {
+                callbacks.insert(id, cb);
+            }
+            CallbackJob::Event(ev, last) => {
+                let id = ev.watch;
+                if let Some(cb) = callbacks.get_mut(&id) {
+                    cb(ev);
+                }
+                if last {
+                    callbacks.remove(&id);
+                }
+            }
+            CallbackJob::Forget(id) => {
+                callbacks.remove(&id);
+            }
+        }
+    }
+}

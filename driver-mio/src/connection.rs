@@ -1,0 +1,519 @@
+//! A ZooKeeper connection that lives in the caller's own `mio::Poll`. It moves bytes between
+//! non-blocking sockets and the `zk-proto` session; every protocol decision is the session's.
+
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, Bytes};
+use mio::net::TcpStream;
+use mio::{Interest, Registry, Token};
+use tracing::{debug, info, trace};
+use zk_proto::records::Request;
+use zk_proto::session::{Action, Config, Error, Event, HostAddr, ProbeResult, RequestId, Session};
+
+/// Turns a host from the connect string into socket addresses. The default,
+/// [`blocking_resolver`], uses the system resolver and blocks while it works.
+pub type Resolver = Box<dyn FnMut(&HostAddr) -> io::Result<Vec<SocketAddr>> + Send>;
+
+/// The default resolver: `ToSocketAddrs`, which blocks the calling thread while the system
+/// resolves a name (not at all for IP addresses). Supply your own with
+/// [`Connection::with_resolver`] if names must not block your loop.
+pub fn blocking_resolver() -> Resolver {
+    Box::new(|host: &HostAddr| Ok((host.host.as_str(), host.port).to_socket_addrs()?.collect()))
+}
+
+/// A read-only probe gives up after this long.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+const READ_CHUNK: usize = 64 * 1024;
+
+struct Sock {
+    stream: TcpStream,
+    connected: bool,
+    /// Addresses of the same host still to try if this one fails.
+    candidates: Vec<SocketAddr>,
+    out: VecDeque<Bytes>,
+    writable: bool,
+}
+
+struct Probe {
+    host: usize,
+    stream: TcpStream,
+    sent: bool,
+    answer: Vec<u8>,
+    deadline: Instant,
+}
+
+/// One ZooKeeper session over successive TCP connections, registered in your `Poll` under
+/// your `Token`.
+///
+/// Call [`Connection::handle_event`] for every event with that token,
+/// [`Connection::handle_timeout`] when [`Connection::poll_timeout`] passes, and drain
+/// [`Connection::poll_event`] after each. Nothing here blocks, except name resolution with
+/// the default resolver.
+///
+/// ```no_run
+/// use std::time::Instant;
+/// use mio::{Events, Poll, Token};
+/// use zk_mio::Connection;
+/// use zk_proto::records::{GetDataRequest, Request};
+/// use zk_proto::session::{Config, Event};
+///
+/// let mut poll = Poll::new()?;
+/// let mut zk = Connection::new(Config::new("127.0.0.1:2181")?, poll.registry(), Token(7), Instant::now())?;
+/// let id = zk.submit(Instant::now(), Request::GetData(GetDataRequest { path: "/".into(), watch: false }))?;
+/// let mut events = Events::with_capacity(64);
+/// loop {
+///     poll.poll(&mut events, zk.timeout(Instant::now()))?;
+///     let now = Instant::now();
+///     for event in events.iter() {
+///         if event.token() == Token(7) {
+///             zk.handle_event(event, now);
+///         } // ... your other sources ...
+///     }
+///     zk.handle_timeout(now);
+///     while let Some(event) = zk.poll_event() {
+///         if let Event::Complete { id: done, result } = event {
+///             if done == id {
+///                 println!("{result:?}");
+///                 return Ok(());
+///             }
+///         }
+///     }
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Connection {
+    session: Session,
+    registry: Registry,
+    token: Token,
+    resolver: Resolver,
+    sock: Option<Sock>,
+    generation: u64,
+    probes: Vec<Probe>,
+    read_buf: Vec<u8>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("token", &self.token)
+            .field("state", &self.session.state())
+            .field("session_id", &self.session.session_id())
+            .finish()
+    }
+}
+
+impl Connection {
+    /// A session on `config`'s hosts; its sockets are registered in `registry` under
+    /// `token`. The first connection attempt starts at once.
+    pub fn new(
+        config: Config,
+        registry: &Registry,
+        token: Token,
+        now: Instant,
+    ) -> io::Result<Self> {
+        Self::with_resolver(config, registry, token, now, blocking_resolver())
+    }
+
+    /// Like [`Connection::new`], resolving hosts with `resolver`.
+    pub fn with_resolver(
+        config: Config,
+        registry: &Registry,
+        token: Token,
+        now: Instant,
+        resolver: Resolver,
+    ) -> io::Result<Self> {
+        Self::from_parts(Session::new(config, now), registry, token, now, resolver)
+    }
+
+    /// A connection driving an already configured `session` (for example one built from
+    /// [`zk_proto::ops::ClientOptions`]), with the blocking resolver.
+    pub fn from_session(session: Session, registry: &Registry, token: Token) -> io::Result<Self> {
+        Self::from_parts(
+            session,
+            registry,
+            token,
+            Instant::now(),
+            blocking_resolver(),
+        )
+    }
+
+    fn from_parts(
+        session: Session,
+        registry: &Registry,
+        token: Token,
+        now: Instant,
+        resolver: Resolver,
+    ) -> io::Result<Self> {
+        let mut c = Connection {
+            session,
+            registry: registry.try_clone()?,
+            token,
+            resolver,
+            sock: None,
+            generation: 0,
+            probes: Vec::new(),
+            read_buf: vec![0; READ_CHUNK],
+        };
+        c.drive(now);
+        Ok(c)
+    }
+
+    /// The token this connection's sockets are registered under.
+    pub fn token(&self) -> Token {
+        self.token
+    }
+
+    /// The session, to read its state, id, timeouts and watches.
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// Queues an operation; its outcome comes back as one [`Event::Complete`].
+    pub fn submit(&mut self, now: Instant, request: Request) -> Result<RequestId, Error> {
+        let id = self.session.submit(now, request)?;
+        self.drive(now);
+        Ok(id)
+    }
+
+    /// Adds credentials to the session, on this and every later connection.
+    pub fn add_auth(
+        &mut self,
+        now: Instant,
+        scheme: &str,
+        credentials: Bytes,
+    ) -> Result<RequestId, Error> {
+        let id = self.session.add_auth(now, scheme, credentials)?;
+        self.drive(now);
+        Ok(id)
+    }
+
+    /// Forgets a watch, removing the server's copy when nothing else needs it.
+    pub fn release_watch(&mut self, now: Instant, watch: RequestId) {
+        self.session.release_watch(now, watch);
+        self.drive(now);
+    }
+
+    /// Closes the session; [`Event::State`] with `Closed` follows.
+    pub fn close(&mut self, now: Instant) {
+        self.session.close(now);
+        self.drive(now);
+    }
+
+    /// The next event: completions, watch events, state changes.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.session.poll_event()
+    }
+
+    /// The earliest moment [`Connection::handle_timeout`] has work.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let probe = self.probes.iter().map(|p| p.deadline).min();
+        match (self.session.poll_timeout(), probe) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// [`Connection::poll_timeout`] as the timeout argument of `Poll::poll`.
+    pub fn timeout(&self, now: Instant) -> Option<Duration> {
+        self.poll_timeout()
+            .map(|t| t.saturating_duration_since(now))
+    }
+
+    /// Handles an event of this connection's token.
+    pub fn handle_event(&mut self, _event: &mio::event::Event, now: Instant) {
+        // Several sockets share the token, and readiness is edge-triggered: give every one
+        // of them a chance; whatever has nothing to do answers WouldBlock.
+        self.progress_sock(now);
+        self.progress_probes(now);
+        self.drive(now);
+    }
+
+    /// Lets time pass: pings, timeouts, reconnects, probes.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.session.handle_timeout(now);
+        self.progress_probes(now);
+        self.drive(now);
+    }
+
+    // ----- the session's actions -----
+
+    fn drive(&mut self, now: Instant) {
+        loop {
+            let generation = self.generation;
+            let mut acted = false;
+            while let Some(action) = self.session.poll_action() {
+                acted = true;
+                match action {
+                    Action::Connect { host, addr } => self.start_connect(now, host, &addr),
+                    Action::Disconnect(reason) => {
+                        info!(%reason, "disconnecting");
+                        self.drop_sock();
+                    }
+                    Action::Probe { host, addr } => self.start_probe(now, host, &addr),
+                }
+            }
+            while let Some(bytes) = self.session.poll_transmit() {
+                if let Some(sock) = self.sock.as_mut().filter(|s| s.connected) {
+                    trace!(bytes = bytes.len(), "queued for writing");
+                    sock.out.push_back(bytes);
+                }
+            }
+            self.flush(now);
+            // A failed write drops the socket and gives the session something new to decide.
+            if !acted && generation == self.generation {
+                break;
+            }
+        }
+    }
+
+    fn drop_sock(&mut self) {
+        if let Some(mut sock) = self.sock.take() {
+            let _ = self.registry.deregister(&mut sock.stream);
+        }
+        self.generation += 1;
+    }
+
+    fn start_connect(&mut self, now: Instant, host: usize, addr: &HostAddr) {
+        self.drop_sock();
+        info!(host, %addr, "connecting");
+        match (self.resolver)(addr) {
+            Ok(addrs) if !addrs.is_empty() => self.try_addrs(now, addrs),
+            Ok(_) => self
+                .session
+                .handle_connect_failed(now, format!("{addr} resolves to no address")),
+            Err(e) => self
+                .session
+                .handle_connect_failed(now, format!("cannot resolve {addr}: {e}")),
+        }
+    }
+
+    fn try_addrs(&mut self, now: Instant, mut addrs: Vec<SocketAddr>) {
+        addrs.reverse();
+        let mut last = String::from("no address");
+        while let Some(a) = addrs.pop() {
+            match TcpStream::connect(a) {
+                Ok(mut stream) => {
+                    match self.registry.register(
+                        &mut stream,
+                        self.token,
+                        Interest::READABLE | Interest::WRITABLE,
+                    ) {
+                        Ok(()) => {
+                            self.sock = Some(Sock {
+                                stream,
+                                connected: false,
+                                candidates: addrs,
+                                out: VecDeque::new(),
+                                writable: true,
+                            });
+                            return;
+                        }
+                        Err(e) => last = e.to_string(),
+                    }
+                }
+                Err(e) => last = format!("{a}: {e}"),
+            }
+        }
+        self.session.handle_connect_failed(now, last);
+    }
+
+    // ----- the session socket -----
+
+    fn progress_sock(&mut self, now: Instant) {
+        let Some(sock) = self.sock.as_mut() else {
+            return;
+        };
+        if !sock.connected {
+            let failed = match sock.stream.take_error() {
+                Ok(Some(e)) | Err(e) => Some(e),
+                Ok(None) => match sock.stream.peer_addr() {
+                    Ok(_) => None,
+                    Err(e) if e.kind() == io::ErrorKind::NotConnected => return,
+                    Err(e) => Some(e),
+                },
+            };
+            if let Some(e) = failed {
+                debug!(error = %e, "connect failed");
+                let candidates = std::mem::take(&mut sock.candidates);
+                self.drop_sock();
+                if candidates.is_empty() {
+                    self.session.handle_connect_failed(now, e.to_string());
+                } else {
+                    self.try_addrs(now, candidates);
+                }
+                return;
+            }
+            sock.connected = true;
+            let _ = sock.stream.set_nodelay(true);
+            info!(peer = ?sock.stream.peer_addr().ok(), "connected");
+            self.session.handle_connected(now);
+            self.drive(now);
+        }
+        self.read_ready(now);
+    }
+
+    fn read_ready(&mut self, now: Instant) {
+        let generation = self.generation;
+        loop {
+            let Some(sock) = self.sock.as_mut().filter(|s| s.connected) else {
+                return;
+            };
+            match sock.stream.read(&mut self.read_buf) {
+                Ok(0) => {
+                    debug!("connection closed by the server");
+                    self.drop_sock();
+                    self.session
+                        .handle_disconnected(now, "closed by the server".into());
+                    return;
+                }
+                Ok(n) => {
+                    trace!(bytes = n, "read");
+                    self.session.handle_input(now, &self.read_buf[..n]);
+                    self.drive(now);
+                    if self.generation != generation {
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    debug!(error = %e, "read failed");
+                    self.drop_sock();
+                    self.session.handle_disconnected(now, e.to_string());
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Writes what is queued until the socket would block; wants WRITABLE only while
+    /// something is left.
+    fn flush(&mut self, now: Instant) {
+        let Some(sock) = self.sock.as_mut().filter(|s| s.connected) else {
+            return;
+        };
+        while let Some(front) = sock.out.front_mut() {
+            match sock.stream.write(front) {
+                Ok(0) => break,
+                Ok(n) => {
+                    front.advance(n);
+                    if front.is_empty() {
+                        sock.out.pop_front();
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    debug!(error = %e, "write failed");
+                    self.drop_sock();
+                    self.session.handle_disconnected(now, e.to_string());
+                    return;
+                }
+            }
+        }
+        let want = !sock.out.is_empty();
+        if want != sock.writable {
+            let interest = if want {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            if self
+                .registry
+                .reregister(&mut sock.stream, self.token, interest)
+                .is_ok()
+            {
+                sock.writable = want;
+            }
+        }
+    }
+
+    // ----- read-only probes -----
+
+    fn start_probe(&mut self, now: Instant, host: usize, addr: &HostAddr) {
+        let result = (self.resolver)(addr).and_then(|addrs| {
+            let a = addrs
+                .first()
+                .copied()
+                .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address"))?;
+            let mut stream = TcpStream::connect(a)?;
+            self.registry.register(
+                &mut stream,
+                self.token,
+                Interest::READABLE | Interest::WRITABLE,
+            )?;
+            Ok(stream)
+        });
+        match result {
+            Ok(stream) => self.probes.push(Probe {
+                host,
+                stream,
+                sent: false,
+                answer: Vec::new(),
+                deadline: now + PROBE_TIMEOUT,
+            }),
+            Err(_) => self
+                .session
+                .handle_probe_result(now, host, ProbeResult::Unreachable),
+        }
+    }
+
+    fn progress_probes(&mut self, now: Instant) {
+        let mut finished = Vec::new();
+        for (i, p) in self.probes.iter_mut().enumerate() {
+            if let Some(result) = probe_step(p, now) {
+                finished.push((i, result));
+            }
+        }
+        for (i, result) in finished.into_iter().rev() {
+            let mut p = self.probes.swap_remove(i);
+            let _ = self.registry.deregister(&mut p.stream);
+            debug!(host = p.host, ?result, "read-only probe");
+            self.session.handle_probe_result(now, p.host, result);
+        }
+    }
+}
+
+/// Advances one `isro` probe; `Some` once it has an answer or gave up.
+fn probe_step(p: &mut Probe, now: Instant) -> Option<ProbeResult> {
+    if now >= p.deadline {
+        return Some(ProbeResult::Unreachable);
+    }
+    if !p.sent {
+        match p.stream.write(b"isro") {
+            Ok(4) => p.sent = true,
+            Ok(_) => return Some(ProbeResult::Unreachable),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => return None,
+            Err(_) => return Some(ProbeResult::Unreachable),
+        }
+    }
+    let mut buf = [0u8; 16];
+    loop {
+        match p.stream.read(&mut buf) {
+            Ok(0) => {
+                return Some(if p.answer.starts_with(b"rw") {
+                    ProbeResult::ReadWrite
+                } else {
+                    ProbeResult::ReadOnly
+                });
+            }
+            Ok(n) => {
+                p.answer.extend_from_slice(&buf[..n]);
+                if p.answer.len() >= 2 {
+                    return Some(if p.answer.starts_with(b"rw") {
+                        ProbeResult::ReadWrite
+                    } else {
+                        ProbeResult::ReadOnly
+                    });
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return Some(ProbeResult::Unreachable),
+        }
+    }
+}

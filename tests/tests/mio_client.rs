@@ -1,0 +1,273 @@
+//! The mio driver against real servers: the blocking client's operations and watches,
+//! failover with no request lost, session expiry, and the custom event-loop example.
+
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use zk_harness::{Ensemble, Fault, Proxy};
+use zk_mio::blocking::Client;
+use zk_proto::ErrorCode;
+use zk_proto::consts::{AddWatchMode, EventType};
+use zk_proto::ops::{CreateOptions, MultiBuilder, ReadOp, ReadResult};
+use zk_proto::session::{AppState, SessionState, StateEvent};
+use zk_tests::shared_server;
+
+#[path = "../../driver-mio/examples/event_loop.rs"]
+#[allow(dead_code)]
+mod event_loop;
+
+fn connect(hosts: &str) -> Client {
+    Client::builder(hosts)
+        .session_timeout(Duration::from_secs(4))
+        .connect_timeout(Duration::from_secs(20))
+        .connect()
+        .expect("connect the blocking client")
+}
+
+#[test]
+fn the_blocking_client_runs_the_core_operations() {
+    let c = connect(&shared_server().connect_string());
+    assert_eq!(c.state(), SessionState::Connected);
+    assert_ne!(c.session_id(), 0);
+    c.create("/mio", "root", &CreateOptions::persistent())
+        .unwrap();
+    let (path, stat) = c
+        .create2("/mio/a", "1", &CreateOptions::persistent())
+        .unwrap();
+    assert_eq!((path.as_str(), stat.version), ("/mio/a", 0));
+    assert!(
+        c.create("/mio/a", "", &CreateOptions::persistent())
+            .unwrap_err()
+            .is(ErrorCode::NodeExists)
+    );
+    assert_eq!(&c.get_data("/mio/a").unwrap().0[..], b"1");
+    let stat = c.set_data("/mio/a", "2", Some(0)).unwrap();
+    assert!(
+        c.set_data("/mio/a", "3", Some(0))
+            .unwrap_err()
+            .is(ErrorCode::BadVersion)
+    );
+    assert_eq!(c.exists("/mio/a").unwrap(), Some(stat));
+    assert_eq!(c.exists("/mio/none").unwrap(), None);
+    let eph = c
+        .create("/mio/e-", "", &CreateOptions::ephemeral_sequential())
+        .unwrap();
+    let mut kids = c.get_children("/mio").unwrap();
+    kids.sort();
+    assert_eq!(kids, ["a", &eph["/mio/".len()..]]);
+    assert_eq!(c.get_ephemerals("/mio").unwrap(), std::slice::from_ref(&eph));
+    assert_eq!(c.get_all_children_number("/mio").unwrap(), 2);
+
+    let mut tx = MultiBuilder::default();
+    tx.create(
+        "/mio/t",
+        Bytes::new(),
+        &CreateOptions::persistent(),
+        c.default_acl(),
+    );
+    tx.check("/mio/a", 1);
+    assert_eq!(c.multi(tx).unwrap().len(), 2);
+    let mut tx = MultiBuilder::default();
+    tx.delete("/mio/t", None);
+    tx.check("/mio/a", 7);
+    let e = c.multi(tx).unwrap_err();
+    assert!(e.is(ErrorCode::BadVersion), "{e}");
+    let reads = c
+        .multi_read(&[
+            ReadOp::GetData("/mio/a".into()),
+            ReadOp::GetData("/mio/zz".into()),
+        ])
+        .unwrap();
+    assert!(matches!(&reads[0], ReadResult::Data(d, _) if &d[..] == b"2"));
+    assert_eq!(reads[1], ReadResult::Error(ErrorCode::NoNode));
+    assert_eq!(c.sync("/mio").unwrap(), "/mio");
+    assert_eq!(c.whoami().unwrap()[0].auth_scheme, "ip");
+
+    let observer = connect(&shared_server().connect_string());
+    c.close();
+    assert_eq!(c.state(), SessionState::Closed);
+    assert_eq!(
+        observer.exists(&eph).unwrap(),
+        None,
+        "the ephemeral went with the session"
+    );
+    assert!(c.get_data("/mio").is_err(), "calls after close fail");
+    observer.close();
+}
+
+#[test]
+fn watches_arrive_through_channels_iterators_and_callbacks_in_order() {
+    let c = connect(&shared_server().connect_string());
+    let other = connect(&shared_server().connect_string());
+    c.create("/mw", "", &CreateOptions::persistent()).unwrap();
+
+    let (_, _, w) = c.get_data_watch("/mw").unwrap();
+    let (none, exist) = c.exists_watch("/mw/kid").unwrap();
+    assert_eq!(none, None);
+    other.set_data("/mw", "1", None).unwrap();
+    let e = w.wait();
+    assert_eq!(
+        (e.kind, e.path.as_str()),
+        (EventType::NodeDataChanged, "/mw")
+    );
+
+    // A persistent watch as an iterator, and a slow callback watch in another session:
+    // the callback's slowness must not hold up that session's calls.
+    let mut stream = c
+        .add_watch("/mw", AddWatchMode::PersistentRecursive)
+        .unwrap();
+    let slow = connect(&shared_server().connect_string());
+    let (tx, rx) = mpsc::channel();
+    let _handle = slow
+        .add_watch_fn("/mw", AddWatchMode::PersistentRecursive, move |e| {
+            thread::sleep(Duration::from_millis(200));
+            let _ = tx.send((e.kind, e.path));
+        })
+        .unwrap();
+    other
+        .create("/mw/kid", "", &CreateOptions::persistent())
+        .unwrap();
+    for i in 0..3 {
+        other.set_data("/mw/kid", format!("{i}"), None).unwrap();
+    }
+    let started = Instant::now();
+    for _ in 0..20 {
+        slow.get_data("/mw").unwrap();
+    }
+    assert!(
+        started.elapsed() < Duration::from_millis(400),
+        "calls waited for callbacks"
+    );
+    let mut got = Vec::new();
+    for _ in 0..4 {
+        let e = stream
+            .next_timeout(Duration::from_secs(5))
+            .unwrap()
+            .unwrap();
+        got.push((e.kind, e.path));
+    }
+    let mut from_callbacks = Vec::new();
+    for _ in 0..4 {
+        from_callbacks.push(rx.recv_timeout(Duration::from_secs(5)).unwrap());
+    }
+    assert_eq!(got, from_callbacks, "callbacks run in order");
+    assert_eq!(got[0], (EventType::NodeCreated, "/mw/kid".to_string()));
+    assert_eq!(exist.wait().kind, EventType::NodeCreated);
+    drop(stream);
+    for c in [c, other, slow] {
+        c.close();
+    }
+}
+
+#[test]
+fn the_blocking_client_survives_failover_without_losing_a_request() {
+    let mut ensemble = Ensemble::start(3).expect("start a 3-node ensemble");
+    let proxies: Vec<Proxy> = ensemble
+        .servers()
+        .iter()
+        .map(|s| Proxy::start(s.addr()).unwrap())
+        .collect();
+    let hosts: Vec<String> = proxies.iter().map(|p| p.connect_string()).collect();
+    let c = Client::builder(&hosts.join(","))
+        .session_timeout(Duration::from_secs(8))
+        .shuffle_hosts(false)
+        .connect_timeout(Duration::from_secs(30))
+        .connect()
+        .unwrap();
+    let session = c.session_id();
+    c.create("/mf", "x", &CreateOptions::persistent()).unwrap();
+    let eph = c
+        .create("/mf-eph-", "", &CreateOptions::ephemeral_sequential())
+        .unwrap();
+    let states = c.state_events();
+
+    // Readers run throughout; the server the client is on (the first host) dies.
+    let readers: Vec<_> = (0..4)
+        .map(|_| {
+            let c = c.clone();
+            thread::spawn(move || {
+                let (mut ok, mut lost) = (0, 0);
+                for _ in 0..300 {
+                    match c.get_data("/mf") {
+                        Ok(_) => ok += 1,
+                        Err(e) if e.is(ErrorCode::ConnectionLoss) => lost += 1,
+                        Err(e) => panic!("neither a result nor ConnectionLoss: {e}"),
+                    }
+                }
+                (ok, lost)
+            })
+        })
+        .collect();
+    thread::sleep(Duration::from_millis(50));
+    ensemble.server_mut(0).kill().unwrap();
+    let mut total = 0;
+    for r in readers {
+        let (ok, lost) = r.join().unwrap();
+        total += ok + lost;
+    }
+    assert_eq!(total, 1200, "every request completed");
+    let seen: Vec<StateEvent> = states.try_iter().collect();
+    assert!(
+        seen.contains(&StateEvent::App(AppState::Suspended)),
+        "{seen:?}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !c.state().is_connected() {
+        assert!(Instant::now() < deadline, "no reconnect");
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(c.session_id(), session);
+    assert!(c.exists(&eph).unwrap().is_some(), "ephemeral survives");
+    c.close();
+}
+
+#[test]
+fn a_black_holed_connection_expires_the_blocking_session() {
+    let server = shared_server();
+    let proxy = Proxy::start(server.addr()).unwrap();
+    let c = Client::builder(&proxy.connect_string())
+        .session_timeout(Duration::from_millis(2000))
+        .connect()
+        .unwrap();
+    let observer = connect(&server.connect_string());
+    let eph = c
+        .create("/mx-", "", &CreateOptions::ephemeral_sequential())
+        .unwrap();
+    let states = c.state_events();
+    proxy.set_fault(Fault::BlackHole);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut seen = Vec::new();
+    while !seen.contains(&StateEvent::App(AppState::Lost)) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        seen.push(states.recv_timeout(left).expect("Lost within 20 s"));
+    }
+    assert!(
+        seen.contains(&StateEvent::Session(SessionState::Expired)),
+        "{seen:?}"
+    );
+    while observer.exists(&eph).unwrap().is_some() {
+        assert!(Instant::now() < deadline, "ephemeral outlived the session");
+        thread::sleep(Duration::from_millis(100));
+    }
+    proxy.set_fault(Fault::Pass);
+    proxy.cut();
+    c.close();
+    observer.close();
+}
+
+#[test]
+fn the_event_loop_example_serves_echoes_while_talking_to_zookeeper() {
+    let report = event_loop::run(&shared_server().connect_string(), 300).unwrap();
+    assert_eq!(report.zk_ops, 600);
+    // 299 writes each fire the watch the read before left; the last read's watch ends with
+    // the session's final Closed event.
+    assert_eq!(report.watch_events, 300);
+    assert!(report.echoes > 0);
+    assert!(
+        report.slowest_echo < Duration::from_millis(500),
+        "{:?}",
+        report.slowest_echo
+    );
+}
