@@ -537,6 +537,50 @@ impl Client {
         reply::created2(self.call(req)?)
     }
 
+    /// Creates `path` and any missing parents (persistent, default ACL); an existing node is
+    /// not an error.
+    pub fn create_all(&self, path: &str, data: impl Into<Bytes>) -> Result<()> {
+        let persistent = CreateOptions::persistent();
+        let mut at = 0;
+        while let Some(i) = path[at + 1..].find('/') {
+            at += i + 1;
+            match self.create(&path[..at], Bytes::new(), &persistent) {
+                Err(e) if e.server_code() != Some(ErrorCode::NodeExists) => return Err(e),
+                _ => {}
+            }
+        }
+        match self.create(path, data, &persistent) {
+            Err(e) if e.server_code() != Some(ErrorCode::NodeExists) => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// Retries `op` under `policy` while it fails with a connection problem, sleeping
+    /// between attempts as the policy says.
+    ///
+    /// ```no_run
+    /// # let client = zk_mio::blocking::Client::connect("127.0.0.1:2181")?;
+    /// use zk_proto::retry::RetryPolicy;
+    /// let (data, _) = client.retry(&RetryPolicy::default(), || client.get_data("/config"))?;
+    /// # Ok::<(), zk_proto::ops::Error>(())
+    /// ```
+    pub fn retry<T>(
+        &self,
+        policy: &zk_proto::retry::RetryPolicy,
+        mut op: impl FnMut() -> Result<T>,
+    ) -> Result<T> {
+        let mut retrying = policy.start(Instant::now(), random_seed());
+        loop {
+            match op() {
+                Err(Error::Request(e)) => match retrying.next_delay(Instant::now(), &e) {
+                    Some(delay) => thread::sleep(delay),
+                    None => return Err(Error::Request(e)),
+                },
+                other => return other,
+            }
+        }
+    }
+
     /// Deletes a node if its version matches (`None`: any).
     pub fn delete(&self, path: &str, version: Option<i32>) -> Result<()> {
         reply::done(self.call(Request::Delete(DeleteRequest {
