@@ -29,6 +29,7 @@
 
 mod client;
 mod connection;
+pub mod recipes;
 mod watch;
 
 pub use client::{Client, ClientBuilder, Transaction, retry_with};

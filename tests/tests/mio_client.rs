@@ -57,7 +57,10 @@ fn the_blocking_client_runs_the_core_operations() {
     let mut kids = c.get_children("/mio").unwrap();
     kids.sort();
     assert_eq!(kids, ["a", &eph["/mio/".len()..]]);
-    assert_eq!(c.get_ephemerals("/mio").unwrap(), std::slice::from_ref(&eph));
+    assert_eq!(
+        c.get_ephemerals("/mio").unwrap(),
+        std::slice::from_ref(&eph)
+    );
     assert_eq!(c.get_all_children_number("/mio").unwrap(), 2);
 
     let mut tx = MultiBuilder::default();

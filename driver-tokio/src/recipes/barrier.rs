@@ -1,0 +1,161 @@
+//! Barriers: one that holds everybody until it is removed, and one that holds everybody
+//! until enough participants arrive and again until they all leave.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::time::Instant;
+
+use super::{delete_quietly, reconnected, unique_id};
+use crate::{Client, CreateOptions, ErrorCode, Result};
+
+/// A barrier: while its node exists, [`Barrier::wait`] blocks.
+#[derive(Debug, Clone)]
+pub struct Barrier {
+    client: Client,
+    path: String,
+}
+
+impl Barrier {
+    /// A barrier at `path`.
+    pub fn new(client: &Client, path: &str) -> Barrier {
+        Barrier {
+            client: client.clone(),
+            path: path.to_string(),
+        }
+    }
+
+    /// Raises the barrier (creates its node; already raised is fine).
+    pub async fn create(&self) -> Result<()> {
+        self.client.create_all(&self.path, Bytes::new()).await
+    }
+
+    /// Lowers the barrier, releasing the waiters.
+    pub async fn remove(&self) -> Result<()> {
+        delete_quietly(&self.client, &self.path).await
+    }
+
+    /// Waits until the barrier is down; `false` if `timeout` passed first.
+    pub async fn wait(&self, timeout: Option<Duration>) -> Result<bool> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        loop {
+            let (stat, watcher) = match self.client.exists_watch(&self.path).await {
+                Ok(v) => v,
+                Err(e) if e.is_retryable() => {
+                    reconnected(&self.client).await?;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            if stat.is_none() {
+                return Ok(true);
+            }
+            if !wait_until(deadline, watcher).await {
+                return Ok(false);
+            }
+        }
+    }
+}
+
+/// Waits for `fut` until `deadline`; false on timeout.
+async fn wait_until<F: std::future::Future>(deadline: Option<Instant>, fut: F) -> bool {
+    match deadline {
+        Some(d) => tokio::time::timeout_at(d, fut).await.is_ok(),
+        None => {
+            fut.await;
+            true
+        }
+    }
+}
+
+/// A double barrier: [`DoubleBarrier::enter`] returns once `count` participants entered,
+/// [`DoubleBarrier::leave`] once all of them left.
+#[derive(Debug)]
+pub struct DoubleBarrier {
+    client: Client,
+    path: String,
+    count: usize,
+    node: Option<String>,
+}
+
+impl DoubleBarrier {
+    /// A double barrier at `path` for `count` participants.
+    pub fn new(client: &Client, path: &str, count: usize) -> DoubleBarrier {
+        DoubleBarrier {
+            client: client.clone(),
+            path: path.to_string(),
+            count: count.max(1),
+            node: None,
+        }
+    }
+
+    fn ready(&self) -> String {
+        format!("{}-ready", self.path)
+    }
+
+    /// Enters and waits until `count` participants are in; `false` on timeout (then this
+    /// participant has left again).
+    pub async fn enter(&mut self, timeout: Option<Duration>) -> Result<bool> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        self.client.create_all(&self.path, Bytes::new()).await?;
+        // Watch for the ready node before joining, so its creation cannot be missed.
+        let (ready, watcher) = self.client.exists_watch(&self.ready()).await?;
+        let node = self
+            .client
+            .create(
+                &format!("{}/{}", self.path, unique_id()),
+                Bytes::new(),
+                &CreateOptions::ephemeral(),
+            )
+            .await?;
+        self.node = Some(node);
+        if ready.is_some() {
+            return Ok(true);
+        }
+        let members = self.client.get_children(&self.path).await?;
+        if members.len() >= self.count {
+            match self
+                .client
+                .create(&self.ready(), Bytes::new(), &CreateOptions::persistent())
+                .await
+            {
+                Err(e) if e.server_code() != Some(ErrorCode::NodeExists) => return Err(e),
+                _ => return Ok(true),
+            }
+        }
+        if wait_until(deadline, watcher).await {
+            Ok(true)
+        } else {
+            self.leave_now().await?;
+            Ok(false)
+        }
+    }
+
+    async fn leave_now(&mut self) -> Result<()> {
+        if let Some(node) = self.node.take() {
+            delete_quietly(&self.client, &node).await?;
+        }
+        Ok(())
+    }
+
+    /// Leaves and waits until every participant left; `false` on timeout.
+    pub async fn leave(&mut self, timeout: Option<Duration>) -> Result<bool> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        self.leave_now().await?;
+        loop {
+            let (members, _, watcher) = match self.client.get_children_watch(&self.path).await {
+                Ok(v) => v,
+                Err(e) if e.server_code() == Some(ErrorCode::NoNode) => return Ok(true),
+                Err(e) => return Err(e),
+            };
+            if members.is_empty() {
+                // The last one out takes the ready flag down for the next round.
+                delete_quietly(&self.client, &self.ready()).await?;
+                return Ok(true);
+            }
+            if !wait_until(deadline, watcher).await {
+                return Ok(false);
+            }
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! Coordination recipes on the public [`Client`] API, as Kazoo and Curator offer them:
+//! watches that re-arm themselves ([`DataWatch`], [`ChildrenWatch`], [`TreeCache`]), locks
+//! ([`Lock`], [`ReadWriteLock`], [`Semaphore`]), [`Election`], barriers ([`Barrier`],
+//! [`DoubleBarrier`]), [`Counter`], queues ([`Queue`], [`LockingQueue`]), [`Party`] and
+//! [`Lease`].
+//!
+//! They are written against the session's failure modes: a create whose reply was lost to a
+//! connection drop is found again by a unique id in the node name, a waiter watches only its
+//! predecessor (no herd effect), and a lock guard can tell when its session is gone.
+
+mod barrier;
+mod counter;
+mod data_watch;
+mod election;
+mod lease;
+mod lock;
+mod party;
+mod queue;
+mod tree_cache;
+
+pub use barrier::{Barrier, DoubleBarrier};
+pub use counter::Counter;
+pub use data_watch::{ChildrenWatch, DataWatch};
+pub use election::{Election, Leadership};
+pub use lease::Lease;
+pub use lock::{Lock, LockGuard, LockKind, ReadWriteLock, Semaphore, SemaphoreLease};
+pub use party::Party;
+pub use queue::{LockingQueue, Queue, QueueItem};
+pub use tree_cache::{TreeCache, TreeEvent, TreeNode};
+
+use std::time::Duration;
+
+use crate::{Client, Error, ErrorCode, Result, SessionState};
+
+/// A fresh id to find our own nodes again after a lost reply: 32 hex digits from the standard
+/// library's random hash keys and the clock.
+pub(crate) fn unique_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut out = String::with_capacity(32);
+    for i in 0..2u64 {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(i);
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or_default(),
+        );
+        out.push_str(&format!("{:016x}", h.finish()));
+    }
+    out
+}
+
+/// The sequence number ZooKeeper appended to a sequential node's name.
+pub(crate) fn sequence(name: &str) -> Option<u64> {
+    let digits = name.get(name.len().checked_sub(10)?..)?;
+    digits.parse().ok()
+}
+
+/// Waits until the session is connected again after a connection problem, so a loop can
+/// retry without spinning. Gives up when the client is closed.
+pub(crate) async fn reconnected(client: &Client) -> Result<()> {
+    client
+        .wait_for(|s| s.is_connected() || s == SessionState::Closed)
+        .await?;
+    if client.state() == SessionState::Closed {
+        return Err(Error::Request(zk_proto::session::Error::Closed));
+    }
+    // Let a flapping connection settle a little before the next attempt.
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    Ok(())
+}
+
+/// `Ok(None)` for NoNode, the value otherwise.
+pub(crate) fn no_node_is_none<T>(r: Result<T>) -> Result<Option<T>> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.server_code() == Some(ErrorCode::NoNode) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Deletes a node, ignoring NoNode.
+pub(crate) async fn delete_quietly(client: &Client, path: &str) -> Result<()> {
+    match client.delete(path, None).await {
+        Err(e) if e.server_code() != Some(ErrorCode::NoNode) => Err(e),
+        _ => Ok(()),
+    }
+}
