@@ -10,6 +10,16 @@ use super::{delete_quietly, reconnected, unique_id};
 use crate::{Client, CreateOptions, ErrorCode, Result};
 
 /// A barrier: while its node exists, [`Barrier::wait`] blocks.
+///
+/// ```no_run
+/// # async fn demo(client: zk_tokio::Client) -> zk_tokio::Result<()> {
+/// use zk_tokio::recipes::Barrier;
+/// let gate = Barrier::new(&client, "/gates/deploy");
+/// gate.create().await?;        // the coordinator raises it
+/// // workers: gate.wait(None).await? returns once it is removed
+/// gate.remove().await?;
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Barrier {
     client: Client,
@@ -70,6 +80,16 @@ async fn wait_until<F: std::future::Future>(deadline: Option<Instant>, fut: F) -
 
 /// A double barrier: [`DoubleBarrier::enter`] returns once `count` participants entered,
 /// [`DoubleBarrier::leave`] once all of them left.
+///
+/// ```no_run
+/// # async fn demo(client: zk_tokio::Client) -> zk_tokio::Result<()> {
+/// use zk_tokio::recipes::DoubleBarrier;
+/// let mut round = DoubleBarrier::new(&client, "/rounds/7", 3);
+/// round.enter(None).await?; // all three are in
+/// // ... compute ...
+/// round.leave(None).await?; // all three are out
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct DoubleBarrier {
     client: Client,

@@ -126,6 +126,16 @@ async fn watch_data(
 
 /// The children of one node as a stream: `Some(names)` while it exists, `None` while it
 /// does not, first the current list and then one item per change. Stops when dropped.
+///
+/// ```no_run
+/// # async fn demo(client: zk_tokio::Client) -> zk_tokio::Result<()> {
+/// use zk_tokio::recipes::ChildrenWatch;
+/// let mut workers = ChildrenWatch::new(&client, "/workers");
+/// while let Some(list) = workers.next().await {
+///     println!("workers: {:?}", list.unwrap_or_default());
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct ChildrenWatch {
     rx: mpsc::UnboundedReceiver<Option<Vec<String>>>,

@@ -10,6 +10,17 @@ use crate::{Client, CreateOptions, ErrorCode, Result};
 /// A time-limited lease on one node. The node's data names the holder and when the lease
 /// ends (milliseconds since the Unix epoch, by the holders' clocks, which must roughly agree).
 /// Obtaining never waits: it succeeds when the lease is free, expired, or already ours.
+///
+/// ```no_run
+/// # async fn demo(client: zk_tokio::Client) -> zk_tokio::Result<()> {
+/// use std::time::Duration;
+/// use zk_tokio::recipes::Lease;
+/// let lease = Lease::new(&client, "/leases/report", "host-a");
+/// if lease.obtain(Duration::from_secs(60)).await? {
+///     // ... this host produces the report for the next minute ...
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Lease {
     client: Client,

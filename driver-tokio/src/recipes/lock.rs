@@ -350,6 +350,16 @@ impl Lock {
 
 /// A read/write lock: any number of readers, or one writer. Writers are not starved: a
 /// reader waits for every writer that asked before it.
+///
+/// ```no_run
+/// # async fn demo(client: zk_tokio::Client) -> zk_tokio::Result<()> {
+/// use zk_tokio::recipes::ReadWriteLock;
+/// let rw = ReadWriteLock::new(&client, "/locks/catalog");
+/// let reading = rw.read(None).await?.expect("no timeout given");
+/// // ... read; writers wait ...
+/// reading.release().await?;
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct ReadWriteLock {
     client: Client,
@@ -394,6 +404,17 @@ impl ReadWriteLock {
 
 /// A counting semaphore: at most `max_leases` holders at once. Waiters queue on an inner
 /// lock, so they are served in order.
+///
+/// ```no_run
+/// # async fn demo(client: zk_tokio::Client) -> zk_tokio::Result<()> {
+/// use zk_tokio::recipes::Semaphore;
+/// let slots = Semaphore::new(&client, "/semaphores/db", 4);
+/// if let Some(lease) = slots.acquire(Some(std::time::Duration::from_secs(10))).await? {
+///     // ... at most four of these at once ...
+///     lease.release().await?;
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Semaphore {
     client: Client,

@@ -7,6 +7,15 @@ use crate::{Client, CreateOptions, Result};
 
 /// Group membership: [`Party::join`] adds this member (until [`Party::leave`] or the end of
 /// the session), [`Party::members`] lists everyone's data.
+///
+/// ```no_run
+/// # async fn demo(client: zk_tokio::Client) -> zk_tokio::Result<()> {
+/// use zk_tokio::recipes::Party;
+/// let mut party = Party::new(&client, "/parties/cache-nodes", "10.0.0.7:11211");
+/// party.join().await?;
+/// println!("members: {:?}", party.members().await?);
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct Party {
     client: Client,

@@ -11,6 +11,17 @@ use crate::{Client, CreateOptions, ErrorCode, Result};
 
 /// A distributed FIFO queue: items are persistent sequential nodes; taking one deletes it,
 /// so each item goes to exactly one taker.
+///
+/// ```no_run
+/// # async fn demo(client: zk_tokio::Client) -> zk_tokio::Result<()> {
+/// use zk_tokio::recipes::Queue;
+/// let jobs = Queue::new(&client, "/queues/jobs");
+/// jobs.put("resize image 42").await?;
+/// if let Some(job) = jobs.get().await? {
+///     println!("got {job:?}");
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Queue {
     client: Client,
@@ -100,6 +111,18 @@ impl Queue {
 
 /// A queue whose items are locked while a worker processes them: [`QueueItem::consume`]
 /// removes the item, [`QueueItem::release`] (or the worker's session ending) puts it back.
+///
+/// ```no_run
+/// # async fn demo(client: zk_tokio::Client) -> zk_tokio::Result<()> {
+/// use zk_tokio::recipes::LockingQueue;
+/// let jobs = LockingQueue::new(&client, "/queues/reliable");
+/// jobs.put("send invoice 9").await?;
+/// if let Some(item) = jobs.get(std::time::Duration::from_secs(5)).await? {
+///     // ... process item.data; on failure item.release() puts it back ...
+///     item.consume().await?;
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct LockingQueue {
     client: Client,
