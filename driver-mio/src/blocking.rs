@@ -114,61 +114,12 @@ pub struct ClientBuilder {
 }
 
 impl ClientBuilder {
-    /// The session timeout to ask for (default 10 s).
-    pub fn session_timeout(mut self, timeout: Duration) -> Self {
-        self.options.session_timeout = timeout;
-        self
-    }
-
-    /// How long [`ClientBuilder::connect`] waits for the first session (default: the session
-    /// timeout).
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.options.connect_timeout = Some(timeout);
-        self
-    }
+    zk_proto::client_option_setters!();
 
     /// How long a call waits for its answer before failing with [`Error::CallTimeout`]
     /// (default: twice the session timeout).
     pub fn call_timeout(mut self, timeout: Duration) -> Self {
         self.call_timeout = Some(timeout);
-        self
-    }
-
-    /// Accept read-only servers (default false).
-    pub fn read_only(mut self, allowed: bool) -> Self {
-        self.options.read_only = allowed;
-        self
-    }
-
-    /// The ACL of nodes created without one (default: open to everyone).
-    pub fn default_acl(mut self, acl: Vec<Acl>) -> Self {
-        self.options.default_acl = acl;
-        self
-    }
-
-    /// Credentials sent on every connection, before any request.
-    pub fn auth(mut self, scheme: &str, credentials: impl Into<Bytes>) -> Self {
-        self.options
-            .auth
-            .push((scheme.to_string(), credentials.into()));
-        self
-    }
-
-    /// The seed of host shuffling and jitter (default: random per client).
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.options.seed = Some(seed);
-        self
-    }
-
-    /// Shuffle the hosts before connecting (default true).
-    pub fn shuffle_hosts(mut self, shuffle: bool) -> Self {
-        self.options.shuffle = shuffle;
-        self
-    }
-
-    /// How long a request may wait for a connection (default: the session timeout).
-    pub fn request_timeout(mut self, timeout: Duration) -> Self {
-        self.options.request_timeout = Some(timeout);
         self
     }
 

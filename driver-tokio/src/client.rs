@@ -46,86 +46,11 @@ impl ClientBuilder {
         }
     }
 
-    /// The session timeout to ask for (default 10 s).
-    pub fn session_timeout(mut self, timeout: Duration) -> Self {
-        self.options.session_timeout = timeout;
-        self
-    }
-
-    /// How long [`ClientBuilder::connect`] waits for the first session (default: the session
-    /// timeout).
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.options.connect_timeout = Some(timeout);
-        self
-    }
-
-    /// Accept read-only servers (default false).
-    pub fn read_only(mut self, allowed: bool) -> Self {
-        self.options.read_only = allowed;
-        self
-    }
-
-    /// A chroot for every path, nested under the connect string's chroot if it has one.
-    pub fn chroot(mut self, chroot: &str) -> Self {
-        self.options.chroot = Some(chroot.to_string());
-        self
-    }
-
-    /// The ACL of nodes created without one (default: open to everyone).
-    pub fn default_acl(mut self, acl: Vec<Acl>) -> Self {
-        self.options.default_acl = acl;
-        self
-    }
-
-    /// Credentials sent on every connection, before any request (`digest`, `user:password`).
-    pub fn auth(mut self, scheme: &str, credentials: impl Into<Bytes>) -> Self {
-        self.options
-            .auth
-            .push((scheme.to_string(), credentials.into()));
-        self
-    }
-
-    /// The pause between rounds of failed connection attempts: from `min`, doubling, up to
-    /// `max` (defaults 50 ms and 1 s).
-    pub fn reconnect_backoff(mut self, min: Duration, max: Duration) -> Self {
-        self.options.backoff = Some((min, max));
-        self
-    }
+    zk_proto::client_option_setters!();
 
     /// The policy of [`Client::retry`] (default [`RetryPolicy::default`]).
     pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
         self.retry = policy;
-        self
-    }
-
-    /// The seed of host shuffling and jitter (default: random per client).
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.options.seed = Some(seed);
-        self
-    }
-
-    /// Shuffle the hosts before connecting (default true, to spread clients over the
-    /// ensemble); false tries them in the order written.
-    pub fn shuffle_hosts(mut self, shuffle: bool) -> Self {
-        self.options.shuffle = shuffle;
-        self
-    }
-
-    /// How many requests may wait for a connection (default 10 000).
-    pub fn queue_limit(mut self, limit: usize) -> Self {
-        self.options.queue_limit = Some(limit);
-        self
-    }
-
-    /// How long a request may wait for a connection (default: the session timeout).
-    pub fn request_timeout(mut self, timeout: Duration) -> Self {
-        self.options.request_timeout = Some(timeout);
-        self
-    }
-
-    /// Start a new session by itself when the old one expired (default true).
-    pub fn renew_expired(mut self, renew: bool) -> Self {
-        self.options.renew_expired = renew;
         self
     }
 

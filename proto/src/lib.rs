@@ -33,6 +33,8 @@ pub mod retry;
 pub mod session;
 pub mod watch;
 
+#[doc(hidden)]
+pub use bytes as __bytes;
 pub use codec::{DecodeError, FrameDecoder, FrameError, Jute};
 pub use consts::{AddWatchMode, CreateMode, EventType, KeeperState, OpCode, WatcherType};
 pub use error::ErrorCode;

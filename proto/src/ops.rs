@@ -119,6 +119,99 @@ pub struct ClientOptions {
     pub renew_expired: bool,
 }
 
+/// Writes the setters a driver's client builder shares, for a builder struct with a field
+/// `options: ClientOptions`. Used by the drivers so their builders cannot drift apart.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! client_option_setters {
+    () => {
+        /// The session timeout to ask for (default 10 s; the server clamps it to its bounds).
+        pub fn session_timeout(mut self, timeout: ::std::time::Duration) -> Self {
+            self.options.session_timeout = timeout;
+            self
+        }
+
+        /// How long connecting waits for the first session (default: the session timeout).
+        pub fn connect_timeout(mut self, timeout: ::std::time::Duration) -> Self {
+            self.options.connect_timeout = Some(timeout);
+            self
+        }
+
+        /// Accept read-only servers (default false).
+        pub fn read_only(mut self, allowed: bool) -> Self {
+            self.options.read_only = allowed;
+            self
+        }
+
+        /// A chroot for every path, nested under the connect string's chroot if it has one.
+        pub fn chroot(mut self, chroot: &str) -> Self {
+            self.options.chroot = Some(chroot.to_string());
+            self
+        }
+
+        /// The ACL of nodes created without one (default: open to everyone).
+        pub fn default_acl(mut self, acl: Vec<$crate::records::Acl>) -> Self {
+            self.options.default_acl = acl;
+            self
+        }
+
+        /// Credentials sent on every connection before any request (`digest`,
+        /// `user:password`).
+        pub fn auth(
+            mut self,
+            scheme: &str,
+            credentials: impl Into<$crate::__bytes::Bytes>,
+        ) -> Self {
+            self.options
+                .auth
+                .push((scheme.to_string(), credentials.into()));
+            self
+        }
+
+        /// The pause between rounds of failed connection attempts: from `min`, doubling, up
+        /// to `max` (defaults 50 ms and 1 s).
+        pub fn reconnect_backoff(
+            mut self,
+            min: ::std::time::Duration,
+            max: ::std::time::Duration,
+        ) -> Self {
+            self.options.backoff = Some((min, max));
+            self
+        }
+
+        /// The seed of host shuffling and jitter (default: random per client).
+        pub fn seed(mut self, seed: u64) -> Self {
+            self.options.seed = Some(seed);
+            self
+        }
+
+        /// Shuffle the hosts before connecting (default true, to spread clients over the
+        /// ensemble); false tries them in the order written.
+        pub fn shuffle_hosts(mut self, shuffle: bool) -> Self {
+            self.options.shuffle = shuffle;
+            self
+        }
+
+        /// How many requests may wait for a connection (default 10 000).
+        pub fn queue_limit(mut self, limit: usize) -> Self {
+            self.options.queue_limit = Some(limit);
+            self
+        }
+
+        /// How long a request may wait for a connection (default: the session timeout).
+        pub fn request_timeout(mut self, timeout: ::std::time::Duration) -> Self {
+            self.options.request_timeout = Some(timeout);
+            self
+        }
+
+        /// Start a new session by itself when the old one expired (default true).
+        pub fn renew_expired(mut self, renew: bool) -> Self {
+            self.options.renew_expired = renew;
+            self
+        }
+    };
+}
+
 impl ClientOptions {
     /// Defaults for `hosts`: 10 s sessions, open ACL, shuffled hosts, renewal after expiry.
     pub fn new(hosts: &str) -> Self {

@@ -1,6 +1,7 @@
 //! DataWatch and ChildrenWatch: the current value at once and after every change, re-armed
 //! across reconnects and session renewals, for nodes that may not exist yet.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -10,7 +11,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::reconnected;
-use crate::{Client, ErrorCode, Stat};
+use crate::{Client, ErrorCode, OneshotWatcher, Stat};
 
 /// The data of one node as a stream: `Some((data, stat))` while it exists, `None` while it
 /// does not, first the current value and then one item per change. Stops when dropped.
@@ -66,20 +67,38 @@ async fn watch_data(
     path: String,
     tx: mpsc::UnboundedSender<Option<(Bytes, Stat)>>,
 ) {
-    // The last value sent, by (czxid, mzxid): a change is anything that moves them.
-    let mut last: Option<Option<(i64, i64)>> = None;
-    loop {
-        if tx.is_closed() {
-            return;
+    follow(client, path, tx, |c, p| async move {
+        c.get_data_watch(&p).await.map(|(d, s, w)| ((d, s), w))
+    })
+    .await
+}
+
+/// The loop both watches share: read with a watch (or wait for the node to exist), send the
+/// value when it differs from the last one sent, wait for the watch, repeat; after a
+/// connection problem or an expired session, wait for the next connection and read again.
+async fn follow<T, F, Fut>(
+    client: Client,
+    path: String,
+    tx: mpsc::UnboundedSender<Option<T>>,
+    read: F,
+) where
+    T: PartialEq + Clone,
+    F: Fn(Client, String) -> Fut,
+    Fut: Future<Output = crate::Result<(T, OneshotWatcher)>>,
+{
+    let mut last: Option<Option<T>> = None;
+    let send = |value: Option<T>, last: &mut Option<Option<T>>| {
+        if last.as_ref() == Some(&value) {
+            return true;
         }
-        let watcher = match client.get_data_watch(&path).await {
-            Ok((data, stat, w)) => {
-                let key = Some((stat.czxid, stat.mzxid));
-                if last != Some(key) {
-                    last = Some(key);
-                    if tx.send(Some((data, stat))).is_err() {
-                        return;
-                    }
+        *last = Some(value.clone());
+        tx.send(value).is_ok()
+    };
+    loop {
+        let watcher = match read(client.clone(), path.clone()).await {
+            Ok((value, w)) => {
+                if !send(Some(value), &mut last) {
+                    return;
                 }
                 w
             }
@@ -88,15 +107,12 @@ async fn watch_data(
                     // Created in between: read it.
                     Ok((Some(_), _)) => continue,
                     Ok((None, w)) => {
-                        if last != Some(None) {
-                            last = Some(None);
-                            if tx.send(None).is_err() {
-                                return;
-                            }
+                        if !send(None, &mut last) {
+                            return;
                         }
                         w
                     }
-                    Err(e) if e.is_retryable() => {
+                    Err(e) if e.is_retryable() || e.is(ErrorCode::SessionExpired) => {
                         if reconnected(&client).await.is_err() {
                             return;
                         }
@@ -105,13 +121,7 @@ async fn watch_data(
                     Err(_) => return,
                 }
             }
-            Err(e) if e.is_retryable() => {
-                if reconnected(&client).await.is_err() {
-                    return;
-                }
-                continue;
-            }
-            Err(e) if e.is(ErrorCode::SessionExpired) => {
+            Err(e) if e.is_retryable() || e.is(ErrorCode::SessionExpired) => {
                 if reconnected(&client).await.is_err() {
                     return;
                 }
@@ -175,51 +185,11 @@ async fn watch_children(
     path: String,
     tx: mpsc::UnboundedSender<Option<Vec<String>>>,
 ) {
-    let mut last: Option<Option<Vec<String>>> = None;
-    loop {
-        if tx.is_closed() {
-            return;
-        }
-        let watcher = match client.get_children_watch(&path).await {
-            Ok((mut children, _, w)) => {
-                children.sort();
-                if last.as_ref() != Some(&Some(children.clone())) {
-                    last = Some(Some(children.clone()));
-                    if tx.send(Some(children)).is_err() {
-                        return;
-                    }
-                }
-                w
-            }
-            Err(e) if e.server_code() == Some(ErrorCode::NoNode) => {
-                match client.exists_watch(&path).await {
-                    Ok((Some(_), _)) => continue,
-                    Ok((None, w)) => {
-                        if last != Some(None) {
-                            last = Some(None);
-                            if tx.send(None).is_err() {
-                                return;
-                            }
-                        }
-                        w
-                    }
-                    Err(e) if e.is_retryable() || e.is(ErrorCode::SessionExpired) => {
-                        if reconnected(&client).await.is_err() {
-                            return;
-                        }
-                        continue;
-                    }
-                    Err(_) => return,
-                }
-            }
-            Err(e) if e.is_retryable() || e.is(ErrorCode::SessionExpired) => {
-                if reconnected(&client).await.is_err() {
-                    return;
-                }
-                continue;
-            }
-            Err(_) => return,
-        };
-        let _ = watcher.await;
-    }
+    follow(client, path, tx, |c, p| async move {
+        c.get_children_watch(&p).await.map(|(mut kids, _, w)| {
+            kids.sort();
+            (kids, w)
+        })
+    })
+    .await
 }
