@@ -144,3 +144,17 @@ fn the_proxy_gives_an_ipv6_front_to_an_ipv4_server() {
     let conn = RawConn::connect(proxy.addr(), 4000).unwrap();
     assert_ne!(conn.session.session_id, 0);
 }
+
+#[test]
+fn directories_of_dead_test_processes_are_swept() {
+    let stale = std::env::temp_dir().join("zk-harness-stale-for-test");
+    std::fs::create_dir_all(stale.join("data")).unwrap();
+    // No process has this pid (above the kernel's pid_max).
+    std::fs::write(stale.join("owner.pid"), "4194305").unwrap();
+    let server = ZkServer::standalone().unwrap();
+    assert!(!stale.exists(), "the stale directory is gone");
+    assert!(server.dir().join("owner.pid").exists());
+    let dir = server.dir().to_path_buf();
+    drop(server);
+    assert!(!dir.exists(), "a dropped server's directory is removed");
+}

@@ -72,6 +72,41 @@ impl ServerOptions {
     }
 }
 
+const DIR_PREFIX: &str = "zk-harness-";
+const OWNER_FILE: &str = "owner.pid";
+
+/// Removes the directories of servers whose test process is gone. A server's directory is
+/// removed when its handle drops, but a handle kept in a `static` (a server shared by all
+/// tests of a binary) never drops: its process is killed with the test process, and its
+/// directory is swept here by the next run.
+fn sweep_stale_dirs() {
+    let Ok(entries) = fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if !name.to_string_lossy().starts_with(DIR_PREFIX) {
+            continue;
+        }
+        let alive = match fs::read_to_string(entry.path().join(OWNER_FILE)) {
+            Ok(pid) => pid
+                .trim()
+                .parse::<u32>()
+                .is_ok_and(|pid| Path::new(&format!("/proc/{pid}")).exists()),
+            // Just created, owner not written yet: leave young directories alone.
+            Err(_) => entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_none_or(|age| age < Duration::from_secs(600)),
+        };
+        if !alive {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 /// Quorum and leader-election ports of one ensemble member.
 #[derive(Debug, Clone, Copy)]
 struct PeerPorts {
@@ -126,7 +161,10 @@ impl ZkServer {
         peers: Option<(&[PeerPorts], &[u16])>,
     ) -> Result<ZkServer, HarnessError> {
         let classpath = install::classpath()?;
-        let dir = tempfile::Builder::new().prefix("zk-harness-").tempdir()?;
+        sweep_stale_dirs();
+        let dir = tempfile::Builder::new().prefix(DIR_PREFIX).tempdir()?;
+        // Marks the directory as ours while this process lives (see `sweep_stale_dirs`).
+        fs::write(dir.path().join(OWNER_FILE), std::process::id().to_string())?;
         let port = match peers {
             Some((_, clients)) => clients[(id - 1) as usize],
             None => free_port()?,
