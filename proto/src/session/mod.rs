@@ -302,9 +302,13 @@ impl Session {
         }
     }
 
-    /// Requests sent and waiting for their replies.
+    /// Requests of the application sent and waiting for their replies (the session's own
+    /// setWatches and closeSession frames are not counted).
     pub fn in_flight(&self) -> usize {
-        self.pending.len()
+        self.pending
+            .iter()
+            .filter(|p| matches!(p.sent, Sent::User { .. }))
+            .count()
     }
 
     /// Requests waiting for a connection.

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod world;
+
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};

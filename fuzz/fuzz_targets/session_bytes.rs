@@ -1,0 +1,10 @@
+//! Fuzz target `session_bytes`: see `proto/tests/fuzz_checks/mod.rs` for what it checks.
+
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+#[path = "../../proto/tests/fuzz_checks/mod.rs"]
+mod checks;
+
+fuzz_target!(|data: &[u8]| checks::session_bytes(data));

@@ -1,0 +1,42 @@
+#!/usr/bin/env python3
+"""Builds the small seed corpora from real traffic: the frames recorded between the Java
+client and a ZooKeeper 3.8 server in proto/tests/golden/session.txt."""
+
+import hashlib
+import os
+import struct
+
+here = os.path.dirname(os.path.abspath(__file__))
+lines = [l.split() for l in open(os.path.join(here, "../proto/tests/golden/session.txt")) if l.strip()]
+c2s = [bytes.fromhex(h) for d, h in lines if d == "c2s"]
+s2c = [bytes.fromhex(h) for d, h in lines if d == "s2c"]
+
+
+def put(target, data):
+    d = os.path.join(here, "corpus", target)
+    os.makedirs(d, exist_ok=True)
+    name = hashlib.sha1(data).hexdigest()[:16]
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+# decode: one chunk-size byte, then real frames (each alone, and the server stream whole).
+for i, frame in enumerate(s2c + c2s):
+    put("decode", bytes([i % 64]) + frame)
+put("decode", bytes([7]) + b"".join(s2c))
+
+# session_bytes: a seed, then (chunk, wait, length, bytes) groups carrying the replies the
+# server really sent after the handshake.
+stream = b"".join(s2c[1:])
+seed = struct.pack("<Q", 1)
+for n in (64, 96):
+    body = b""
+    for k in range(0, min(len(stream), 900), n):
+        part = stream[k : k + n]
+        body += bytes([13, 0, 0, len(part) % 97]) + part
+    put("session_bytes", seed + body)
+
+# session_ops and roundtrip: arbitrary-decoded inputs; real frames make varied seeds.
+for frame in (s2c + c2s)[:24]:
+    put("session_ops", frame)
+    put("roundtrip", frame)
