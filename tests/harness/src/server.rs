@@ -183,6 +183,8 @@ impl ZkServer {
         let _ = writeln!(cfg, "admin.enableServer=false\n4lw.commands.whitelist=*");
         let _ = writeln!(cfg, "forceSync=no\nextendedTypesEnabled=true");
         let _ = writeln!(cfg, "autopurge.purgeInterval=0");
+        // Tests and benchmarks open many sessions from one address (the default allows 60).
+        let _ = writeln!(cfg, "maxClientCnxns=0");
         if let Some((peers, _)) = peers {
             fs::write(data.join("myid"), format!("{id}\n"))?;
             let _ = writeln!(cfg, "standaloneEnabled=false");
