@@ -18,6 +18,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use zk_proto::codec::{FrameDecoder, Jute, write_frame};
 use zk_proto::records::{ConnectRequest, GetDataRequest, Request};
 
@@ -299,15 +301,16 @@ async fn ours_tokio(workload: &str, hosts: &str) -> Run {
             let (cpu0, _) = cpu_and_rss();
             let start = Instant::now();
             let mut lat = Vec::with_capacity(total as usize);
-            let mut inflight = tokio::task::JoinSet::new();
+            // All in flight on this one task: no per-operation task in the measurement.
+            let mut inflight = FuturesUnordered::new();
             let mut sent = 0;
             while sent < total || !inflight.is_empty() {
                 while sent < total && inflight.len() < PIPELINE {
-                    let (c, data) = (c.clone(), data.clone());
-                    inflight.spawn(async move {
-                        let t = Instant::now();
+                    let t = Instant::now();
+                    let (c, data) = (&c, &data);
+                    inflight.push(async move {
                         if set {
-                            c.set_data(NODE, data, None).await.map(|_| ())
+                            c.set_data(NODE, data.clone(), None).await.map(|_| ())
                         } else {
                             c.get_data(NODE).await.map(|_| ())
                         }
@@ -316,8 +319,8 @@ async fn ours_tokio(workload: &str, hosts: &str) -> Run {
                     });
                     sent += 1;
                 }
-                if let Some(r) = inflight.join_next().await {
-                    lat.push(r.expect("task"));
+                if let Some(l) = inflight.next().await {
+                    lat.push(l);
                 }
             }
             finish(total, start, cpu0, lat)
@@ -418,6 +421,7 @@ fn finish(ops: u64, start: Instant, cpu0: Duration, mut lat: Vec<Duration>) -> R
 async fn theirs(workload: &str, hosts: &str) -> Run {
     use zookeeper_client::{Acls, Client, CreateMode};
     let c = Client::connect(hosts).await.expect("connect");
+    let data: &[u8] = &DATA;
     match workload {
         "sequential-get" => {
             let (cpu0, _) = cpu_and_rss();
@@ -440,15 +444,16 @@ async fn theirs(workload: &str, hosts: &str) -> Run {
             let (cpu0, _) = cpu_and_rss();
             let start = Instant::now();
             let mut lat = Vec::with_capacity(total as usize);
-            let mut inflight = tokio::task::JoinSet::new();
+            // All in flight on this one task: no per-operation task in the measurement.
+            let mut inflight = FuturesUnordered::new();
             let mut sent = 0;
             while sent < total || !inflight.is_empty() {
                 while sent < total && inflight.len() < PIPELINE {
-                    let c = c.clone();
-                    inflight.spawn(async move {
-                        let t = Instant::now();
+                    let t = Instant::now();
+                    let (c, data) = (&c, &data);
+                    inflight.push(async move {
                         if set {
-                            c.set_data(NODE, &DATA, None).await.map(|_| ())
+                            c.set_data(NODE, data, None).await.map(|_| ())
                         } else {
                             c.get_data(NODE).await.map(|_| ())
                         }
@@ -457,8 +462,8 @@ async fn theirs(workload: &str, hosts: &str) -> Run {
                     });
                     sent += 1;
                 }
-                if let Some(r) = inflight.join_next().await {
-                    lat.push(r.expect("task"));
+                if let Some(l) = inflight.next().await {
+                    lat.push(l);
                 }
             }
             finish(total, start, cpu0, lat)

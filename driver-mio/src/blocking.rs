@@ -809,6 +809,8 @@ impl Loop {
                 }
             }
             self.commands(now);
+            // Everything the commands queued leaves in one write.
+            self.conn.flush(now);
             self.conn.handle_timeout(now);
             while let Some(event) = self.conn.poll_event() {
                 self.dispatch(event);

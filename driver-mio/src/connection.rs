@@ -171,11 +171,35 @@ impl Connection {
         &self.session
     }
 
-    /// Queues an operation; its outcome comes back as one [`Event::Complete`].
+    /// Queues an operation; its outcome comes back as one [`Event::Complete`]. Its bytes go
+    /// out at the next [`Connection::handle_event`] (the connection asks for a WRITABLE
+    /// wake-up) or at once with [`Connection::flush`], so everything submitted in one turn
+    /// of the loop leaves in one write.
     pub fn submit(&mut self, now: Instant, request: Request) -> Result<RequestId, Error> {
         let id = self.session.submit(now, request)?;
-        self.drive(now);
+        self.want_write();
         Ok(id)
+    }
+
+    /// Writes everything queued now, without waiting for the next event.
+    pub fn flush(&mut self, now: Instant) {
+        self.drive(now);
+    }
+
+    /// Asks the loop for a WRITABLE wake-up so queued frames go out.
+    fn want_write(&mut self) {
+        if let Some(sock) = self.sock.as_mut().filter(|s| s.connected && !s.writable)
+            && self
+                .registry
+                .reregister(
+                    &mut sock.stream,
+                    self.token,
+                    Interest::READABLE | Interest::WRITABLE,
+                )
+                .is_ok()
+        {
+            sock.writable = true;
+        }
     }
 
     /// Adds credentials to the session, on this and every later connection.
@@ -261,7 +285,7 @@ impl Connection {
                     sock.out.push_back(bytes);
                 }
             }
-            self.flush(now);
+            self.write_out(now);
             // A failed write drops the socket and gives the session something new to decide.
             if !acted && generation == self.generation {
                 break;
@@ -391,7 +415,7 @@ impl Connection {
 
     /// Writes what is queued until the socket would block; wants WRITABLE only while
     /// something is left.
-    fn flush(&mut self, now: Instant) {
+    fn write_out(&mut self, now: Instant) {
         let Some(sock) = self.sock.as_mut().filter(|s| s.connected) else {
             return;
         };

@@ -128,7 +128,14 @@ impl Task {
                 .map(tokio::time::Instant::from_std);
             tokio::select! {
                 cmd = self.commands.recv(), if self.commands_open => match cmd {
-                    Some(cmd) => self.command(cmd),
+                    Some(cmd) => {
+                        self.command(cmd);
+                        // Take every command already waiting, so their frames leave in one
+                        // write when the loop comes round.
+                        while let Ok(cmd) = self.commands.try_recv() {
+                            self.command(cmd);
+                        }
+                    }
                     None => {
                         // Every handle is gone: close the session cleanly.
                         self.commands_open = false;
