@@ -117,6 +117,11 @@ impl Task {
     }
 
     pub(crate) async fn run(mut self) {
+        // One timer for the life of the task, moved when the session's deadline moves.
+        let far = tokio::time::Instant::now() + Duration::from_secs(86_400 * 365);
+        let timer = tokio::time::sleep_until(far);
+        tokio::pin!(timer);
+        let mut armed: Option<tokio::time::Instant> = None;
         loop {
             self.flush();
             if self.finished() {
@@ -126,6 +131,10 @@ impl Task {
                 .session
                 .poll_timeout()
                 .map(tokio::time::Instant::from_std);
+            if deadline != armed {
+                timer.as_mut().reset(deadline.unwrap_or(far));
+                armed = deadline;
+            }
             tokio::select! {
                 cmd = self.commands.recv(), if self.commands_open => match cmd {
                     Some(cmd) => {
@@ -191,7 +200,10 @@ impl Task {
                         self.session.handle_probe_result(now(), host, result);
                     }
                 },
-                _ = sleep_until(deadline) => self.session.handle_timeout(now()),
+                _ = &mut timer, if armed.is_some() => {
+                    armed = None;
+                    self.session.handle_timeout(now());
+                }
             }
         }
         for w in self.close_waiters.drain(..) {
@@ -388,13 +400,6 @@ async fn write_some(
 async fn wait_connect(connecting: Option<&mut Connecting>) -> io::Result<TcpStream> {
     match connecting {
         Some(c) => c.await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,
     }
 }
