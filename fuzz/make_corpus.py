@@ -1,15 +1,22 @@
 #!/usr/bin/env python3
 """Builds the small seed corpora from real traffic: the frames recorded between the Java
-client and a ZooKeeper 3.8 server in proto/tests/golden/session.txt."""
+client and a ZooKeeper 3.8 server in proto/tests/golden/frames.txt."""
 
 import hashlib
 import os
 import struct
 
 here = os.path.dirname(os.path.abspath(__file__))
-lines = [l.split() for l in open(os.path.join(here, "../proto/tests/golden/session.txt")) if l.strip()]
-c2s = [bytes.fromhex(h) for d, h in lines if d == "c2s"]
-s2c = [bytes.fromhex(h) for d, h in lines if d == "s2c"]
+# Lines: <connection> <c2s|s2c> <label> <hex>; comments start with '#'.
+lines = [
+    l.split()
+    for l in open(os.path.join(here, "../proto/tests/golden/frames.txt"))
+    if l.strip() and not l.startswith("#")
+]
+c2s = [bytes.fromhex(h) for _, d, _, h in lines if d == "c2s"]
+# The first connection's server stream, after its handshake, feeds the session target.
+s2c = [bytes.fromhex(h) for c, d, _, h in lines if d == "s2c" and c == "1"]
+s2c_all = [bytes.fromhex(h) for _, d, _, h in lines if d == "s2c"]
 
 
 def put(target, data):
@@ -21,7 +28,7 @@ def put(target, data):
 
 
 # decode: one chunk-size byte, then real frames (each alone, and the server stream whole).
-for i, frame in enumerate(s2c + c2s):
+for i, frame in enumerate(s2c_all + c2s):
     put("decode", bytes([i % 64]) + frame)
 put("decode", bytes([7]) + b"".join(s2c))
 

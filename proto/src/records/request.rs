@@ -117,7 +117,10 @@ impl Request {
         }
     }
 
-    /// The xid this request always travels with, for the ones that have a special xid.
+    /// The special xid this kind of request is sent with by this crate: pings and auth
+    /// packets must use theirs (the server answers them out of band); setWatches uses -8 by
+    /// convention (the reference client's socket layer gives it an ordinary xid instead, and
+    /// the server echoes either).
     pub fn special_xid(&self) -> Option<i32> {
         match self {
             Request::Ping => Some(xid::PING),
