@@ -44,14 +44,22 @@ struct Run {
     p50_us: f64,
     p99_us: f64,
     cpu_us_per_op: f64,
+    /// The share of that CPU time spent in the kernel.
+    sys_share: f64,
     max_rss_kb: u64,
 }
 
 impl Run {
     fn line(&self) -> String {
         format!(
-            "RESULT {} {} {} {} {} {}",
-            self.ops, self.secs, self.p50_us, self.p99_us, self.cpu_us_per_op, self.max_rss_kb
+            "RESULT {} {} {} {} {} {} {}",
+            self.ops,
+            self.secs,
+            self.p50_us,
+            self.p99_us,
+            self.cpu_us_per_op,
+            self.max_rss_kb,
+            self.sys_share
         )
     }
 
@@ -65,6 +73,7 @@ impl Run {
             p99_us: f.get(3)?.parse().ok()?,
             cpu_us_per_op: f.get(4)?.parse().ok()?,
             max_rss_kb: f.get(5)?.parse().ok()?,
+            sys_share: f.get(6)?.parse().ok()?,
         })
     }
 
@@ -73,12 +82,16 @@ impl Run {
     }
 }
 
-fn cpu_and_rss() -> (Duration, u64) {
+/// CPU time used so far: user + system, and system alone.
+type Cpu = (Duration, Duration);
+
+fn cpu_and_rss() -> (Cpu, u64) {
     // SAFETY: getrusage fills the struct it is given.
     let mut u: libc::rusage = unsafe { std::mem::zeroed() };
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    (tv(u.ru_utime) + tv(u.ru_stime), u.ru_maxrss as u64)
+    let sys = tv(u.ru_stime);
+    ((tv(u.ru_utime) + sys, sys), u.ru_maxrss as u64)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
@@ -93,18 +106,8 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 fn measure(ops: u64, body: impl FnOnce() -> Vec<Duration>) -> Run {
     let (cpu0, _) = cpu_and_rss();
     let start = Instant::now();
-    let mut lat = body();
-    let secs = start.elapsed().as_secs_f64();
-    let (cpu1, rss) = cpu_and_rss();
-    lat.sort();
-    Run {
-        ops,
-        secs,
-        p50_us: percentile(&lat, 0.5),
-        p99_us: percentile(&lat, 0.99),
-        cpu_us_per_op: (cpu1 - cpu0).as_secs_f64() * 1e6 / ops as f64,
-        max_rss_kb: rss,
-    }
+    let lat = body();
+    finish(ops, start, cpu0, lat)
 }
 
 fn main() {
@@ -185,9 +188,9 @@ fn report(results: &BTreeMap<(String, String), Vec<Run>>) {
         .get(&("raw-limit".to_string(), "raw".to_string()))
         .map(|r| median(r).ops_per_sec());
     println!(
-        "| workload | client | ops/s | p50 µs | p99 µs | CPU µs/op | max RSS MiB | vs zookeeper-client (ops/s, CPU) | of raw limit |"
+        "| workload | client | ops/s | p50 µs | p99 µs | CPU µs/op | kernel share | max RSS MiB | vs zookeeper-client (ops/s, CPU) | of raw limit |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for workload in WORKLOADS {
         let theirs = results
             .get(&(workload.to_string(), "zookeeper-client".to_string()))
@@ -210,11 +213,12 @@ fn report(results: &BTreeMap<(String, String), Vec<Run>>) {
                 _ => "-".into(),
             };
             println!(
-                "| {workload} | {client} | {:.0} | {:.0} | {:.0} | {:.2} | {:.1} | {vs} | {of_raw} |",
+                "| {workload} | {client} | {:.0} | {:.0} | {:.0} | {:.2} | {:.0}% | {:.1} | {vs} | {of_raw} |",
                 m.ops_per_sec(),
                 m.p50_us,
                 m.p99_us,
                 m.cpu_us_per_op,
+                m.sys_share * 100.0,
                 m.max_rss_kb as f64 / 1024.0
             );
         }
@@ -402,7 +406,7 @@ async fn ours_tokio(workload: &str, hosts: &str) -> Run {
     run
 }
 
-fn finish(ops: u64, start: Instant, cpu0: Duration, mut lat: Vec<Duration>) -> Run {
+fn finish(ops: u64, start: Instant, cpu0: Cpu, mut lat: Vec<Duration>) -> Run {
     let secs = start.elapsed().as_secs_f64();
     let (cpu1, rss) = cpu_and_rss();
     lat.sort();
@@ -411,7 +415,8 @@ fn finish(ops: u64, start: Instant, cpu0: Duration, mut lat: Vec<Duration>) -> R
         secs,
         p50_us: percentile(&lat, 0.5),
         p99_us: percentile(&lat, 0.99),
-        cpu_us_per_op: (cpu1 - cpu0).as_secs_f64() * 1e6 / ops as f64,
+        cpu_us_per_op: (cpu1.0 - cpu0.0).as_secs_f64() * 1e6 / ops as f64,
+        sys_share: (cpu1.1 - cpu0.1).as_secs_f64() / (cpu1.0 - cpu0.0).as_secs_f64().max(1e-9),
         max_rss_kb: rss,
     }
 }
@@ -710,8 +715,9 @@ fn mio_pipeline(hosts: &str, total: u64, set: bool) -> Vec<Duration> {
 
 // ----- the raw limit -----
 
-/// Pre-encoded getData requests written in large batches on a plain socket, replies only
-/// counted: what the server and the loopback allow, with no client work at all.
+/// Pre-encoded getData requests written in batches of 256 on a plain socket, replies only
+/// counted: what the server and the loopback allow at this pipeline depth, with no client
+/// work at all.
 fn raw_limit(hosts: &str) -> Run {
     let addr = hosts.split(',').next().expect("a host");
     let mut s = TcpStream::connect(addr).expect("connect");
@@ -746,24 +752,25 @@ fn raw_limit(hosts: &str) -> Run {
         get.encode_frame(xid, "", &mut batch);
     }
     let batch = batch.freeze();
-    let mut reader = s.try_clone().expect("clone");
+    // Keep one to two batches in flight, as a client pipelining 256 requests would: a new
+    // batch leaves each time a full batch of replies is back.
     measure(total, move || {
-        let writer = std::thread::spawn(move || {
-            // Every batch as fast as the socket takes it; the server paces the replies.
-            for _ in 0..total / PIPELINE as u64 {
-                s.write_all(&batch).expect("write");
-            }
-            s
-        });
+        let batches = total / PIPELINE as u64;
+        s.write_all(&batch).expect("write");
+        let mut written = 1;
         let mut got = 0u64;
-        while got < total - total % PIPELINE as u64 {
-            let n = reader.read(&mut chunk).expect("read");
+        while got < batches * PIPELINE as u64 {
+            if written < batches && got + PIPELINE as u64 >= written * PIPELINE as u64 {
+                s.write_all(&batch).expect("write");
+                written += 1;
+                continue;
+            }
+            let n = s.read(&mut chunk).expect("read");
             frames.push(&chunk[..n]);
             while let Some(_f) = frames.next_frame().expect("frame") {
                 got += 1;
             }
         }
-        drop(writer.join());
         Vec::new()
     })
 }
