@@ -74,7 +74,7 @@ async fn a_lock_stays_exclusive_while_the_server_of_a_contender_dies() {
         .unwrap();
 
     let inside = Arc::new(AtomicUsize::new(0));
-    let per_task = 40;
+    let per_task = 60;
     let mut tasks = Vec::new();
     for i in 0..8 {
         let c = if i % 2 == 0 { a.clone() } else { b.clone() };
@@ -113,9 +113,15 @@ async fn a_lock_stays_exclusive_while_the_server_of_a_contender_dies() {
             }
         }));
     }
-    tokio::time::sleep(Duration::from_millis(150)).await;
-    let (before, _) = b.get_data("/count").await.unwrap();
-    let before: u64 = std::str::from_utf8(&before).unwrap().parse().unwrap();
+    // Kill the server once the contenders are well under way, however fast this machine is.
+    let before = loop {
+        let (count, _) = b.get_data("/count").await.unwrap();
+        let count: u64 = std::str::from_utf8(&count).unwrap().parse().unwrap();
+        if count >= 10 {
+            break count;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
     assert!(
         before < 8 * per_task,
         "the failover happens while contenders still work"
