@@ -20,6 +20,7 @@ fn replay(target: &str, check: fn(&[u8])) -> usize {
         assert!(result.is_ok(), "{target}: {} fails its checks", f.display());
     }
     assert!(!files.is_empty(), "the {target} corpus is empty");
+    println!("{target}: replayed {} corpus files", files.len());
     files.len()
 }
 

@@ -22,6 +22,7 @@ fn step() -> impl Strategy<Value = Step> {
         3 => (0u16..5000).prop_map(Step::Advance),
         1 => Just(Step::Close),
         1 => prop::collection::vec(any::<u8>(), 0..12).prop_map(Step::Garbage),
+        1 => (any::<u8>(), any::<bool>()).prop_map(|(k, f)| Step::Release(k, f)),
     ]
 }
 

@@ -1,8 +1,8 @@
 //! A randomised world around a Session, shared by the property tests and the fuzz targets:
 //! a driver that performs the session's actions, a scripted server that answers every
 //! request in order (or fails it, or sends garbage), connection events and time. It checks
-//! the session's invariants as it goes: every request completes at most once, every frame
-//! the client sends decodes, nothing grows past its limit.
+//! the session's invariants as it goes: every request completes at most once, every transmit
+//! is whole frames that decode, nothing grows past its limit.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -17,21 +17,35 @@ use super::{connect_response, notification, ok_body, reply};
 
 /// The queue limit of the world's sessions.
 pub const QUEUE_LIMIT: usize = 50;
+/// The session timeout the world's sessions ask for and its server grants, in milliseconds.
+pub const SESSION_TIMEOUT_MS: u64 = 6000;
+/// The largest frame the world's sessions accept from a server. Every reply the scripted
+/// server sends is far smaller; a small limit lets fuzzers reach it with short inputs.
+pub const MAX_FRAME: usize = 1024;
 
 /// One thing that happens to a session: a call, a server answer, a connection event, time.
 #[derive(Debug, Clone, arbitrary::Arbitrary)]
 pub enum Step {
     Submit(u8, bool),
     AddAuth(bool),
-    Answer { count: u8, chunk: u8, fail: bool },
+    Answer {
+        count: u8,
+        chunk: u8,
+        fail: bool,
+    },
     Notify(u8),
-    ConnectOk { read_only: bool },
+    ConnectOk {
+        read_only: bool,
+    },
     ConnectFail,
     ConnectExpired,
     Drop,
     Advance(u16),
     Close,
     Garbage(Vec<u8>),
+    /// Drops one of the watch registrations (picked by index among them, in id order):
+    /// `release_watch`, or `forget_watch` when the flag is set.
+    Release(u8, bool),
 }
 
 const PATHS: [&str; 4] = ["/a", "/a/b", "/c", "/"];
@@ -82,6 +96,12 @@ pub struct World {
     pub answered: Vec<(Request, i32)>,
     /// Notifications delivered in the last step.
     pub notified: Vec<(EventType, String)>,
+    /// Every event of the last step, in order.
+    pub events: Vec<Event>,
+    /// The server's side of the stream the session reads, split as the session splits it:
+    /// it refuses a frame longer than the session's limit at the same byte the session must.
+    shadow: FrameDecoder,
+    shadow_refused: bool,
 }
 
 impl World {
@@ -90,8 +110,9 @@ impl World {
             .unwrap()
             .with_seed(seed)
             .with_read_only(true)
-            .with_session_timeout(Duration::from_secs(6))
-            .with_queue_limit(QUEUE_LIMIT);
+            .with_session_timeout(Duration::from_millis(SESSION_TIMEOUT_MS))
+            .with_queue_limit(QUEUE_LIMIT)
+            .with_max_frame(MAX_FRAME);
         let now = Instant::now();
         let mut w = World {
             s: Session::new(config, now),
@@ -108,6 +129,9 @@ impl World {
             extra_timeouts: false,
             answered: Vec::new(),
             notified: Vec::new(),
+            events: Vec::new(),
+            shadow: FrameDecoder::new(MAX_FRAME),
+            shadow_refused: false,
         };
         w.drain();
         w
@@ -146,22 +170,31 @@ impl World {
         }
         while let Some(e) = self.s.poll_event() {
             self.log.push(format!("event {e:?}"));
-            if let Event::Complete { id, .. } = e {
-                let n = self.done.entry(id).or_default();
+            if let Event::Complete { id, .. } = &e {
+                assert!(
+                    self.issued.contains(id),
+                    "{id:?} completed but was never issued"
+                );
+                let n = self.done.entry(*id).or_default();
                 *n += 1;
                 assert_eq!(*n, 1, "request {id:?} completed twice");
             }
+            self.events.push(e);
         }
-        // Nothing grows past its limit.
+        // Nothing grows past its limit: the queue stays within the configured limit, and
+        // everything the session holds for the application (waiting or in flight) is a
+        // request it accepted and has not completed.
         assert!(self.s.queued() <= QUEUE_LIMIT, "{} queued", self.s.queued());
         assert!(
-            self.s.in_flight() <= self.issued.len() + 64,
-            "{} in flight",
-            self.s.in_flight()
+            self.s.in_flight() + self.s.queued() <= self.issued.len() - self.done.len(),
+            "{} in flight and {} queued, {} outstanding",
+            self.s.in_flight(),
+            self.s.queued(),
+            self.issued.len() - self.done.len()
         );
-        assert!(self.from_client.buffered() <= DEFAULT_MAX_REQUEST + 4);
-        // Bring the server's view of the stream up to date; a frame above the server's
-        // limit would be refused by the decoder, failing the expect below.
+        // Bring the server's view of the stream up to date. Every frame must be within the
+        // server's request limit (the decoder refuses a longer one, failing below) and
+        // decode; every transmit ends on a frame boundary.
         loop {
             let frame = match self.from_client.next_frame() {
                 Ok(Some(frame)) => frame,
@@ -176,12 +209,19 @@ impl World {
                 self.unanswered.push_back((h.xid, r));
             }
         }
+        assert_eq!(
+            self.from_client.buffered(),
+            0,
+            "a transmit ended inside a frame"
+        );
     }
 
     fn reset_server(&mut self) {
         self.from_client.clear();
         self.handshaken = false;
         self.unanswered.clear();
+        self.shadow.clear();
+        self.shadow_refused = false;
     }
 
     /// Feeds `bytes` in chunks while the connection is up; returns how many were fed.
@@ -193,7 +233,25 @@ impl World {
             }
             self.s.handle_input(self.now, part);
             fed += part.len();
+            self.shadow.push(part);
+            while !self.shadow_refused {
+                match self.shadow.next_frame() {
+                    Ok(Some(_)) => {}
+                    Ok(None) => break,
+                    Err(_) => self.shadow_refused = true,
+                }
+            }
             self.drain();
+            // Bounded memory: once a length prefix above the limit has arrived, the session
+            // must have dropped the connection rather than buffer toward it; while it keeps
+            // the connection it holds less than one frame of what it read.
+            if self.tcp_up {
+                assert!(
+                    !self.shadow_refused,
+                    "the session kept reading after a frame above its limit"
+                );
+                assert!(self.shadow.buffered() <= MAX_FRAME);
+            }
         }
         fed
     }
@@ -201,6 +259,7 @@ impl World {
     pub fn run(&mut self, step: &Step) {
         self.answered.clear();
         self.notified.clear();
+        self.events.clear();
         self.run_step(step);
         if self.extra_timeouts {
             // Early and repeated wake-ups: nothing is due, so nothing may change.
@@ -305,9 +364,19 @@ impl World {
                     if t > target {
                         break;
                     }
+                    if self.extra_timeouts && t > self.now {
+                        // An early wake-up, half way to the deadline: nothing is due yet.
+                        self.s.handle_timeout(self.now + (t - self.now) / 2);
+                        self.drain();
+                    }
                     self.now = self.now.max(t);
                     self.s.handle_timeout(self.now);
                     self.drain();
+                    if self.extra_timeouts {
+                        // A repeated wake-up at the same instant.
+                        self.s.handle_timeout(self.now);
+                        self.drain();
+                    }
                 }
                 self.now = target;
                 self.s.handle_timeout(self.now);
@@ -317,6 +386,18 @@ impl World {
                 if self.tcp_up && self.handshaken {
                     let b = bytes.clone();
                     self.input_chunked(&b, 4);
+                }
+            }
+            Step::Release(k, forget) => {
+                let ids = self.registered();
+                if !ids.is_empty() {
+                    let id = ids[*k as usize % ids.len()];
+                    if *forget {
+                        assert!(self.s.forget_watch(id));
+                    } else if let Some(removal) = self.s.release_watch(self.now, id) {
+                        self.issued.push(removal);
+                    }
+                    assert!(self.s.watches().get(id).is_none());
                 }
             }
         }
@@ -345,6 +426,15 @@ impl World {
 }
 
 impl World {
+    /// The ids of the requests holding a watch registration, in id order.
+    pub fn registered(&self) -> Vec<RequestId> {
+        self.issued
+            .iter()
+            .copied()
+            .filter(|id| self.s.watches().get(*id).is_some())
+            .collect()
+    }
+
     /// After [`World::finish`]: the session is over, every request completed exactly once,
     /// nothing completed that was never issued, and no watch is left.
     pub fn check_complete(&self) {
