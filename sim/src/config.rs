@@ -1,0 +1,167 @@
+//! How the model ensemble is configured: the `zoo.cfg` settings its behaviour depends on.
+
+use std::time::Duration;
+
+/// Settings of a model server or ensemble. The defaults are the real server's, except the
+/// ones named otherwise on each field.
+///
+/// ```
+/// use std::time::Duration;
+/// use zk_sim::Config;
+///
+/// // Three servers with the test harness's 200 ms tick.
+/// let config = Config::ensemble(3).tick(Duration::from_millis(200));
+/// assert_eq!(config.min_session_timeout(), Duration::from_millis(400));
+/// ```
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub(crate) servers: usize,
+    pub(crate) standalone: bool,
+    pub(crate) tick_ms: u64,
+    pub(crate) min_session_timeout_ms: Option<u64>,
+    pub(crate) max_session_timeout_ms: Option<u64>,
+    pub(crate) extended_types: bool,
+    pub(crate) read_only_mode: bool,
+    pub(crate) container_check_ms: u64,
+    pub(crate) max_buffer: usize,
+    pub(crate) wall_clock_ms: i64,
+    pub(crate) elapsed_origin_ms: u64,
+    pub(crate) election_ms: u64,
+    pub(crate) sync_limit: u64,
+    pub(crate) record_history: bool,
+    pub(crate) four_letter_words: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::standalone()
+    }
+}
+
+impl Config {
+    /// One standalone server (`ZooKeeperServerMain`): server id 0, zxid epoch 0.
+    pub fn standalone() -> Self {
+        Config {
+            servers: 1,
+            standalone: true,
+            tick_ms: 2000,
+            min_session_timeout_ms: None,
+            max_session_timeout_ms: None,
+            extended_types: false,
+            read_only_mode: false,
+            container_check_ms: 60_000,
+            max_buffer: 0xfffff,
+            wall_clock_ms: 1_700_000_000_000,
+            elapsed_origin_ms: 1_000_000,
+            election_ms: 400,
+            sync_limit: 5,
+            record_history: true,
+            four_letter_words: true,
+        }
+    }
+
+    /// A quorum of `servers` members (`QuorumPeerMain`), ids 1 to `servers`; the highest
+    /// id leads after an election, as with equal zxids in the real election.
+    pub fn ensemble(servers: usize) -> Self {
+        Config {
+            servers: servers.max(1),
+            standalone: false,
+            ..Config::standalone()
+        }
+    }
+
+    /// `tickTime` (default 2 s): session expiry runs on tick boundaries, and the session
+    /// timeout bounds are 2 and 20 ticks unless set.
+    pub fn tick(mut self, tick: Duration) -> Self {
+        self.tick_ms = (tick.as_millis() as u64).max(1);
+        self
+    }
+
+    /// `minSessionTimeout` and `maxSessionTimeout`.
+    pub fn session_timeouts(mut self, min: Duration, max: Duration) -> Self {
+        self.min_session_timeout_ms = Some(min.as_millis() as u64);
+        self.max_session_timeout_ms = Some(max.as_millis() as u64);
+        self
+    }
+
+    /// `zookeeper.extendedTypesEnabled` (default off): TTL nodes are refused with
+    /// `Unimplemented` without it.
+    pub fn extended_types(mut self, enabled: bool) -> Self {
+        self.extended_types = enabled;
+        self
+    }
+
+    /// `readonlymode.enabled` (default off): a member cut off from its quorum serves
+    /// read-only clients instead of refusing everyone.
+    pub fn read_only_mode(mut self, enabled: bool) -> Self {
+        self.read_only_mode = enabled;
+        self
+    }
+
+    /// `znode.container.checkIntervalMs` (default 60 s): how often empty containers and
+    /// expired TTL nodes are deleted.
+    pub fn container_check(mut self, every: Duration) -> Self {
+        self.container_check_ms = (every.as_millis() as u64).max(1);
+        self
+    }
+
+    /// `jute.maxbuffer` (default 0xfffff): a longer frame closes the connection.
+    pub fn max_buffer(mut self, bytes: usize) -> Self {
+        self.max_buffer = bytes;
+        self
+    }
+
+    /// The wall clock at the model's start, in milliseconds since the epoch (node times
+    /// are taken from it). Default: a fixed instant, so runs replay exactly.
+    pub fn wall_clock(mut self, ms_since_epoch: i64) -> Self {
+        self.wall_clock_ms = ms_since_epoch;
+        self
+    }
+
+    /// The server's elapsed-time clock at the start, in milliseconds. Session ids and the
+    /// alignment of expiry ticks derive from it, as they derive from `nanoTime` on a real
+    /// server.
+    pub fn elapsed_origin(mut self, ms: u64) -> Self {
+        self.elapsed_origin_ms = ms;
+        self
+    }
+
+    /// How long an election takes (default 400 ms): members serve nobody meanwhile.
+    pub fn election_time(mut self, time: Duration) -> Self {
+        self.election_ms = time.as_millis() as u64;
+        self
+    }
+
+    /// `syncLimit` in ticks (default 5): how long a silent (paused) leader is waited for
+    /// before the others elect a new one.
+    pub fn sync_limit(mut self, ticks: u64) -> Self {
+        self.sync_limit = ticks.max(1);
+        self
+    }
+
+    /// Keep every applied transaction for [`crate::Ensemble::history`] (default on).
+    pub fn record_history(mut self, on: bool) -> Self {
+        self.record_history = on;
+        self
+    }
+
+    /// The smallest session timeout granted.
+    pub fn min_session_timeout(&self) -> std::time::Duration {
+        Duration::from_millis(self.min_session_timeout_ms.unwrap_or(2 * self.tick_ms))
+    }
+
+    /// The largest session timeout granted.
+    pub fn max_session_timeout(&self) -> std::time::Duration {
+        Duration::from_millis(self.max_session_timeout_ms.unwrap_or(20 * self.tick_ms))
+    }
+
+    /// How many servers.
+    pub fn servers(&self) -> usize {
+        self.servers
+    }
+
+    /// True for a standalone server.
+    pub fn is_standalone(&self) -> bool {
+        self.standalone
+    }
+}

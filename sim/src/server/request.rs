@@ -1,0 +1,697 @@
+//! Requests after the handshake, in the order the server's pipeline handles them: auth
+//! packets, the session touch, unknown opcodes, read-only refusals, then each operation
+//! with the error codes and replies of `FinalRequestProcessor`.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use zk_proto::codec::{Jute, Origin};
+use zk_proto::consts::{AddWatchMode, WatcherType, perms};
+use zk_proto::records::*;
+use zk_proto::{ErrorCode, OpCode};
+
+use super::prep::{TxnOp as Prepared, View};
+use super::{ConnId, Ensemble};
+use crate::acl;
+use crate::history::{Txn, TxnOp};
+use crate::tree::Notification;
+use crate::watch::Mode;
+
+/// Opcodes the server accepts (`Request.isValid`); others get Unimplemented and a close.
+fn is_valid(op: i32) -> bool {
+    OpCode::from_i32(op).is_some_and(|op| {
+        !matches!(
+            op,
+            OpCode::Notification | OpCode::Error | OpCode::Auth | OpCode::Sasl
+        )
+    })
+}
+
+/// Writes refuse on a read-only server (`ReadOnlyRequestProcessor`); so does sync.
+fn is_write(op: OpCode) -> bool {
+    matches!(
+        op,
+        OpCode::Sync
+            | OpCode::Create
+            | OpCode::Create2
+            | OpCode::CreateTtl
+            | OpCode::CreateContainer
+            | OpCode::Delete
+            | OpCode::DeleteContainer
+            | OpCode::SetData
+            | OpCode::Reconfig
+            | OpCode::SetAcl
+            | OpCode::Multi
+            | OpCode::Check
+    )
+}
+
+/// Writes take a zxid before their body is even read, so a malformed one still uses one.
+fn takes_zxid(op: OpCode) -> bool {
+    matches!(
+        op,
+        OpCode::Create
+            | OpCode::Create2
+            | OpCode::CreateTtl
+            | OpCode::CreateContainer
+            | OpCode::Delete
+            | OpCode::SetData
+            | OpCode::SetAcl
+            | OpCode::Check
+            | OpCode::Multi
+    )
+}
+
+/// The result of one read: a body, or an error code.
+type ReadResult = Result<Response, ErrorCode>;
+
+impl Ensemble {
+    pub(crate) fn handle_request(&mut self, now: Instant, conn: ConnId, frame: Bytes) {
+        let Ok((header, used)) = RequestHeader::decode(&frame) else {
+            // A frame too short for a header: the server's read fails and it closes.
+            self.close(conn);
+            return;
+        };
+        let body = frame.slice(used..);
+        let (xid, op) = (header.xid, header.op);
+        if op == OpCode::Auth.as_i32() {
+            self.handle_auth(conn, xid, &body);
+            return;
+        }
+        if op == OpCode::Sasl.as_i32() {
+            // No SASL is configured on the model: the client is told and dropped.
+            self.reply(conn, xid, 0, ErrorCode::AuthFailed.as_i32(), None);
+            self.close(conn);
+            return;
+        }
+        let (session, timeout) = {
+            let c = &self.conns[&conn];
+            (c.session, c.timeout_ms)
+        };
+        let ms = self.ms(now);
+        if !self.sessions.touch(session, timeout, ms) {
+            // The session is gone or closing: the server drops the request unanswered.
+            return;
+        }
+        if !is_valid(op) {
+            self.reply(conn, xid, -1, ErrorCode::Unimplemented.as_i32(), None);
+            self.close(conn);
+            return;
+        }
+        let code = OpCode::from_i32(op).expect("checked by is_valid");
+        let server = self.conns[&conn].server;
+        if self.read_only(server) && is_write(code) {
+            let zxid = self.tree.last_zxid;
+            self.reply(conn, xid, zxid, ErrorCode::NotReadOnly.as_i32(), None);
+            return;
+        }
+        let request = Request::read_body(op, Origin::shared(&body), &body);
+        let request = match request {
+            Ok((_, r)) => r,
+            Err(_) => {
+                if takes_zxid(code) {
+                    self.write_failed(now, conn, xid, session, ErrorCode::MarshallingError);
+                } else {
+                    let zxid = self.tree.last_zxid;
+                    self.reply(conn, xid, zxid, ErrorCode::MarshallingError.as_i32(), None);
+                }
+                return;
+            }
+        };
+        match request {
+            Request::Ping => {
+                let zxid = self.tree.last_zxid;
+                // The reply always carries the ping xid, whatever the request said.
+                self.reply(conn, -2, zxid, 0, None);
+            }
+            Request::CloseSession => self.client_close(now, conn, xid, session),
+            Request::Create(r) => {
+                self.write(now, conn, xid, session, |v| v.prepare(&MultiOp::Create(r)))
+            }
+            Request::Create2(r) => {
+                self.write(now, conn, xid, session, |v| v.prepare(&MultiOp::Create2(r)))
+            }
+            Request::CreateContainer(r) => self.write(now, conn, xid, session, |v| {
+                v.prepare(&MultiOp::CreateContainer(r))
+            }),
+            Request::CreateTtl(r) => self.write(now, conn, xid, session, |v| {
+                v.prepare(&MultiOp::CreateTtl(r))
+            }),
+            Request::Delete(r) => {
+                self.write(now, conn, xid, session, |v| v.prepare(&MultiOp::Delete(r)))
+            }
+            Request::SetData(r) => {
+                self.write(now, conn, xid, session, |v| v.prepare(&MultiOp::SetData(r)))
+            }
+            Request::Check(r) => {
+                self.write(now, conn, xid, session, |v| v.prepare(&MultiOp::Check(r)))
+            }
+            Request::SetAcl(r) => self.write(now, conn, xid, session, |v| {
+                v.set_acl(&r.path, &r.acl, r.version)
+            }),
+            Request::Multi(m) => self.multi(now, conn, xid, session, &m.ops),
+            Request::Reconfig(_) => {
+                // reconfigEnabled is off: the refusal still takes a zxid.
+                self.write_failed(now, conn, xid, session, ErrorCode::ReconfigDisabled)
+            }
+            other => {
+                let mut notes = Vec::new();
+                let result = self.read(conn, session, &other, &mut notes);
+                self.notify(notes);
+                let zxid = self.tree.last_zxid;
+                match result {
+                    Ok(body) => self.reply(conn, xid, zxid, 0, Some(&body)),
+                    Err((code, partial)) => {
+                        self.reply(conn, xid, zxid, code.as_i32(), partial.as_ref())
+                    }
+                }
+            }
+        }
+    }
+
+    /// `AuthPacket`: digest and ip add an identity; any other scheme fails and closes.
+    /// The reply's zxid is 0.
+    fn handle_auth(&mut self, conn: ConnId, xid: i32, body: &Bytes) {
+        let Ok((packet, _)) = AuthPacket::decode(body) else {
+            self.close(conn);
+            return;
+        };
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let ok = match packet.scheme.as_str() {
+            "digest" => {
+                let credentials = String::from_utf8_lossy(&packet.auth);
+                c.ids.add(Id::new("digest", acl::digest_of(&credentials)));
+                true
+            }
+            "ip" => {
+                let ip = c.ids.iter().find(|i| i.scheme == "ip").cloned();
+                if let Some(ip) = ip {
+                    c.ids.add(ip);
+                }
+                true
+            }
+            _ => false,
+        };
+        if ok {
+            self.reply(conn, xid, 0, 0, None);
+        } else {
+            self.reply(conn, xid, 0, ErrorCode::AuthFailed.as_i32(), None);
+            self.close(conn);
+        }
+    }
+
+    fn next_zxid(&mut self) -> i64 {
+        self.zxid += 1;
+        self.zxid
+    }
+
+    /// A write refused before it was prepared: an error transaction with its zxid.
+    fn write_failed(&mut self, now: Instant, conn: ConnId, xid: i32, session: i64, err: ErrorCode) {
+        let zxid = self.next_zxid();
+        self.tree.last_zxid = zxid;
+        self.record(Txn {
+            zxid,
+            time: now,
+            session,
+            op: TxnOp::Error(err),
+        });
+        self.reply(conn, xid, zxid, err.as_i32(), None);
+    }
+
+    /// A single write: prepared, then applied (or an error transaction), then answered.
+    fn write(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        xid: i32,
+        session: i64,
+        prepare: impl FnOnce(&mut View<'_>) -> Result<Prepared, ErrorCode>,
+    ) {
+        let zxid = self.next_zxid();
+        let time = self.wall(now);
+        let prepared = {
+            let ids = &self.conns[&conn].ids;
+            let mut view = View::new(&self.tree, session, ids, zxid, time);
+            prepare(&mut view)
+        };
+        match prepared {
+            Err(err) => {
+                self.tree.last_zxid = zxid;
+                self.record(Txn {
+                    zxid,
+                    time: now,
+                    session,
+                    op: TxnOp::Error(err),
+                });
+                self.reply(conn, xid, zxid, err.as_i32(), None);
+            }
+            Ok(txn) => {
+                let mut notes = Vec::new();
+                let (result, record) = self.apply(&txn, zxid, time, &mut notes);
+                self.tree.last_zxid = zxid;
+                self.record(Txn {
+                    zxid,
+                    time: now,
+                    session,
+                    op: record,
+                });
+                self.notify(notes);
+                let body = match result {
+                    OpResult::Create(r) => Some(Response::Create(r)),
+                    OpResult::Create2(r) => Some(Response::Create2(r)),
+                    OpResult::SetData(s) => Some(Response::Stat(s)),
+                    OpResult::Delete => None,
+                    // A standalone check has no stat to send: see the crate's differences.
+                    OpResult::Check => None,
+                    _ => None,
+                };
+                self.reply(conn, xid, zxid, 0, body.as_ref());
+            }
+        }
+    }
+
+    /// Applies one prepared operation to the tree (`processTxn`).
+    fn apply(
+        &mut self,
+        txn: &Prepared,
+        zxid: i64,
+        time: i64,
+        notes: &mut Vec<Notification>,
+    ) -> (OpResult, TxnOp) {
+        match txn {
+            Prepared::Create {
+                op,
+                path,
+                data,
+                acl,
+                owner,
+                parent_cversion,
+            } => {
+                let stat = self.tree.create(
+                    path,
+                    data.clone(),
+                    acl.clone(),
+                    *owner,
+                    *parent_cversion,
+                    zxid,
+                    time,
+                    notes,
+                );
+                let result = if *op == OpCode::Create {
+                    OpResult::Create(CreateResponse { path: path.clone() })
+                } else {
+                    OpResult::Create2(Create2Response {
+                        path: path.clone(),
+                        stat,
+                    })
+                };
+                let owner = if stat.ephemeral_owner != 0 { *owner } else { 0 };
+                (
+                    result,
+                    TxnOp::Create {
+                        path: path.clone(),
+                        ephemeral_owner: owner,
+                    },
+                )
+            }
+            Prepared::Delete { path } => {
+                self.tree.delete(path, zxid, notes);
+                (OpResult::Delete, TxnOp::Delete { path: path.clone() })
+            }
+            Prepared::SetData {
+                path,
+                data,
+                version,
+            } => {
+                let stat = self
+                    .tree
+                    .set_data(path, data.clone(), *version, zxid, time, notes);
+                (
+                    OpResult::SetData(stat),
+                    TxnOp::SetData {
+                        path: path.clone(),
+                        version: *version,
+                    },
+                )
+            }
+            Prepared::SetAcl { path, acl, version } => {
+                let stat = self.tree.set_acl(path, acl.clone(), *version);
+                (
+                    OpResult::SetData(stat),
+                    TxnOp::SetAcl { path: path.clone() },
+                )
+            }
+            Prepared::Check { path } => (OpResult::Check, TxnOp::Check { path: path.clone() }),
+        }
+    }
+
+    /// A multi: every operation prepared in order against the changes of the ones before;
+    /// the first failure fails them all (earlier ones report Ok, later ones
+    /// RuntimeInconsistency), otherwise all are applied under one zxid.
+    fn multi(&mut self, now: Instant, conn: ConnId, xid: i32, session: i64, ops: &[MultiOp]) {
+        let zxid = self.next_zxid();
+        let time = self.wall(now);
+        let mut prepared = Vec::with_capacity(ops.len());
+        let mut failed = None;
+        {
+            let ids = &self.conns[&conn].ids;
+            let mut view = View::new(&self.tree, session, ids, zxid, time);
+            for (i, op) in ops.iter().enumerate() {
+                if op.is_read() {
+                    // A read inside a multi makes the server fail the whole request.
+                    failed = Some((i, ErrorCode::MarshallingError));
+                    break;
+                }
+                match view.prepare(op) {
+                    Ok(t) => prepared.push(t),
+                    Err(e) => {
+                        failed = Some((i, e));
+                        break;
+                    }
+                }
+            }
+        }
+        if let Some((_, ErrorCode::MarshallingError)) = failed
+            && ops.iter().any(MultiOp::is_read)
+        {
+            self.tree.last_zxid = zxid;
+            self.record(Txn {
+                zxid,
+                time: now,
+                session,
+                op: TxnOp::Error(ErrorCode::MarshallingError),
+            });
+            self.reply(conn, xid, zxid, ErrorCode::MarshallingError.as_i32(), None);
+            return;
+        }
+        let mut results = Vec::with_capacity(ops.len());
+        let mut records = Vec::with_capacity(ops.len());
+        let mut notes = Vec::new();
+        match failed {
+            Some((at, err)) => {
+                for i in 0..ops.len() {
+                    let code = match i.cmp(&at) {
+                        std::cmp::Ordering::Less => ErrorCode::Ok,
+                        std::cmp::Ordering::Equal => err,
+                        std::cmp::Ordering::Greater => ErrorCode::RuntimeInconsistency,
+                    };
+                    results.push(OpResult::Error(code));
+                    records.push(TxnOp::Error(code));
+                }
+            }
+            None => {
+                for txn in &prepared {
+                    let (r, rec) = self.apply(txn, zxid, time, &mut notes);
+                    results.push(r);
+                    records.push(rec);
+                }
+            }
+        }
+        self.tree.last_zxid = zxid;
+        self.record(Txn {
+            zxid,
+            time: now,
+            session,
+            op: TxnOp::Multi(records),
+        });
+        self.notify(notes);
+        let body = Response::Multi(MultiResponse { results });
+        self.reply(conn, xid, zxid, 0, Some(&body));
+    }
+
+    /// The client ends its session: its ephemeral nodes go, the reply is sent, the
+    /// connection closes.
+    fn client_close(&mut self, now: Instant, conn: ConnId, xid: i32, session: i64) {
+        let local = self
+            .sessions
+            .sessions
+            .get(&session)
+            .is_some_and(|s| s.local);
+        let zxid = if local {
+            self.tree.last_zxid
+        } else {
+            self.next_zxid()
+        };
+        self.kill_session(now, session, zxid, false);
+        self.reply(conn, xid, zxid, 0, None);
+        self.close(conn);
+    }
+
+    /// Ends a session on the server: its ephemeral nodes are deleted (in the order of the
+    /// server's copy of its set), watchers are told, it is forgotten.
+    pub(crate) fn kill_session(&mut self, now: Instant, session: i64, zxid: i64, expired: bool) {
+        let paths = self.tree.ephemerals(session);
+        let mut notes = Vec::new();
+        for p in &paths {
+            self.tree.delete(p, zxid, &mut notes);
+        }
+        self.tree.drop_session(session);
+        let local = self.sessions.remove(session).is_some_and(|s| s.local);
+        if !local {
+            self.tree.last_zxid = self.tree.last_zxid.max(zxid);
+            self.record(Txn {
+                zxid,
+                time: now,
+                session,
+                op: TxnOp::CloseSession {
+                    expired,
+                    deleted: paths,
+                },
+            });
+        }
+        self.notify(notes);
+    }
+
+    /// A read (or watch management) request: the reply body, or an error code and, for a
+    /// multiRead cut short by a write, the results so far (the server sends them along).
+    fn read(
+        &mut self,
+        conn: ConnId,
+        session: i64,
+        request: &Request,
+        notes: &mut Vec<Notification>,
+    ) -> Result<Response, (ErrorCode, Option<Response>)> {
+        let plain = |r: ReadResult| r.map_err(|e| (e, None));
+        match request {
+            Request::Exists(r) => plain(self.exists(conn, &r.path, r.watch)),
+            Request::GetData(r) => {
+                plain(self.get_data(conn, &r.path, r.watch).map(Response::GetData))
+            }
+            Request::GetConfig { watch } => plain(
+                self.get_data(conn, CONFIG_NODE, *watch)
+                    .map(Response::GetData),
+            ),
+            Request::GetChildren(r) => plain(
+                self.get_children(conn, &r.path, r.watch)
+                    .map(|(children, _)| Response::GetChildren(GetChildrenResponse { children })),
+            ),
+            Request::GetChildren2(r) => plain(self.get_children(conn, &r.path, r.watch).map(
+                |(children, stat)| Response::GetChildren2(GetChildren2Response { children, stat }),
+            )),
+            Request::GetAcl(r) => plain(self.get_acl(conn, &r.path)),
+            Request::GetAllChildrenNumber(r) => plain(self.count_children(conn, &r.path)),
+            Request::GetEphemerals(r) => {
+                let prefix = r.prefix_path.trim();
+                let all = self.tree.ephemerals(session);
+                let ephemerals = if prefix.is_empty() || prefix == "/" {
+                    all
+                } else {
+                    all.into_iter()
+                        .filter(|p| p.starts_with(&r.prefix_path))
+                        .collect()
+                };
+                Ok(Response::GetEphemerals(GetEphemeralsResponse {
+                    ephemerals,
+                }))
+            }
+            Request::Sync(r) => Ok(Response::Sync(SyncResponse {
+                path: r.path.clone(),
+            })),
+            Request::SetWatches(w) => {
+                self.tree.set_watches(
+                    w.relative_zxid,
+                    &w.data_watches,
+                    &w.exist_watches,
+                    &w.child_watches,
+                    &[],
+                    &[],
+                    conn,
+                    notes,
+                );
+                Ok(Response::Empty)
+            }
+            Request::SetWatches2(w) => {
+                self.tree.set_watches(
+                    w.relative_zxid,
+                    &w.data_watches,
+                    &w.exist_watches,
+                    &w.child_watches,
+                    &w.persistent_watches,
+                    &w.persistent_recursive_watches,
+                    conn,
+                    notes,
+                );
+                Ok(Response::Empty)
+            }
+            Request::AddWatch(r) => {
+                let mode = match AddWatchMode::from_i32(r.mode) {
+                    Some(AddWatchMode::Persistent) => Mode::Persistent,
+                    Some(AddWatchMode::PersistentRecursive) => Mode::Recursive,
+                    None => return Err((ErrorCode::MarshallingError, None)),
+                };
+                self.tree.data_watches.add(&r.path, conn, mode);
+                self.tree.child_watches.add(&r.path, conn, mode);
+                Ok(Response::Status(ErrorResponse { err: 0 }))
+            }
+            Request::CheckWatches(r) => {
+                let found = match WatcherType::from_i32(r.kind) {
+                    Some(WatcherType::Children) => self.tree.child_watches.contains(&r.path, conn),
+                    Some(WatcherType::Data) => self.tree.data_watches.contains(&r.path, conn),
+                    Some(WatcherType::Any) => {
+                        self.tree.child_watches.contains(&r.path, conn)
+                            || self.tree.data_watches.contains(&r.path, conn)
+                    }
+                    // 3.8 knows no persistent watcher types here.
+                    _ => return Err((ErrorCode::MarshallingError, None)),
+                };
+                if found {
+                    Ok(Response::Empty)
+                } else {
+                    Err((ErrorCode::NoWatcher, None))
+                }
+            }
+            Request::RemoveWatches(r) => {
+                let removed = match WatcherType::from_i32(r.kind) {
+                    Some(WatcherType::Children) => self.tree.child_watches.remove(&r.path, conn),
+                    Some(WatcherType::Data) => self.tree.data_watches.remove(&r.path, conn),
+                    Some(WatcherType::Any) => {
+                        let c = self.tree.child_watches.remove(&r.path, conn);
+                        let d = self.tree.data_watches.remove(&r.path, conn);
+                        c || d
+                    }
+                    _ => return Err((ErrorCode::MarshallingError, None)),
+                };
+                if removed {
+                    Ok(Response::Empty)
+                } else {
+                    Err((ErrorCode::NoWatcher, None))
+                }
+            }
+            Request::WhoAmI => {
+                let client_info = self.conns[&conn]
+                    .ids
+                    .iter()
+                    .map(|id| ClientInfo {
+                        auth_scheme: id.scheme.clone(),
+                        user: acl::user_name(id),
+                    })
+                    .collect();
+                Ok(Response::WhoAmI(WhoAmIResponse { client_info }))
+            }
+            Request::MultiRead(m) => {
+                let mut results = Vec::with_capacity(m.ops.len());
+                for op in &m.ops {
+                    let r = match op {
+                        MultiOp::GetData(g) => match self.get_data(conn, &g.path, g.watch) {
+                            Ok(d) => OpResult::GetData(d),
+                            Err(e) => OpResult::Error(e),
+                        },
+                        MultiOp::GetChildren(g) => {
+                            match self.get_children(conn, &g.path, g.watch) {
+                                Ok((children, _)) => {
+                                    OpResult::GetChildren(GetChildrenResponse { children })
+                                }
+                                Err(e) => OpResult::Error(e),
+                            }
+                        }
+                        // A write in a multiRead ends it with MarshallingError; the results
+                        // so far still go out with the error.
+                        _ => {
+                            return Err((
+                                ErrorCode::MarshallingError,
+                                Some(Response::Multi(MultiResponse { results })),
+                            ));
+                        }
+                    };
+                    results.push(r);
+                }
+                Ok(Response::Multi(MultiResponse { results }))
+            }
+            // Everything else was handled before reads.
+            _ => Err((ErrorCode::MarshallingError, None)),
+        }
+    }
+
+    fn exists(&mut self, conn: ConnId, path: &str, watch: bool) -> ReadResult {
+        if path.contains('\0') {
+            return Err(ErrorCode::BadArguments);
+        }
+        // The watch is left even when the node is missing: it then waits for a creation.
+        if watch {
+            self.tree.data_watches.add(path, conn, Mode::Standard);
+        }
+        let node = self.tree.get(path).ok_or(ErrorCode::NoNode)?;
+        Ok(Response::Stat(self.tree.stat(node)))
+    }
+
+    fn get_data(
+        &mut self,
+        conn: ConnId,
+        path: &str,
+        watch: bool,
+    ) -> Result<GetDataResponse, ErrorCode> {
+        let node = self.tree.get(path).ok_or(ErrorCode::NoNode)?;
+        acl::check(&self.conns[&conn].ids, &node.acl, perms::READ)?;
+        let response = GetDataResponse {
+            data: node.data.clone(),
+            stat: self.tree.stat(node),
+        };
+        if watch {
+            self.tree.data_watches.add(path, conn, Mode::Standard);
+        }
+        Ok(response)
+    }
+
+    fn get_children(
+        &mut self,
+        conn: ConnId,
+        path: &str,
+        watch: bool,
+    ) -> Result<(Vec<String>, Stat), ErrorCode> {
+        let node = self.tree.get(path).ok_or(ErrorCode::NoNode)?;
+        acl::check(&self.conns[&conn].ids, &node.acl, perms::READ)?;
+        let out = (self.tree.children(node), self.tree.stat(node));
+        if watch {
+            self.tree.child_watches.add(path, conn, Mode::Standard);
+        }
+        Ok(out)
+    }
+
+    fn get_acl(&mut self, conn: ConnId, path: &str) -> ReadResult {
+        let node = self.tree.get(path).ok_or(ErrorCode::NoNode)?;
+        let ids = &self.conns[&conn].ids;
+        acl::check(ids, &node.acl, perms::READ | perms::ADMIN)?;
+        let stat = self.tree.stat(node);
+        let acl = if acl::check(ids, &node.acl, perms::ADMIN).is_ok() {
+            node.acl.as_ref().clone()
+        } else {
+            acl::masked_digests(&node.acl)
+        };
+        Ok(Response::GetAcl(GetAclResponse { acl, stat }))
+    }
+
+    fn count_children(&mut self, conn: ConnId, path: &str) -> ReadResult {
+        let node = self.tree.get(path).ok_or(ErrorCode::NoNode)?;
+        acl::check(&self.conns[&conn].ids, &node.acl, perms::READ)?;
+        Ok(Response::GetAllChildrenNumber(
+            GetAllChildrenNumberResponse {
+                total_number: self.tree.descendants(path),
+            },
+        ))
+    }
+}
+
+/// The node `getConfig` reads.
+const CONFIG_NODE: &str = "/zookeeper/config";
