@@ -30,6 +30,7 @@ pub struct Config {
     pub(crate) sync_limit: u64,
     pub(crate) record_history: bool,
     pub(crate) four_letter_words: bool,
+    pub(crate) super_digest: Option<String>,
 }
 
 impl Default for Config {
@@ -57,6 +58,7 @@ impl Config {
             sync_limit: 5,
             record_history: true,
             four_letter_words: true,
+            super_digest: None,
         }
     }
 
@@ -136,6 +138,13 @@ impl Config {
     /// before the others elect a new one.
     pub fn sync_limit(mut self, ticks: u64) -> Self {
         self.sync_limit = ticks.max(1);
+        self
+    }
+
+    /// `zookeeper.DigestAuthenticationProvider.superDigest`: a digest id
+    /// (`user:base64(sha1(user:password))`) whose owner passes every ACL check.
+    pub fn super_digest(mut self, digest: &str) -> Self {
+        self.super_digest = Some(digest.to_owned());
         self
     }
 

@@ -9,6 +9,8 @@ mod history;
 mod java;
 mod server;
 mod sessions;
+#[cfg(feature = "tcp")]
+mod tcp;
 mod tree;
 mod watch;
 
@@ -16,3 +18,5 @@ pub use config::Config;
 pub use history::{Txn, TxnOp};
 pub use server::{ConnId, Ensemble, NodeInfo, Output, Refused, ServerState};
 pub use sessions::password;
+#[cfg(feature = "tcp")]
+pub use tcp::SimServer;

@@ -103,8 +103,13 @@ impl Node {
     }
 }
 
-/// A notification for one connection.
-pub(crate) type Notification = (ConnId, WatcherEvent);
+/// A notification for one connection, with the ACL the connection must be able to read
+/// for it to be delivered (None: always delivered).
+///
+/// Debian's 3.8.0 carries the fix for CVE-2024-23944 (ZOOKEEPER-4799): a connection hears
+/// of a change only if the changed node's ACL (the parent's, for a child-list change)
+/// lets it read.
+pub(crate) type Notification = (ConnId, WatcherEvent, Option<Arc<Vec<Acl>>>);
 
 fn event(kind: EventType, path: &str) -> WatcherEvent {
     WatcherEvent {
@@ -238,7 +243,9 @@ impl DataTree {
             parent.stat.pzxid = zxid;
         }
         parent.children.insert(child);
-        let node = Node::new(data, Arc::new(acl), Persisted::created(zxid, time, owner));
+        let parent_acl = parent.acl.clone();
+        let acl = Arc::new(acl);
+        let node = Node::new(data, acl.clone(), Persisted::created(zxid, time, owner));
         let stat = self.stat(&node);
         self.nodes.insert(path.to_owned(), node);
         match kind_of(owner, self.extended_types) {
@@ -253,8 +260,14 @@ impl DataTree {
             }
             Kind::Void => {}
         }
-        self.fire_data(path, EventType::NodeCreated, out);
-        self.fire_child(key(parent_name), EventType::NodeChildrenChanged, None, out);
+        self.fire_data(path, EventType::NodeCreated, &acl, out);
+        self.fire_child(
+            key(parent_name),
+            EventType::NodeChildrenChanged,
+            &parent_acl,
+            None,
+            out,
+        );
         stat
     }
 
@@ -270,6 +283,7 @@ impl DataTree {
         if zxid > parent.stat.pzxid {
             parent.stat.pzxid = zxid;
         }
+        let parent_acl = parent.acl.clone();
         let Some(node) = self.nodes.remove(path) else {
             return false;
         };
@@ -287,9 +301,15 @@ impl DataTree {
             }
             Kind::Void => {}
         }
-        let done = self.fire_data(path, EventType::NodeDeleted, out);
-        self.fire_child(path, EventType::NodeDeleted, Some(&done), out);
-        self.fire_child(key(parent_name), EventType::NodeChildrenChanged, None, out);
+        let done = self.fire_data(path, EventType::NodeDeleted, &node.acl, out);
+        self.fire_child(path, EventType::NodeDeleted, &node.acl, Some(&done), out);
+        self.fire_child(
+            key(parent_name),
+            EventType::NodeChildrenChanged,
+            &parent_acl,
+            None,
+            out,
+        );
         true
     }
 
@@ -311,8 +331,9 @@ impl DataTree {
         node.stat.mtime = time;
         node.stat.mzxid = zxid;
         node.stat.version = version;
-        let stat = self.stat(&self.nodes[path]);
-        self.fire_data(path, EventType::NodeDataChanged, out);
+        let node = &self.nodes[path];
+        let (stat, acl) = (self.stat(node), node.acl.clone());
+        self.fire_data(path, EventType::NodeDataChanged, &acl, out);
         stat
     }
 
@@ -331,10 +352,15 @@ impl DataTree {
         &mut self,
         path: &str,
         kind: EventType,
+        acl: &Arc<Vec<Acl>>,
         out: &mut Vec<Notification>,
     ) -> BTreeSet<ConnId> {
         let conns = self.data_watches.trigger(path, kind);
-        out.extend(conns.iter().map(|c| (*c, event(kind, path))));
+        out.extend(
+            conns
+                .iter()
+                .map(|c| (*c, event(kind, path), Some(acl.clone()))),
+        );
         conns
     }
 
@@ -342,6 +368,7 @@ impl DataTree {
         &mut self,
         path: &str,
         kind: EventType,
+        acl: &Arc<Vec<Acl>>,
         suppress: Option<&BTreeSet<ConnId>>,
         out: &mut Vec<Notification>,
     ) {
@@ -350,7 +377,7 @@ impl DataTree {
             conns
                 .iter()
                 .filter(|c| suppress.is_none_or(|s| !s.contains(c)))
-                .map(|c| (*c, event(kind, path))),
+                .map(|c| (*c, event(kind, path), Some(acl.clone()))),
         );
     }
 
@@ -427,9 +454,9 @@ impl DataTree {
     ) {
         for path in data {
             match self.get(path).map(|n| n.stat.mzxid) {
-                None => out.push((conn, event(EventType::NodeDeleted, path))),
+                None => out.push((conn, event(EventType::NodeDeleted, path), None)),
                 Some(m) if m > relative_zxid => {
-                    out.push((conn, event(EventType::NodeDataChanged, path)))
+                    out.push((conn, event(EventType::NodeDataChanged, path), None))
                 }
                 Some(_) => {
                     self.data_watches.add(path, conn, Mode::Standard);
@@ -438,16 +465,16 @@ impl DataTree {
         }
         for path in exist {
             if self.get(path).is_some() {
-                out.push((conn, event(EventType::NodeCreated, path)));
+                out.push((conn, event(EventType::NodeCreated, path), None));
             } else {
                 self.data_watches.add(path, conn, Mode::Standard);
             }
         }
         for path in child {
             match self.get(path).map(|n| n.stat.pzxid) {
-                None => out.push((conn, event(EventType::NodeDeleted, path))),
+                None => out.push((conn, event(EventType::NodeDeleted, path), None)),
                 Some(p) if p > relative_zxid => {
-                    out.push((conn, event(EventType::NodeChildrenChanged, path)))
+                    out.push((conn, event(EventType::NodeChildrenChanged, path), None))
                 }
                 Some(_) => {
                     self.child_watches.add(path, conn, Mode::Standard);

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use zk_proto::codec::{FrameDecoder, Jute, write_frame};
-use zk_proto::records::{Acl, ReplyHeader, Response, Stat, WatcherEvent};
+use zk_proto::records::{Acl, ReplyHeader, Response, Stat};
 
 use crate::acl::Identities;
 use crate::config::Config;
@@ -159,7 +159,7 @@ impl Ensemble {
                     myid,
                     state: ServerState::Up,
                     paused_at: None,
-                    next_session: first_session_id(origin, myid),
+                    next_session: first_session_id(origin, session_prefix(&config, myid)),
                     received: 0,
                     sent: 0,
                 }
@@ -401,9 +401,18 @@ impl Ensemble {
         });
     }
 
-    /// Delivers watch notifications (xid -1, zxid -1).
-    fn notify(&mut self, notes: Vec<(ConnId, WatcherEvent)>) {
-        for (conn, event) in notes {
+    /// Delivers watch notifications (xid -1, zxid -1) to the connections allowed to read
+    /// the node they concern.
+    fn notify(&mut self, notes: Vec<crate::tree::Notification>) {
+        for (conn, event, acl) in notes {
+            if let Some(acl) = acl {
+                let Some(c) = self.conns.get(&conn) else {
+                    continue;
+                };
+                if crate::acl::check(&c.ids, &acl, zk_proto::consts::perms::READ).is_err() {
+                    continue;
+                }
+            }
             self.send(conn, |b| {
                 ReplyHeader {
                     xid: -1,
@@ -546,6 +555,12 @@ impl Ensemble {
             let _ = id;
         }
     }
+}
+
+/// The server id in a server's session ids: a standalone server uses 1
+/// (`createSessionTrackerServerId`), a member its own id.
+fn session_prefix(config: &Config, myid: u64) -> u64 {
+    if config.standalone { 1 } else { myid }
 }
 
 /// A node as [`Ensemble::node`] shows it.

@@ -183,8 +183,9 @@ impl<'a> View<'a> {
         let owner = match code {
             OpCode::CreateContainer => CONTAINER_OWNER,
             OpCode::CreateTtl if mode.is_ttl() => tree::ttl_owner(ttl),
-            // A TTL opcode without a TTL mode makes the server's apply step throw.
-            OpCode::CreateTtl => return Err(ErrorCode::BadArguments),
+            // A createTTL with a plain mode and a negative TTL passes every check, and the
+            // server then fails to apply it: its request thread dies and the server stops.
+            OpCode::CreateTtl => return Err(ErrorCode::SystemError),
             _ if mode.is_ephemeral() => self.session,
             _ => 0,
         };

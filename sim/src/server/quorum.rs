@@ -198,7 +198,8 @@ impl Ensemble {
         self.sessions.restart_all(ms);
         for (i, s) in self.servers.iter_mut().enumerate() {
             if s.state == ServerState::Up {
-                s.next_session = crate::sessions::first_session_id(ms, s.myid).max(s.next_session);
+                let prefix = super::session_prefix(&self.config, s.myid);
+                s.next_session = crate::sessions::first_session_id(ms, prefix).max(s.next_session);
                 let _ = i;
             }
         }
@@ -242,7 +243,8 @@ impl Ensemble {
             return;
         }
         s.state = ServerState::Up;
-        s.next_session = crate::sessions::first_session_id(ms, s.myid);
+        s.next_session =
+            crate::sessions::first_session_id(ms, super::session_prefix(&self.config, s.myid));
         if self.config.standalone {
             // A restarted standalone server tracks its sessions from the start again.
             self.sessions.restart_all(ms);

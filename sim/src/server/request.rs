@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use zk_proto::codec::{Jute, Origin};
-use zk_proto::consts::{AddWatchMode, WatcherType, perms};
+use zk_proto::consts::{AddWatchMode, CreateMode, WatcherType, perms};
 use zk_proto::records::*;
 use zk_proto::{ErrorCode, OpCode};
 
@@ -176,13 +176,18 @@ impl Ensemble {
             self.close(conn);
             return;
         };
+        let super_digest = self.config.super_digest.clone();
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
         let ok = match packet.scheme.as_str() {
             "digest" => {
                 let credentials = String::from_utf8_lossy(&packet.auth);
-                c.ids.add(Id::new("digest", acl::digest_of(&credentials)));
+                let digest = acl::digest_of(&credentials);
+                if super_digest.as_deref() == Some(digest.as_str()) {
+                    c.ids.add(Id::new("super", ""));
+                }
+                c.ids.add(Id::new("digest", digest));
                 true
             }
             "ip" => {
@@ -237,6 +242,13 @@ impl Ensemble {
             prepare(&mut view)
         };
         match prepared {
+            Err(ErrorCode::SystemError) => {
+                // The transaction cannot be applied: the server (every server, since each
+                // applies it) stops with a fatal error, as ZooKeeper 3.8 does.
+                for s in 0..self.servers.len() {
+                    self.kill(now, s);
+                }
+            }
             Err(err) => {
                 self.tree.last_zxid = zxid;
                 self.record(Txn {
@@ -262,9 +274,10 @@ impl Ensemble {
                     OpResult::Create(r) => Some(Response::Create(r)),
                     OpResult::Create2(r) => Some(Response::Create2(r)),
                     OpResult::SetData(s) => Some(Response::Stat(s)),
-                    OpResult::Delete => None,
-                    // A standalone check has no stat to send: see the crate's differences.
-                    OpResult::Check => None,
+                    // A check outside a multi that passes has no stat for its reply: the
+                    // server fails to serialize it and sends nothing (3.8.0 logs a
+                    // NullPointerException). The client never hears back.
+                    OpResult::Check => return,
                     _ => None,
                 };
                 self.reply(conn, xid, zxid, 0, body.as_ref());
@@ -353,29 +366,10 @@ impl Ensemble {
     fn multi(&mut self, now: Instant, conn: ConnId, xid: i32, session: i64, ops: &[MultiOp]) {
         let zxid = self.next_zxid();
         let time = self.wall(now);
-        let mut prepared = Vec::with_capacity(ops.len());
-        let mut failed = None;
-        {
-            let ids = &self.conns[&conn].ids;
-            let mut view = View::new(&self.tree, session, ids, zxid, time);
-            for (i, op) in ops.iter().enumerate() {
-                if op.is_read() {
-                    // A read inside a multi makes the server fail the whole request.
-                    failed = Some((i, ErrorCode::MarshallingError));
-                    break;
-                }
-                match view.prepare(op) {
-                    Ok(t) => prepared.push(t),
-                    Err(e) => {
-                        failed = Some((i, e));
-                        break;
-                    }
-                }
-            }
-        }
-        if let Some((_, ErrorCode::MarshallingError)) = failed
-            && ops.iter().any(MultiOp::is_read)
-        {
+        // The server rebuilds each operation from its record (Op.create picks the opcode
+        // from the flags) and refuses reads in a multi; both fail the whole request.
+        let ops: Option<Vec<MultiOp>> = ops.iter().map(as_server_sees_it).collect();
+        let Some(ops) = ops else {
             self.tree.last_zxid = zxid;
             self.record(Txn {
                 zxid,
@@ -385,6 +379,21 @@ impl Ensemble {
             });
             self.reply(conn, xid, zxid, ErrorCode::MarshallingError.as_i32(), None);
             return;
+        };
+        let mut prepared = Vec::with_capacity(ops.len());
+        let mut failed = None;
+        {
+            let ids = &self.conns[&conn].ids;
+            let mut view = View::new(&self.tree, session, ids, zxid, time);
+            for (i, op) in ops.iter().enumerate() {
+                match view.prepare(op) {
+                    Ok(t) => prepared.push(t),
+                    Err(e) => {
+                        failed = Some((i, e));
+                        break;
+                    }
+                }
+            }
         }
         let mut results = Vec::with_capacity(ops.len());
         let mut records = Vec::with_capacity(ops.len());
@@ -591,23 +600,29 @@ impl Ensemble {
                 Ok(Response::WhoAmI(WhoAmIResponse { client_info }))
             }
             Request::MultiRead(m) => {
+                // All operations of a multi record must be of one kind: mixing reads and
+                // writes fails while the record is read, before any result exists.
+                let reads = m.ops.iter().filter(|op| op.is_read()).count();
+                if reads != 0 && reads != m.ops.len() {
+                    return Err((ErrorCode::MarshallingError, None));
+                }
                 let mut results = Vec::with_capacity(m.ops.len());
+                // The server rebuilds each read without its watch flag (Op.getData), so a
+                // multiRead never leaves a watch.
                 for op in &m.ops {
                     let r = match op {
-                        MultiOp::GetData(g) => match self.get_data(conn, &g.path, g.watch) {
+                        MultiOp::GetData(g) => match self.get_data(conn, &g.path, false) {
                             Ok(d) => OpResult::GetData(d),
                             Err(e) => OpResult::Error(e),
                         },
-                        MultiOp::GetChildren(g) => {
-                            match self.get_children(conn, &g.path, g.watch) {
-                                Ok((children, _)) => {
-                                    OpResult::GetChildren(GetChildrenResponse { children })
-                                }
-                                Err(e) => OpResult::Error(e),
+                        MultiOp::GetChildren(g) => match self.get_children(conn, &g.path, false) {
+                            Ok((children, _)) => {
+                                OpResult::GetChildren(GetChildrenResponse { children })
                             }
-                        }
-                        // A write in a multiRead ends it with MarshallingError; the results
-                        // so far still go out with the error.
+                            Err(e) => OpResult::Error(e),
+                        },
+                        // Writes only: the first one ends it with MarshallingError, and the
+                        // (empty) response already made goes out with the error.
                         _ => {
                             return Err((
                                 ErrorCode::MarshallingError,
@@ -691,6 +706,48 @@ impl Ensemble {
             },
         ))
     }
+}
+
+/// A multi's operation as the server rebuilds it (`MultiOperationRecord`, `Op.create`):
+/// a create's opcode comes from its flags (so create2 becomes create, a container mode
+/// becomes createContainer), a createTTL without a TTL mode loses its TTL. None when the
+/// server fails the whole request: a read among the writes, or a TTL mode sent as a plain
+/// create (its record is the wrong type for the TTL path).
+fn as_server_sees_it(op: &MultiOp) -> Option<MultiOp> {
+    let mode = |flags: i32| CreateMode::from_i32(flags).unwrap_or(CreateMode::Persistent);
+    Some(match op {
+        MultiOp::Create(r) | MultiOp::Create2(r) | MultiOp::CreateContainer(r) => {
+            let m = mode(r.flags);
+            if m.is_ttl() {
+                return None;
+            }
+            if m.is_container() {
+                MultiOp::CreateContainer(r.clone())
+            } else {
+                MultiOp::Create(r.clone())
+            }
+        }
+        MultiOp::CreateTtl(r) => {
+            let m = mode(r.flags);
+            if m.is_ttl() {
+                MultiOp::CreateTtl(r.clone())
+            } else {
+                let plain = CreateRequest {
+                    path: r.path.clone(),
+                    data: r.data.clone(),
+                    acl: r.acl.clone(),
+                    flags: r.flags,
+                };
+                if m.is_container() {
+                    MultiOp::CreateContainer(plain)
+                } else {
+                    MultiOp::Create(plain)
+                }
+            }
+        }
+        MultiOp::GetData(_) | MultiOp::GetChildren(_) => return None,
+        other => other.clone(),
+    })
 }
 
 /// The node `getConfig` reads.

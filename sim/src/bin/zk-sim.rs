@@ -1,0 +1,80 @@
+//! `zk-sim`: the model ZooKeeper on real ports, for trying a client without Java.
+//!
+//! ```text
+//! cargo run -p zk-sim                        # one server on 127.0.0.1:2181
+//! cargo run -p zk-sim -- --port 0            # any free port (printed)
+//! cargo run -p zk-sim -- --servers 3         # an ensemble on 2181, 2182, 2183
+//! ```
+
+use std::time::Duration;
+
+use clap::Parser;
+use zk_sim::{Config, SimServer};
+
+/// Serves a model of a ZooKeeper 3.8 server (or ensemble) on loopback ports.
+#[derive(Debug, Parser)]
+#[command(name = "zk-sim", version)]
+struct Args {
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// The first client port (0 for any free port); an ensemble's servers use the ports
+    /// after it.
+    #[arg(long, default_value_t = 2181)]
+    port: u16,
+    /// How many servers: 1 for a standalone server, more for an ensemble.
+    #[arg(long, default_value_t = 1)]
+    servers: usize,
+    /// tickTime in milliseconds (session timeouts are bounded to 2 and 20 ticks).
+    #[arg(long, default_value_t = 2000)]
+    tick_ms: u64,
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let args = Args::parse();
+    if args.servers == 0 {
+        eprintln!("zk-sim: --servers must be at least 1");
+        std::process::exit(2);
+    }
+    let base = if args.servers == 1 {
+        Config::standalone()
+    } else {
+        Config::ensemble(args.servers)
+    };
+    let config = base
+        .tick(Duration::from_millis(args.tick_ms))
+        .extended_types(true);
+    let addrs: Vec<String> = (0..args.servers)
+        .map(|i| {
+            let port = if args.port == 0 {
+                0
+            } else {
+                args.port.saturating_add(i as u16)
+            };
+            format!("{}:{port}", args.host)
+        })
+        .collect();
+    let refs: Vec<&str> = addrs.iter().map(String::as_str).collect();
+    let server = match SimServer::bind_with(config, &refs).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("zk-sim: cannot listen on {}: {e}", addrs.join(", "));
+            std::process::exit(1);
+        }
+    };
+    let what = if args.servers == 1 {
+        "a standalone server".to_string()
+    } else {
+        format!("an ensemble of {}", args.servers)
+    };
+    println!(
+        "zk-sim: a model of ZooKeeper 3.8 ({what}) serving {}",
+        server.connect_string()
+    );
+    println!(
+        "zk-sim: ZK_HOSTS={} ; Ctrl-C stops it",
+        server.connect_string()
+    );
+    let _ = tokio::signal::ctrl_c().await;
+}
