@@ -144,10 +144,19 @@ impl WatchManager {
         notified
     }
 
-    /// `containsWatcher` as 3.8.0 has it: true when *any* connection watches the path here
-    /// (the server does not check that the watch is the caller's).
-    pub(crate) fn contains(&self, path: &str, conn: ConnId) -> bool {
-        self.table.contains_key(path) || self.mode(conn, path) == Mode::Recursive
+    /// `containsWatcher` as 3.8.0 has it: true when *any* connection of the same server
+    /// watches the path (the server does not check that the watch is the caller's; each
+    /// server has its own tables, so `same_server` says which connections count).
+    pub(crate) fn contains(
+        &self,
+        path: &str,
+        conn: ConnId,
+        same_server: impl Fn(ConnId) -> bool,
+    ) -> bool {
+        self.table
+            .get(path)
+            .is_some_and(|watchers| watchers.iter().any(|c| same_server(*c)))
+            || self.mode(conn, path) == Mode::Recursive
     }
 
     /// `removeWatcher(path, conn)`: true if this connection had a watch here.

@@ -28,44 +28,102 @@ use zk_sim::{Config, SimServer};
 const SUPER: (&str, &str) = ("super", "diff-secret");
 
 struct Pair {
-    real: ZkServer,
-    sim: SimServer,
+    real: Vec<std::net::SocketAddr>,
+    sim: Vec<std::net::SocketAddr>,
+    _real: Box<dyn std::any::Any + Send>,
+    _sim: SimServer,
     _rt: tokio::runtime::Runtime,
+    /// The real servers' logs, for when they stop answering.
+    log: Box<dyn Fn() -> String + Send>,
+}
+
+fn options() -> ServerOptions {
+    ServerOptions::default()
+        // No container reaping during the scripts: it would take zxids at moments that
+        // differ between the two servers. Reaping has its own test.
+        .jvm_flag("-Dznode.container.checkIntervalMs=3600000")
+        .jvm_flag(&format!(
+            "-Dzookeeper.DigestAuthenticationProvider.superDigest={}",
+            digest_id(SUPER.0, SUPER.1)
+        ))
+}
+
+/// The model with the harness's settings.
+fn model(config: Config) -> Config {
+    config
+        .tick(Duration::from_millis(200))
+        .session_timeouts(Duration::from_millis(400), Duration::from_millis(60_000))
+        .extended_types(true)
+        .container_check(Duration::from_secs(3600))
+        .super_digest(&digest_id(SUPER.0, SUPER.1))
+}
+
+fn serve(config: Config) -> (SimServer, tokio::runtime::Runtime) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("a runtime for the model's socket front");
+    let addrs = vec!["127.0.0.1:0"; config.servers()];
+    let sim = rt
+        .block_on(SimServer::bind_with(config, &addrs))
+        .expect("serve the model");
+    (sim, rt)
 }
 
 /// One real server and one model for the whole test binary; scripts take turns.
 fn pair() -> &'static Mutex<Pair> {
     static PAIR: OnceLock<Mutex<Pair>> = OnceLock::new();
     PAIR.get_or_init(|| {
-        let super_digest = digest_id(SUPER.0, SUPER.1);
-        let options = ServerOptions::default()
-            // No container reaping during the scripts: it would take zxids at moments
-            // that differ between the two servers. Reaping has its own test.
-            .jvm_flag("-Dznode.container.checkIntervalMs=3600000")
-            .jvm_flag(&format!(
-                "-Dzookeeper.DigestAuthenticationProvider.superDigest={super_digest}"
-            ));
-        let real = ZkServer::standalone_with(options).expect("start a real server");
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("a runtime for the model's socket front");
-        let config = Config::standalone()
-            .tick(Duration::from_millis(200))
-            .session_timeouts(Duration::from_millis(400), Duration::from_millis(60_000))
-            .extended_types(true)
-            .container_check(Duration::from_secs(3600))
-            .super_digest(&super_digest);
-        let sim = rt
-            .block_on(SimServer::bind_with(config, &["127.0.0.1:0"]))
-            .expect("serve the model");
-        Mutex::new(Pair { real, sim, _rt: rt })
+        let real = ZkServer::standalone_with(options()).expect("start a real server");
+        let (sim, rt) = serve(model(Config::standalone()));
+        let log_dir = real.log_path();
+        Mutex::new(Pair {
+            real: vec![real.addr()],
+            sim: sim.addrs().to_vec(),
+            _real: Box::new(real),
+            _sim: sim,
+            _rt: rt,
+            log: Box::new(move || std::fs::read_to_string(&log_dir).unwrap_or_default()),
+        })
     })
 }
 
-fn run_one(addr: std::net::SocketAddr, steps: &[Step], root: &str) -> Vec<String> {
-    let mut r = Runner::new(addr, Duration::from_millis(1500));
+/// A real 3-server ensemble and a model one.
+fn ensemble_pair() -> &'static Mutex<Pair> {
+    static PAIR: OnceLock<Mutex<Pair>> = OnceLock::new();
+    PAIR.get_or_init(|| {
+        let real = zk_harness::Ensemble::start_with(3, options()).expect("start an ensemble");
+        let (sim, rt) = serve(model(Config::ensemble(3)));
+        let addrs = real.servers().iter().map(ZkServer::addr).collect();
+        let logs: Vec<_> = real.servers().iter().map(ZkServer::log_path).collect();
+        Mutex::new(Pair {
+            real: addrs,
+            sim: sim.addrs().to_vec(),
+            _real: Box::new(real),
+            _sim: sim,
+            _rt: rt,
+            log: Box::new(move || {
+                logs.iter()
+                    .enumerate()
+                    .map(|(i, l)| {
+                        let text = std::fs::read_to_string(l).unwrap_or_default();
+                        let tail: Vec<&str> = text.lines().rev().take(25).collect();
+                        let tail: Vec<&str> = tail.into_iter().rev().collect();
+                        format!("== server {i}\n{}\n", tail.join("\n"))
+                    })
+                    .collect()
+            }),
+        })
+    })
+}
+
+fn run_one(addrs: &[std::net::SocketAddr], steps: &[Step], root: &str) -> Vec<String> {
+    // A passing check outside a multi is never answered: a standalone run waits 1.5 s
+    // for it. Ensemble scripts send none, and an ensemble's first write after a session
+    // moved can take a while.
+    let patience = if addrs.len() > 1 { 10_000 } else { 1500 };
+    let mut r = Runner::new(addrs.to_vec(), Duration::from_millis(patience));
     r.run(steps);
     r.cleanup(root, SUPER);
     r.trace
@@ -80,10 +138,10 @@ fn run_one(addr: std::net::SocketAddr, steps: &[Step], root: &str) -> Vec<String
 }
 
 /// The first line where the two traces differ, with context, or None.
-fn compare(steps: &[Step], root: &str) -> Option<String> {
-    let pair = pair().lock().unwrap_or_else(|e| e.into_inner());
-    let real = run_one(pair.real.addr(), steps, root);
-    let sim = run_one(pair.sim.addr(), steps, root);
+fn compare(pair: &Mutex<Pair>, steps: &[Step], root: &str) -> Option<String> {
+    let pair = pair.lock().unwrap_or_else(|e| e.into_inner());
+    let real = run_one(&pair.real, steps, root);
+    let sim = run_one(&pair.sim, steps, root);
     if std::env::var_os("ZK_SIM_DIFF_SHOW").is_some() {
         println!("{}", real.join("\n"));
     }
@@ -91,9 +149,11 @@ fn compare(steps: &[Step], root: &str) -> Option<String> {
         return None;
     }
     if real.iter().any(|l| l.contains("connect failed")) {
+        let log = (pair.log)();
+        let tail: Vec<&str> = log.lines().rev().take(60).collect();
         panic!(
             "the real server stopped answering; its log ends with:\n{}",
-            pair.real.log_tail(60)
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
         );
     }
     let at = real
@@ -115,8 +175,13 @@ fn compare(steps: &[Step], root: &str) -> Option<String> {
 }
 
 /// Drops steps while the mismatch stays, so the report is as short as it can be.
-fn shrink(mut steps: Vec<Step>, root: &str, mut report: String) -> (Vec<Step>, String) {
-    if compare(&steps, root).is_none() {
+fn shrink(
+    pair: &Mutex<Pair>,
+    mut steps: Vec<Step>,
+    root: &str,
+    mut report: String,
+) -> (Vec<Step>, String) {
+    if compare(pair, &steps, root).is_none() {
         report.push_str("\n(the mismatch did not show again when the script was run again)\n");
         return (steps, report);
     }
@@ -125,7 +190,7 @@ fn shrink(mut steps: Vec<Step>, root: &str, mut report: String) -> (Vec<Step>, S
         i -= 1;
         let mut candidate = steps.clone();
         candidate.remove(i);
-        if let Some(r) = compare(&candidate, root) {
+        if let Some(r) = compare(pair, &candidate, root) {
             steps = candidate;
             report = r;
         }
@@ -133,11 +198,11 @@ fn shrink(mut steps: Vec<Step>, root: &str, mut report: String) -> (Vec<Step>, S
     (steps, report)
 }
 
-fn check(seed: u64, len: usize, expiries: usize) {
+fn check(pair: &Mutex<Pair>, seed: u64, len: usize, expiries: usize, ensemble: bool) {
     let root = format!("/d{seed}");
-    let steps = generate(seed, len, &root, expiries);
-    if let Some(first) = compare(&steps, &root) {
-        let (steps, report) = shrink(steps, &root, first);
+    let steps = generate(seed, len, &root, expiries, ensemble);
+    if let Some(first) = compare(pair, &steps, &root) {
+        let (steps, report) = shrink(pair, steps, &root, first);
         panic!(
             "seed {seed}: zk-sim and ZooKeeper disagree.\n{report}\nshortest script ({} steps):\n{steps:#?}",
             steps.len()
@@ -157,7 +222,20 @@ fn random_scripts_agree_with_the_real_server() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1);
     for seed in first..first + cases {
-        check(seed, 40, usize::from(seed % 10 == 0));
+        check(pair(), seed, 40, usize::from(seed % 10 == 0), false);
+    }
+}
+
+/// The same on a 3-server ensemble: each session on its own server, moving to the next
+/// one at every reconnect; every server syncs with the leader after each step.
+#[test]
+fn random_scripts_agree_with_a_real_ensemble() {
+    let cases: u64 = std::env::var("ZK_SIM_DIFF_ENSEMBLE_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(40);
+    for seed in 10_000..10_000 + cases {
+        check(ensemble_pair(), seed, 40, usize::from(seed % 10 == 0), true);
     }
 }
 
@@ -190,7 +268,7 @@ fn regressions() {
         ],
     ];
     for (i, steps) in cases.iter().enumerate() {
-        if let Some(report) = compare(steps, root) {
+        if let Some(report) = compare(pair(), steps, root) {
             panic!("regression case {i} disagrees:\n{report}");
         }
     }

@@ -276,8 +276,20 @@ impl Ensemble {
                     OpResult::SetData(s) => Some(Response::Stat(s)),
                     // A check outside a multi that passes has no stat for its reply: the
                     // server fails to serialize it and sends nothing (3.8.0 logs a
-                    // NullPointerException). The client never hears back.
-                    OpResult::Check => return,
+                    // NullPointerException). The client never hears back. In an ensemble
+                    // the followers cannot read the check transaction from the leader
+                    // ("Unsupported Txn with type=13") and stop following: they go down.
+                    OpResult::Check => {
+                        if !self.config.standalone {
+                            let leader = self.leader;
+                            for s in 0..self.servers.len() {
+                                if Some(s) != leader {
+                                    self.kill(now, s);
+                                }
+                            }
+                        }
+                        return;
+                    }
                     _ => None,
                 };
                 self.reply(conn, xid, zxid, 0, body.as_ref());
@@ -555,12 +567,15 @@ impl Ensemble {
                 Ok(Response::Status(ErrorResponse { err: 0 }))
             }
             Request::CheckWatches(r) => {
+                let server = self.conns[&conn].server;
+                let conns = &self.conns;
+                let same = |c: ConnId| conns.get(&c).is_some_and(|x| x.server == server);
+                let (data, child) = (&self.tree.data_watches, &self.tree.child_watches);
                 let found = match WatcherType::from_i32(r.kind) {
-                    Some(WatcherType::Children) => self.tree.child_watches.contains(&r.path, conn),
-                    Some(WatcherType::Data) => self.tree.data_watches.contains(&r.path, conn),
+                    Some(WatcherType::Children) => child.contains(&r.path, conn, same),
+                    Some(WatcherType::Data) => data.contains(&r.path, conn, same),
                     Some(WatcherType::Any) => {
-                        self.tree.child_watches.contains(&r.path, conn)
-                            || self.tree.data_watches.contains(&r.path, conn)
+                        child.contains(&r.path, conn, same) || data.contains(&r.path, conn, same)
                     }
                     // 3.8 knows no persistent watcher types here.
                     _ => return Err((ErrorCode::MarshallingError, None)),

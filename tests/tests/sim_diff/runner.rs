@@ -28,7 +28,9 @@ struct Sess {
 
 /// What one server said during one script.
 pub struct Runner {
-    addr: SocketAddr,
+    addrs: Vec<SocketAddr>,
+    /// The server each session slot talks to now.
+    server_of: BTreeMap<usize, usize>,
     sessions: BTreeMap<usize, Sess>,
     /// Every session id seen, in order: its position is its normalised name.
     ids: Vec<i64>,
@@ -39,18 +41,26 @@ pub struct Runner {
     /// Sessions whose slot was reused while they lived on the server (their connection
     /// was closed by the server): cleanup ends them.
     orphans: Vec<Sess>,
+    /// The highest zxid any reply carried: in an ensemble, every server must reach it
+    /// before a step ends.
+    max_zxid: i64,
 }
 
 impl Runner {
-    pub fn new(addr: SocketAddr, read_timeout: Duration) -> Runner {
+    /// A runner over these servers: session slot `i` starts on server `i % n` and moves
+    /// to the next server at each reconnect. With several servers, the barrier after each
+    /// step also syncs every session's server with the leader.
+    pub fn new(addrs: Vec<SocketAddr>, read_timeout: Duration) -> Runner {
         Runner {
-            addr,
+            addrs,
+            server_of: BTreeMap::new(),
             sessions: BTreeMap::new(),
             ids: Vec::new(),
             base: None,
             trace: Vec::new(),
             read_timeout,
             orphans: Vec::new(),
+            max_zxid: 0,
         }
     }
 
@@ -146,8 +156,9 @@ impl Runner {
         }
     }
 
-    fn connect(&self) -> io::Result<TcpStream> {
-        let s = TcpStream::connect_timeout(&self.addr, Duration::from_secs(5))?;
+    fn connect(&self, slot: usize) -> io::Result<TcpStream> {
+        let server = self.server_of.get(&slot).copied().unwrap_or(slot) % self.addrs.len();
+        let s = TcpStream::connect_timeout(&self.addrs[server], Duration::from_secs(5))?;
         s.set_nodelay(true)?;
         Ok(s)
     }
@@ -232,10 +243,11 @@ impl Runner {
                         }
                         continue;
                     }
-                    if h.zxid > 0
-                        && let Some(s) = self.sessions.get_mut(&slot)
-                    {
-                        s.last_zxid = s.last_zxid.max(h.zxid);
+                    if h.zxid > 0 {
+                        self.max_zxid = self.max_zxid.max(h.zxid);
+                        if let Some(s) = self.sessions.get_mut(&slot) {
+                            s.last_zxid = s.last_zxid.max(h.zxid);
+                        }
                     }
                     if h.xid != want {
                         self.line(slot, format!("unexpected xid {} (wanted {want})", h.xid));
@@ -262,7 +274,7 @@ impl Runner {
         timeout: i32,
         last_zxid: i64,
     ) {
-        let stream = match self.connect() {
+        let stream = match self.connect(slot) {
             Ok(s) => s,
             Err(e) => {
                 self.line(slot, format!("connect failed: {e}"));
@@ -377,22 +389,46 @@ impl Runner {
 
     /// After every step: a ping on each open session, so that every notification the step
     /// caused has arrived (a server answers a connection in order).
+    fn ping(&mut self, slot: usize) -> Option<i64> {
+        if !self.is_open(slot) {
+            return None;
+        }
+        let mut buf = BytesMut::new();
+        Request::Ping.encode_frame(xid::PING, "", &mut buf);
+        if !self.send(slot, &buf) {
+            return None;
+        }
+        self.until_reply(slot, xid::PING, Duration::from_secs(5))
+            .map(|(h, _)| h.zxid)
+    }
+
     fn barrier(&mut self, record_pings: bool) {
+        // A ping reply carries the zxid its server has applied, and a server sends a
+        // change's notifications before it moves past its zxid: once a ping shows the
+        // highest zxid of the step, every notification of the step has arrived. A
+        // standalone server is there at once; an ensemble member may lag a little (and
+        // a new session's zxid shows only in pings, so every server is asked first).
         let slots: Vec<usize> = self.sessions.keys().copied().collect();
-        for slot in slots {
-            if !self.is_open(slot) {
-                continue;
+        let mut seen: BTreeMap<usize, i64> = BTreeMap::new();
+        for &slot in &slots {
+            if let Some(z) = self.ping(slot) {
+                seen.insert(slot, z);
             }
-            let mut buf = BytesMut::new();
-            Request::Ping.encode_frame(xid::PING, "", &mut buf);
-            if !self.send(slot, &buf) {
-                continue;
+        }
+        for (slot, mut z) in seen {
+            for _ in 0..400 {
+                if z >= self.max_zxid {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+                match self.ping(slot) {
+                    Some(next) => z = next,
+                    None => break,
+                }
             }
-            if let Some((h, _)) = self.until_reply(slot, xid::PING, Duration::from_secs(5))
-                && record_pings
-            {
-                let z = self.z(h.zxid);
-                self.line(slot, format!("ping zxid={z}"));
+            if record_pings {
+                let text = self.z(z);
+                self.line(slot, format!("ping zxid={text}"));
             }
         }
     }
@@ -495,6 +531,8 @@ impl Runner {
                 }
                 let (id, passwd, timeout, last) = (s.id, s.passwd.clone(), s.timeout, s.last_zxid);
                 self.drop_socket(*slot);
+                // In an ensemble the session moves to the next server.
+                *self.server_of.entry(*slot).or_insert(*slot) += 1;
                 match how {
                     Resume::Right => {}
                     Resume::WrongPassword => {
@@ -510,7 +548,22 @@ impl Runner {
                     s.id = id;
                     s.passwd = passwd.clone();
                 }
-                self.handshake(*slot, id, passwd, timeout, last);
+                // An ensemble member that has not yet applied the last zxid this session
+                // saw refuses it (by closing), and a real client tries again: so do we,
+                // quietly, until it has caught up.
+                for _ in 0..100 {
+                    let mark = self.trace.last().map(|t| t.get(slot).map_or(0, Vec::len));
+                    self.handshake(*slot, id, passwd.clone(), timeout, last);
+                    if self.is_open(*slot) || self.addrs.len() == 1 {
+                        break;
+                    }
+                    if let (Some(step), Some(n)) = (self.trace.last_mut(), mark)
+                        && let Some(lines) = step.get_mut(slot)
+                    {
+                        lines.truncate(n);
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
             }
             Step::Expire(slot) => {
                 self.drop_socket(*slot);
@@ -520,7 +573,8 @@ impl Runner {
                 // The server expires it within its timeout plus a tick; keep the others
                 // alive meanwhile. Only notifications are noted: when exactly they arrive
                 // differs between servers.
-                let until = Instant::now() + Duration::from_millis(1200);
+                let wait = if self.addrs.len() > 1 { 2000 } else { 1200 };
+                let until = Instant::now() + Duration::from_millis(wait);
                 while Instant::now() < until {
                     self.barrier(false);
                     std::thread::sleep(Duration::from_millis(80));
@@ -555,7 +609,7 @@ impl Runner {
             self.trace.pop();
         }
         self.sessions.clear();
-        if let Ok(mut c) = zk_tests::RawConn::connect(self.addr, 10_000) {
+        if let Ok(mut c) = zk_tests::RawConn::connect(self.addrs[0], 10_000) {
             let _ = c.call(
                 -4,
                 &Request::Auth(AuthPacket {

@@ -76,6 +76,8 @@ struct Gen {
     open: [Option<bool>; SLOTS],
     /// Expiry steps allowed (they cost a second each).
     expiries: usize,
+    /// For an ensemble: no reads of `/zookeeper/config`, whose contents name real ports.
+    ensemble: bool,
 }
 
 impl Gen {
@@ -313,6 +315,7 @@ impl Gen {
             }),
             93 => Request::Sync(SyncRequest { path: self.path() }),
             94 => Request::WhoAmI,
+            95 | 96 if self.ensemble => Request::WhoAmI,
             95 => Request::GetConfig { watch: w },
             96 => Request::GetAcl(GetAclRequest {
                 path: "/zookeeper/config".into(),
@@ -322,7 +325,12 @@ impl Gen {
                 watch: false,
             }),
             // A version check on its own: the server answers a failing one and swallows a
-            // passing one (a NullPointerException in 3.8.0), so it passes rarely here.
+            // passing one (a NullPointerException in 3.8.0), so it passes rarely here. In
+            // an ensemble a passing one stops the followers: only failing ones there.
+            98 | 99 if self.ensemble => Request::Check(CheckVersionRequest {
+                path: self.path(),
+                version: 99,
+            }),
             98 => Request::Check(CheckVersionRequest {
                 path: self.path(),
                 version: 99,
@@ -448,12 +456,13 @@ impl Gen {
 
 /// A script of `len` steps under `root`, from `seed`; `expiries` bounds the (slow)
 /// expiry steps.
-pub fn generate(seed: u64, len: usize, root: &str, expiries: usize) -> Vec<Step> {
+pub fn generate(seed: u64, len: usize, root: &str, expiries: usize, ensemble: bool) -> Vec<Step> {
     let mut g = Gen {
         rng: Rng::new(seed),
         root: root.to_string(),
         open: [None; SLOTS],
         expiries,
+        ensemble,
     };
     let mut steps = vec![
         Step::Open(0, LONG_TIMEOUT),
