@@ -47,3 +47,22 @@ for n in (64, 96):
 for frame in (s2c + c2s)[:24]:
     put("session_ops", frame)
     put("roundtrip", frame)
+
+# sim_server: a standalone model, one connection, a valid handshake, then what the Java
+# client really sent (each captured connection's requests), in one group per frame; and
+# an ensemble variant with a kill in the middle.
+by_conn = {}
+for c, d, _, h in lines:
+    if d == "c2s":
+        by_conn.setdefault(c, []).append(bytes.fromhex(h))
+for c, frames in sorted(by_conn.items()):
+    for flags in (2, 3):
+        body = bytes([flags, 0, 0])
+        for i, f in enumerate(frames):
+            for k in range(0, len(f), 255):
+                part = f[k : k + 255]
+                body += bytes([1, len(part)]) + part
+            if flags == 3 and i == len(frames) // 2:
+                body += bytes([6, 0, 5, 50])
+        body += bytes([5, 200])
+        put("sim_server", body)

@@ -414,7 +414,8 @@ impl DataTree {
         self.nodes.keys().filter(|k| k.starts_with(&prefix)).count() as i32
     }
 
-    /// Containers and TTL nodes due for deletion at wall time `time`, in path order.
+    /// Containers and TTL nodes due for deletion at wall time `time`, in the order the
+    /// container manager deletes them (its candidates are a `HashSet`).
     pub(crate) fn reapable(&self, time: i64) -> Vec<String> {
         let mut out = Vec::new();
         for p in &self.containers {
@@ -435,7 +436,11 @@ impl DataTree {
                 out.push(p.clone());
             }
         }
-        out
+        let mut candidates = JavaHashSet::new();
+        for p in &out {
+            candidates.insert(p);
+        }
+        candidates.iter().map(str::to_owned).collect()
     }
 
     /// `setWatches`: watches whose node changed after `relative_zxid` fire now (into

@@ -329,8 +329,10 @@ impl Runner {
         self.line(
             slot,
             format!(
-                "session {name} timeout={} ro={} passwd_is_generatePasswd={passwd_ok}",
-                rsp.timeout, rsp.read_only
+                "session {name} of server {} timeout={} ro={} passwd_is_generatePasswd={passwd_ok}",
+                rsp.session_id >> 56,
+                rsp.timeout,
+                rsp.read_only
             ),
         );
         if rsp.timeout <= 0 {
@@ -536,7 +538,9 @@ impl Runner {
                 match how {
                     Resume::Right => {}
                     Resume::WrongPassword => {
-                        self.handshake(*slot, id, Bytes::from_static(&[7; 16]), timeout, last);
+                        // With no last zxid, so that a lagging ensemble member judges the
+                        // password and nothing else.
+                        self.handshake(*slot, id, Bytes::from_static(&[7; 16]), timeout, 0);
                         self.drop_socket(*slot);
                     }
                     Resume::FutureZxid => {
@@ -563,6 +567,13 @@ impl Runner {
                         lines.truncate(n);
                     }
                     std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+            Step::Wait(ms) => {
+                let until = Instant::now() + Duration::from_millis(*ms);
+                while Instant::now() < until {
+                    self.barrier(false);
+                    std::thread::sleep(Duration::from_millis(50));
                 }
             }
             Step::Expire(slot) => {

@@ -26,6 +26,8 @@ pub enum Step {
     Reconnect(usize, Resume),
     /// Drops a session's connection and waits until the server expires it.
     Expire(usize),
+    /// Lets this many milliseconds pass (keeping sessions alive, noting notifications).
+    Wait(u64),
 }
 
 /// How a reconnect first tries to resume its session.
