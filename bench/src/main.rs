@@ -5,6 +5,7 @@
 //! cargo run --release -p zk-bench            # starts a throwaway server
 //! ZK_HOSTS=127.0.0.1:2181 cargo run --release -p zk-bench -- --rounds 5
 //! cargo run --release -p zk-bench -- --only sequential-get
+//! cargo run --release -p zk-bench -- --vs-sim --rounds 5   # the real server against zk-sim
 //! ```
 //!
 //! Every (client, workload) run happens in a child process of its own, so its CPU time and
@@ -127,6 +128,10 @@ fn main() {
         .position(|a| a == "--only")
         .and_then(|i| args.get(i + 1).cloned());
     let mut _local = None;
+    if args.iter().any(|a| a == "--vs-sim") {
+        vs_sim(rounds, only.as_deref());
+        return;
+    }
     let hosts = match std::env::var("ZK_HOSTS") {
         Ok(h) if !h.trim().is_empty() => h,
         _ => {
@@ -174,6 +179,89 @@ fn main() {
         eprintln!("round {} of {rounds} done", round + 1);
     }
     report(&results);
+}
+
+/// The workloads of `--vs-sim`: the same client against a real server and against zk-sim's
+/// model on its TCP front (serving from this process), alternating.
+const VS_SIM: [&str; 5] = [
+    "sequential-get",
+    "pipelined-get",
+    "pipelined-set",
+    "create-delete",
+    "raw-limit",
+];
+
+fn vs_sim(rounds: usize, only: Option<&str>) {
+    eprintln!("starting a throwaway ZooKeeper and zk-sim's model on loopback");
+    let real = zk_harness::ZkServer::standalone().expect("start a ZooKeeper server");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        rt.block_on(async {
+            let sim = zk_sim::SimServer::bind("127.0.0.1:0")
+                .await
+                .expect("serve the model");
+            let _ = tx.send(sim.connect_string());
+            // Serve until the process ends.
+            std::future::pending::<()>().await;
+        });
+    });
+    let servers = [
+        ("zookeeper-3.8", real.connect_string()),
+        ("zk-sim", rx.recv().expect("the model's address")),
+    ];
+    for (_, hosts) in &servers {
+        setup(hosts);
+    }
+    let exe = std::env::current_exe().expect("the bench binary");
+    let mut results: BTreeMap<(String, String), Vec<Run>> = BTreeMap::new();
+    for round in 0..rounds {
+        for workload in VS_SIM {
+            if only.is_some_and(|o| o != workload) {
+                continue;
+            }
+            let client = if workload == "raw-limit" { "raw" } else { "ours-tokio" };
+            let mut order = servers.to_vec();
+            order.rotate_left(round % 2);
+            for (server, hosts) in order {
+                let out = Command::new(&exe)
+                    .args(["--child", client, workload, &hosts])
+                    .output()
+                    .expect("run a child");
+                match Run::parse(&String::from_utf8_lossy(&out.stdout)) {
+                    Some(run) => results
+                        .entry((workload.to_string(), server.to_string()))
+                        .or_default()
+                        .push(run),
+                    None => eprintln!(
+                        "{workload} on {server} failed: {}",
+                        String::from_utf8_lossy(&out.stderr)
+                    ),
+                }
+            }
+        }
+        eprintln!("round {} of {rounds} done", round + 1);
+    }
+    println!("| workload (client) | ZooKeeper 3.8 ops/s | zk-sim ops/s | zk-sim / ZooKeeper | p50 µs ZooKeeper, zk-sim |");
+    println!("|---|---|---|---|---|");
+    for workload in VS_SIM {
+        let get = |s: &str| results.get(&(workload.to_string(), s.to_string())).map(|r| median(r));
+        let (Some(r), Some(m)) = (get("zookeeper-3.8"), get("zk-sim")) else {
+            continue;
+        };
+        let client = if workload == "raw-limit" { "raw frames" } else { "ours-tokio" };
+        println!(
+            "| {workload} ({client}) | {:.0} | {:.0} | {:.2}x | {:.0}, {:.0} |",
+            r.ops_per_sec(),
+            m.ops_per_sec(),
+            m.ops_per_sec() / r.ops_per_sec(),
+            r.p50_us,
+            m.p50_us
+        );
+    }
 }
 
 /// The median run by throughput.

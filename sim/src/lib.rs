@@ -19,13 +19,13 @@
 //! # Testing code that uses a `Session`, without Java
 //!
 //! ```
-//! use std::time::Duration;
+//! use std::time::{Duration, Instant};
 //! use bytes::Bytes;
 //! use zk_proto::records::{Acl, CreateRequest, GetDataRequest, Request, Response};
 //! use zk_proto::session::{Error, SessionState};
 //! use zk_sim::harness::{Fault, SimConfig, Simulation};
 //!
-//! let mut sim = Simulation::new(SimConfig::new(42)); // the seed fixes every random choice
+//! let mut sim = Simulation::new(SimConfig::new(42), Instant::now()); // the seed fixes every random choice
 //! let me = sim.add_client(|c| c.with_session_timeout(Duration::from_secs(4)));
 //! let create = Request::Create(CreateRequest {
 //!     path: "/job".into(),

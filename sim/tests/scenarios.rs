@@ -1,7 +1,7 @@
 //! Scenarios on the simulation harness: real `Session`s against the model, on a virtual
 //! clock and network.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use zk_proto::ErrorCode;
@@ -48,7 +48,7 @@ fn err(r: Option<Result<Response, Error>>) -> Error {
 
 #[test]
 fn create_read_write_and_delete_with_the_servers_stat() {
-    let mut sim = Simulation::new(SimConfig::new(1));
+    let mut sim = Simulation::new(SimConfig::new(1), Instant::now());
     let a = client(&mut sim, 4000);
     ok(sim.call(a, create("/app", "v0", CreateMode::Persistent), SECOND));
     let Response::GetData(d) = ok(sim.call(
@@ -128,7 +128,7 @@ fn create_read_write_and_delete_with_the_servers_stat() {
 
 #[test]
 fn a_watch_fires_before_the_reply_that_caused_it() {
-    let mut sim = Simulation::new(SimConfig::new(2));
+    let mut sim = Simulation::new(SimConfig::new(2), Instant::now());
     let a = client(&mut sim, 4000);
     let b = client(&mut sim, 4000);
     ok(sim.call(a, create("/w", "", CreateMode::Persistent), SECOND));
@@ -179,7 +179,7 @@ fn a_watch_fires_before_the_reply_that_caused_it() {
 
 #[test]
 fn an_ephemeral_node_goes_when_its_silent_session_expires() {
-    let mut sim = Simulation::new(SimConfig::new(3));
+    let mut sim = Simulation::new(SimConfig::new(3), Instant::now());
     let a = client(&mut sim, 1000);
     let b = client(&mut sim, 4000);
     ok(sim.call(a, create("/e", "", CreateMode::Ephemeral), SECOND));
@@ -221,7 +221,7 @@ fn a_session_survives_its_server_dying_in_an_ensemble() {
             .tick(Duration::from_millis(200))
             .election_time(Duration::from_millis(300)),
     );
-    let mut sim = Simulation::new(config);
+    let mut sim = Simulation::new(config, Instant::now());
     let a = client(&mut sim, 4000);
     ok(sim.call(a, create("/eph", "", CreateMode::Ephemeral), SECOND));
     let id = sim.session(a).session_id();
@@ -240,7 +240,7 @@ fn a_session_survives_its_server_dying_in_an_ensemble() {
 
 #[test]
 fn a_lost_reply_is_applied_but_reported_as_connection_loss() {
-    let mut sim = Simulation::new(SimConfig::new(5));
+    let mut sim = Simulation::new(SimConfig::new(5), Instant::now());
     let a = client(&mut sim, 4000);
     sim.fault(Fault::LoseNextReply(a));
     let r = sim.call(a, create("/lost", "", CreateMode::Persistent), SECOND);
@@ -252,7 +252,7 @@ fn a_lost_reply_is_applied_but_reported_as_connection_loss() {
 
 /// Runs a small chaotic workload and returns its rendered history.
 fn chaos(seed: u64) -> (String, usize) {
-    let mut sim = Simulation::new(SimConfig::new(seed));
+    let mut sim = Simulation::new(SimConfig::new(seed), Instant::now());
     let clients: Vec<ClientId> = (0..3).map(|_| client(&mut sim, 2000)).collect();
     let mut submitted = 0;
     for round in 0..40u32 {

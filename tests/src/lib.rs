@@ -116,3 +116,52 @@ pub async fn client(hosts: &str) -> zk_tokio::Client {
         .await
         .expect("connect a client")
 }
+
+/// zk-sim's model server on a socket, shared by every test of a test binary: for tests of
+/// our clients and recipes that need ZooKeeper's behaviour but not a conformance check
+/// against the real server (those use [`shared_server`]). It serves from a thread of its
+/// own until the binary exits.
+pub fn shared_sim() -> &'static SimHandle {
+    static SIM: OnceLock<SimHandle> = OnceLock::new();
+    SIM.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime for the model server");
+            rt.block_on(async {
+                let config = zk_sim::Config::standalone()
+                    .tick(Duration::from_millis(200))
+                    .session_timeouts(Duration::from_millis(400), Duration::from_secs(60))
+                    .extended_types(true)
+                    .container_check(Duration::from_millis(500));
+                let server = zk_sim::SimServer::bind_with(config, &["127.0.0.1:0"])
+                    .await
+                    .expect("serve the model");
+                let _ = tx.send(server.addr());
+                std::future::pending::<()>().await;
+            });
+        });
+        SimHandle {
+            addr: rx.recv().expect("the model server's address"),
+        }
+    })
+}
+
+/// Where [`shared_sim`] listens.
+pub struct SimHandle {
+    addr: SocketAddr,
+}
+
+impl SimHandle {
+    /// Its address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Its connect string.
+    pub fn connect_string(&self) -> String {
+        self.addr.to_string()
+    }
+}

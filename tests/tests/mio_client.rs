@@ -1,5 +1,6 @@
-//! The mio driver against real servers: the blocking client's operations and watches,
-//! failover with no request lost, session expiry, and the custom event-loop example.
+//! The mio driver: the blocking client's operations and watches and the custom event-loop
+//! example on zk-sim's model server (they test the driver, not the server); failover with
+//! no request lost and session expiry against real servers.
 
 use std::sync::mpsc;
 use std::thread;
@@ -12,7 +13,7 @@ use zk_proto::ErrorCode;
 use zk_proto::consts::{AddWatchMode, EventType};
 use zk_proto::ops::{CreateOptions, MultiBuilder, ReadOp, ReadResult};
 use zk_proto::session::{AppState, SessionState, StateEvent};
-use zk_tests::shared_server;
+use zk_tests::{shared_server, shared_sim};
 
 #[path = "../../driver-mio/examples/event_loop.rs"]
 #[allow(dead_code)]
@@ -28,7 +29,7 @@ fn connect(hosts: &str) -> Client {
 
 #[test]
 fn the_blocking_client_runs_the_core_operations() {
-    let c = connect(&shared_server().connect_string());
+    let c = connect(&shared_sim().connect_string());
     assert_eq!(c.state(), SessionState::Connected);
     assert_ne!(c.session_id(), 0);
     c.create("/mio", "root", &CreateOptions::persistent())
@@ -88,7 +89,7 @@ fn the_blocking_client_runs_the_core_operations() {
     assert_eq!(c.sync("/mio").unwrap(), "/mio");
     assert_eq!(c.whoami().unwrap()[0].auth_scheme, "ip");
 
-    let observer = connect(&shared_server().connect_string());
+    let observer = connect(&shared_sim().connect_string());
     c.close();
     assert_eq!(c.state(), SessionState::Closed);
     assert_eq!(
@@ -102,8 +103,8 @@ fn the_blocking_client_runs_the_core_operations() {
 
 #[test]
 fn watches_arrive_through_channels_iterators_and_callbacks_in_order() {
-    let c = connect(&shared_server().connect_string());
-    let other = connect(&shared_server().connect_string());
+    let c = connect(&shared_sim().connect_string());
+    let other = connect(&shared_sim().connect_string());
     c.create("/mw", "", &CreateOptions::persistent()).unwrap();
 
     let (_, _, w) = c.get_data_watch("/mw").unwrap();
@@ -121,7 +122,7 @@ fn watches_arrive_through_channels_iterators_and_callbacks_in_order() {
     let mut stream = c
         .add_watch("/mw", AddWatchMode::PersistentRecursive)
         .unwrap();
-    let slow = connect(&shared_server().connect_string());
+    let slow = connect(&shared_sim().connect_string());
     let (tx, rx) = mpsc::channel();
     let _handle = slow
         .add_watch_fn("/mw", AddWatchMode::PersistentRecursive, move |e| {
@@ -262,7 +263,7 @@ fn a_black_holed_connection_expires_the_blocking_session() {
 
 #[test]
 fn the_event_loop_example_serves_echoes_while_talking_to_zookeeper() {
-    let report = event_loop::run(&shared_server().connect_string(), 300).unwrap();
+    let report = event_loop::run(&shared_sim().connect_string(), 300).unwrap();
     assert_eq!(report.zk_ops, 600);
     // 299 writes each fire the watch the read before left; the last read's watch ends with
     // the session's final Closed event.

@@ -1,4 +1,5 @@
-//! The recipes against a real server.
+//! The recipes on zk-sim's model server: they test our recipes, not the server, so they
+//! need no Java (the failover tests in `recipes_failover.rs` use real servers).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -6,12 +7,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use zk_harness::{Fault, Proxy};
-use zk_tests::{client, shared_server};
+use zk_tests::{client, shared_sim};
 use zk_tokio::recipes::*;
 use zk_tokio::{Client, CreateOptions};
 
 fn hosts() -> String {
-    shared_server().connect_string()
+    shared_sim().connect_string()
 }
 
 async fn next<T>(f: impl std::future::Future<Output = Option<T>>) -> T {
@@ -64,7 +65,7 @@ async fn data_watch_follows_a_node_through_absence_changes_and_recreation() {
 
 #[tokio::test]
 async fn data_watch_re_arms_across_a_reconnect() {
-    let proxy = Proxy::start(shared_server().addr()).unwrap();
+    let proxy = Proxy::start(shared_sim().addr()).unwrap();
     let c = Client::builder(&proxy.connect_string())
         .session_timeout(Duration::from_secs(6))
         .connect()

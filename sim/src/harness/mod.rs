@@ -171,7 +171,7 @@ enum Net {
 /// use zk_proto::records::{Acl, CreateRequest, Request, Response};
 /// use zk_sim::harness::{SimConfig, Simulation};
 ///
-/// let mut sim = Simulation::new(SimConfig::new(7));
+/// let mut sim = Simulation::new(SimConfig::new(7), std::time::Instant::now());
 /// let a = sim.add_client(|c| c.with_session_timeout(Duration::from_secs(4)));
 /// let id = sim
 ///     .submit(a, Request::Create(CreateRequest {
@@ -218,10 +218,9 @@ fn server_of(host: &str) -> Option<usize> {
 }
 
 impl Simulation {
-    /// A world with the model ensemble up and no clients yet.
-    pub fn new(config: SimConfig) -> Simulation {
-        // The origin of virtual time; only differences from it are ever used.
-        let start = Instant::now();
+    /// A world with the model ensemble up and no clients yet, its virtual clock starting at
+    /// `start` (any instant: only differences from it are used, so runs replay exactly).
+    pub fn new(config: SimConfig, start: Instant) -> Simulation {
         Simulation {
             start,
             now: start,

@@ -19,10 +19,29 @@ use zk_sim::{Config, ConnId, Ensemble, Output};
 #[derive(Default)]
 struct Seen {
     frames: Option<FrameDecoder>,
+    /// What the client sent, split into frames, to know the xids it used.
+    sent: Option<FrameDecoder>,
+    sent_frames: usize,
+    /// The client sent a request with the notification xid: its replies look like
+    /// notifications (the server echoes xids), so notifications are not checked.
+    used_xid_minus_one: bool,
     /// The first bytes were a four-letter word: the answer is text.
     text: bool,
     handshaken: bool,
     closed: bool,
+}
+
+impl Seen {
+    fn client_sent(&mut self, data: &[u8]) {
+        let sent = self.sent.get_or_insert_with(|| FrameDecoder::new(usize::MAX >> 2));
+        sent.push(data);
+        while let Ok(Some(frame)) = sent.next_frame() {
+            self.sent_frames += 1;
+            if self.sent_frames > 1 && frame.len() >= 4 && frame[..4] == [0xff; 4] {
+                self.used_xid_minus_one = true;
+            }
+        }
+    }
 }
 
 fn handshake(session: i64) -> Bytes {
@@ -57,7 +76,7 @@ fn drain(zk: &mut Ensemble, seen: &mut BTreeMap<ConnId, Seen>) {
                         continue;
                     }
                     let (h, used) = ReplyHeader::decode(&frame).expect("a reply header");
-                    if h.xid == -1 {
+                    if h.xid == -1 && !s.used_xid_minus_one {
                         WatcherEvent::decode(&frame.slice(used..)).expect("a notification");
                     }
                 }
@@ -111,6 +130,7 @@ pub fn server_bytes(data: &[u8]) {
                 {
                     seen.entry(c).or_default().text = true;
                 }
+                seen.entry(c).or_default().client_sent(bytes);
                 // Any chunking: the first byte of the group says how.
                 let chunk = (*op as usize % 5) + 1;
                 for part in bytes.chunks(chunk.max(1) * 7) {
@@ -153,7 +173,9 @@ pub fn server_bytes(data: &[u8]) {
             7 if !conns.is_empty() => {
                 let c = conns[pick(conns.len())];
                 let session = zk.sessions().get(*len as usize).copied().unwrap_or(0);
-                zk.handle_input(now, c, &handshake(session));
+                let hs = handshake(session);
+                seen.entry(c).or_default().client_sent(&hs);
+                zk.handle_input(now, c, &hs);
             }
             _ => {}
         }

@@ -1,0 +1,166 @@
+//! The model core stays pure: without the `tcp` feature zk-sim depends on zk-proto, bytes
+//! and thiserror only, none of which is an async runtime or an IO library, and outside
+//! the TCP front (`src/tcp.rs`, `src/bin/`) its source touches no socket, clock, thread or
+//! async code. The simulation harness takes its start instant as an argument.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+const ALLOWED: &[&str] = &["zk-proto", "bytes", "thiserror"];
+const OPTIONAL_FOR_TCP: &[&str] = &["tokio", "clap"];
+const FORBIDDEN_CRATES: &[&str] = &[
+    "tokio",
+    "mio",
+    "async-std",
+    "smol",
+    "futures",
+    "socket2",
+    "libc",
+    "clap",
+];
+const FORBIDDEN_SOURCE: &[&str] = &[
+    "std::net",
+    "Instant::now",
+    "SystemTime",
+    "std::thread",
+    "thread::spawn",
+    "async fn",
+    ".await",
+    "std::fs",
+    "std::process",
+    "tokio",
+];
+
+fn manifest_dir() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `[dependencies]` of sim/Cargo.toml: name and whether it is optional.
+fn dependencies() -> Vec<(String, bool)> {
+    let toml = std::fs::read_to_string(manifest_dir().join("Cargo.toml")).unwrap();
+    let mut in_deps = false;
+    let mut deps = Vec::new();
+    for line in toml.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_deps = line == "[dependencies]";
+            continue;
+        }
+        if in_deps && !line.is_empty() && !line.starts_with('#') {
+            let name = line.split(['=', '.', ' ']).next().unwrap().trim().to_owned();
+            deps.push((name, line.contains("optional = true")));
+        }
+    }
+    deps
+}
+
+fn lock_graph() -> BTreeMap<String, Vec<String>> {
+    let lock = std::fs::read_to_string(manifest_dir().join("../Cargo.lock")).unwrap();
+    let mut graph = BTreeMap::new();
+    for pkg in lock.split("[[package]]").skip(1) {
+        let mut name = None;
+        let mut deps = Vec::new();
+        let mut in_deps = false;
+        for line in pkg.lines().map(str::trim) {
+            if let Some(n) = line.strip_prefix("name = ") {
+                name = Some(n.trim_matches('"').to_owned());
+            } else if line.starts_with("dependencies = [") {
+                in_deps = true;
+            } else if in_deps && line == "]" {
+                in_deps = false;
+            } else if in_deps {
+                let dep = line.trim_matches(|c| c == '"' || c == ',');
+                deps.push(dep.split(' ').next().unwrap().to_owned());
+            }
+        }
+        graph
+            .entry(name.unwrap())
+            .or_insert_with(Vec::new)
+            .extend(deps);
+    }
+    graph
+}
+
+#[test]
+fn only_the_tcp_front_brings_a_runtime() {
+    for (name, optional) in dependencies() {
+        if OPTIONAL_FOR_TCP.contains(&name.as_str()) {
+            assert!(optional, "{name} must be optional, behind the tcp feature");
+        } else {
+            assert!(
+                ALLOWED.contains(&name.as_str()),
+                "zk-sim depends on {name}; the core may use only {ALLOWED:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn no_runtime_or_io_crate_under_the_core() {
+    let graph = lock_graph();
+    let mut seen = BTreeSet::new();
+    // Cargo.lock lists a workspace member's dev-dependencies with its dependencies, so
+    // zk-proto is walked through its own dependencies (its purity test checks they are
+    // bytes, nom and thiserror).
+    let mut stack: Vec<String> = dependencies()
+        .into_iter()
+        .filter(|(_, optional)| !optional)
+        .map(|(n, _)| n)
+        .flat_map(|n| {
+            if n == "zk-proto" {
+                vec!["bytes".to_owned(), "nom".to_owned(), "thiserror".to_owned()]
+            } else {
+                vec![n]
+            }
+        })
+        .collect();
+    while let Some(p) = stack.pop() {
+        if seen.insert(p.clone()) {
+            stack.extend(graph.get(&p).cloned().unwrap_or_default());
+        }
+    }
+    for f in FORBIDDEN_CRATES {
+        assert!(!seen.contains(*f), "{f} is under zk-sim's core: {seen:?}");
+    }
+    assert!(seen.contains("bytes") && seen.contains("nom"), "{seen:?}");
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn core_source_uses_no_socket_clock_thread_or_async() {
+    let src = manifest_dir().join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let core: Vec<&PathBuf> = files
+        .iter()
+        .filter(|f| !f.ends_with("tcp.rs") && !f.starts_with(src.join("bin")))
+        .collect();
+    assert!(core.len() > 10, "{core:?}");
+    for file in core {
+        let text = std::fs::read_to_string(file).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            // Doc examples may start a clock; the code may not.
+            if line.trim_start().starts_with("//") {
+                continue;
+            }
+            let code = line.split("//").next().unwrap();
+            for f in FORBIDDEN_SOURCE {
+                assert!(
+                    !code.contains(f),
+                    "{}:{}: uses {f}: {line}",
+                    file.display(),
+                    n + 1
+                );
+            }
+        }
+    }
+}
