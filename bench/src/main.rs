@@ -223,7 +223,11 @@ fn vs_sim(rounds: usize, only: Option<&str>) {
             if only.is_some_and(|o| o != workload) {
                 continue;
             }
-            let client = if workload == "raw-limit" { "raw" } else { "ours-tokio" };
+            let client = if workload == "raw-limit" {
+                "raw"
+            } else {
+                "ours-tokio"
+            };
             let mut order = servers.to_vec();
             order.rotate_left(round % 2);
             for (server, hosts) in order {
@@ -245,14 +249,24 @@ fn vs_sim(rounds: usize, only: Option<&str>) {
         }
         eprintln!("round {} of {rounds} done", round + 1);
     }
-    println!("| workload (client) | ZooKeeper 3.8 ops/s | zk-sim ops/s | zk-sim / ZooKeeper | p50 µs ZooKeeper, zk-sim |");
+    println!(
+        "| workload (client) | ZooKeeper 3.8 ops/s | zk-sim ops/s | zk-sim / ZooKeeper | p50 µs ZooKeeper, zk-sim |"
+    );
     println!("|---|---|---|---|---|");
     for workload in VS_SIM {
-        let get = |s: &str| results.get(&(workload.to_string(), s.to_string())).map(|r| median(r));
+        let get = |s: &str| {
+            results
+                .get(&(workload.to_string(), s.to_string()))
+                .map(|r| median(r))
+        };
         let (Some(r), Some(m)) = (get("zookeeper-3.8"), get("zk-sim")) else {
             continue;
         };
-        let client = if workload == "raw-limit" { "raw frames" } else { "ours-tokio" };
+        let client = if workload == "raw-limit" {
+            "raw frames"
+        } else {
+            "ours-tokio"
+        };
         println!(
             "| {workload} ({client}) | {:.0} | {:.0} | {:.2}x | {:.0}, {:.0} |",
             r.ops_per_sec(),

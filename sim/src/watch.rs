@@ -114,11 +114,10 @@ impl WatchManager {
             let mut fired_once = Vec::new();
             for &conn in watchers {
                 match self.mode(conn, local) {
-                    Mode::Recursive => {
-                        if kind != EventType::NodeChildrenChanged {
-                            notified.insert(conn);
-                        }
+                    Mode::Recursive if kind != EventType::NodeChildrenChanged => {
+                        notified.insert(conn);
                     }
+                    Mode::Recursive => {}
                     mode if !at_parent => {
                         notified.insert(conn);
                         if mode == Mode::Standard {

@@ -46,7 +46,12 @@ fn dependencies() -> Vec<(String, bool)> {
             continue;
         }
         if in_deps && !line.is_empty() && !line.starts_with('#') {
-            let name = line.split(['=', '.', ' ']).next().unwrap().trim().to_owned();
+            let name = line
+                .split(['=', '.', ' '])
+                .next()
+                .unwrap()
+                .trim()
+                .to_owned();
             deps.push((name, line.contains("optional = true")));
         }
     }

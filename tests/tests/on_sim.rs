@@ -5,7 +5,9 @@ use std::time::Duration;
 #[tokio::test]
 async fn my_code_against_a_model_server() {
     let zk = zk_sim::SimServer::bind("127.0.0.1:0").await.unwrap();
-    let client = zk_tokio::Client::connect(&zk.connect_string()).await.unwrap();
+    let client = zk_tokio::Client::connect(&zk.connect_string())
+        .await
+        .unwrap();
     client
         .create("/jobs", "", &zk_tokio::CreateOptions::persistent())
         .await
@@ -20,8 +22,7 @@ async fn my_code_against_a_model_server() {
     });
     // The client learns it when it reconnects, starts a new session, and finds the node.
     tokio::time::timeout(Duration::from_secs(10), async {
-        while client.session_id() == before || client.state() != zk_tokio::SessionState::Connected
-        {
+        while client.session_id() == before || client.state() != zk_tokio::SessionState::Connected {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     })

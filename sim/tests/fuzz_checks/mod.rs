@@ -33,7 +33,9 @@ struct Seen {
 
 impl Seen {
     fn client_sent(&mut self, data: &[u8]) {
-        let sent = self.sent.get_or_insert_with(|| FrameDecoder::new(usize::MAX >> 2));
+        let sent = self
+            .sent
+            .get_or_insert_with(|| FrameDecoder::new(usize::MAX >> 2));
         sent.push(data);
         while let Ok(Some(frame)) = sent.next_frame() {
             self.sent_frames += 1;
