@@ -2,8 +2,12 @@
 //! in), none of which is an async runtime or an IO library, and its source touches no socket,
 //! clock, thread or async code.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::Path;
+
+use purity_support::{lock_graph, rust_files};
+
+mod purity_support;
 
 const ALLOWED_DIRECT: &[&str] = &["bytes", "nom", "thiserror"];
 const FORBIDDEN_CRATES: &[&str] = &[
@@ -49,34 +53,6 @@ fn direct_dependencies() -> Vec<String> {
     deps
 }
 
-/// package name -> names of its dependencies, from the workspace's Cargo.lock.
-fn lock_graph() -> BTreeMap<String, Vec<String>> {
-    let lock = std::fs::read_to_string(manifest_dir().join("../Cargo.lock")).unwrap();
-    let mut graph = BTreeMap::new();
-    for pkg in lock.split("[[package]]").skip(1) {
-        let mut name = None;
-        let mut deps = Vec::new();
-        let mut in_deps = false;
-        for line in pkg.lines().map(str::trim) {
-            if let Some(n) = line.strip_prefix("name = ") {
-                name = Some(n.trim_matches('"').to_owned());
-            } else if line.starts_with("dependencies = [") {
-                in_deps = true;
-            } else if in_deps && line == "]" {
-                in_deps = false;
-            } else if in_deps {
-                let dep = line.trim_matches(|c| c == '"' || c == ',');
-                deps.push(dep.split(' ').next().unwrap().to_owned());
-            }
-        }
-        graph
-            .entry(name.unwrap())
-            .or_insert_with(Vec::new)
-            .extend(deps);
-    }
-    graph
-}
-
 #[test]
 fn direct_dependencies_are_bytes_nom_and_thiserror() {
     let deps = direct_dependencies();
@@ -91,7 +67,7 @@ fn direct_dependencies_are_bytes_nom_and_thiserror() {
 
 #[test]
 fn no_runtime_or_io_crate_in_the_dependency_tree() {
-    let graph = lock_graph();
+    let graph = lock_graph(manifest_dir());
     let mut seen = BTreeSet::new();
     let mut stack = direct_dependencies();
     while let Some(p) = stack.pop() {
@@ -106,17 +82,6 @@ fn no_runtime_or_io_crate_in_the_dependency_tree() {
         );
     }
     assert!(seen.contains("nom") && seen.contains("bytes"), "{seen:?}");
-}
-
-fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
 }
 
 #[test]

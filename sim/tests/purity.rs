@@ -3,8 +3,13 @@
 //! the TCP front (`src/tcp.rs`, `src/bin/`) its source touches no socket, clock, thread or
 //! async code. The simulation harness takes its start instant as an argument.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+
+use purity_support::{lock_graph, rust_files};
+
+#[path = "../../proto/tests/purity_support/mod.rs"]
+mod purity_support;
 
 const ALLOWED: &[&str] = &["zk-proto", "bytes", "thiserror"];
 const OPTIONAL_FOR_TCP: &[&str] = &["tokio", "clap"];
@@ -58,33 +63,6 @@ fn dependencies() -> Vec<(String, bool)> {
     deps
 }
 
-fn lock_graph() -> BTreeMap<String, Vec<String>> {
-    let lock = std::fs::read_to_string(manifest_dir().join("../Cargo.lock")).unwrap();
-    let mut graph = BTreeMap::new();
-    for pkg in lock.split("[[package]]").skip(1) {
-        let mut name = None;
-        let mut deps = Vec::new();
-        let mut in_deps = false;
-        for line in pkg.lines().map(str::trim) {
-            if let Some(n) = line.strip_prefix("name = ") {
-                name = Some(n.trim_matches('"').to_owned());
-            } else if line.starts_with("dependencies = [") {
-                in_deps = true;
-            } else if in_deps && line == "]" {
-                in_deps = false;
-            } else if in_deps {
-                let dep = line.trim_matches(|c| c == '"' || c == ',');
-                deps.push(dep.split(' ').next().unwrap().to_owned());
-            }
-        }
-        graph
-            .entry(name.unwrap())
-            .or_insert_with(Vec::new)
-            .extend(deps);
-    }
-    graph
-}
-
 #[test]
 fn only_the_tcp_front_brings_a_runtime() {
     for (name, optional) in dependencies() {
@@ -101,7 +79,7 @@ fn only_the_tcp_front_brings_a_runtime() {
 
 #[test]
 fn no_runtime_or_io_crate_under_the_core() {
-    let graph = lock_graph();
+    let graph = lock_graph(manifest_dir());
     let mut seen = BTreeSet::new();
     // Cargo.lock lists a workspace member's dev-dependencies with its dependencies, so
     // zk-proto is walked through its own dependencies (its purity test checks they are
@@ -127,17 +105,6 @@ fn no_runtime_or_io_crate_under_the_core() {
         assert!(!seen.contains(*f), "{f} is under zk-sim's core: {seen:?}");
     }
     assert!(seen.contains("bytes") && seen.contains("nom"), "{seen:?}");
-}
-
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
 }
 
 #[test]

@@ -7,7 +7,7 @@ mod config;
 mod error;
 mod event;
 mod hosts;
-pub(crate) mod rng;
+pub mod rng;
 mod state;
 
 use std::collections::VecDeque;

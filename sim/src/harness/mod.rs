@@ -4,7 +4,6 @@
 //! everything that happens is recorded with its virtual time.
 
 mod history;
-mod rng;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
@@ -18,7 +17,7 @@ use zk_proto::session::{
 pub use history::{Happened, Record};
 
 use crate::{Config, ConnId, Ensemble, Output, ServerState, Txn};
-use rng::Rng;
+use zk_proto::session::rng::Rng;
 
 /// A client (one [`Session`]) of a [`Simulation`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -86,18 +86,7 @@ impl Ensemble {
     }
 
     fn expire(&mut self, now: Instant, session: i64) {
-        let local = self
-            .sessions
-            .sessions
-            .get(&session)
-            .is_some_and(|s| s.local);
-        let zxid = if local {
-            self.tree.last_zxid
-        } else {
-            self.zxid += 1;
-            self.zxid
-        };
-        self.kill_session(now, session, zxid, true);
+        self.kill_session(now, session, true);
         let conns: Vec<ConnId> = self
             .conns
             .iter()

@@ -445,6 +445,15 @@ impl Ensemble {
     /// The client ends its session: its ephemeral nodes go, the reply is sent, the
     /// connection closes.
     fn client_close(&mut self, now: Instant, conn: ConnId, xid: i32, session: i64) {
+        let zxid = self.kill_session(now, session, false);
+        self.reply(conn, xid, zxid, 0, None);
+        self.close(conn);
+    }
+
+    /// Ends a session on the server: its ephemeral nodes are deleted (in the order of the
+    /// server's copy of its set), watchers are told, it is forgotten. Returns the zxid of
+    /// its closeSession transaction (a read-only server's local session takes none).
+    pub(crate) fn kill_session(&mut self, now: Instant, session: i64, expired: bool) -> i64 {
         let local = self
             .sessions
             .sessions
@@ -455,21 +464,13 @@ impl Ensemble {
         } else {
             self.next_zxid()
         };
-        self.kill_session(now, session, zxid, false);
-        self.reply(conn, xid, zxid, 0, None);
-        self.close(conn);
-    }
-
-    /// Ends a session on the server: its ephemeral nodes are deleted (in the order of the
-    /// server's copy of its set), watchers are told, it is forgotten.
-    pub(crate) fn kill_session(&mut self, now: Instant, session: i64, zxid: i64, expired: bool) {
         let paths = self.tree.ephemerals(session);
         let mut notes = Vec::new();
         for p in &paths {
             self.tree.delete(p, zxid, &mut notes);
         }
         self.tree.drop_session(session);
-        let local = self.sessions.remove(session).is_some_and(|s| s.local);
+        self.sessions.remove(session);
         if !local {
             self.tree.last_zxid = self.tree.last_zxid.max(zxid);
             self.record(Txn {
@@ -483,6 +484,7 @@ impl Ensemble {
             });
         }
         self.notify(notes);
+        zxid
     }
 
     /// A read (or watch management) request: the reply body, or an error code and, for a

@@ -417,8 +417,10 @@ impl Runner {
                 seen.insert(slot, z);
             }
         }
+        // A loaded machine can hold a member back for seconds.
+        let deadline = Instant::now() + Duration::from_secs(20);
         for (slot, mut z) in seen {
-            for _ in 0..400 {
+            while Instant::now() < deadline {
                 if z >= self.max_zxid {
                     break;
                 }
@@ -555,10 +557,11 @@ impl Runner {
                 // An ensemble member that has not yet applied the last zxid this session
                 // saw refuses it (by closing), and a real client tries again: so do we,
                 // quietly, until it has caught up.
-                for _ in 0..100 {
+                let deadline = Instant::now() + Duration::from_secs(20);
+                while Instant::now() < deadline {
                     let mark = self.trace.last().map(|t| t.get(slot).map_or(0, Vec::len));
                     self.handshake(*slot, id, passwd.clone(), timeout, last);
-                    if self.is_open(*slot) || self.addrs.len() == 1 {
+                    if self.is_open(*slot) || self.addrs.len() == 1 || Instant::now() >= deadline {
                         break;
                     }
                     if let (Some(step), Some(n)) = (self.trace.last_mut(), mark)

@@ -41,22 +41,15 @@ pub enum Resume {
     FutureZxid,
 }
 
-/// SplitMix64, so a script is a function of its seed.
-pub struct Rng(u64);
+/// The session's own seeded generator, so a script is a function of its seed.
+pub struct Rng(zk_proto::session::rng::Rng);
 
 impl Rng {
     pub fn new(seed: u64) -> Self {
-        Rng(seed ^ 0x5eed_d1ff)
-    }
-    pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        Rng(zk_proto::session::rng::Rng::new(seed ^ 0x5eed_d1ff))
     }
     pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
+        self.0.below(n.max(1) as u64) as usize
     }
     pub fn chance(&mut self, percent: usize) -> bool {
         self.below(100) < percent
