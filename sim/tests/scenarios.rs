@@ -310,3 +310,60 @@ fn every_request_completes_exactly_once_under_faults() {
         assert_eq!(submitted, done, "seed {seed}:\n{history}");
     }
 }
+
+#[test]
+fn a_paused_leader_is_replaced_and_drops_its_clients_when_it_wakes() {
+    let config = SimConfig::new(6).ensemble(
+        Config::ensemble(3)
+            .tick(Duration::from_millis(200))
+            .sync_limit(5)
+            .election_time(Duration::from_millis(300)),
+    );
+    let mut sim = Simulation::new(config, Instant::now());
+    let a = client(&mut sim, 6000);
+    ok(sim.call(a, create("/before", "", CreateMode::Ephemeral), SECOND));
+    let id = sim.session(a).session_id();
+    let leader = sim.ensemble().leader().expect("a leader");
+    sim.fault(Fault::Pause(leader));
+    // After syncLimit (1 s) the others elect a new leader; the session carries on there.
+    assert!(sim.run_until(10 * SECOND, |s| {
+        s.ensemble().leader().is_some_and(|l| l != leader)
+    }));
+    assert!(sim.run_until(10 * SECOND, |s| {
+        s.session(a).state() == SessionState::Connected
+            && s.ensemble()
+                .server_of_session(id)
+                .is_some_and(|s| s != leader)
+    }));
+    assert_eq!(sim.session(a).session_id(), id);
+    ok(sim.call(a, create("/after", "", CreateMode::Persistent), 5 * SECOND));
+    sim.fault(Fault::Resume(leader));
+    sim.run_for(SECOND);
+    assert!(sim.ensemble().connections(leader).is_empty());
+    assert!(
+        sim.ensemble().node("/before").is_some(),
+        "the session never expired"
+    );
+}
+
+#[test]
+fn a_session_expired_by_the_server_is_renewed_by_the_client() {
+    let mut sim = Simulation::new(SimConfig::new(7), Instant::now());
+    let a = client(&mut sim, 4000);
+    ok(sim.call(a, create("/mine", "", CreateMode::Ephemeral), SECOND));
+    let old = sim.session(a).session_id();
+    sim.fault(Fault::ExpireSession(a));
+    assert!(sim.ensemble().node("/mine").is_none());
+    assert!(sim.run_until(10 * SECOND, |s| s.session(a).state()
+        == SessionState::Connected
+        && s.session(a).session_id() != old));
+    let states: Vec<SessionState> = sim
+        .history()
+        .iter()
+        .filter_map(|r| match &r.what {
+            Happened::State { client, state } if *client == a => Some(*state),
+            _ => None,
+        })
+        .collect();
+    assert!(states.contains(&SessionState::Expired), "{states:?}");
+}

@@ -25,7 +25,7 @@ impl Ensemble {
         if self.config.standalone {
             return up;
         }
-        up && self.election_until.is_none() && self.leader.is_some() && !self.isolated(server)
+        up && self.election_until.is_none() && self.leader.is_some() && self.has_quorum()
     }
 
     /// A member that could serve read-only clients: up, cut off from any quorum, with
@@ -34,7 +34,7 @@ impl Ensemble {
         !self.config.standalone
             && self.config.read_only_mode
             && self.servers[server].state == ServerState::Up
-            && (self.isolated(server) || self.leader.is_none())
+            && (!self.has_quorum() || self.leader.is_none())
             && self.election_until.is_none()
     }
 
@@ -208,34 +208,28 @@ impl Ensemble {
 
     /// `finishSessionInit`: the ConnectResponse, and for an invalid session the close.
     fn finish_session_init(&mut self, conn: ConnId, id: i64, valid: bool) {
-        let Some(c) = self.conns.get_mut(&conn) else {
+        let Some(c) = self.conns.get(&conn) else {
             return;
         };
-        let server = c.server;
-        let old_client = c.old_client;
+        let (server, old_client, timeout) = (c.server, c.old_client, c.timeout_ms);
         let rsp = ConnectResponse {
             protocol_version: 0,
-            timeout: if valid { c.timeout_ms as i32 } else { 0 },
+            timeout: if valid { timeout as i32 } else { 0 },
             session_id: if valid { id } else { 0 },
             passwd: Bytes::copy_from_slice(&if valid { password(id) } else { [0; 16] }),
-            read_only: false,
+            read_only: self.read_only(server),
         };
-        if valid {
-            c.initialized = true;
-            c.session = id;
+        let mut frame = rsp.to_bytes();
+        if old_client {
+            // A client without the read-only byte gets none back.
+            frame.truncate(frame.len() - 1);
         }
-        let ro = self.read_only(server);
         if let Some(c) = self.conns.get_mut(&conn) {
-            write_frame(&mut c.out, |b| {
-                b.extend_from_slice(&rsp.protocol_version.to_be_bytes());
-                b.extend_from_slice(&rsp.timeout.to_be_bytes());
-                b.extend_from_slice(&rsp.session_id.to_be_bytes());
-                b.extend_from_slice(&(rsp.passwd.len() as i32).to_be_bytes());
-                b.extend_from_slice(&rsp.passwd);
-                if !old_client {
-                    b.extend_from_slice(&[u8::from(ro)]);
-                }
-            });
+            if valid {
+                c.initialized = true;
+                c.session = id;
+            }
+            write_frame(&mut c.out, |b| b.extend_from_slice(&frame));
             if !c.dirty {
                 c.dirty = true;
                 self.dirty.push_back(conn);

@@ -228,7 +228,7 @@ impl Ensemble {
 
     /// A client opened a TCP connection to server `server` from address `ip` (it becomes
     /// the connection's `ip` identity).
-    pub fn accept(&mut self, now: Instant, server: usize, ip: &str) -> Result<ConnId, Refused> {
+    pub fn accept(&mut self, _now: Instant, server: usize, ip: &str) -> Result<ConnId, Refused> {
         let s = self
             .servers
             .get(server)
@@ -236,7 +236,6 @@ impl Ensemble {
         if s.state == ServerState::Down {
             return Err(Refused::Down(server));
         }
-        let _ = now;
         let id = ConnId(self.next_conn);
         self.next_conn += 1;
         self.conns.insert(
@@ -280,8 +279,7 @@ impl Ensemble {
     /// The client closed the connection, or it broke. Its watches go; its session stays
     /// until it expires or the client comes back.
     pub fn handle_close(&mut self, _now: Instant, conn: ConnId) {
-        if let Some(c) = self.conns.remove(&conn) {
-            let _ = c;
+        if self.conns.remove(&conn).is_some() {
             self.tree.data_watches.remove_conn(conn);
             self.tree.child_watches.remove_conn(conn);
         }
@@ -547,12 +545,19 @@ impl Ensemble {
         self.servers.is_empty()
     }
 
-    /// Checks the model's own invariants (the tree's links and ephemeral sets); panics
-    /// with what broke. For tests and fuzzing.
+    /// Checks the model's own invariants (the tree's links and ephemeral sets, every open
+    /// connection's session known to the ensemble); panics with what broke. For tests and
+    /// fuzzing.
     pub fn check_invariants(&self) {
         self.tree.check();
-        for id in self.sessions.sessions.keys() {
-            let _ = id;
+        for (id, c) in &self.conns {
+            if c.initialized && !c.closed {
+                assert!(
+                    self.sessions.sessions.contains_key(&c.session),
+                    "{id:?} is open for session {:#x}, which the ensemble does not know",
+                    c.session
+                );
+            }
         }
     }
 }

@@ -124,17 +124,11 @@ impl Ensemble {
         self.notify(notes);
     }
 
-    /// A member is cut off from the others when fewer than a majority of members, itself
-    /// included, are up and not frozen.
-    pub(crate) fn isolated(&self, server: usize) -> bool {
+    /// A majority of the members is up and not frozen (a standalone server always is).
+    pub(crate) fn has_quorum(&self) -> bool {
         if self.config.standalone {
-            return false;
+            return true;
         }
-        let _ = server;
-        !self.has_quorum()
-    }
-
-    fn has_quorum(&self) -> bool {
         let live = self
             .servers
             .iter()
@@ -185,11 +179,10 @@ impl Ensemble {
             self.sessions.remove(id);
         }
         self.sessions.restart_all(ms);
-        for (i, s) in self.servers.iter_mut().enumerate() {
+        for s in self.servers.iter_mut() {
             if s.state == ServerState::Up {
                 let prefix = super::session_prefix(&self.config, s.myid);
                 s.next_session = crate::sessions::first_session_id(ms, prefix).max(s.next_session);
-                let _ = i;
             }
         }
     }
