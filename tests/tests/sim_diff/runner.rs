@@ -308,7 +308,8 @@ impl Runner {
             self.line(slot, "handshake not sent".into());
             return;
         }
-        let frame = match self.read_frame(slot, Duration::from_secs(5)) {
+        // A loaded ensemble member can take seconds to create a session.
+        let frame = match self.read_frame(slot, Duration::from_secs(20)) {
             Some(Ok(f)) => f,
             other => {
                 self.line(
