@@ -6,6 +6,7 @@
 //! ZK_HOSTS=127.0.0.1:2181 cargo run --release -p zk-bench -- --rounds 5
 //! cargo run --release -p zk-bench -- --only sequential-get
 //! cargo run --release -p zk-bench -- --vs-sim --rounds 5   # the real server against zk-sim
+//! cargo run --release -p zk-bench -- --detection --rounds 10  # a black-holed server
 //! ```
 //!
 //! Every (client, workload) run happens in a child process of its own, so its CPU time and
@@ -130,6 +131,10 @@ fn main() {
     let mut _local = None;
     if args.iter().any(|a| a == "--vs-sim") {
         vs_sim(rounds, only.as_deref());
+        return;
+    }
+    if args.iter().any(|a| a == "--detection") {
+        detection(rounds);
         return;
     }
     let hosts = match std::env::var("ZK_HOSTS") {
@@ -275,6 +280,114 @@ fn vs_sim(rounds: usize, only: Option<&str>) {
             r.p50_us,
             m.p50_us
         );
+    }
+}
+
+/// The session timeout of the detection trials.
+const DETECTION_TIMEOUT: Duration = Duration::from_secs(6);
+
+/// How long after its server is black-holed a client serves a read again, through a fault
+/// proxy in front of each member of a 3-server ensemble: ours and zookeeper-client,
+/// alternating, each trial with a fresh session and the fault at a random point of the
+/// ping cycle.
+fn detection(rounds: usize) {
+    eprintln!("starting a 3-server ZooKeeper ensemble on loopback");
+    let ensemble = zk_harness::Ensemble::start(3).expect("start an ensemble");
+    let proxies: Vec<zk_harness::Proxy> = ensemble
+        .servers()
+        .iter()
+        .map(|s| zk_harness::Proxy::start(s.addr()).expect("a proxy"))
+        .collect();
+    let hosts = proxies
+        .iter()
+        .map(zk_harness::Proxy::connect_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    setup(&ensemble.servers()[0].connect_string());
+    let rt = tokio::runtime::Runtime::new().expect("a runtime");
+    let mut times: BTreeMap<&str, Vec<Duration>> = BTreeMap::new();
+    for round in 0..rounds {
+        let clients = if round % 2 == 0 {
+            ["ours-tokio", "zookeeper-client"]
+        } else {
+            ["zookeeper-client", "ours-tokio"]
+        };
+        for client in clients {
+            for p in &proxies {
+                p.set_fault(zk_harness::Fault::Pass);
+                p.drop_connections();
+            }
+            let wait = Duration::from_millis(150 + (round as u64 * 137) % 900);
+            let took = rt.block_on(detection_trial(client, &hosts, &proxies, wait));
+            eprintln!("{client}: read again {took:?} after its server went silent");
+            times.entry(client).or_default().push(took);
+        }
+    }
+    println!(
+        "| client | median ms | worst ms | median, share of the {} s session timeout |",
+        DETECTION_TIMEOUT.as_secs()
+    );
+    println!("|---|---|---|---|");
+    for (client, mut t) in times {
+        t.sort();
+        let median = t[t.len() / 2];
+        println!(
+            "| {client} | {} | {} | {:.0}% |",
+            median.as_millis(),
+            t[t.len() - 1].as_millis(),
+            100.0 * median.as_secs_f64() / DETECTION_TIMEOUT.as_secs_f64()
+        );
+    }
+}
+
+async fn detection_trial(
+    client: &str,
+    hosts: &str,
+    proxies: &[zk_harness::Proxy],
+    idle: Duration,
+) -> Duration {
+    // The proxy that carries the session's connection goes silent; reads are retried
+    // until one succeeds, through whatever the client does meanwhile.
+    let silence = || {
+        let p = proxies
+            .iter()
+            .find(|p| p.open_connections() > 0)
+            .expect("the client's connection goes through a proxy");
+        p.set_fault(zk_harness::Fault::BlackHole);
+        Instant::now()
+    };
+    match client {
+        "ours-tokio" => {
+            let c = zk_tokio::Client::builder(hosts)
+                .session_timeout(DETECTION_TIMEOUT)
+                .connect()
+                .await
+                .expect("connect");
+            c.get_data(NODE).await.expect("read");
+            tokio::time::sleep(idle).await;
+            let t0 = silence();
+            while c.get_data(NODE).await.is_err() {}
+            let took = t0.elapsed();
+            c.close().await;
+            took
+        }
+        _ => {
+            let c = zookeeper_client::Client::connector()
+                .session_timeout(DETECTION_TIMEOUT)
+                .connect(hosts)
+                .await
+                .expect("connect");
+            c.get_data(NODE).await.expect("read");
+            tokio::time::sleep(idle).await;
+            let t0 = silence();
+            loop {
+                if c.get_data(NODE).await.is_ok() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            t0.elapsed()
+        }
     }
 }
 

@@ -135,7 +135,11 @@ impl Task {
                 timer.as_mut().reset(deadline.unwrap_or(far));
                 armed = deadline;
             }
+            // Biased: bytes that arrived are read before a deadline is acted on, so a busy
+            // runtime that polls this task late does not mistake a live server for a dead
+            // one.
             tokio::select! {
+                biased;
                 cmd = self.commands.recv(), if self.commands_open => match cmd {
                     Some(cmd) => {
                         self.command(cmd);

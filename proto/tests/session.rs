@@ -111,11 +111,12 @@ fn handshake_sends_a_connect_request_and_reports_connected() {
 #[test]
 fn pings_when_idle_and_stays_up_while_the_server_answers() {
     let mut sim = connected();
-    // Read timeout 4 s: a ping is due after at most 2 s of silence, jitter at most 400 ms.
+    // Session timeout 6 s: a ping is due after a tenth of it (600 ms) of quiet, less a
+    // jitter of at most a fifth of that.
     for _ in 0..20 {
         let waited = sim.run_to_deadline();
         assert!(
-            waited <= Duration::from_secs(2) && waited >= Duration::from_millis(1600),
+            waited <= Duration::from_millis(600) && waited >= Duration::from_millis(480),
             "{waited:?}"
         );
         let sent = sim.sent();
@@ -127,7 +128,7 @@ fn pings_when_idle_and_stays_up_while_the_server_answers() {
 }
 
 #[test]
-fn read_timeout_drops_and_reconnects_to_the_next_host_with_the_same_session() {
+fn a_silent_server_is_left_after_a_fifth_of_the_timeout_for_the_next_host_with_the_same_session() {
     let mut sim = connected();
     let id = sim.submit(create("/n"));
     let sent = sim.sent();
@@ -136,7 +137,8 @@ fn read_timeout_drops_and_reconnects_to_the_next_host_with_the_same_session() {
     let pending = sim.submit(get_data("/n", false));
     sim.take_events();
 
-    // The server goes silent: pings go out, nothing comes back.
+    // The server goes silent while the read waits: a fifth of the 6 s timeout later the
+    // connection is taken for dead, long before the 4 s read timeout.
     let mut elapsed = Duration::ZERO;
     while sim.s.state() == SessionState::Connected {
         elapsed += sim.run_to_deadline();
@@ -144,13 +146,13 @@ fn read_timeout_drops_and_reconnects_to_the_next_host_with_the_same_session() {
     }
     assert_eq!(
         elapsed,
-        Duration::from_millis(4000),
-        "dropped at the read timeout"
+        Duration::from_millis(1200),
+        "dropped a fifth of the timeout after the request"
     );
     let actions = sim.take_actions();
     assert_eq!(
         actions[0],
-        Action::Disconnect(Disconnect::ReadTimeout(Duration::from_secs(4)))
+        Action::Disconnect(Disconnect::Unresponsive(Duration::from_millis(1200)))
     );
     assert_eq!(connect_host(&actions[1]), 1);
     let events = sim.take_events();
@@ -166,6 +168,82 @@ fn read_timeout_drops_and_reconnects_to_the_next_host_with_the_same_session() {
     assert_eq!(&req.passwd[..], b"0123456789abcdef");
     assert_eq!(req.last_zxid_seen, zxid);
     assert_eq!(apps(&sim.take_events()), [AppState::Connected]);
+}
+
+#[test]
+fn a_half_second_stall_with_requests_waiting_keeps_the_connection() {
+    let mut sim = connected();
+    for _ in 0..10 {
+        let id = sim.submit(get_data("/n", false));
+        let sent = sim.sent();
+        // A healthy server pauses for 500 ms (a GC), then answers.
+        sim.advance(Duration::from_millis(500));
+        assert!(
+            sim.take_actions().is_empty(),
+            "no disconnect during the stall"
+        );
+        for req in &sent {
+            if req.xid() == -2 {
+                sim.input(&reply(-2, -1, 0, None));
+            } else {
+                sim.reply_ok(req.xid(), OpCode::GetData, &ok_body(req.request()));
+            }
+        }
+        let events = sim.take_events();
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, Event::Complete { id: done, result: Ok(_) } if *done == id)),
+            "{sent:?} {events:?}"
+        );
+    }
+    assert_eq!(sim.s.state(), SessionState::Connected);
+}
+
+#[test]
+fn a_busy_connection_is_alive_while_answers_keep_coming() {
+    let mut sim = connected();
+    // 10,000 requests in flight, answered 100 at a time every 100 ms: 10 s of waiting, far
+    // beyond the patience, but never silent for long.
+    let ids: Vec<_> = (0..10_000)
+        .map(|_| sim.submit(get_data("/n", false)))
+        .collect();
+    let sent = sim.sent();
+    assert_eq!(sent.len(), 10_000);
+    for chunk in sent.chunks(100) {
+        sim.advance(Duration::from_millis(100));
+        for req in chunk {
+            sim.reply_ok(req.xid(), OpCode::GetData, &ok_body(req.request()));
+        }
+    }
+    assert!(sim.take_actions().is_empty(), "no disconnect under load");
+    let done = sim
+        .take_events()
+        .iter()
+        .filter(|e| matches!(e, Event::Complete { result: Ok(_), .. }))
+        .count();
+    assert_eq!(done, ids.len());
+}
+
+#[test]
+fn a_slow_link_measured_by_pings_stretches_the_patience() {
+    let mut sim = connected();
+    assert_eq!(sim.s.unresponsive_after(), Duration::from_millis(1200));
+    // Pings answered after 400 ms each: the smoothed round trip climbs towards 400 ms.
+    for _ in 0..30 {
+        sim.run_to_deadline();
+        let sent = sim.sent();
+        assert_eq!(sent, [Sent::Request(-2, Request::Ping)]);
+        sim.advance(Duration::from_millis(400));
+        sim.input(&reply(-2, -1, 0, None));
+    }
+    let patience = sim.s.unresponsive_after();
+    assert!(
+        patience > Duration::from_millis(2000) && patience <= Duration::from_millis(2200),
+        "600 ms plus four round trips of about 400 ms: {patience:?}"
+    );
+    // Never beyond the read timeout.
+    assert!(patience <= sim.s.read_timeout());
 }
 
 #[test]
@@ -723,7 +801,7 @@ fn close_lets_pending_requests_finish_then_closes() {
 }
 
 #[test]
-fn close_without_an_answer_closes_after_the_read_timeout() {
+fn close_without_an_answer_closes_once_the_server_is_taken_for_dead() {
     let mut sim = connected();
     let a = sim.submit(get_data("/a", false));
     sim.s.close(sim.now);
@@ -733,11 +811,13 @@ fn close_without_an_answer_closes_after_the_read_timeout() {
         waited += sim.run_to_deadline();
         sim.sent(); // pings go on meanwhile
     }
-    assert_eq!(waited, Duration::from_secs(4));
+    assert_eq!(waited, sim.s.unresponsive_after());
+    assert_eq!(waited, Duration::from_millis(1200));
     let events = sim.take_events();
+    // The read was in flight when the server went silent: it may have been applied.
     assert!(events.contains(&Event::Complete {
         id: a,
-        result: Err(Error::Closed)
+        result: Err(Error::ConnectionLoss)
     }));
     assert_eq!(sim.s.state(), SessionState::Closed);
 }

@@ -96,6 +96,14 @@ pub enum Disconnect {
     /// Nothing arrived within the read timeout (2/3 of the session timeout).
     #[error("the server sent nothing for {0:?} (read timeout)")]
     ReadTimeout(Duration),
+    /// A request or ping waited this long without a word from the server: it is taken for
+    /// dead (black-holed, frozen or gone) and the next server is tried, with most of the
+    /// session timeout left to resume there.
+    #[error(
+        "the server answered nothing for {0:?} while a request or ping waited; trying the \
+         next server"
+    )]
+    Unresponsive(Duration),
     /// A frame could not be split off the stream.
     #[error("bad frame from the server: {0}")]
     Frame(#[from] FrameError),

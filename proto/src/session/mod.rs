@@ -42,6 +42,9 @@ const PROBE_MAX: Duration = Duration::from_secs(60);
 const REPLY_HEADER_LEN: usize = 16;
 /// The reference client never lets more than 10 s pass without a ping.
 const MAX_PING_INTERVAL: Duration = Duration::from_secs(10);
+/// The shortest silence taken for a dead server while an answer is awaited: a healthy
+/// server's GC pause or disk stall (half a second is common) must not cost the connection.
+const STALL_ALLOWANCE: Duration = Duration::from_millis(600);
 
 /// What a successful (or NoNode) reply does to the watch registry.
 #[derive(Debug, Clone)]
@@ -102,6 +105,11 @@ enum Conn {
         last_recv: Instant,
         last_send: Instant,
         ping_jitter: Duration,
+        /// When the ping in flight was sent, to measure the round trip.
+        ping_sent: Option<Instant>,
+        /// Since when an answer (to a request or a ping) has been awaited; None while
+        /// nothing is outstanding.
+        waiting_since: Option<Instant>,
     },
 }
 
@@ -184,6 +192,8 @@ pub struct Session {
     closing: Option<Instant>,
     /// When a server was last heard from in the current session, for client-side expiry.
     last_heard: Option<Instant>,
+    /// The smoothed round trip of pings, once one was measured.
+    srtt: Option<Duration>,
 
     conn: Conn,
     next_host: usize,
@@ -230,6 +240,7 @@ impl Session {
             read_only: false,
             closing: None,
             last_heard: None,
+            srtt: None,
             conn: Conn::Idle { retry_at: None },
             next_host: 0,
             failures: 0,
@@ -390,10 +401,14 @@ impl Session {
                 last_recv,
                 last_send,
                 ping_jitter,
+                waiting_since,
                 ..
             } => {
                 at(last_recv + self.read_timeout());
                 at(last_send + self.ping_interval(ping_jitter));
+                if let Some(w) = waiting_since {
+                    at(last_recv.max(w) + self.unresponsive_after());
+                }
             }
         }
         if let Some(q) = self.queued.front() {
@@ -413,10 +428,28 @@ impl Session {
         earliest
     }
 
+    /// A tenth of the session timeout (at most 10 s): an idle connection keeps a ping in
+    /// flight often enough that a dead server shows within [`Session::unresponsive_after`]
+    /// of it, less the jitter drawn for this ping.
     fn ping_interval(&self, jitter: Duration) -> Duration {
-        (self.read_timeout() / 2)
-            .min(MAX_PING_INTERVAL)
-            .saturating_sub(jitter)
+        self.base_ping_interval().saturating_sub(jitter)
+    }
+
+    fn base_ping_interval(&self) -> Duration {
+        (self.timeout() / 10).min(MAX_PING_INTERVAL)
+    }
+
+    /// How long the server may stay silent while a request or ping awaits its answer before
+    /// the connection is taken for dead and the next server is tried: a fifth of the session
+    /// timeout, or 600 ms plus four round trips if that is longer, and never more than the
+    /// read timeout. With pings every tenth of the timeout, a black-holed server is left
+    /// within about 30 % of the timeout, with most of the session's time still ahead to
+    /// resume elsewhere (the reference client waits for the read timeout, 67 %).
+    pub fn unresponsive_after(&self) -> Duration {
+        let rtt = self.srtt.unwrap_or_default();
+        (self.timeout() / 5)
+            .max(STALL_ALLOWANCE + rtt * 4)
+            .min(self.read_timeout())
     }
 
     /// While no connection carries the session, it is given up 4/3 of the session timeout
@@ -492,7 +525,10 @@ impl Session {
                         return;
                     }
                 }
-                Ok(None) => return,
+                Ok(None) => {
+                    self.settle_waiting();
+                    return;
+                }
                 Err(e) => {
                     self.lose_connection(now, Disconnect::Frame(e), true);
                     return;
@@ -505,6 +541,21 @@ impl Session {
         if let Conn::Open { last_recv, .. } = &mut self.conn {
             *last_recv = now;
             self.last_heard = Some(now);
+        }
+    }
+
+    /// Once every answer is in, nothing is awaited any more.
+    fn settle_waiting(&mut self) {
+        let outstanding = !self.pending.is_empty() || !self.auth_in_flight.is_empty();
+        if let Conn::Open {
+            ping_sent,
+            waiting_since,
+            ..
+        } = &mut self.conn
+            && !outstanding
+            && ping_sent.is_none()
+        {
+            *waiting_since = None;
         }
     }
 
@@ -541,13 +592,20 @@ impl Session {
                 last_recv,
                 last_send,
                 ping_jitter,
+                waiting_since,
                 ..
             } => {
+                let patience = self.unresponsive_after();
                 if now >= last_recv + self.read_timeout() {
                     let t = self.read_timeout();
                     self.lose_connection(now, Disconnect::ReadTimeout(t), true);
+                } else if waiting_since.is_some_and(|w| now >= last_recv.max(w) + patience) {
+                    self.lose_connection(now, Disconnect::Unresponsive(patience), true);
                 } else if now >= last_send + self.ping_interval(ping_jitter) {
                     Request::Ping.encode_frame(xid::PING, "", &mut self.out);
+                    if let Conn::Open { ping_sent, .. } = &mut self.conn {
+                        ping_sent.get_or_insert(now);
+                    }
                     self.sent(now);
                 }
             }
@@ -563,17 +621,21 @@ impl Session {
 
     /// Marks that bytes were queued on the open connection now, and draws the jitter of the
     /// next ping.
+    /// Marks that bytes were queued on the open connection now (each of them awaits an
+    /// answer), and draws the jitter of the next ping.
     fn sent(&mut self, now: Instant) {
-        let max_jitter = (self.read_timeout() / 10).min(Duration::from_millis(400));
+        let max_jitter = (self.base_ping_interval() / 5).min(Duration::from_millis(400));
         let jitter = Duration::from_micros(self.rng.below(max_jitter.as_micros() as u64 + 1));
         if let Conn::Open {
             last_send,
             ping_jitter,
+            waiting_since,
             ..
         } = &mut self.conn
         {
             *last_send = now;
             *ping_jitter = jitter;
+            waiting_since.get_or_insert(now);
         }
     }
 
@@ -967,6 +1029,8 @@ impl Session {
             last_recv: now,
             last_send: now,
             ping_jitter: Duration::ZERO,
+            ping_sent: None,
+            waiting_since: None,
         };
         self.set_state(
             if resp.read_only {
@@ -1012,7 +1076,19 @@ impl Session {
                 self.deliver_watch(event);
                 Ok(())
             }
-            xid::PING => Ok(()),
+            xid::PING => {
+                if let Conn::Open { ping_sent, .. } = &mut self.conn
+                    && let Some(at) = ping_sent.take()
+                {
+                    let sample = now.saturating_duration_since(at);
+                    // The usual smoothing: seven parts history, one part news.
+                    self.srtt = Some(match self.srtt {
+                        Some(s) => (s * 7 + sample) / 8,
+                        None => sample,
+                    });
+                }
+                Ok(())
+            }
             xid::AUTH => {
                 let index = self.auth_in_flight.pop_front();
                 let waiter = index.and_then(|i| self.auths.get_mut(i)?.waiter.take());

@@ -35,6 +35,15 @@ fn read_timeout() -> Duration {
     Duration::from_millis(SESSION_TIMEOUT_MS * 2 / 3)
 }
 
+/// While a request or ping awaits an answer, a server silent for a fifth of the session
+/// timeout (or 600 ms plus four smoothed ping round trips, if longer; never more than the
+/// read timeout) is taken for dead.
+fn unresponsive_after(srtt: Option<Duration>) -> Duration {
+    (Duration::from_millis(SESSION_TIMEOUT_MS) / 5)
+        .max(Duration::from_millis(600) + srtt.unwrap_or_default() * 4)
+        .min(read_timeout())
+}
+
 /// Without a connection, the session is given up 4/3 of the session timeout after the last
 /// word from a server.
 fn expiry_after() -> Duration {
@@ -77,6 +86,31 @@ enum Due {
     Expiry,
     QueuedGivesUp,
     ReadTimeout,
+    Unresponsive,
+}
+
+/// The world as it stood before a step: what the model needs to replay the step's timeline.
+#[derive(Debug, Clone, Copy)]
+pub struct Before {
+    /// The session had asked for a connection.
+    pub want_connect: bool,
+    /// A connection was up.
+    pub tcp_up: bool,
+    /// When the oldest frame the server has not answered arrived.
+    pub oldest_unanswered: Option<Instant>,
+    /// How many frames the server had received in all.
+    pub sends: usize,
+}
+
+impl Before {
+    pub fn of(w: &World) -> Before {
+        Before {
+            want_connect: w.want_connect.is_some(),
+            tcp_up: w.tcp_up,
+            oldest_unanswered: w.unanswered.front().map(|(_, _, t)| *t),
+            sends: w.sends.len(),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -106,6 +140,12 @@ pub struct Model {
     watches: Vec<(RequestId, String, WatchKind)>,
     /// Every id handed out, in order.
     issued: Vec<RequestId>,
+    /// The smoothed ping round trip, once measured.
+    srtt: Option<Duration>,
+    /// When the first ping since the last ping answer went out on this connection.
+    ping_sent: Option<Instant>,
+    /// Since when an answer has been awaited, during a step in which time passes.
+    waiting_since: Option<Instant>,
 
     // What the last step must have produced.
     completions: Vec<(RequestId, Result<Response, Error>)>,
@@ -132,6 +172,9 @@ impl Model {
             auth_in_flight: VecDeque::new(),
             watches: Vec::new(),
             issued: Vec::new(),
+            srtt: None,
+            ping_sent: None,
+            waiting_since: None,
             completions: Vec::new(),
             watch_events: Vec::new(),
             states: Vec::new(),
@@ -257,6 +300,7 @@ impl Model {
 
     fn connected(&mut self) {
         self.open = true;
+        self.ping_sent = None;
         self.has_session = true;
         self.last_recv = self.now;
         self.last_heard = Some(self.now);
@@ -278,6 +322,7 @@ impl Model {
     fn lose_connection(&mut self) {
         let was_open = self.open;
         self.open = false;
+        self.ping_sent = None;
         self.fail_sent(Error::ConnectionLoss);
         if self.closing.is_some() {
             self.finish_close();
@@ -313,12 +358,14 @@ impl Model {
     fn finish_close(&mut self) {
         self.closing = None;
         self.open = false;
+        self.ping_sent = None;
         self.fail_sent(Error::Closed);
         self.end_session(SessionState::Closed, Error::Closed, KeeperState::Closed);
     }
 
     fn expire(&mut self) {
         self.open = false;
+        self.ping_sent = None;
         self.closing = None;
         self.fail_sent(Error::SessionExpired);
         self.end_session(
@@ -334,6 +381,7 @@ impl Model {
 
     fn auth_failed(&mut self) {
         self.open = false;
+        self.ping_sent = None;
         self.closing = None;
         self.fail_sent(Error::AuthFailed);
         while let Some((id, _, _)) = self.queued.pop_front() {
@@ -395,7 +443,17 @@ impl Model {
 
     fn answered(&mut self, wire: &Request, err: i32) -> Result<(), String> {
         match wire {
-            Request::Ping | Request::SetWatches(_) | Request::SetWatches2(_) => {}
+            Request::Ping => {
+                // The first ping since the last answer measures the round trip.
+                if let Some(at) = self.ping_sent.take() {
+                    let sample = self.now.saturating_duration_since(at);
+                    self.srtt = Some(match self.srtt {
+                        Some(s) => (s * 7 + sample) / 8,
+                        None => sample,
+                    });
+                }
+            }
+            Request::SetWatches(_) | Request::SetWatches2(_) => {}
             Request::Auth(a) => {
                 let index = self
                     .auth_in_flight
@@ -505,6 +563,12 @@ impl Model {
         }
         if self.open {
             due.push((self.last_recv + read_timeout(), Due::ReadTimeout));
+            if let Some(w) = self.waiting_since {
+                due.push((
+                    self.last_recv.max(w) + unresponsive_after(self.srtt),
+                    Due::Unresponsive,
+                ));
+            }
         }
         due.into_iter().min()
     }
@@ -522,7 +586,7 @@ impl Model {
                     let (id, _, _) = self.queued.pop_front().unwrap();
                     self.complete(id, Err(Error::Timeout(request_timeout())));
                 }
-                Due::ReadTimeout => self.lose_connection(),
+                Due::ReadTimeout | Due::Unresponsive => self.lose_connection(),
             }
         }
         self.now = to;
@@ -532,14 +596,23 @@ impl Model {
 
     /// Applies a step the world just ran. `want_connect` and `tcp_up` are the driver's view
     /// before the step: whether the session had asked for a connection, whether one was up.
-    pub fn apply(
-        &mut self,
-        step: &Step,
-        want_connect: bool,
-        tcp_up: bool,
-        w: &World,
-    ) -> Result<(), String> {
+    pub fn apply(&mut self, step: &Step, before: Before, w: &World) -> Result<(), String> {
         assert!(models(step));
+        let (want_connect, tcp_up) = (before.want_connect, before.tcp_up);
+        // Pings the session sent during the step: the first since the last answer is the
+        // one the next ping answer measures. (Only time passing sends them, and nothing is
+        // answered meanwhile.)
+        let new_sends = &w.sends[before.sends..];
+        if self.open {
+            if let Some((t, _)) = new_sends.iter().find(|(_, ping)| *ping) {
+                self.ping_sent.get_or_insert(*t);
+            }
+        }
+        // Nothing is answered while time passes, so what is awaited then is the oldest
+        // frame already unanswered, else the first one sent during the step.
+        self.waiting_since = before
+            .oldest_unanswered
+            .or_else(|| new_sends.first().map(|(t, _)| *t));
         self.completions.clear();
         self.watch_events.clear();
         self.states.clear();
@@ -551,7 +624,7 @@ impl Model {
                 if !w.answered.is_empty() {
                     self.heard();
                 }
-                for (req, err) in &w.answered {
+                for (req, err, _) in &w.answered {
                     self.answered(req, *err)?;
                 }
             }
@@ -696,10 +769,10 @@ pub fn run_checked(seed: u64, steps: &[Step]) -> Result<World, String> {
         if !models(step) {
             model = None;
         }
-        let (want, tcp_up) = (w.want_connect.is_some(), w.tcp_up);
+        let before = Before::of(&w);
         w.run(step);
         if let Some(m) = model.as_mut() {
-            m.apply(step, want, tcp_up, &w)
+            m.apply(step, before, &w)
                 .and_then(|()| m.check(&w))
                 .map_err(|e| format!("step {i}, {step:?}: {e}"))?;
         }

@@ -88,12 +88,16 @@ pub struct World {
     pub tcp_up: bool,
     pub handshaken: bool,
     pub from_client: FrameDecoder,
-    pub unanswered: VecDeque<(i32, Request)>,
+    /// Frames the server received and has not answered: xid, request, when it arrived.
+    pub unanswered: VecDeque<(i32, Request, Instant)>,
+    /// Every frame the server received after a handshake, in order: when, and whether it
+    /// was a ping (never cleared, so a model can replay the timeline of a step).
+    pub sends: Vec<(Instant, bool)>,
     pub zxid: i64,
     /// Extra `handle_timeout(now)` calls after every step (time-invariance checks).
     pub extra_timeouts: bool,
     /// What the server answered in the last step: each request and the error code.
-    pub answered: Vec<(Request, i32)>,
+    pub answered: Vec<(Request, i32, Instant)>,
     /// Notifications delivered in the last step.
     pub notified: Vec<(EventType, String)>,
     /// Every event of the last step, in order.
@@ -125,6 +129,7 @@ impl World {
             handshaken: false,
             from_client: FrameDecoder::new(DEFAULT_MAX_REQUEST),
             unanswered: VecDeque::new(),
+            sends: Vec::new(),
             zxid: 1,
             extra_timeouts: false,
             answered: Vec::new(),
@@ -206,7 +211,8 @@ impl World {
                 assert!(ConnectRequest::decode(&frame).is_ok());
             } else {
                 let (h, r) = Request::decode_frame(&frame).expect("the client sends valid frames");
-                self.unanswered.push_back((h.xid, r));
+                self.sends.push((self.now, matches!(r, Request::Ping)));
+                self.unanswered.push_back((h.xid, r, self.now));
             }
         }
         assert_eq!(
@@ -287,7 +293,7 @@ impl World {
                 let mut bytes = Vec::new();
                 let mut ends = Vec::new();
                 for _ in 0..*count {
-                    let Some((xid, req)) = self.unanswered.pop_front() else {
+                    let Some((xid, req, sent_at)) = self.unanswered.pop_front() else {
                         break;
                     };
                     self.zxid += 1;
@@ -299,7 +305,7 @@ impl World {
                         _ => reply(xid, self.zxid, 0, Some((req.opcode(), &ok_body(&req)))),
                     };
                     let err = i32::from_be_bytes([frame[16], frame[17], frame[18], frame[19]]);
-                    self.answered.push((req, err));
+                    self.answered.push((req, err, sent_at));
                     bytes.extend(frame);
                     ends.push(bytes.len());
                 }
@@ -309,7 +315,7 @@ impl World {
                 let reached = ends.iter().take_while(|&&end| end <= fed).count();
                 self.answered.truncate(reached);
                 let refused = zk_proto::ErrorCode::AuthFailed.as_i32();
-                if let Some(i) = self.answered.iter().position(|(_, e)| *e == refused) {
+                if let Some(i) = self.answered.iter().position(|(_, e, _)| *e == refused) {
                     self.answered.truncate(i + 1);
                 }
             }
