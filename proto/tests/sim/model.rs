@@ -603,10 +603,10 @@ impl Model {
         // one the next ping answer measures. (Only time passing sends them, and nothing is
         // answered meanwhile.)
         let new_sends = &w.sends[before.sends..];
-        if self.open {
-            if let Some((t, _)) = new_sends.iter().find(|(_, ping)| *ping) {
-                self.ping_sent.get_or_insert(*t);
-            }
+        if self.open
+            && let Some((t, _)) = new_sends.iter().find(|(_, ping)| *ping)
+        {
+            self.ping_sent.get_or_insert(*t);
         }
         // Nothing is answered while time passes, so what is awaited then is the oldest
         // frame already unanswered, else the first one sent during the step.
