@@ -943,6 +943,8 @@ impl Loop {
 }
 
 /// The callback thread: runs watch callbacks one at a time, in the order events arrived.
+/// A callback that panics is logged and dropped (it may be broken); the thread and every
+/// other callback go on.
 fn run_callbacks(jobs: Receiver<CallbackJob>) {
     let mut callbacks: HashMap<RequestId, Callback> = HashMap::new();
     for job in jobs {
@@ -952,10 +954,26 @@ fn run_callbacks(jobs: Receiver<CallbackJob>) {
             }
             CallbackJob::Event(ev, last) => {
                 let id = ev.watch;
+                let path = ev.path.clone();
+                let mut drop_it = last;
                 if let Some(cb) = callbacks.get_mut(&id) {
-                    cb(ev);
+                    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cb(ev)));
+                    if let Err(panic) = ran {
+                        let why = panic
+                            .downcast_ref::<&str>()
+                            .map(|s| (*s).to_string())
+                            .or_else(|| panic.downcast_ref::<String>().cloned())
+                            .unwrap_or_default();
+                        warn!(
+                            watch = id.0,
+                            %path,
+                            panic = %why,
+                            "a watch callback panicked; it is dropped, the others go on"
+                        );
+                        drop_it = true;
+                    }
                 }
-                if last {
+                if drop_it {
                     callbacks.remove(&id);
                 }
             }

@@ -166,6 +166,45 @@ fn watches_arrive_through_channels_iterators_and_callbacks_in_order() {
 }
 
 #[test]
+fn a_panicking_callback_does_not_stop_the_others() {
+    let c = connect(&shared_sim().connect_string());
+    c.create("/panicky", "", &CreateOptions::persistent())
+        .unwrap();
+    // A persistent watch whose callback panics on its first event...
+    let _bad = c
+        .add_watch_fn("/panicky", AddWatchMode::Persistent, |_| {
+            panic!("a bug in user code")
+        })
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    // ...and another one that must go on hearing events, before and after.
+    let _good = c
+        .add_watch_fn("/panicky", AddWatchMode::PersistentRecursive, move |e| {
+            let _ = tx.send(e.kind);
+        })
+        .unwrap();
+    for i in 0..3 {
+        c.set_data("/panicky", format!("{i}"), None).unwrap();
+        assert_eq!(
+            rx.recv_timeout(Duration::from_secs(5)).unwrap(),
+            EventType::NodeDataChanged
+        );
+    }
+    // One-shot callbacks registered after the panic still run.
+    let (tx2, rx2) = mpsc::channel();
+    c.get_data_watch_fn("/panicky", move |e| {
+        let _ = tx2.send(e.kind);
+    })
+    .unwrap();
+    c.set_data("/panicky", "after", None).unwrap();
+    assert_eq!(
+        rx2.recv_timeout(Duration::from_secs(5)).unwrap(),
+        EventType::NodeDataChanged
+    );
+    c.close();
+}
+
+#[test]
 fn the_blocking_client_survives_failover_without_losing_a_request() {
     let mut ensemble = Ensemble::start(3).expect("start a 3-node ensemble");
     let proxies: Vec<Proxy> = ensemble
