@@ -11,8 +11,7 @@
 //! ```no_run
 //! use std::time::Instant;
 //! use mio::{Events, Poll, Token};
-//! use zk_mio::Connection;
-//! use zk_proto::session::{Config, Event};
+//! use zk_mio::{Config, Connection, Event};
 //!
 //! let mut poll = Poll::new()?;
 //! let mut zk = Connection::new(Config::new("127.0.0.1:2181")?, poll.registry(), Token(0), Instant::now())?;
@@ -43,3 +42,13 @@ mod connection;
 
 pub use connection::{Connection, Resolver, blocking_resolver};
 pub use zk_proto::ops::{CreateOptions, Error, MultiBuilder, ReadOp, ReadResult, Result};
+
+// Everything a user of this crate names, so that it is enough on its own.
+pub use bytes::Bytes;
+pub use zk_proto::consts::{AddWatchMode, CreateMode, EventType, KeeperState, WatcherType, perms};
+pub use zk_proto::records::{Acl, ClientInfo, Id, OpResult, Request, Response};
+pub use zk_proto::retry::RetryPolicy;
+pub use zk_proto::session::{
+    AppState, Config, Disconnect, Event, RequestId, SessionState, StateEvent, WatchedEvent,
+};
+pub use zk_proto::{ErrorCode, Stat};
