@@ -14,12 +14,10 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use mio::{Events, Poll, Token, Waker};
 use tracing::{debug, info, warn};
-use zk_proto::consts::{AddWatchMode, EventType, WatcherType};
-use zk_proto::ops::{
-    ClientOptions, CreateOptions, Error, MultiBuilder, ReadOp, ReadResult, Result,
-    multi_read_request, reply,
-};
+use zk_proto::consts::{AddWatchMode, EventType};
+use zk_proto::ops::{ClientOptions, CreateOptions, Error, MultiBuilder, Op, Result, op, reply};
 use zk_proto::records::*;
+use zk_proto::retry::RetryPolicy;
 use zk_proto::session::{self, AppState, Event, RequestId, SessionState, StateEvent, WatchedEvent};
 use zk_proto::{ErrorCode, Stat};
 
@@ -187,6 +185,8 @@ impl ClientBuilder {
             shared,
             default_acl: self.options.default_acl.into(),
             call_timeout: timeout,
+            retry: self.options.retry,
+            seed,
         })
     }
 }
@@ -208,20 +208,22 @@ fn random_seed() -> u64 {
 
 /// A one-shot watch: wait for its event. Dropping it before the event releases the watch.
 #[must_use = "dropping a watcher removes the watch"]
-pub struct Watcher {
+pub struct OneshotWatcher {
     rx: Receiver<WatchedEvent>,
     id: RequestId,
     shared: Arc<Shared>,
     done: bool,
 }
 
-impl std::fmt::Debug for Watcher {
+impl std::fmt::Debug for OneshotWatcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Watcher").field("id", &self.id).finish()
+        f.debug_struct("OneshotWatcher")
+            .field("id", &self.id)
+            .finish()
     }
 }
 
-impl Watcher {
+impl OneshotWatcher {
     /// Waits for the event (a final `EventType::None` event if the session ends first).
     pub fn wait(mut self) -> WatchedEvent {
         self.done = true;
@@ -244,7 +246,7 @@ impl Watcher {
     }
 }
 
-impl Drop for Watcher {
+impl Drop for OneshotWatcher {
     fn drop(&mut self) {
         if !self.done {
             self.shared.send(Cmd::Release(self.id));
@@ -255,19 +257,21 @@ impl Drop for Watcher {
 /// A persistent watch as an iterator of events; it ends when the watch is removed or the
 /// session ends. Dropping it releases the watch.
 #[must_use = "dropping a watcher removes the watch"]
-pub struct WatchStream {
+pub struct PersistentWatcher {
     rx: Option<Receiver<WatchedEvent>>,
     id: RequestId,
     shared: Arc<Shared>,
 }
 
-impl std::fmt::Debug for WatchStream {
+impl std::fmt::Debug for PersistentWatcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WatchStream").field("id", &self.id).finish()
+        f.debug_struct("PersistentWatcher")
+            .field("id", &self.id)
+            .finish()
     }
 }
 
-impl WatchStream {
+impl PersistentWatcher {
     /// The next event within `timeout`; `Ok(None)` once the watch ended.
     pub fn next_timeout(
         &mut self,
@@ -287,7 +291,7 @@ impl WatchStream {
     }
 }
 
-impl Iterator for WatchStream {
+impl Iterator for PersistentWatcher {
     type Item = WatchedEvent;
 
     fn next(&mut self) -> Option<WatchedEvent> {
@@ -299,7 +303,7 @@ impl Iterator for WatchStream {
     }
 }
 
-impl Drop for WatchStream {
+impl Drop for PersistentWatcher {
     fn drop(&mut self) {
         if self.rx.is_some() {
             self.shared.send(Cmd::Release(self.id));
@@ -354,6 +358,8 @@ pub struct Client {
     shared: Arc<Shared>,
     default_acl: Arc<[Acl]>,
     call_timeout: Duration,
+    retry: RetryPolicy,
+    seed: u64,
 }
 
 impl std::fmt::Debug for Client {
@@ -437,10 +443,10 @@ impl Client {
         Ok(self.submit(request, None)?.1)
     }
 
-    fn call_watch(&self, request: Request) -> Result<(Reply, Watcher)> {
+    fn call_watch(&self, request: Request) -> Result<(Reply, OneshotWatcher)> {
         let (tx, rx) = mpsc::channel();
         let (id, r) = self.submit(request, Some(Sink::Channel(tx)))?;
-        let w = Watcher {
+        let w = OneshotWatcher {
             rx,
             id,
             shared: self.shared.clone(),
@@ -466,112 +472,56 @@ impl Client {
         }
     }
 
-    /// Creates a node and returns its path.
-    pub fn create(
-        &self,
-        path: &str,
-        data: impl Into<Bytes>,
-        options: &CreateOptions,
-    ) -> Result<String> {
-        let req = options.request(path, data.into(), &self.default_acl, false);
-        reply::created(self.call(req)?)
-    }
-
-    /// Creates a node and returns its path and Stat.
-    pub fn create2(
-        &self,
-        path: &str,
-        data: impl Into<Bytes>,
-        options: &CreateOptions,
-    ) -> Result<(String, Stat)> {
-        let req = options.request(path, data.into(), &self.default_acl, true);
-        reply::created2(self.call(req)?)
+    /// Submits an operation and decodes its reply.
+    fn run<T>(&self, op: Op<T>) -> Result<T> {
+        let (request, decode) = op.into_parts();
+        decode(self.call(request)?)
     }
 
     /// Creates `path` and any missing parents (persistent, default ACL); an existing node is
     /// not an error.
+    #[doc(alias = "ensure_path")]
     pub fn create_all(&self, path: &str, data: impl Into<Bytes>) -> Result<()> {
-        let persistent = CreateOptions::persistent();
-        let mut at = 0;
-        while let Some(i) = path[at + 1..].find('/') {
-            at += i + 1;
-            match self.create(&path[..at], Bytes::new(), &persistent) {
+        let mut data = Some(data.into());
+        for step in op::create_all_steps(path) {
+            // The data goes to the last node only.
+            let d = if step == path {
+                data.take().unwrap_or_default()
+            } else {
+                Bytes::new()
+            };
+            match self.create(step, d, &CreateOptions::persistent()) {
                 Err(e) if e.server_code() != Some(ErrorCode::NodeExists) => return Err(e),
                 _ => {}
             }
         }
-        match self.create(path, data, &persistent) {
-            Err(e) if e.server_code() != Some(ErrorCode::NodeExists) => Err(e),
-            _ => Ok(()),
-        }
+        Ok(())
     }
 
-    /// Retries `op` under `policy` while it fails with a connection problem, sleeping
-    /// between attempts as the policy says.
+    /// Retries `op` with the client's retry policy while it fails with a connection problem,
+    /// sleeping between attempts as the policy says.
     ///
     /// ```no_run
     /// # let client = zk_mio::blocking::Client::connect("127.0.0.1:2181")?;
-    /// use zk_proto::retry::RetryPolicy;
-    /// let (data, _) = client.retry(&RetryPolicy::default(), || client.get_data("/config"))?;
-    /// # Ok::<(), zk_proto::ops::Error>(())
+    /// let (data, _) = client.retry(|| client.get_data("/config"))?;
+    /// # Ok::<(), zk_mio::Error>(())
     /// ```
-    pub fn retry<T>(
-        &self,
-        policy: &zk_proto::retry::RetryPolicy,
-        mut op: impl FnMut() -> Result<T>,
-    ) -> Result<T> {
-        let mut retrying = policy.start(Instant::now(), random_seed());
-        loop {
-            match op() {
-                Err(Error::Request(e)) => match retrying.next_delay(Instant::now(), &e) {
-                    Some(delay) => thread::sleep(delay),
-                    None => return Err(Error::Request(e)),
-                },
-                other => return other,
-            }
-        }
-    }
-
-    /// Deletes a node if its version matches (`None`: any).
-    pub fn delete(&self, path: &str, version: Option<i32>) -> Result<()> {
-        reply::done(self.call(Request::Delete(DeleteRequest {
-            path: path.into(),
-            version: version.unwrap_or(-1),
-        }))?)
-    }
-
-    /// The node's Stat, or `None` when it does not exist.
-    pub fn exists(&self, path: &str) -> Result<Option<Stat>> {
-        reply::stat_or_none(self.call(Request::Exists(ExistsRequest {
-            path: path.into(),
-            watch: false,
-        }))?)
+    pub fn retry<T>(&self, op: impl FnMut() -> Result<T>) -> Result<T> {
+        retry_with(&self.retry, self.seed, op)
     }
 
     /// Like [`Client::exists`], and a one-shot watch.
-    pub fn exists_watch(&self, path: &str) -> Result<(Option<Stat>, Watcher)> {
-        let (r, w) = self.call_watch(Request::Exists(ExistsRequest {
-            path: path.into(),
-            watch: true,
-        }))?;
-        Ok((reply::stat_or_none(r)?, w))
-    }
-
-    /// The node's data and Stat.
-    pub fn get_data(&self, path: &str) -> Result<(Bytes, Stat)> {
-        reply::data(self.call(Request::GetData(GetDataRequest {
-            path: path.into(),
-            watch: false,
-        }))?)
+    pub fn exists_watch(&self, path: &str) -> Result<(Option<Stat>, OneshotWatcher)> {
+        let (request, decode) = op::exists(path, true).into_parts();
+        let (r, w) = self.call_watch(request)?;
+        Ok((decode(r)?, w))
     }
 
     /// Like [`Client::get_data`], and a one-shot watch.
-    pub fn get_data_watch(&self, path: &str) -> Result<(Bytes, Stat, Watcher)> {
-        let (r, w) = self.call_watch(Request::GetData(GetDataRequest {
-            path: path.into(),
-            watch: true,
-        }))?;
-        let (d, s) = reply::data(r)?;
+    pub fn get_data_watch(&self, path: &str) -> Result<(Bytes, Stat, OneshotWatcher)> {
+        let (request, decode) = op::get_data(path, true).into_parts();
+        let (r, w) = self.call_watch(request)?;
+        let (d, s) = decode(r)?;
         Ok((d, s, w))
     }
 
@@ -587,131 +537,47 @@ impl Client {
                 f(e)
             }
         });
-        let (_, r) = self.submit(
-            Request::GetData(GetDataRequest {
-                path: path.into(),
-                watch: true,
-            }),
-            Some(Sink::Callback(cb)),
-        )?;
-        reply::data(r)
-    }
-
-    /// Writes the node's data if its version matches (`None`: any).
-    pub fn set_data(
-        &self,
-        path: &str,
-        data: impl Into<Bytes>,
-        version: Option<i32>,
-    ) -> Result<Stat> {
-        reply::stat(self.call(Request::SetData(SetDataRequest {
-            path: path.into(),
-            data: data.into(),
-            version: version.unwrap_or(-1),
-        }))?)
-    }
-
-    /// The names of the node's children.
-    pub fn get_children(&self, path: &str) -> Result<Vec<String>> {
-        reply::children(self.call(Request::GetChildren(GetChildrenRequest {
-            path: path.into(),
-            watch: false,
-        }))?)
-    }
-
-    /// The names of the node's children and its Stat.
-    pub fn get_children2(&self, path: &str) -> Result<(Vec<String>, Stat)> {
-        reply::children2(self.call(Request::GetChildren2(GetChildrenRequest {
-            path: path.into(),
-            watch: false,
-        }))?)
+        let (request, decode) = op::get_data(path, true).into_parts();
+        let (_, r) = self.submit(request, Some(Sink::Callback(cb)))?;
+        decode(r)
     }
 
     /// Like [`Client::get_children2`], and a one-shot watch.
-    pub fn get_children_watch(&self, path: &str) -> Result<(Vec<String>, Stat, Watcher)> {
-        let (r, w) = self.call_watch(Request::GetChildren2(GetChildrenRequest {
-            path: path.into(),
-            watch: true,
-        }))?;
-        let (c, s) = reply::children2(r)?;
+    pub fn get_children_watch(&self, path: &str) -> Result<(Vec<String>, Stat, OneshotWatcher)> {
+        let (request, decode) = op::get_children2(path, true).into_parts();
+        let (r, w) = self.call_watch(request)?;
+        let (c, s) = decode(r)?;
         Ok((c, s, w))
     }
 
-    /// The number of descendants.
-    pub fn get_all_children_number(&self, path: &str) -> Result<i32> {
-        reply::count(
-            self.call(Request::GetAllChildrenNumber(GetAllChildrenNumberRequest {
-                path: path.into(),
-            }))?,
-        )
-    }
-
-    /// This session's ephemeral nodes under `prefix`.
-    pub fn get_ephemerals(&self, prefix: &str) -> Result<Vec<String>> {
-        reply::ephemerals(self.call(Request::GetEphemerals(GetEphemeralsRequest {
-            prefix_path: prefix.into(),
-        }))?)
-    }
-
-    /// The node's ACL and Stat.
-    pub fn get_acl(&self, path: &str) -> Result<(Vec<Acl>, Stat)> {
-        reply::acl(self.call(Request::GetAcl(GetAclRequest { path: path.into() }))?)
-    }
-
-    /// Replaces the node's ACL if its ACL version matches (`None`: any).
-    pub fn set_acl(&self, path: &str, acl: Vec<Acl>, version: Option<i32>) -> Result<Stat> {
-        reply::stat(self.call(Request::SetAcl(SetAclRequest {
-            path: path.into(),
-            acl,
-            version: version.unwrap_or(-1),
-        }))?)
-    }
-
-    /// Waits until the server has caught up with the leader for `path`.
-    pub fn sync(&self, path: &str) -> Result<String> {
-        reply::synced(self.call(Request::Sync(SyncRequest { path: path.into() }))?)
-    }
-
-    /// Applies `ops` all together or not at all.
-    pub fn multi(&self, ops: MultiBuilder) -> Result<Vec<OpResult>> {
-        if ops.is_empty() {
-            return Ok(Vec::new());
+    /// Starts a transaction: operations applied all together or not at all (`multi`).
+    ///
+    /// ```no_run
+    /// # let client = zk_mio::blocking::Client::connect("127.0.0.1:2181")?;
+    /// use zk_mio::CreateOptions;
+    /// let results = client
+    ///     .transaction()
+    ///     .check("/config", 3)
+    ///     .create("/config/new", "v", &CreateOptions::persistent())
+    ///     .set_data("/config", "updated", Some(3))
+    ///     .commit()?;
+    /// # Ok::<(), zk_mio::Error>(())
+    /// ```
+    pub fn transaction(&self) -> Transaction<'_> {
+        Transaction {
+            client: self,
+            default_acl: self.default_acl.clone(),
+            ops: MultiBuilder::default(),
         }
-        reply::transaction(self.call(ops.request())?)
-    }
-
-    /// The default ACL, for building transactions with [`MultiBuilder::create`].
-    pub fn default_acl(&self) -> &[Acl] {
-        &self.default_acl
-    }
-
-    /// Reads several nodes in one round trip.
-    pub fn multi_read(&self, ops: &[ReadOp]) -> Result<Vec<ReadResult>> {
-        reply::reads(self.call(multi_read_request(ops))?)
-    }
-
-    /// Who the server thinks this session is.
-    pub fn whoami(&self) -> Result<Vec<ClientInfo>> {
-        reply::who(self.call(Request::WhoAmI)?)
-    }
-
-    /// The ensemble's configuration.
-    pub fn get_config(&self) -> Result<(Bytes, Stat)> {
-        reply::data(self.call(Request::GetConfig { watch: false })?)
     }
 
     /// A persistent (or recursive) watch as an iterator of events.
-    pub fn add_watch(&self, path: &str, mode: AddWatchMode) -> Result<WatchStream> {
+    pub fn add_watch(&self, path: &str, mode: AddWatchMode) -> Result<PersistentWatcher> {
         let (tx, rx) = mpsc::channel();
-        let (id, r) = self.submit(
-            Request::AddWatch(AddWatchRequest {
-                path: path.into(),
-                mode: mode.as_i32(),
-            }),
-            Some(Sink::Channel(tx)),
-        )?;
-        reply::done(r)?;
-        Ok(WatchStream {
+        let (request, decode) = op::add_watch(path, mode).into_parts();
+        let (id, r) = self.submit(request, Some(Sink::Channel(tx)))?;
+        decode(r)?;
+        Ok(PersistentWatcher {
             rx: Some(rx),
             id,
             shared: self.shared.clone(),
@@ -726,34 +592,73 @@ impl Client {
         mode: AddWatchMode,
         f: impl FnMut(WatchedEvent) + Send + 'static,
     ) -> Result<WatchHandle> {
-        let (id, r) = self.submit(
-            Request::AddWatch(AddWatchRequest {
-                path: path.into(),
-                mode: mode.as_i32(),
-            }),
-            Some(Sink::Callback(Box::new(f))),
-        )?;
-        reply::done(r)?;
+        let (request, decode) = op::add_watch(path, mode).into_parts();
+        let (id, r) = self.submit(request, Some(Sink::Callback(Box::new(f))))?;
+        decode(r)?;
         Ok(WatchHandle {
             id,
             shared: self.shared.clone(),
         })
     }
+}
 
-    /// Removes this session's watches of `kind` on `path`.
-    pub fn remove_watches(&self, path: &str, kind: WatcherType) -> Result<()> {
-        reply::done(self.call(Request::RemoveWatches(RemoveWatchesRequest {
-            path: path.into(),
-            kind: kind.as_i32(),
-        }))?)
+/// Writes the operations every client has ([`zk_proto::for_each_operation`]) as blocking
+/// calls.
+macro_rules! blocking_operations {
+    ($( $(#[$doc:meta])* $name:ident ( $($arg:ident : $ty:ty),* ) -> $out:ty [$acl:ident] $op:expr ; )*) => {
+        impl Client {
+            $(
+                $(#[$doc])*
+                pub fn $name(&self, $($arg: $ty),*) -> Result<$out> {
+                    let $acl: &[Acl] = &self.default_acl;
+                    let _ = $acl;
+                    self.run($op)
+                }
+            )*
+        }
+    };
+}
+
+zk_proto::for_each_operation!(blocking_operations);
+
+/// A transaction: operations applied all together or not at all (`multi`).
+#[derive(Debug)]
+#[must_use = "a transaction does nothing until committed"]
+pub struct Transaction<'c> {
+    client: &'c Client,
+    default_acl: Arc<[Acl]>,
+    ops: MultiBuilder,
+}
+
+impl Transaction<'_> {
+    zk_proto::transaction_builder_methods!();
+
+    /// Applies the operations. On failure nothing was applied and the error names the
+    /// failing operation.
+    pub fn commit(self) -> Result<Vec<OpResult>> {
+        if self.ops.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.client.run(op::transaction(self.ops))
     }
+}
 
-    /// Checks that the server holds a watch of `kind` on `path` for this session.
-    pub fn check_watches(&self, path: &str, kind: WatcherType) -> Result<()> {
-        reply::done(self.call(Request::CheckWatches(CheckWatchesRequest {
-            path: path.into(),
-            kind: kind.as_i32(),
-        }))?)
+/// Retries `op` under `policy` while it fails with a connection problem, sleeping between
+/// attempts as the policy says; `seed` drives the jitter.
+pub fn retry_with<T>(
+    policy: &RetryPolicy,
+    seed: u64,
+    mut op: impl FnMut() -> Result<T>,
+) -> Result<T> {
+    let mut retrying = policy.start(Instant::now(), seed);
+    loop {
+        match op() {
+            Err(Error::Request(e)) => match retrying.next_delay(Instant::now(), &e) {
+                Some(delay) => thread::sleep(delay),
+                None => return Err(Error::Request(e)),
+            },
+            other => return other,
+        }
     }
 }
 

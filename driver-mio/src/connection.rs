@@ -507,7 +507,7 @@ fn probe_step(p: &mut Probe, now: Instant) -> Option<ProbeResult> {
         return Some(ProbeResult::Unreachable);
     }
     if !p.sent {
-        match p.stream.write(b"isro") {
+        match p.stream.write(ProbeResult::QUESTION) {
             Ok(4) => p.sent = true,
             Ok(_) => return Some(ProbeResult::Unreachable),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
@@ -518,21 +518,11 @@ fn probe_step(p: &mut Probe, now: Instant) -> Option<ProbeResult> {
     let mut buf = [0u8; 16];
     loop {
         match p.stream.read(&mut buf) {
-            Ok(0) => {
-                return Some(if p.answer.starts_with(b"rw") {
-                    ProbeResult::ReadWrite
-                } else {
-                    ProbeResult::ReadOnly
-                });
-            }
+            Ok(0) => return Some(ProbeResult::from_answer(&p.answer)),
             Ok(n) => {
                 p.answer.extend_from_slice(&buf[..n]);
                 if p.answer.len() >= 2 {
-                    return Some(if p.answer.starts_with(b"rw") {
-                        ProbeResult::ReadWrite
-                    } else {
-                        ProbeResult::ReadOnly
-                    });
+                    return Some(ProbeResult::from_answer(&p.answer));
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,

@@ -6,10 +6,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot, watch};
-use zk_proto::consts::{AddWatchMode, WatcherType};
-use zk_proto::ops::{
-    ClientOptions, CreateOptions, MultiBuilder, ReadOp, ReadResult, multi_read_request, reply,
-};
+use zk_proto::consts::AddWatchMode;
+use zk_proto::ops::{ClientOptions, CreateOptions, MultiBuilder, Op, op};
 use zk_proto::records::*;
 use zk_proto::retry::RetryPolicy;
 use zk_proto::session::{self, AppState, RequestId, SessionState};
@@ -35,24 +33,16 @@ use crate::{Error, Result};
 #[derive(Debug, Clone)]
 pub struct ClientBuilder {
     options: ClientOptions,
-    retry: RetryPolicy,
 }
 
 impl ClientBuilder {
     fn new(hosts: &str) -> Self {
         ClientBuilder {
             options: ClientOptions::new(hosts),
-            retry: RetryPolicy::default(),
         }
     }
 
     zk_proto::client_option_setters!();
-
-    /// The policy of [`Client::retry`] (default [`RetryPolicy::default`]).
-    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
-        self.retry = policy;
-        self
-    }
 
     /// Starts the session without waiting for it; requests wait for the connection.
     /// Must be called inside a tokio runtime.
@@ -75,7 +65,7 @@ impl ClientBuilder {
             snapshot: snap_rx,
             hosts,
             default_acl: self.options.default_acl.into(),
-            retry: self.retry,
+            retry: self.options.retry,
             seed,
         })
     }
@@ -130,34 +120,12 @@ impl ClientBuilder {
 #[must_use = "a transaction does nothing until committed"]
 pub struct Transaction {
     client: Client,
+    default_acl: std::sync::Arc<[Acl]>,
     ops: MultiBuilder,
 }
 
 impl Transaction {
-    /// Creates a node.
-    pub fn create(mut self, path: &str, data: impl Into<Bytes>, options: &CreateOptions) -> Self {
-        let acl = self.client.default_acl.clone();
-        self.ops.create(path, data.into(), options, &acl);
-        self
-    }
-
-    /// Deletes a node, if its version matches (`None`: any version).
-    pub fn delete(mut self, path: &str, version: Option<i32>) -> Self {
-        self.ops.delete(path, version);
-        self
-    }
-
-    /// Writes a node's data, if its version matches (`None`: any version).
-    pub fn set_data(mut self, path: &str, data: impl Into<Bytes>, version: Option<i32>) -> Self {
-        self.ops.set_data(path, data.into(), version);
-        self
-    }
-
-    /// Requires a node to be at `version`.
-    pub fn check(mut self, path: &str, version: i32) -> Self {
-        self.ops.check(path, version);
-        self
-    }
+    zk_proto::transaction_builder_methods!();
 
     /// Applies the operations. On failure nothing was applied and the error names the
     /// failing operation.
@@ -165,7 +133,7 @@ impl Transaction {
         if self.ops.is_empty() {
             return Ok(Vec::new());
         }
-        reply::transaction(self.client.call(self.ops.request()).await)
+        self.client.run(op::transaction(self.ops)).await
     }
 }
 
@@ -346,128 +314,47 @@ impl Client {
 
     // ----- operations -----
 
-    /// Creates a node and returns its path (with the sequence number for sequential nodes).
-    pub async fn create(
-        &self,
-        path: &str,
-        data: impl Into<Bytes>,
-        options: &CreateOptions,
-    ) -> Result<String> {
-        let req = options.request(path, data.into(), &self.default_acl, false);
-        reply::created(self.call(req).await)
-    }
-
-    /// Creates a node and returns its path and Stat (`create2`).
-    pub async fn create2(
-        &self,
-        path: &str,
-        data: impl Into<Bytes>,
-        options: &CreateOptions,
-    ) -> Result<(String, Stat)> {
-        let req = options.request(path, data.into(), &self.default_acl, true);
-        reply::created2(self.call(req).await)
+    /// Submits an operation and decodes its reply.
+    async fn run<T>(&self, op: Op<T>) -> Result<T> {
+        let (request, decode) = op.into_parts();
+        decode(self.call(request).await)
     }
 
     /// Creates `path` and any missing parents (as persistent nodes with the default ACL).
     /// An existing node is not an error.
+    #[doc(alias = "ensure_path")]
     pub async fn create_all(&self, path: &str, data: impl Into<Bytes>) -> Result<()> {
-        let data = data.into();
-        let persistent = CreateOptions::persistent();
-        let mut at = 0;
-        while let Some(i) = path[at + 1..].find('/') {
-            at += i + 1;
-            match self.create(&path[..at], Bytes::new(), &persistent).await {
+        let mut data = Some(data.into());
+        for step in op::create_all_steps(path) {
+            // The data goes to the last node only.
+            let d = if step == path {
+                data.take().unwrap_or_default()
+            } else {
+                Bytes::new()
+            };
+            match self.create(step, d, &CreateOptions::persistent()).await {
                 Err(e) if e.server_code() != Some(ErrorCode::NodeExists) => return Err(e),
                 _ => {}
             }
         }
-        match self.create(path, data, &persistent).await {
-            Err(e) if e.server_code() != Some(ErrorCode::NodeExists) => Err(e),
-            _ => Ok(()),
-        }
-    }
-
-    /// Deletes a node if its version matches (`None`: any version).
-    pub async fn delete(&self, path: &str, version: Option<i32>) -> Result<()> {
-        let req = Request::Delete(DeleteRequest {
-            path: path.into(),
-            version: version.unwrap_or(-1),
-        });
-        reply::done(self.call(req).await)
-    }
-
-    /// The node's Stat, or `None` when it does not exist.
-    pub async fn exists(&self, path: &str) -> Result<Option<Stat>> {
-        let req = Request::Exists(ExistsRequest {
-            path: path.into(),
-            watch: false,
-        });
-        reply::stat_or_none(self.call(req).await)
+        Ok(())
     }
 
     /// Like [`Client::exists`], and a watcher that fires when the node is created, changed or
     /// deleted.
     pub async fn exists_watch(&self, path: &str) -> Result<(Option<Stat>, OneshotWatcher)> {
-        let req = Request::Exists(ExistsRequest {
-            path: path.into(),
-            watch: true,
-        });
-        let (r, w) = self.call_once(req).await;
-        Ok((reply::stat_or_none(r)?, w))
-    }
-
-    /// The node's data and Stat.
-    pub async fn get_data(&self, path: &str) -> Result<(Bytes, Stat)> {
-        let req = Request::GetData(GetDataRequest {
-            path: path.into(),
-            watch: false,
-        });
-        reply::data(self.call(req).await)
+        let (op, decode) = op::exists(path, true).into_parts();
+        let (r, w) = self.call_once(op).await;
+        Ok((decode(r)?, w))
     }
 
     /// Like [`Client::get_data`], and a watcher that fires when the data changes or the node
     /// is deleted.
     pub async fn get_data_watch(&self, path: &str) -> Result<(Bytes, Stat, OneshotWatcher)> {
-        let req = Request::GetData(GetDataRequest {
-            path: path.into(),
-            watch: true,
-        });
-        let (r, w) = self.call_once(req).await;
-        let (d, s) = reply::data(r)?;
+        let (op, decode) = op::get_data(path, true).into_parts();
+        let (r, w) = self.call_once(op).await;
+        let (d, s) = decode(r)?;
         Ok((d, s, w))
-    }
-
-    /// Writes the node's data if its version matches (`None`: any version).
-    pub async fn set_data(
-        &self,
-        path: &str,
-        data: impl Into<Bytes>,
-        version: Option<i32>,
-    ) -> Result<Stat> {
-        let req = Request::SetData(SetDataRequest {
-            path: path.into(),
-            data: data.into(),
-            version: version.unwrap_or(-1),
-        });
-        reply::stat(self.call(req).await)
-    }
-
-    /// The names of the node's children.
-    pub async fn get_children(&self, path: &str) -> Result<Vec<String>> {
-        let req = Request::GetChildren(GetChildrenRequest {
-            path: path.into(),
-            watch: false,
-        });
-        reply::children(self.call(req).await)
-    }
-
-    /// The names of the node's children and its Stat (`getChildren2`).
-    pub async fn get_children2(&self, path: &str) -> Result<(Vec<String>, Stat)> {
-        let req = Request::GetChildren2(GetChildrenRequest {
-            path: path.into(),
-            watch: false,
-        });
-        reply::children2(self.call(req).await)
     }
 
     /// Like [`Client::get_children2`], and a watcher that fires when the children change or
@@ -476,110 +363,49 @@ impl Client {
         &self,
         path: &str,
     ) -> Result<(Vec<String>, Stat, OneshotWatcher)> {
-        let req = Request::GetChildren2(GetChildrenRequest {
-            path: path.into(),
-            watch: true,
-        });
-        let (r, w) = self.call_once(req).await;
-        let (c, s) = reply::children2(r)?;
+        let (op, decode) = op::get_children2(path, true).into_parts();
+        let (r, w) = self.call_once(op).await;
+        let (c, s) = decode(r)?;
         Ok((c, s, w))
-    }
-
-    /// The number of descendants of the node.
-    pub async fn get_all_children_number(&self, path: &str) -> Result<i32> {
-        let req = Request::GetAllChildrenNumber(GetAllChildrenNumberRequest { path: path.into() });
-        reply::count(self.call(req).await)
-    }
-
-    /// The paths of this session's ephemeral nodes under `prefix` (`"/"` for all).
-    pub async fn get_ephemerals(&self, prefix: &str) -> Result<Vec<String>> {
-        let req = Request::GetEphemerals(GetEphemeralsRequest {
-            prefix_path: prefix.into(),
-        });
-        reply::ephemerals(self.call(req).await)
-    }
-
-    /// The node's ACL and Stat.
-    pub async fn get_acl(&self, path: &str) -> Result<(Vec<Acl>, Stat)> {
-        let req = Request::GetAcl(GetAclRequest { path: path.into() });
-        reply::acl(self.call(req).await)
-    }
-
-    /// Replaces the node's ACL if its ACL version matches (`None`: any version).
-    pub async fn set_acl(&self, path: &str, acl: Vec<Acl>, version: Option<i32>) -> Result<Stat> {
-        let req = Request::SetAcl(SetAclRequest {
-            path: path.into(),
-            acl,
-            version: version.unwrap_or(-1),
-        });
-        reply::stat(self.call(req).await)
-    }
-
-    /// Waits until the server this client reads from has caught up with the leader for
-    /// `path`.
-    pub async fn sync(&self, path: &str) -> Result<String> {
-        let req = Request::Sync(SyncRequest { path: path.into() });
-        reply::synced(self.call(req).await)
     }
 
     /// Starts a transaction.
     pub fn transaction(&self) -> Transaction {
         Transaction {
             client: self.clone(),
+            default_acl: self.default_acl.clone(),
             ops: MultiBuilder::default(),
         }
-    }
-
-    /// Reads several nodes in one round trip (`multiRead`); each read succeeds or fails on
-    /// its own.
-    pub async fn multi_read(&self, ops: &[ReadOp]) -> Result<Vec<ReadResult>> {
-        reply::reads(self.call(multi_read_request(ops)).await)
-    }
-
-    /// Who the server thinks this session is (`whoAmI`).
-    pub async fn whoami(&self) -> Result<Vec<ClientInfo>> {
-        reply::who(self.call(Request::WhoAmI).await)
-    }
-
-    /// The ensemble's configuration (`/zookeeper/config`, outside any chroot).
-    pub async fn get_config(&self) -> Result<(Bytes, Stat)> {
-        reply::data(self.call(Request::GetConfig { watch: false }).await)
     }
 
     /// A persistent watch on `path` (or, with [`AddWatchMode::PersistentRecursive`], on it
     /// and every descendant) that delivers every event until it is dropped or removed.
     pub async fn add_watch(&self, path: &str, mode: AddWatchMode) -> Result<PersistentWatcher> {
         let (tx, rx) = mpsc::unbounded_channel();
-        let req = Request::AddWatch(AddWatchRequest {
-            path: path.into(),
-            mode: mode.as_i32(),
-        });
-        let (id, r) = self.submit(req, Some(WatchSink::Stream(tx))).await;
-        reply::done(r)?;
+        let (request, decode) = op::add_watch(path, mode).into_parts();
+        let (id, r) = self.submit(request, Some(WatchSink::Stream(tx))).await;
+        decode(r)?;
         Ok(PersistentWatcher::new(rx, id, self.commands.clone()))
     }
-
-    /// Removes this session's watches of `kind` on `path`, on the server and here; their
-    /// watchers get a final "removed" event. Servers before 3.9 know only `Children`, `Data`
-    /// and `Any`.
-    pub async fn remove_watches(&self, path: &str, kind: WatcherType) -> Result<()> {
-        let req = Request::RemoveWatches(RemoveWatchesRequest {
-            path: path.into(),
-            kind: kind.as_i32(),
-        });
-        reply::done(self.call(req).await)
-    }
-
-    /// Checks that the server holds a watch of `kind` on `path` for this session
-    /// (`NoWatcher` otherwise).
-    pub async fn check_watches(&self, path: &str, kind: WatcherType) -> Result<()> {
-        let req = Request::CheckWatches(CheckWatchesRequest {
-            path: path.into(),
-            kind: kind.as_i32(),
-        });
-        reply::done(self.call(req).await)
-    }
 }
+
+/// Writes the operations every client has ([`zk_proto::for_each_operation`]) as `async fn`s.
+macro_rules! async_operations {
+    ($( $(#[$doc:meta])* $name:ident ( $($arg:ident : $ty:ty),* ) -> $out:ty [$acl:ident] $op:expr ; )*) => {
+        impl Client {
+            $(
+                $(#[$doc])*
+                pub async fn $name(&self, $($arg: $ty),*) -> Result<$out> {
+                    let $acl: &[Acl] = &self.default_acl;
+                    let _ = $acl;
+                    self.run($op).await
+                }
+            )*
+        }
+    };
+}
+
+zk_proto::for_each_operation!(async_operations);
 
 /// Retries `op` under `policy` while it fails with a connection problem, sleeping between
 /// attempts as the policy says.

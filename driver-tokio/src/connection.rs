@@ -431,14 +431,13 @@ async fn connect(addr: HostAddr) -> io::Result<TcpStream> {
 async fn probe(addr: HostAddr) -> ProbeResult {
     let ask = async {
         let mut stream = connect(addr).await?;
-        stream.write_all(b"isro").await?;
+        stream.write_all(ProbeResult::QUESTION).await?;
         let mut answer = Vec::with_capacity(4);
         (&mut stream).take(16).read_to_end(&mut answer).await?;
         io::Result::Ok(answer)
     };
     match tokio::time::timeout(PROBE_TIMEOUT, ask).await {
-        Ok(Ok(answer)) if answer.starts_with(b"rw") => ProbeResult::ReadWrite,
-        Ok(Ok(_)) => ProbeResult::ReadOnly,
+        Ok(Ok(answer)) => ProbeResult::from_answer(&answer),
         _ => ProbeResult::Unreachable,
     }
 }

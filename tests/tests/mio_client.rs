@@ -11,7 +11,7 @@ use zk_harness::{Ensemble, Fault, Proxy};
 use zk_mio::blocking::Client;
 use zk_proto::ErrorCode;
 use zk_proto::consts::{AddWatchMode, EventType};
-use zk_proto::ops::{CreateOptions, MultiBuilder, ReadOp, ReadResult};
+use zk_proto::ops::{CreateOptions, ReadOp, ReadResult};
 use zk_proto::session::{AppState, SessionState, StateEvent};
 use zk_tests::{shared_server, shared_sim};
 
@@ -64,19 +64,19 @@ fn the_blocking_client_runs_the_core_operations() {
     );
     assert_eq!(c.get_all_children_number("/mio").unwrap(), 2);
 
-    let mut tx = MultiBuilder::default();
-    tx.create(
-        "/mio/t",
-        Bytes::new(),
-        &CreateOptions::persistent(),
-        c.default_acl(),
-    );
-    tx.check("/mio/a", 1);
-    assert_eq!(c.multi(tx).unwrap().len(), 2);
-    let mut tx = MultiBuilder::default();
-    tx.delete("/mio/t", None);
-    tx.check("/mio/a", 7);
-    let e = c.multi(tx).unwrap_err();
+    let done = c
+        .transaction()
+        .create("/mio/t", Bytes::new(), &CreateOptions::persistent())
+        .check("/mio/a", 1)
+        .commit()
+        .unwrap();
+    assert_eq!(done.len(), 2);
+    let e = c
+        .transaction()
+        .delete("/mio/t", None)
+        .check("/mio/a", 7)
+        .commit()
+        .unwrap_err();
     assert!(e.is(ErrorCode::BadVersion), "{e}");
     let reads = c
         .multi_read(&[

@@ -45,6 +45,21 @@ pub enum ProbeResult {
     Unreachable,
 }
 
+impl ProbeResult {
+    /// The server's answer to `isro`: `rw` means read-write; anything else (`ro`, or a
+    /// server closing without a word) is taken for read-only.
+    pub fn from_answer(answer: &[u8]) -> ProbeResult {
+        if answer.starts_with(b"rw") {
+            ProbeResult::ReadWrite
+        } else {
+            ProbeResult::ReadOnly
+        }
+    }
+
+    /// The word a driver sends to ask.
+    pub const QUESTION: &'static [u8; 4] = b"isro";
+}
+
 /// A watch fired, or ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WatchedEvent {

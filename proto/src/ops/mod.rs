@@ -8,7 +8,12 @@ use bytes::Bytes;
 use crate::consts::CreateMode;
 use crate::error::ErrorCode;
 use crate::records::*;
+use crate::retry::RetryPolicy;
 use crate::session::{self, Config, HostError, Session};
+
+pub mod op;
+
+pub use op::{Op, Reply};
 
 /// Why an operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -117,6 +122,8 @@ pub struct ClientOptions {
     pub request_timeout: Option<Duration>,
     /// Start a new session after expiry.
     pub renew_expired: bool,
+    /// The policy of the client's `retry`.
+    pub retry: RetryPolicy,
 }
 
 /// Writes the setters a driver's client builder shares, for a builder struct with a field
@@ -209,6 +216,58 @@ macro_rules! client_option_setters {
             self.options.renew_expired = renew;
             self
         }
+
+        /// The policy of the client's `retry` (default [`RetryPolicy::default`]).
+        ///
+        /// [`RetryPolicy::default`]: $crate::retry::RetryPolicy::default
+        pub fn retry_policy(mut self, policy: $crate::retry::RetryPolicy) -> Self {
+            self.options.retry = policy;
+            self
+        }
+    };
+}
+
+/// Writes the builder methods of a driver's transaction type, for a struct with fields
+/// `ops: MultiBuilder` and `default_acl` (a slice of the client's default ACL), so both
+/// clients' transactions read alike.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! transaction_builder_methods {
+    () => {
+        /// Creates a node.
+        pub fn create(
+            mut self,
+            path: &str,
+            data: impl Into<$crate::__bytes::Bytes>,
+            options: &$crate::ops::CreateOptions,
+        ) -> Self {
+            self.ops
+                .create(path, data.into(), options, &self.default_acl);
+            self
+        }
+
+        /// Deletes a node, if its version matches (`None`: any version).
+        pub fn delete(mut self, path: &str, version: Option<i32>) -> Self {
+            self.ops.delete(path, version);
+            self
+        }
+
+        /// Writes a node's data, if its version matches (`None`: any version).
+        pub fn set_data(
+            mut self,
+            path: &str,
+            data: impl Into<$crate::__bytes::Bytes>,
+            version: Option<i32>,
+        ) -> Self {
+            self.ops.set_data(path, data.into(), version);
+            self
+        }
+
+        /// Requires a node to be at `version`.
+        pub fn check(mut self, path: &str, version: i32) -> Self {
+            self.ops.check(path, version);
+            self
+        }
     };
 }
 
@@ -229,6 +288,7 @@ impl ClientOptions {
             queue_limit: None,
             request_timeout: None,
             renew_expired: true,
+            retry: RetryPolicy::default(),
         }
     }
 
@@ -488,8 +548,6 @@ pub fn multi_read_request(ops: &[ReadOp]) -> Request {
 /// request with.
 pub mod reply {
     use super::*;
-
-    type Reply = std::result::Result<Response, session::Error>;
 
     fn ok(r: Reply) -> Result<Response> {
         r.map_err(Error::Request)
