@@ -15,7 +15,8 @@ use bytes::Bytes;
 use mio::{Events, Poll, Token, Waker};
 use tracing::{debug, info, warn};
 use zk_proto::consts::{AddWatchMode, EventType};
-use zk_proto::ops::{ClientOptions, CreateOptions, Error, MultiBuilder, Op, Result, op, reply};
+use zk_proto::ops::plan::{CreateAll, DeleteAll, Plan};
+use zk_proto::ops::{ClientOptions, Error, MultiBuilder, Op, Result, op, reply};
 use zk_proto::records::*;
 use zk_proto::retry::RetryPolicy;
 use zk_proto::session::{self, AppState, Event, RequestId, SessionState, StateEvent, WatchedEvent};
@@ -478,24 +479,27 @@ impl Client {
         decode(self.call(request)?)
     }
 
+    /// Runs a multi-step operation to its end.
+    fn run_plan<P: Plan>(&self, mut plan: P) -> Result<P::Output> {
+        while let Some(request) = plan.next_request() {
+            plan.complete(self.call(request)?)?;
+        }
+        plan.finish()
+    }
+
     /// Creates `path` and any missing parents (persistent, default ACL); an existing node is
     /// not an error.
     #[doc(alias = "ensure_path")]
     pub fn create_all(&self, path: &str, data: impl Into<Bytes>) -> Result<()> {
-        let mut data = Some(data.into());
-        for step in op::create_all_steps(path) {
-            // The data goes to the last node only.
-            let d = if step == path {
-                data.take().unwrap_or_default()
-            } else {
-                Bytes::new()
-            };
-            match self.create(step, d, &CreateOptions::persistent()) {
-                Err(e) if e.server_code() != Some(ErrorCode::NodeExists) => return Err(e),
-                _ => {}
-            }
-        }
-        Ok(())
+        self.run_plan(CreateAll::new(path, data.into(), &self.default_acl))
+    }
+
+    /// Deletes `path` and everything under it, deepest first, and returns how many nodes
+    /// went. A missing node is not an error. Not atomic: a failure (an ACL, a lost
+    /// connection) leaves what was not deleted yet.
+    #[doc(alias = "delete_recursive")]
+    pub fn delete_all(&self, path: &str) -> Result<usize> {
+        self.run_plan(DeleteAll::new(path))
     }
 
     /// Retries `op` with the client's retry policy while it fails with a connection problem,

@@ -56,7 +56,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // 2. Create a small tree.
     let root = "/zk-rs-tour";
     if client.exists(root).await?.is_some() {
-        remove_tree(&client, root).await?;
+        let removed = client.delete_all(root).await?;
+        println!("removed {removed} nodes");
     }
     client
         .create(root, "tour", &CreateOptions::persistent())
@@ -145,31 +146,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // 7. Clean up: remove the watch, the tree, and close the session.
     drop(tree);
     client.remove_watches(root, WatcherType::Any).await.ok();
-    remove_tree(&client, root).await?;
+    let removed = client.delete_all(root).await?;
+    println!("removed {removed} nodes");
     client.close().await;
     listener.await?;
     println!("closed; the tour is over");
-    Ok(())
-}
-
-/// Deletes a node and everything below it.
-async fn remove_tree(client: &Client, path: &str) -> zk_tokio::Result<()> {
-    let mut stack = vec![(path.to_string(), false)];
-    while let Some((p, expanded)) = stack.pop() {
-        if expanded {
-            client.delete(&p, None).await.or_else(|e| {
-                if e.is(zk_tokio::ErrorCode::NoNode) {
-                    Ok(())
-                } else {
-                    Err(e)
-                }
-            })?;
-            continue;
-        }
-        stack.push((p.clone(), true));
-        for child in client.get_children(&p).await.unwrap_or_default() {
-            stack.push((format!("{p}/{child}"), false));
-        }
-    }
     Ok(())
 }

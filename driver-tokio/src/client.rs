@@ -6,12 +6,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot, watch};
+use zk_proto::Stat;
 use zk_proto::consts::AddWatchMode;
-use zk_proto::ops::{ClientOptions, CreateOptions, MultiBuilder, Op, op};
+use zk_proto::ops::plan::{CreateAll, DeleteAll, Plan};
+use zk_proto::ops::{ClientOptions, MultiBuilder, Op, op};
 use zk_proto::records::*;
 use zk_proto::retry::RetryPolicy;
 use zk_proto::session::{self, AppState, RequestId, SessionState};
-use zk_proto::{ErrorCode, Stat};
 
 use crate::connection::{Command, Snapshot, Task, WatchSink};
 use crate::watch::{OneshotWatcher, PersistentWatcher, StateEvents};
@@ -320,24 +321,28 @@ impl Client {
         decode(self.call(request).await)
     }
 
+    /// Runs a multi-step operation to its end.
+    async fn run_plan<P: Plan>(&self, mut plan: P) -> Result<P::Output> {
+        while let Some(request) = plan.next_request() {
+            plan.complete(self.call(request).await)?;
+        }
+        plan.finish()
+    }
+
     /// Creates `path` and any missing parents (as persistent nodes with the default ACL).
     /// An existing node is not an error.
     #[doc(alias = "ensure_path")]
     pub async fn create_all(&self, path: &str, data: impl Into<Bytes>) -> Result<()> {
-        let mut data = Some(data.into());
-        for step in op::create_all_steps(path) {
-            // The data goes to the last node only.
-            let d = if step == path {
-                data.take().unwrap_or_default()
-            } else {
-                Bytes::new()
-            };
-            match self.create(step, d, &CreateOptions::persistent()).await {
-                Err(e) if e.server_code() != Some(ErrorCode::NodeExists) => return Err(e),
-                _ => {}
-            }
-        }
-        Ok(())
+        self.run_plan(CreateAll::new(path, data.into(), &self.default_acl))
+            .await
+    }
+
+    /// Deletes `path` and everything under it, deepest first, and returns how many nodes
+    /// went. A missing node is not an error. Not atomic: a failure (an ACL, a lost
+    /// connection) leaves what was not deleted yet.
+    #[doc(alias = "delete_recursive")]
+    pub async fn delete_all(&self, path: &str) -> Result<usize> {
+        self.run_plan(DeleteAll::new(path)).await
     }
 
     /// Like [`Client::exists`], and a watcher that fires when the node is created, changed or

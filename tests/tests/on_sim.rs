@@ -30,3 +30,31 @@ async fn my_code_against_a_model_server() {
     .expect("a new session within 10 s");
     assert!(client.exists("/jobs").await.unwrap().is_some());
 }
+
+/// create_all and delete_all, written once as plans, through both clients.
+#[tokio::test]
+async fn create_all_and_delete_all_on_both_clients() {
+    let zk = zk_sim::SimServer::bind("127.0.0.1:0").await.unwrap();
+    let hosts = zk.connect_string();
+    let c = zk_tokio::Client::connect(&hosts).await.unwrap();
+    c.create_all("/plans/a/b/c", "leaf").await.unwrap();
+    c.create_all("/plans/a/b/c", "again").await.unwrap(); // existing: fine
+    c.create_all("/plans/a/x", "").await.unwrap();
+    assert_eq!(&c.get_data("/plans/a/b/c").await.unwrap().0[..], b"leaf");
+    assert_eq!(c.delete_all("/plans/a").await.unwrap(), 4);
+    assert!(c.exists("/plans/a").await.unwrap().is_none());
+    assert_eq!(c.delete_all("/plans/missing").await.unwrap(), 0);
+
+    let blocking = tokio::task::spawn_blocking(move || {
+        let b = zk_mio::blocking::Client::connect(&hosts).unwrap();
+        b.create_all("/plans/m/n", "v").unwrap();
+        let removed = b.delete_all("/plans").unwrap();
+        b.close();
+        removed
+    })
+    .await
+    .unwrap();
+    assert_eq!(blocking, 3);
+    assert!(c.exists("/plans").await.unwrap().is_none());
+    c.close().await;
+}

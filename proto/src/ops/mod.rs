@@ -12,6 +12,7 @@ use crate::retry::RetryPolicy;
 use crate::session::{self, Config, HostError, Session};
 
 pub mod op;
+pub mod plan;
 
 pub use op::{Op, Reply};
 
