@@ -109,18 +109,10 @@ impl Drop for Shared {
 #[derive(Debug, Clone)]
 pub struct ClientBuilder {
     options: ClientOptions,
-    call_timeout: Option<Duration>,
 }
 
 impl ClientBuilder {
     zk_proto::client_option_setters!();
-
-    /// How long a call waits for its answer before failing with [`Error::CallTimeout`]
-    /// (default: twice the session timeout).
-    pub fn call_timeout(mut self, timeout: Duration) -> Self {
-        self.call_timeout = Some(timeout);
-        self
-    }
 
     /// Starts the connection thread and waits until the session is connected.
     pub fn connect(self) -> Result<Client> {
@@ -180,6 +172,7 @@ impl ClientBuilder {
             *t = Some(worker);
         }
         let timeout = self
+            .options
             .call_timeout
             .unwrap_or(self.options.session_timeout * 2);
         Ok(Client {
@@ -382,7 +375,6 @@ impl Client {
     pub fn builder(hosts: &str) -> ClientBuilder {
         ClientBuilder {
             options: ClientOptions::new(hosts),
-            call_timeout: None,
         }
     }
 

@@ -67,6 +67,7 @@ impl ClientBuilder {
             hosts,
             default_acl: self.options.default_acl.into(),
             retry: self.options.retry,
+            call_timeout: self.options.call_timeout,
             seed,
         })
     }
@@ -158,6 +159,7 @@ pub struct Client {
     hosts: std::sync::Arc<[zk_proto::session::HostAddr]>,
     default_acl: std::sync::Arc<[Acl]>,
     retry: RetryPolicy,
+    call_timeout: Option<Duration>,
     seed: u64,
 }
 
@@ -209,8 +211,19 @@ impl Client {
             .unwrap_or((RequestId(0), Err(session::Error::Closed)))
     }
 
-    async fn call(&self, request: Request) -> std::result::Result<Response, session::Error> {
-        self.submit(request, None).await.1
+    /// Submits a request and waits for its outcome, at most the call timeout if one is set.
+    async fn call(
+        &self,
+        request: Request,
+    ) -> Result<std::result::Result<Response, session::Error>> {
+        let answer = self.submit(request, None);
+        match self.call_timeout {
+            None => Ok(answer.await.1),
+            Some(t) => tokio::time::timeout(t, answer)
+                .await
+                .map(|(_, r)| r)
+                .map_err(|_| Error::CallTimeout(t)),
+        }
     }
 
     async fn call_once(
@@ -318,13 +331,13 @@ impl Client {
     /// Submits an operation and decodes its reply.
     async fn run<T>(&self, op: Op<T>) -> Result<T> {
         let (request, decode) = op.into_parts();
-        decode(self.call(request).await)
+        decode(self.call(request).await?)
     }
 
     /// Runs a multi-step operation to its end.
     async fn run_plan<P: Plan>(&self, mut plan: P) -> Result<P::Output> {
         while let Some(request) = plan.next_request() {
-            plan.complete(self.call(request).await)?;
+            plan.complete(self.call(request).await?)?;
         }
         plan.finish()
     }

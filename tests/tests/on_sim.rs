@@ -58,3 +58,23 @@ async fn create_all_and_delete_all_on_both_clients() {
     assert!(c.exists("/plans").await.unwrap().is_none());
     c.close().await;
 }
+
+/// The async client's call timeout: a frozen server makes a call fail with CallTimeout in
+/// time, and the client works again once the server runs.
+#[tokio::test]
+async fn a_call_times_out_on_a_frozen_server() {
+    let zk = zk_sim::SimServer::bind("127.0.0.1:0").await.unwrap();
+    let c = zk_tokio::Client::builder(&zk.connect_string())
+        .call_timeout(Duration::from_millis(200))
+        .connect()
+        .await
+        .unwrap();
+    zk.with(|model, now| model.pause(now, 0, None));
+    let started = std::time::Instant::now();
+    let e = c.get_data("/").await.unwrap_err();
+    assert!(matches!(e, zk_tokio::Error::CallTimeout(_)), "{e}");
+    assert!(started.elapsed() < Duration::from_secs(1));
+    zk.with(|model, now| model.resume(now, 0));
+    assert!(c.exists("/").await.unwrap().is_some());
+    c.close().await;
+}

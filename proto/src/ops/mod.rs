@@ -125,6 +125,9 @@ pub struct ClientOptions {
     pub renew_expired: bool,
     /// The policy of the client's `retry`.
     pub retry: RetryPolicy,
+    /// How long a call waits for its answer before failing with [`Error::CallTimeout`];
+    /// `None` for the driver's default.
+    pub call_timeout: Option<Duration>,
 }
 
 /// Writes the setters a driver's client builder shares, for a builder struct with a field
@@ -218,6 +221,14 @@ macro_rules! client_option_setters {
             self
         }
 
+        /// How long each call waits for its answer before it fails with a call timeout (the
+        /// request may still be applied; the async client waits as long as it takes by
+        /// default, the blocking client twice the session timeout).
+        pub fn call_timeout(mut self, timeout: ::std::time::Duration) -> Self {
+            self.options.call_timeout = Some(timeout);
+            self
+        }
+
         /// The policy of the client's `retry` (default [`RetryPolicy::default`]).
         ///
         /// [`RetryPolicy::default`]: $crate::retry::RetryPolicy::default
@@ -290,6 +301,7 @@ impl ClientOptions {
             request_timeout: None,
             renew_expired: true,
             retry: RetryPolicy::default(),
+            call_timeout: None,
         }
     }
 
