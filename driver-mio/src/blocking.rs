@@ -53,14 +53,20 @@ enum Cmd {
     },
     Release(RequestId),
     Subscribe(Sender<StateEvent>),
+    Listen(Listener),
     Close(Sender<()>),
 }
+
+/// A session state listener.
+type Listener = Box<dyn FnMut(StateEvent) + Send>;
 
 /// Jobs for the callback thread.
 enum CallbackJob {
     Register(RequestId, Callback),
     Event(WatchedEvent, bool),
     Forget(RequestId),
+    Listen(Listener),
+    State(StateEvent),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -401,6 +407,14 @@ impl Client {
         self.snapshot().session_id
     }
 
+    /// Calls `f` with every state transition from now on (detailed states and the
+    /// application view: Connected / Suspended / Lost), in order, on the callback thread
+    /// that also runs watch callbacks, as Kazoo's `add_listener` does. `f` must not block:
+    /// every callback waits for it. A listener that panics is logged and keeps listening.
+    pub fn add_listener(&self, f: impl FnMut(StateEvent) + Send + 'static) {
+        self.shared.send(Cmd::Listen(Box::new(f)));
+    }
+
     /// Every state transition from now on.
     pub fn state_events(&self) -> Receiver<StateEvent> {
         let (tx, rx) = mpsc::channel();
@@ -669,6 +683,8 @@ struct Loop {
     /// the watch is one-shot.
     watchers: HashMap<RequestId, (Option<Sender<WatchedEvent>>, bool)>,
     subscribers: Vec<Sender<StateEvent>>,
+    /// Some listener runs on the callback thread: state events go there too.
+    listening: bool,
     close_waiters: Vec<Sender<()>>,
     closing: bool,
 }
@@ -688,6 +704,7 @@ impl Loop {
             waiters: HashMap::new(),
             watchers: HashMap::new(),
             subscribers: Vec::new(),
+            listening: false,
             close_waiters: Vec::new(),
             closing: false,
         }
@@ -771,6 +788,10 @@ impl Loop {
                     self.conn.release_watch(now, id);
                 }
                 Ok(Cmd::Subscribe(tx)) => self.subscribers.push(tx),
+                Ok(Cmd::Listen(f)) => {
+                    self.listening = true;
+                    let _ = self.callbacks.send(CallbackJob::Listen(f));
+                }
                 Ok(Cmd::Close(done)) => {
                     self.close_waiters.push(done);
                     self.close(now);
@@ -795,6 +816,9 @@ impl Loop {
         if let Some(state) = StateEvent::of(&event) {
             info!(?state, "session state");
             self.subscribers.retain(|s| s.send(state).is_ok());
+            if self.listening {
+                let _ = self.callbacks.send(CallbackJob::State(state));
+            }
             return;
         }
         match event {
@@ -843,13 +867,32 @@ impl Loop {
     }
 }
 
+/// What a panic said, when it said it with a string.
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default()
+}
+
 /// The callback thread: runs watch callbacks one at a time, in the order events arrived.
 /// A callback that panics is logged and dropped (it may be broken); the thread and every
 /// other callback go on.
 fn run_callbacks(jobs: Receiver<CallbackJob>) {
     let mut callbacks: HashMap<RequestId, Callback> = HashMap::new();
+    let mut listeners: Vec<Listener> = Vec::new();
     for job in jobs {
         match job {
+            CallbackJob::Listen(f) => listeners.push(f),
+            CallbackJob::State(state) => {
+                for (i, l) in listeners.iter_mut().enumerate() {
+                    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| l(state)));
+                    if let Err(panic) = ran {
+                        warn!(listener = i, ?state, panic = %panic_text(&*panic), "a state listener panicked");
+                    }
+                }
+            }
             CallbackJob::Register(id, cb) => {
                 callbacks.insert(id, cb);
             }
@@ -860,15 +903,10 @@ fn run_callbacks(jobs: Receiver<CallbackJob>) {
                 if let Some(cb) = callbacks.get_mut(&id) {
                     let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cb(ev)));
                     if let Err(panic) = ran {
-                        let why = panic
-                            .downcast_ref::<&str>()
-                            .map(|s| (*s).to_string())
-                            .or_else(|| panic.downcast_ref::<String>().cloned())
-                            .unwrap_or_default();
                         warn!(
                             watch = id.0,
                             %path,
-                            panic = %why,
+                            panic = %panic_text(&*panic),
                             "a watch callback panicked; it is dropped, the others go on"
                         );
                         drop_it = true;

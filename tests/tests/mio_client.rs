@@ -205,6 +205,37 @@ fn a_panicking_callback_does_not_stop_the_others() {
 }
 
 #[test]
+fn state_listeners_run_in_order_and_survive_a_panicking_one() {
+    let c = Client::builder(&shared_sim().connect_string())
+        .session_timeout(Duration::from_secs(4))
+        .connect()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    c.add_listener(|_| panic!("a bug in a listener"));
+    let first = tx.clone();
+    c.add_listener(move |s| {
+        let _ = first.send((1, s));
+    });
+    c.add_listener(move |s| {
+        let _ = tx.send((2, s));
+    });
+    thread::sleep(Duration::from_millis(50));
+    c.close();
+    let mut got = Vec::new();
+    while let Ok(e) = rx.recv_timeout(Duration::from_secs(2)) {
+        got.push(e);
+    }
+    // Both working listeners saw Closed then Lost, each event to listener 1 before 2.
+    let closed = StateEvent::Session(SessionState::Closed);
+    let lost = StateEvent::App(AppState::Lost);
+    assert_eq!(
+        got,
+        [(1, closed), (2, closed), (1, lost), (2, lost)],
+        "{got:?}"
+    );
+}
+
+#[test]
 fn the_blocking_client_survives_failover_without_losing_a_request() {
     let mut ensemble = Ensemble::start(3).expect("start a 3-node ensemble");
     let proxies: Vec<Proxy> = ensemble
