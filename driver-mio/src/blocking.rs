@@ -54,6 +54,7 @@ enum Cmd {
     Release(RequestId),
     Subscribe(Sender<StateEvent>),
     Listen(Listener),
+    Diagnose(Sender<Error>, Duration),
     Close(Sender<()>),
 }
 
@@ -133,8 +134,17 @@ impl ClientBuilder {
                 _ => thread::sleep(Duration::from_millis(2)),
             }
         }
+        // Say why each host failed, not only that none answered.
+        let (tx, rx) = mpsc::channel();
+        client.shared.send(Cmd::Diagnose(tx, wait));
+        let error = rx
+            .recv_timeout(Duration::from_secs(1))
+            .unwrap_or(Error::ConnectTimeout {
+                waited: wait,
+                failures: Vec::new(),
+            });
         client.close();
-        Err(Error::ConnectTimeout(wait))
+        Err(error)
     }
 
     /// Starts the connection thread without waiting for the session.
@@ -788,6 +798,9 @@ impl Loop {
                     self.conn.release_watch(now, id);
                 }
                 Ok(Cmd::Subscribe(tx)) => self.subscribers.push(tx),
+                Ok(Cmd::Diagnose(tx, waited)) => {
+                    let _ = tx.send(Error::connect_timeout(waited, self.conn.session()));
+                }
                 Ok(Cmd::Listen(f)) => {
                     self.listening = true;
                     let _ = self.callbacks.send(CallbackJob::Listen(f));

@@ -97,8 +97,15 @@ impl ClientBuilder {
             Ok(Ok(())) => Ok(client),
             Ok(Err(e)) => Err(e),
             Err(_) => {
+                // Say why each host failed, not only that none answered.
+                let (tx, rx) = oneshot::channel();
+                let _ = client.commands.send(Command::Diagnose(tx, wait));
+                let error = rx.await.unwrap_or(Error::ConnectTimeout {
+                    waited: wait,
+                    failures: Vec::new(),
+                });
                 client.close().await;
-                Err(Error::ConnectTimeout(wait))
+                Err(error)
             }
         }
     }

@@ -52,6 +52,8 @@ pub(crate) enum Command {
     ReleaseWatch(RequestId),
     Subscribe(mpsc::UnboundedSender<StateEvent>),
     Close(oneshot::Sender<()>),
+    /// The session's account of why each host failed, for a connect that gave up.
+    Diagnose(oneshot::Sender<zk_proto::ops::Error>, std::time::Duration),
 }
 
 /// The session as the handle sees it, updated by the task.
@@ -267,6 +269,9 @@ impl Task {
                 }
             }
             Command::Subscribe(tx) => self.subscribers.push(tx),
+            Command::Diagnose(tx, waited) => {
+                let _ = tx.send(zk_proto::ops::Error::connect_timeout(waited, &self.session));
+            }
             Command::Close(done) => {
                 self.close_waiters.push(done);
                 self.session.close(now);

@@ -212,7 +212,7 @@ async fn read_only_mode_without_quorum_then_back_to_read_write() {
         .connect()
         .await;
     assert!(
-        matches!(strict, Err(zk_tokio::Error::ConnectTimeout(_))),
+        matches!(strict, Err(zk_tokio::Error::ConnectTimeout { .. })),
         "{strict:?}"
     );
 

@@ -78,3 +78,58 @@ async fn a_call_times_out_on_a_frozen_server() {
     assert!(c.exists("/").await.unwrap().is_some());
     c.close().await;
 }
+
+/// A connect that gives up says why each host failed: one port refuses connections, the
+/// other answers the handshake with a frame no server would send.
+#[tokio::test]
+async fn connect_timeout_names_each_host_and_its_cause() {
+    use std::io::Write;
+    let refused = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let refused_port = refused.local_addr().unwrap().port();
+    drop(refused);
+    let garbage = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let garbage_port = garbage.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut stream in garbage.incoming().flatten() {
+            // A frame length far above any reply's.
+            let _ = stream.write_all(&[0x7f, 0xff, 0xff, 0xff]);
+        }
+    });
+    let hosts = format!("127.0.0.1:{refused_port},127.0.0.1:{garbage_port}");
+    let check = |error: String| {
+        assert!(
+            error.contains(&format!("127.0.0.1:{refused_port}: the connection failed")),
+            "{error}"
+        );
+        assert!(
+            error.contains(&format!("127.0.0.1:{garbage_port}: bad frame")),
+            "{error}"
+        );
+    };
+
+    let err = zk_tokio::Client::builder(&hosts)
+        .connect_timeout(Duration::from_millis(1500))
+        .connect()
+        .await
+        .expect_err("no host can give a session");
+    let zk_tokio::Error::ConnectTimeout { failures, .. } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(failures.len(), 2, "{failures:?}");
+    check(err.to_string());
+
+    let hosts2 = hosts.clone();
+    let err = tokio::task::spawn_blocking(move || {
+        zk_mio::blocking::Client::builder(&hosts2)
+            .connect_timeout(Duration::from_millis(1500))
+            .connect()
+            .expect_err("no host can give a session")
+    })
+    .await
+    .unwrap();
+    assert!(
+        matches!(err, zk_mio::Error::ConnectTimeout { .. }),
+        "{err:?}"
+    );
+    check(err.to_string());
+}

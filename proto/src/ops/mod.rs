@@ -39,10 +39,16 @@ pub enum Error {
     Hosts(#[from] HostError),
     /// No session could be established in time.
     #[error(
-        "no ZooKeeper server answered within {0:?}; check the connect string and that the \
-         servers are up"
+        "no ZooKeeper server gave a session within {waited:?}{}; check the connect string \
+         and that the servers are up",
+        describe_failures(failures)
     )]
-    ConnectTimeout(Duration),
+    ConnectTimeout {
+        /// How long the caller waited.
+        waited: Duration,
+        /// Why the last attempt on each host failed (host, cause), where one did.
+        failures: Vec<(String, String)>,
+    },
     /// A blocking call got no answer in time. The request may still complete later.
     #[error("no answer within {0:?}; the request may still be applied")]
     CallTimeout(Duration),
@@ -60,7 +66,7 @@ impl Error {
         match self {
             Error::Request(e) => Some(e.code()),
             Error::Transaction { code, .. } => Some(*code),
-            Error::ConnectTimeout(_) => Some(ErrorCode::ConnectionLoss),
+            Error::ConnectTimeout { .. } => Some(ErrorCode::ConnectionLoss),
             Error::CallTimeout(_) => Some(ErrorCode::OperationTimeout),
             Error::Hosts(_) | Error::UnexpectedResponse | Error::Start(_) => None,
         }
@@ -70,7 +76,7 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Request(e) => e.is_retryable(),
-            Error::ConnectTimeout(_) | Error::CallTimeout(_) => true,
+            Error::ConnectTimeout { .. } | Error::CallTimeout(_) => true,
             _ => false,
         }
     }
@@ -85,6 +91,28 @@ impl Error {
         match self {
             Error::Request(session::Error::Server(code)) => Some(*code),
             _ => None,
+        }
+    }
+}
+
+fn describe_failures(failures: &[(String, String)]) -> String {
+    failures
+        .iter()
+        .map(|(host, why)| format!("; {host}: {why}"))
+        .collect()
+}
+
+impl Error {
+    /// A connect timeout after `waited`, with the last failure on each host the session
+    /// tried.
+    pub fn connect_timeout(waited: Duration, session: &Session) -> Error {
+        Error::ConnectTimeout {
+            waited,
+            failures: session
+                .host_failures()
+                .into_iter()
+                .map(|(h, why)| (h.to_string(), why.to_string()))
+                .collect(),
         }
     }
 }

@@ -194,6 +194,8 @@ pub struct Session {
     last_heard: Option<Instant>,
     /// The smoothed round trip of pings, once one was measured.
     srtt: Option<Duration>,
+    /// Why the last attempt on each host failed, since the last established connection.
+    host_failures: Vec<Option<Disconnect>>,
 
     conn: Conn,
     next_host: usize,
@@ -241,6 +243,7 @@ impl Session {
             closing: None,
             last_heard: None,
             srtt: None,
+            host_failures: Vec::new(),
             conn: Conn::Idle { retry_at: None },
             next_host: 0,
             failures: 0,
@@ -311,6 +314,16 @@ impl Session {
                 Some(host)
             }
         }
+    }
+
+    /// Why the last attempt on each host failed, for the hosts that failed since the last
+    /// established connection: what to tell a user whose connect gave up.
+    pub fn host_failures(&self) -> Vec<(HostAddr, Disconnect)> {
+        self.host_failures
+            .iter()
+            .enumerate()
+            .filter_map(|(i, f)| Some((self.hosts.get(i)?.clone(), f.clone()?)))
+            .collect()
     }
 
     /// Requests of the application sent and waiting for their replies (the session's own
@@ -920,6 +933,12 @@ impl Session {
     /// host failed in a row).
     fn lose_connection(&mut self, now: Instant, reason: Disconnect, tell_driver: bool) {
         let was_open = matches!(self.conn, Conn::Open { .. });
+        if let Some(host) = self.current_host() {
+            if self.host_failures.len() < self.hosts.len() {
+                self.host_failures.resize(self.hosts.len(), None);
+            }
+            self.host_failures[host] = Some(reason.clone());
+        }
         if tell_driver {
             self.actions.push_back(Action::Disconnect(reason.clone()));
         }
@@ -1024,6 +1043,7 @@ impl Session {
         self.last_heard = Some(now);
         self.failures = 0;
         self.backoff_round = 0;
+        self.host_failures.clear();
         self.conn = Conn::Open {
             host,
             last_recv: now,
