@@ -20,12 +20,18 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
-use zk_mio::Connection;
-use zk_proto::consts::CreateMode;
-use zk_proto::records::{Acl, CreateRequest, GetDataRequest, Request, SetDataRequest};
-use zk_proto::session::{Config, Event, SessionState};
+use zk_mio::{
+    Acl, Calls, Config, Connection, CreateOptions, Event, Pending, Routed, SessionState, Stat, op,
+};
 
 const ZK: Token = Token(0);
+
+/// What each ZooKeeper call was for, with its typed completion.
+enum Job {
+    Create(Pending<String>),
+    Read(Pending<(Bytes, Stat)>),
+    Write(Pending<Stat>),
+}
 const LISTENER: Token = Token(1);
 
 /// What a run did.
@@ -74,6 +80,7 @@ pub fn run(hosts: &str, ops: usize) -> io::Result<Report> {
         .map_err(io::Error::other)?
         .with_session_timeout(Duration::from_secs(6));
     let mut zk = Connection::new(config, poll.registry(), ZK, Instant::now())?;
+    let mut calls = Calls::new();
     let mut echo_conns: HashMap<Token, TcpStream> = HashMap::new();
     let mut next_token = 2;
     let mut events = Events::with_capacity(128);
@@ -109,18 +116,23 @@ pub fn run(hosts: &str, ops: usize) -> io::Result<Report> {
         zk.handle_timeout(now);
 
         while let Some(event) = zk.poll_event() {
-            match event {
-                Event::State {
+            let finished = match calls.route(event) {
+                Routed::Event(Event::State {
                     state: SessionState::Connected,
                     ..
-                } if !started => {
+                }) if !started => {
                     started = true;
-                    zk.submit(now, create(&path)).map_err(io::Error::other)?;
+                    let ephemeral = CreateOptions::ephemeral();
+                    let create = op::create(&path, Bytes::new(), &ephemeral, &Acl::open_unsafe());
+                    calls
+                        .start(&mut zk, now, create, Job::Create)
+                        .map_err(io::Error::other)?;
+                    continue;
                 }
-                Event::State {
+                Routed::Event(Event::State {
                     state: SessionState::Closed,
                     ..
-                } => {
+                }) => {
                     stop.store(true, Ordering::Relaxed);
                     let (echoes, slowest_echo) = pinger
                         .join()
@@ -132,43 +144,32 @@ pub fn run(hosts: &str, ops: usize) -> io::Result<Report> {
                         slowest_echo,
                     });
                 }
-                Event::Complete { result, .. } => {
-                    result.map_err(io::Error::other)?;
-                    done += 1;
-                    if done < ops * 2 {
-                        // Alternate: write, then read with a watch that the next write fires.
-                        let req = if done % 2 == 1 {
-                            Request::GetData(GetDataRequest {
-                                path: path.clone(),
-                                watch: true,
-                            })
-                        } else {
-                            Request::SetData(SetDataRequest {
-                                path: path.clone(),
-                                data: Bytes::from(done.to_string()),
-                                version: -1,
-                            })
-                        };
-                        zk.submit(now, req).map_err(io::Error::other)?;
-                    } else if !closing {
-                        closing = true;
-                        zk.close(now);
-                    }
+                Routed::Event(Event::Watch(_)) => {
+                    watch_events += 1;
+                    continue;
                 }
-                Event::Watch(_) => watch_events += 1,
-                _ => {}
+                Routed::Event(_) => continue,
+                Routed::Done(Job::Create(call), reply) => call.finish(reply).map(drop),
+                Routed::Done(Job::Read(call), reply) => call.finish(reply).map(drop),
+                Routed::Done(Job::Write(call), reply) => call.finish(reply).map(drop),
+            };
+            finished.map_err(io::Error::other)?;
+            done += 1;
+            if done < ops * 2 {
+                // Alternate: write, then read with a watch that the next write fires.
+                let started = if done % 2 == 1 {
+                    calls.start(&mut zk, now, op::get_data(&path, true), Job::Read)
+                } else {
+                    let data = Bytes::from(done.to_string());
+                    calls.start(&mut zk, now, op::set_data(&path, data, None), Job::Write)
+                };
+                started.map_err(io::Error::other)?;
+            } else if !closing {
+                closing = true;
+                zk.close(now);
             }
         }
     }
-}
-
-fn create(path: &str) -> Request {
-    Request::Create(CreateRequest {
-        path: path.into(),
-        data: Bytes::new(),
-        acl: Acl::open_unsafe(),
-        flags: CreateMode::Ephemeral.as_i32(),
-    })
 }
 
 /// Echoes whatever is readable, without blocking.

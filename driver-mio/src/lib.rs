@@ -6,28 +6,38 @@
 //! it. Host names are resolved with the blocking system resolver when a connection attempt
 //! starts, unless you supply a resolver ([`Connection::with_resolver`]).
 //!
-//! A custom loop, in brief (see `examples/event_loop.rs` for a complete one):
+//! A custom loop, in brief (the README's loop; see `examples/event_loop.rs` for a complete
+//! one). Every operation of the clients is a typed call in [`op`]; [`Calls`] keeps a token of
+//! yours per call and hands it back with the reply:
 //!
 //! ```no_run
 //! use std::time::Instant;
 //! use mio::{Events, Poll, Token};
-//! use zk_mio::{Config, Connection, Event};
+//! use zk_mio::{Bytes, Calls, Config, Connection, Event, Pending, Routed, Stat, op};
+//!
+//! enum Job { Config(Pending<(Bytes, Stat)>) } // your token per call, holding its typed reply
 //!
 //! let mut poll = Poll::new()?;
 //! let mut zk = Connection::new(Config::new("127.0.0.1:2181")?, poll.registry(), Token(0), Instant::now())?;
+//! let mut calls = Calls::new();
+//! calls.start(&mut zk, Instant::now(), op::get_data("/", true), Job::Config)?;
 //! let mut events = Events::with_capacity(64);
 //! loop {
-//!     poll.poll(&mut events, zk.timeout(Instant::now()))?;
+//!     poll.poll(&mut events, zk.timeout(Instant::now()))?; // sleeps until IO or the next deadline
 //!     let now = Instant::now();
 //!     for event in &events {
-//!         if event.token() == Token(0) {
-//!             zk.handle_event(event, now);
-//!         }
+//!         if event.token() == Token(0) { zk.handle_event(event, now); } // else: your other sources
 //!     }
 //!     zk.handle_timeout(now);
 //!     while let Some(event) = zk.poll_event() {
-//!         if let Event::State { state, .. } = event {
-//!             println!("session is {state:?}");
+//!         match calls.route(event) {
+//!             Routed::Done(Job::Config(call), reply) => match call.finish(reply) {
+//!                 Ok((data, stat)) => println!("{} bytes, version {}", data.len(), stat.version),
+//!                 Err(e) => println!("failed: {e}"),
+//!             },
+//!             Routed::Event(Event::Watch(w)) => println!("{:?} on {}", w.kind, w.path),
+//!             Routed::Event(Event::State { state, .. }) => println!("session {state:?}"),
+//!             Routed::Event(other) => println!("{other:?}"), // application view, raw submits
 //!         }
 //!     }
 //! #   break;
@@ -38,10 +48,12 @@
 #![deny(missing_docs)]
 
 pub mod blocking;
+pub mod calls;
 mod connection;
 
+pub use calls::{Calls, Pending, Routed};
 pub use connection::{Connection, Resolver, blocking_resolver};
-pub use zk_proto::ops::{CreateOptions, Error, MultiBuilder, ReadOp, ReadResult, Result};
+pub use zk_proto::ops::{CreateOptions, Error, MultiBuilder, ReadOp, ReadResult, Result, op};
 
 // Everything a user of this crate names, so that it is enough on its own.
 pub use bytes::Bytes;

@@ -345,3 +345,142 @@ fn the_event_loop_example_serves_echoes_while_talking_to_zookeeper() {
         report.slowest_echo
     );
 }
+
+/// Typed calls with tokens on a `Connection` in a loop of our own: every call routes back
+/// once with its token and decodes to its operation's type; raw submits and watch events
+/// pass through; calls after close fail at once and keep nothing.
+#[test]
+fn typed_calls_with_tokens_on_a_connection() {
+    use mio::{Events, Poll, Token};
+    use zk_mio::calls::{Calls, Pending, Routed};
+    use zk_mio::{Acl, Config, Connection, Event, Request, Stat, op};
+
+    #[derive(Debug)]
+    enum Job {
+        Create(Pending<String>),
+        Read(Pending<(Bytes, Stat)>),
+        Write(u32, Pending<Stat>),
+        Missing(Pending<Option<Stat>>),
+        Children(Pending<Vec<String>>),
+    }
+
+    let mut poll = Poll::new().unwrap();
+    let config = Config::new(&shared_server().connect_string())
+        .unwrap()
+        .with_session_timeout(Duration::from_secs(4));
+    let mut zk = Connection::new(config, poll.registry(), Token(7), Instant::now()).unwrap();
+    let mut calls: Calls<Job> = Calls::new();
+    let mut events = Events::with_capacity(64);
+    let root = format!("/typed-calls-{}", std::process::id());
+    let (mut created, mut read, mut writes, mut bad_version, mut missing) = (None, None, 0, 0, 0);
+    let (mut children, mut raw, mut watched, mut closed) = (None, 0, 0, false);
+    let deadline = Instant::now() + Duration::from_secs(20);
+
+    while !closed {
+        assert!(Instant::now() < deadline, "the loop did not finish");
+        poll.poll(&mut events, zk.timeout(Instant::now())).unwrap();
+        let now = Instant::now();
+        for event in events.iter() {
+            assert_eq!(event.token(), Token(7));
+            zk.handle_event(event, now);
+        }
+        zk.handle_timeout(now);
+        while let Some(event) = zk.poll_event() {
+            match calls.route(event) {
+                Routed::Event(Event::State {
+                    state: SessionState::Connected,
+                    ..
+                }) if created.is_none() && calls.is_empty() => {
+                    let options = CreateOptions::persistent();
+                    calls
+                        .start(
+                            &mut zk,
+                            now,
+                            op::create(&root, Bytes::from("v0"), &options, &Acl::open_unsafe()),
+                            Job::Create,
+                        )
+                        .unwrap();
+                }
+                Routed::Done(Job::Create(call), reply) => {
+                    created = Some(call.finish(reply).unwrap());
+                    calls
+                        .start(&mut zk, now, op::get_data(&root, true), Job::Read)
+                        .unwrap();
+                    for n in 0..3 {
+                        let version = if n == 2 { Some(99) } else { None };
+                        calls
+                            .start(
+                                &mut zk,
+                                now,
+                                op::set_data(&root, Bytes::from("v1"), version),
+                                |p| Job::Write(n, p),
+                            )
+                            .unwrap();
+                    }
+                    calls
+                        .start(
+                            &mut zk,
+                            now,
+                            op::exists(&format!("{root}/none"), false),
+                            Job::Missing,
+                        )
+                        .unwrap();
+                    zk.submit(
+                        now,
+                        Request::Sync(zk_proto::records::SyncRequest { path: root.clone() }),
+                    )
+                    .unwrap();
+                    calls
+                        .start(&mut zk, now, op::get_children("/"), Job::Children)
+                        .unwrap();
+                }
+                Routed::Done(Job::Read(call), reply) => read = Some(call.finish(reply).unwrap()),
+                Routed::Done(Job::Write(n, call), reply) => match call.finish(reply) {
+                    Ok(stat) => {
+                        assert!(n < 2 && stat.version >= 1, "{n} {stat:?}");
+                        writes += 1;
+                    }
+                    Err(e) => {
+                        assert_eq!((n, e.code()), (2, Some(ErrorCode::BadVersion)), "{e}");
+                        bad_version += 1;
+                    }
+                },
+                Routed::Done(Job::Missing(call), reply) => {
+                    assert_eq!(call.finish(reply).unwrap(), None);
+                    missing += 1;
+                }
+                Routed::Done(Job::Children(call), reply) => {
+                    children = Some(call.finish(reply).unwrap());
+                    // Everything routed back; clean up and close.
+                    assert!(calls.is_empty(), "{calls:?}");
+                    let delete = zk.start(now, op::delete(&root, None)).unwrap();
+                    assert!(format!("{delete:?}").contains("Pending"));
+                    zk.close(now);
+                    let after = calls.start(&mut zk, now, op::get_data(&root, false), Job::Read);
+                    assert!(after.is_err(), "a call after close must fail at once");
+                    assert!(calls.is_empty());
+                }
+                Routed::Event(Event::Complete { result, .. }) => {
+                    result.unwrap();
+                    raw += 1;
+                }
+                Routed::Event(Event::Watch(w)) => {
+                    assert_eq!(w.path, root);
+                    watched += 1;
+                }
+                Routed::Event(Event::State {
+                    state: SessionState::Closed,
+                    ..
+                }) => closed = true,
+                Routed::Event(_) => {}
+            }
+        }
+    }
+    assert_eq!(created.as_deref(), Some(root.as_str()));
+    assert_eq!(&read.unwrap().0[..], b"v0");
+    assert_eq!((writes, bad_version, missing), (2, 1, 1));
+    assert!(children.unwrap().contains(&root[1..].to_string()));
+    // The sync passed through raw, and so did the delete started without Calls.
+    assert_eq!(raw, 2);
+    assert!(watched >= 1);
+}
