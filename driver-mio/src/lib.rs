@@ -47,6 +47,7 @@
 
 #![deny(missing_docs)]
 
+pub mod admin;
 pub mod blocking;
 pub mod calls;
 mod connection;

@@ -27,6 +27,7 @@
 
 #![deny(missing_docs)]
 
+pub mod admin;
 mod client;
 mod connection;
 pub mod recipes;

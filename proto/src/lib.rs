@@ -22,6 +22,7 @@
 
 #![deny(missing_docs)]
 
+pub mod admin;
 pub mod codec;
 pub mod consts;
 pub mod digest;

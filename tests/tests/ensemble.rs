@@ -6,6 +6,7 @@ use std::time::Duration;
 use tokio::task::spawn_blocking;
 use zk_harness::{Ensemble, Fault, Mode, Proxy, ServerOptions};
 use zk_tests::client;
+use zk_tokio::admin;
 use zk_tokio::{AppState, Client, CreateOptions, ErrorCode, EventType, SessionState, StateEvent};
 
 async fn start_ensemble(options: ServerOptions) -> Ensemble {
@@ -202,6 +203,22 @@ async fn read_only_mode_without_quorum_then_back_to_read_write() {
         .unwrap();
     assert_eq!(c.state(), SessionState::ConnectedReadOnly);
     assert_eq!(c.app_state(), AppState::Connected);
+    // The operator's view: the survivor says read-only, the stopped servers cannot be asked.
+    let t = Duration::from_secs(5);
+    let answers = admin::ask_each(&ensemble.connect_string(), admin::Srvr, t)
+        .await
+        .unwrap();
+    for (i, (host, answer)) in answers.iter().enumerate() {
+        match answer {
+            Ok(stats) => {
+                assert_eq!(i, survivor, "{host}");
+                assert_eq!((stats.mode, stats.read_only), (admin::Mode::ReadOnly, true));
+            }
+            Err(e) => assert!(matches!(e, admin::AdminError::Io { .. }), "{host}: {e}"),
+        }
+    }
+    let survivor_host = ensemble.server(survivor).connect_string();
+    assert!(admin::ask(&survivor_host, admin::Isro, t).await.unwrap());
     assert_eq!(&c.get_data("/ro").await.unwrap().0[..], b"before");
     let e = c.set_data("/ro", "after", None).await.unwrap_err();
     assert!(e.is(ErrorCode::NotReadOnly), "{e}");
@@ -234,6 +251,23 @@ async fn read_only_mode_without_quorum_then_back_to_read_write() {
     .unwrap();
     c.set_data("/ro", "after", None).await.unwrap();
     assert_eq!(&c.get_data("/ro").await.unwrap().0[..], b"after");
+    // One leader, two followers, every one read-write.
+    let mut modes: Vec<_> = admin::ask_each(&ensemble.connect_string(), admin::Srvr, t)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(host, answer)| answer.unwrap_or_else(|e| panic!("{host}: {e}")).mode)
+        .collect();
+    modes.sort_by_key(|m| *m == admin::Mode::Leader);
+    assert_eq!(
+        modes,
+        [
+            admin::Mode::Follower,
+            admin::Mode::Follower,
+            admin::Mode::Leader
+        ]
+    );
+    assert!(!admin::ask(&survivor_host, admin::Isro, t).await.unwrap());
     c.close().await;
     drop(ensemble);
 }
