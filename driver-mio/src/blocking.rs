@@ -19,7 +19,9 @@ use zk_proto::ops::plan::{CreateAll, DeleteAll, Plan};
 use zk_proto::ops::{ClientOptions, Error, MultiBuilder, Op, Result, op, reply};
 use zk_proto::records::*;
 use zk_proto::retry::RetryPolicy;
-use zk_proto::session::{self, AppState, Event, RequestId, SessionState, StateEvent, WatchedEvent};
+use zk_proto::session::{
+    self, AppState, Event, RequestId, SessionMetrics, SessionState, StateEvent, WatchedEvent,
+};
 use zk_proto::{ErrorCode, Stat};
 
 use crate::Connection;
@@ -55,6 +57,7 @@ enum Cmd {
     Subscribe(Sender<StateEvent>),
     Listen(Listener),
     Diagnose(Sender<Error>, Duration),
+    Metrics(Sender<SessionMetrics>),
     Close(Sender<()>),
 }
 
@@ -415,6 +418,19 @@ impl Client {
     /// The session id (0 before the first connection).
     pub fn session_id(&self) -> i64 {
         self.snapshot().session_id
+    }
+
+    /// A snapshot of the session's counters: requests in flight and queued, connections and
+    /// their losses, round trips, the slowest reply, slow requests, watches held.
+    ///
+    /// Fails only after the client is closed.
+    pub fn metrics(&self) -> Result<SessionMetrics> {
+        let (tx, rx) = mpsc::channel();
+        if !self.shared.send(Cmd::Metrics(tx)) {
+            return Err(session::Error::Closed.into());
+        }
+        rx.recv_timeout(Duration::from_secs(10))
+            .map_err(|_| session::Error::Closed.into())
     }
 
     /// Calls `f` with every state transition from now on (detailed states and the
@@ -798,6 +814,9 @@ impl Loop {
                     self.conn.release_watch(now, id);
                 }
                 Ok(Cmd::Subscribe(tx)) => self.subscribers.push(tx),
+                Ok(Cmd::Metrics(tx)) => {
+                    let _ = tx.send(self.conn.session().metrics());
+                }
                 Ok(Cmd::Diagnose(tx, waited)) => {
                     let _ = tx.send(Error::connect_timeout(waited, self.conn.session()));
                 }

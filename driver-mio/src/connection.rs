@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use bytes::{Buf, Bytes};
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
-use tracing::{debug, info, trace};
+use tracing::{debug, info, trace, warn};
 use zk_proto::records::Request;
 use zk_proto::session::{Action, Config, Error, Event, HostAddr, ProbeResult, RequestId, Session};
 
@@ -93,6 +93,11 @@ pub struct Connection {
     generation: u64,
     probes: Vec<Probe>,
     read_buf: Vec<u8>,
+    /// Slow requests already logged.
+    slow_logged: u64,
+    /// The span every event of this connection is logged in: hosts, then the session id.
+    span: tracing::Span,
+    span_session: i64,
 }
 
 impl std::fmt::Debug for Connection {
@@ -156,7 +161,16 @@ impl Connection {
             generation: 0,
             probes: Vec::new(),
             read_buf: vec![0; READ_CHUNK],
+            slow_logged: 0,
+            span: tracing::Span::none(),
+            span_session: 0,
         };
+        let hosts: Vec<String> = c.session.hosts().iter().map(|h| h.to_string()).collect();
+        c.span = tracing::info_span!(
+            "zk_session",
+            hosts = %hosts.join(","),
+            session_id = tracing::field::Empty
+        );
         c.drive(now);
         Ok(c)
     }
@@ -248,6 +262,8 @@ impl Connection {
 
     /// Handles an event of this connection's token.
     pub fn handle_event(&mut self, _event: &mio::event::Event, now: Instant) {
+        let span = self.span.clone();
+        let _entered = span.enter();
         // Several sockets share the token, and readiness is edge-triggered: give every one
         // of them a chance; whatever has nothing to do answers WouldBlock.
         self.progress_sock(now);
@@ -257,6 +273,8 @@ impl Connection {
 
     /// Lets time pass: pings, timeouts, reconnects, probes.
     pub fn handle_timeout(&mut self, now: Instant) {
+        let span = self.span.clone();
+        let _entered = span.enter();
         self.session.handle_timeout(now);
         self.progress_probes(now);
         self.drive(now);
@@ -265,6 +283,8 @@ impl Connection {
     // ----- the session's actions -----
 
     fn drive(&mut self, now: Instant) {
+        let span = self.span.clone();
+        let _entered = span.enter();
         loop {
             let generation = self.generation;
             let mut acted = false;
@@ -290,6 +310,17 @@ impl Connection {
             if !acted && generation == self.generation {
                 break;
             }
+        }
+        if let (slow, Some((op, latency))) = self.session.slow_requests()
+            && slow > self.slow_logged
+        {
+            warn!(?op, ?latency, slow_so_far = slow, "slow request");
+            self.slow_logged = slow;
+        }
+        if self.session.session_id() != self.span_session {
+            self.span_session = self.session.session_id();
+            self.span
+                .record("session_id", format!("{:#x}", self.span_session));
         }
     }
 

@@ -62,6 +62,7 @@ pub use zk_proto::consts::{AddWatchMode, CreateMode, EventType, KeeperState, Wat
 pub use zk_proto::records::{Acl, ClientInfo, Id, OpResult, Request, Response};
 pub use zk_proto::retry::RetryPolicy;
 pub use zk_proto::session::{
-    AppState, Config, Disconnect, Event, RequestId, SessionState, StateEvent, WatchedEvent,
+    AppState, Config, Disconnect, Event, HostAddr, RequestId, SessionMetrics, SessionState,
+    StateEvent, WatchedEvent,
 };
 pub use zk_proto::{ErrorCode, Stat};

@@ -60,7 +60,16 @@ impl ClientBuilder {
             server: None,
         });
         let hosts = session.hosts().to_vec().into();
-        tokio::spawn(Task::new(session, rx, snap_tx).run());
+        // Every event of the session's task carries its hosts and, once known, its id.
+        let span = tracing::info_span!(
+            "zk_session",
+            hosts = %self.options.hosts,
+            session_id = tracing::field::Empty
+        );
+        tokio::spawn(tracing::Instrument::instrument(
+            Task::new(session, rx, snap_tx).run(),
+            span,
+        ));
         Ok(Client {
             commands: tx,
             snapshot: snap_rx,
@@ -271,6 +280,19 @@ impl Client {
     /// The negotiated session timeout, once connected.
     pub fn session_timeout(&self) -> Option<Duration> {
         self.snapshot.borrow().timeout
+    }
+
+    /// A snapshot of the session's counters: requests in flight and queued, connections and
+    /// their losses, round trips, the slowest reply, slow requests, watches held.
+    ///
+    /// Fails only after the client is closed. Dropping the future is harmless.
+    pub async fn metrics(&self) -> Result<crate::SessionMetrics> {
+        let (tx, rx) = oneshot::channel();
+        let closed = || Error::Request(zk_proto::session::Error::Closed);
+        self.commands
+            .send(Command::Metrics(tx))
+            .map_err(|_| closed())?;
+        rx.await.map_err(|_| closed())
     }
 
     /// Every state transition from now on: detailed states and the application view.

@@ -52,6 +52,8 @@ pub(crate) enum Command {
     ReleaseWatch(RequestId),
     Subscribe(mpsc::UnboundedSender<StateEvent>),
     Close(oneshot::Sender<()>),
+    /// A snapshot of the session's counters.
+    Metrics(oneshot::Sender<zk_proto::session::SessionMetrics>),
     /// The session's account of why each host failed, for a connect that gave up.
     Diagnose(oneshot::Sender<zk_proto::ops::Error>, std::time::Duration),
 }
@@ -88,6 +90,8 @@ pub(crate) struct Task {
     probes: JoinSet<(usize, ProbeResult)>,
     out: VecDeque<Bytes>,
     read_buf: BytesMut,
+    /// Slow requests already logged.
+    slow_logged: u64,
 }
 
 fn now() -> std::time::Instant {
@@ -115,6 +119,7 @@ impl Task {
             probes: JoinSet::new(),
             out: VecDeque::new(),
             read_buf: BytesMut::with_capacity(READ_BUFFER),
+            slow_logged: 0,
         }
     }
 
@@ -269,6 +274,9 @@ impl Task {
                 }
             }
             Command::Subscribe(tx) => self.subscribers.push(tx),
+            Command::Metrics(tx) => {
+                let _ = tx.send(self.session.metrics());
+            }
             Command::Diagnose(tx, waited) => {
                 let _ = tx.send(zk_proto::ops::Error::connect_timeout(waited, &self.session));
             }
@@ -306,6 +314,12 @@ impl Task {
         }
         while let Some(event) = self.session.poll_event() {
             self.dispatch(event);
+        }
+        if let (slow, Some((op, latency))) = self.session.slow_requests()
+            && slow > self.slow_logged
+        {
+            warn!(?op, ?latency, slow_so_far = slow, "slow request");
+            self.slow_logged = slow;
         }
         let snap = Snapshot {
             state: self.session.state(),
@@ -360,6 +374,10 @@ impl Task {
                 }
             }
             Event::State { state, reason } => {
+                let id = self.session.session_id();
+                if id != self.snapshot.borrow().session_id {
+                    tracing::Span::current().record("session_id", format!("{id:#x}"));
+                }
                 match &reason {
                     Some(r) => info!(?state, reason = %r, "session state"),
                     None => info!(?state, "session state"),

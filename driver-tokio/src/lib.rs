@@ -40,5 +40,7 @@ pub use zk_proto::ops::{CreateOptions, Error, ReadOp, ReadResult, Result};
 pub use zk_proto::consts::{AddWatchMode, CreateMode, EventType, KeeperState, WatcherType, perms};
 pub use zk_proto::records::{Acl, ClientInfo, Id, OpResult};
 pub use zk_proto::retry::RetryPolicy;
-pub use zk_proto::session::{AppState, RequestId, SessionState, StateEvent, WatchedEvent};
+pub use zk_proto::session::{
+    AppState, HostAddr, RequestId, SessionMetrics, SessionState, StateEvent, WatchedEvent,
+};
 pub use zk_proto::{ErrorCode, Stat};

@@ -1115,3 +1115,67 @@ fn a_handshake_answered_with_an_error_header_is_a_typed_refusal() {
     );
     assert_eq!(connect_host(&actions[1]), 1);
 }
+
+#[test]
+fn metrics_count_connections_replies_round_trips_and_slow_requests() {
+    let mut sim = Sim::new(Sim::config("a:1,b:2").with_slow_request(Duration::from_millis(300)));
+    let m = sim.s.metrics();
+    assert_eq!((m.connections, m.disconnects, m.failed_attempts), (0, 0, 0));
+    assert_eq!((m.session_id, m.host.clone(), m.last_rtt), (0, None, None));
+
+    // The first host refuses; the second gives a session.
+    sim.take_actions();
+    sim.s.handle_connect_failed(sim.now, "refused".into());
+    sim.pump();
+    sim.take_actions();
+    sim.establish(SID, 6000, false);
+    let m = sim.s.metrics();
+    assert_eq!((m.connections, m.failed_attempts), (1, 1));
+    assert_eq!(m.host, Some(HostAddr::new("b", 2)));
+    assert_eq!((m.session_id, m.state), (SID, SessionState::Connected));
+
+    // Two requests: one answered after 100 ms, the other after 400 ms (slow).
+    sim.submit(get_data("/fast", true));
+    sim.submit(create("/slow"));
+    let _queued_later = sim.submit(get_data("/x", false));
+    let sent = sim.sent();
+    assert_eq!(sim.s.metrics().in_flight, 3);
+    sim.advance(Duration::from_millis(100));
+    sim.reply_ok(sent[0].xid(), OpCode::GetData, &ok_body(sent[0].request()));
+    sim.advance(Duration::from_millis(300));
+    sim.reply_ok(sent[1].xid(), OpCode::Create, &ok_body(sent[1].request()));
+    let m = sim.s.metrics();
+    assert_eq!((m.completed, m.in_flight, m.watches), (2, 1, 1));
+    assert_eq!(m.max_latency, Duration::from_millis(400));
+    assert_eq!(m.slow_requests, 1);
+    assert_eq!(
+        m.last_slow,
+        Some((OpCode::Create, Duration::from_millis(400)))
+    );
+
+    // A ping answered after 30 ms.
+    sim.reply_err(sent[2].xid(), ErrorCode::NoNode.as_i32());
+    loop {
+        sim.run_to_deadline();
+        if sim.sent().iter().any(|s| s.xid() == -2) {
+            break;
+        }
+    }
+    sim.advance(Duration::from_millis(30));
+    sim.input(&reply(-2, -1, 0, None));
+    let m = sim.s.metrics();
+    assert_eq!(m.completed, 3, "an error reply is a reply");
+    assert_eq!(m.last_rtt, Some(Duration::from_millis(30)));
+    assert_eq!(m.smoothed_rtt, Some(Duration::from_millis(30)));
+
+    // The connection drops and comes back: one disconnect, two connections.
+    sim.s.handle_disconnected(sim.now, "reset".into());
+    sim.pump();
+    let m = sim.s.metrics();
+    assert_eq!((m.disconnects, m.host), (1, None));
+    sim.take_actions();
+    sim.establish(SID, 6000, false);
+    let m = sim.s.metrics();
+    assert_eq!((m.connections, m.disconnects, m.failed_attempts), (2, 1, 1));
+    assert_eq!(m.queued, 0);
+}

@@ -156,6 +156,8 @@ pub struct ClientOptions {
     /// How long a call waits for its answer before failing with [`Error::CallTimeout`];
     /// `None` for the driver's default.
     pub call_timeout: Option<Duration>,
+    /// The slow-request threshold, if not the default.
+    pub slow_request: Option<Duration>,
 }
 
 /// Writes the setters a driver's client builder shares, for a builder struct with a field
@@ -240,6 +242,13 @@ macro_rules! client_option_setters {
         /// How long a request may wait for a connection (default: the session timeout).
         pub fn request_timeout(mut self, timeout: ::std::time::Duration) -> Self {
             self.options.request_timeout = Some(timeout);
+            self
+        }
+
+        /// How long a reply may take before the request is logged as slow (a `tracing`
+        /// warning) and counted in the metrics (default 1 s).
+        pub fn slow_request(mut self, threshold: ::std::time::Duration) -> Self {
+            self.options.slow_request = Some(threshold);
             self
         }
 
@@ -330,6 +339,7 @@ impl ClientOptions {
             renew_expired: true,
             retry: RetryPolicy::default(),
             call_timeout: None,
+            slow_request: None,
         }
     }
 
@@ -357,6 +367,9 @@ impl ClientOptions {
         }
         if let Some(limit) = self.queue_limit {
             config = config.with_queue_limit(limit);
+        }
+        if let Some(threshold) = self.slow_request {
+            config = config.with_slow_request(threshold);
         }
         Ok(config)
     }

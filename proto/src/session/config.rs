@@ -32,6 +32,7 @@ pub struct Config {
     pub(crate) renew_expired: bool,
     pub(crate) backoff_min: Duration,
     pub(crate) backoff_max: Duration,
+    pub(crate) slow_request: Duration,
 }
 
 impl Config {
@@ -56,6 +57,7 @@ impl Config {
             renew_expired: true,
             backoff_min: Duration::from_millis(50),
             backoff_max: Duration::from_secs(1),
+            slow_request: Duration::from_secs(1),
         }
     }
 
@@ -116,6 +118,14 @@ impl Config {
     /// drops.
     pub fn with_request_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.request_timeout = timeout;
+        self
+    }
+
+    /// How long a reply may take before the request counts as slow in
+    /// [`SessionMetrics`](super::SessionMetrics) (default 1 s; drivers log each slow request
+    /// as a warning).
+    pub fn with_slow_request(mut self, threshold: Duration) -> Self {
+        self.slow_request = threshold;
         self
     }
 

@@ -7,6 +7,7 @@ mod config;
 mod error;
 mod event;
 mod hosts;
+mod metrics;
 pub mod rng;
 mod state;
 
@@ -19,6 +20,7 @@ pub use config::Config;
 pub use error::{Disconnect, Error};
 pub use event::{Action, Event, ProbeResult, RequestId, StateEvent, WatchedEvent};
 pub use hosts::{DEFAULT_PORT, HostAddr, HostError, HostList};
+pub use metrics::SessionMetrics;
 pub use state::{AppState, SessionState};
 
 use crate::codec::{FrameDecoder, Jute, write_frame};
@@ -74,6 +76,8 @@ struct Pending {
     xid: i32,
     op: OpCode,
     sent: Sent,
+    /// When the request was written, for its latency.
+    at: Instant,
 }
 
 #[derive(Debug)]
@@ -196,6 +200,7 @@ pub struct Session {
     srtt: Option<Duration>,
     /// Why the last attempt on each host failed, since the last established connection.
     host_failures: Vec<Option<Disconnect>>,
+    counters: metrics::Counters,
 
     conn: Conn,
     next_host: usize,
@@ -244,6 +249,7 @@ impl Session {
             last_heard: None,
             srtt: None,
             host_failures: Vec::new(),
+            counters: metrics::Counters::default(),
             conn: Conn::Idle { retry_at: None },
             next_host: 0,
             failures: 0,
@@ -324,6 +330,49 @@ impl Session {
             .enumerate()
             .filter_map(|(i, f)| Some((self.hosts.get(i)?.clone(), f.clone()?)))
             .collect()
+    }
+
+    /// A snapshot of what the session has done and holds now: counters, round trips, the
+    /// slowest reply. Costs one pass over the requests in flight.
+    pub fn metrics(&self) -> SessionMetrics {
+        let c = &self.counters;
+        SessionMetrics {
+            state: self.state,
+            session_id: self.session_id,
+            host: match self.conn {
+                Conn::Open { host, .. } => self.hosts.get(host).cloned(),
+                _ => None,
+            },
+            in_flight: self.in_flight(),
+            queued: self.queued(),
+            watches: self.watches.len(),
+            connections: c.connections,
+            disconnects: c.disconnects,
+            failed_attempts: c.failed_attempts,
+            completed: c.completed,
+            last_rtt: c.last_rtt,
+            smoothed_rtt: self.srtt,
+            max_latency: c.max_latency,
+            slow_requests: c.slow_requests,
+            last_slow: c.last_slow,
+        }
+    }
+
+    /// How many requests were slow so far, and the last one (its operation and latency):
+    /// cheap enough for a driver to check after every turn and log each new one.
+    pub fn slow_requests(&self) -> (u64, Option<(OpCode, Duration)>) {
+        (self.counters.slow_requests, self.counters.last_slow)
+    }
+
+    fn count_reply(&mut self, now: Instant, op: OpCode, written: Instant) {
+        let latency = now.saturating_duration_since(written);
+        let c = &mut self.counters;
+        c.completed += 1;
+        c.max_latency = c.max_latency.max(latency);
+        if latency >= self.config.slow_request {
+            c.slow_requests += 1;
+            c.last_slow = Some((op, latency));
+        }
     }
 
     /// Requests of the application sent and waiting for their replies (the session's own
@@ -737,6 +786,7 @@ impl Session {
             xid,
             op: request.opcode(),
             sent: Sent::User { id, watch },
+            at: now,
         });
         self.sent(now);
     }
@@ -880,6 +930,7 @@ impl Session {
                 xid,
                 op: OpCode::CloseSession,
                 sent: Sent::Close,
+                at: now,
             });
             self.sent(now);
             self.closing = Some(now + self.read_timeout());
@@ -933,6 +984,11 @@ impl Session {
     /// host failed in a row).
     fn lose_connection(&mut self, now: Instant, reason: Disconnect, tell_driver: bool) {
         let was_open = matches!(self.conn, Conn::Open { .. });
+        if was_open {
+            self.counters.disconnects += 1;
+        } else if !matches!(self.conn, Conn::Idle { .. }) {
+            self.counters.failed_attempts += 1;
+        }
         if let Some(host) = self.current_host() {
             if self.host_failures.len() < self.hosts.len() {
                 self.host_failures.resize(self.hosts.len(), None);
@@ -1044,6 +1100,7 @@ impl Session {
         self.failures = 0;
         self.backoff_round = 0;
         self.host_failures.clear();
+        self.counters.connections += 1;
         self.conn = Conn::Open {
             host,
             last_recv: now,
@@ -1073,6 +1130,7 @@ impl Session {
                 xid: xid::SET_WATCHES,
                 op: req.opcode(),
                 sent: Sent::SetWatches,
+                at: now,
             });
         }
         while let Some(q) = self.queued.pop_front() {
@@ -1101,6 +1159,7 @@ impl Session {
                     && let Some(at) = ping_sent.take()
                 {
                     let sample = now.saturating_duration_since(at);
+                    self.counters.last_rtt = Some(sample);
                     // The usual smoothing: seven parts history, one part news.
                     self.srtt = Some(match self.srtt {
                         Some(s) => (s * 7 + sample) / 8,
@@ -1148,6 +1207,7 @@ impl Session {
                         Ok(())
                     }
                     Sent::User { id, watch } => {
+                        self.count_reply(now, p.op, p.at);
                         self.finish_request(id, p.op, watch, header.err, &body)
                             .inspect_err(|_| {
                                 // The request is lost with the connection, like the others.
