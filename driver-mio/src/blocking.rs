@@ -58,6 +58,7 @@ enum Cmd {
     Listen(Listener),
     Diagnose(Sender<Error>, Duration),
     Metrics(Sender<SessionMetrics>),
+    UpdateHosts(zk_proto::session::HostList, Sender<bool>),
     Close(Sender<()>),
 }
 
@@ -418,6 +419,24 @@ impl Client {
     /// The session id (0 before the first connection).
     pub fn session_id(&self) -> i64 {
         self.snapshot().session_id
+    }
+
+    /// Replaces the servers the session may use (`host:port,...`; a chroot in the string is
+    /// ignored), as after a reconfiguration (the Java client's `updateServerList`).
+    /// Sessions spread over the new list: this one moves when its server left, or, when
+    /// servers were added, with the probability that evens the load. A move lets the
+    /// requests in flight finish first and does not suspend the session. Returns whether
+    /// it moves.
+    ///
+    /// Fails on a malformed list, or after the client is closed.
+    pub fn update_hosts(&self, hosts: &str) -> Result<bool> {
+        let list = zk_proto::session::HostList::parse(hosts)?;
+        let (tx, rx) = mpsc::channel();
+        if !self.shared.send(Cmd::UpdateHosts(list, tx)) {
+            return Err(session::Error::Closed.into());
+        }
+        rx.recv_timeout(Duration::from_secs(10))
+            .map_err(|_| session::Error::Closed.into())
     }
 
     /// A snapshot of the session's counters: requests in flight and queued, connections and
@@ -814,6 +833,9 @@ impl Loop {
                     self.conn.release_watch(now, id);
                 }
                 Ok(Cmd::Subscribe(tx)) => self.subscribers.push(tx),
+                Ok(Cmd::UpdateHosts(hosts, tx)) => {
+                    let _ = tx.send(self.conn.update_hosts(now, hosts));
+                }
                 Ok(Cmd::Metrics(tx)) => {
                     let _ = tx.send(self.conn.session().metrics());
                 }

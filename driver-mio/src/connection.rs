@@ -234,6 +234,14 @@ impl Connection {
         self.drive(now);
     }
 
+    /// Replaces the servers the session may use, as after a reconfiguration; returns whether
+    /// the session moves (see [`Session::update_hosts`]).
+    pub fn update_hosts(&mut self, now: Instant, hosts: zk_proto::session::HostList) -> bool {
+        let moves = self.session.update_hosts(now, hosts);
+        self.drive(now);
+        moves
+    }
+
     /// Closes the session; [`Event::State`] with `Closed` follows.
     pub fn close(&mut self, now: Instant) {
         self.session.close(now);

@@ -53,13 +53,14 @@ impl ClientBuilder {
         let session = self.options.session(now, seed)?;
         let (tx, rx) = mpsc::unbounded_channel();
         let (snap_tx, snap_rx) = watch::channel(Snapshot {
+            hosts: session.hosts().to_vec().into(),
+            hosts_version: session.hosts_version(),
             state: session.state(),
             app: session.app_state(),
             session_id: 0,
             timeout: None,
             server: None,
         });
-        let hosts = session.hosts().to_vec().into();
         // Every event of the session's task carries its hosts and, once known, its id.
         let span = tracing::info_span!(
             "zk_session",
@@ -73,7 +74,6 @@ impl ClientBuilder {
         Ok(Client {
             commands: tx,
             snapshot: snap_rx,
-            hosts,
             default_acl: self.options.default_acl.into(),
             retry: self.options.retry,
             call_timeout: self.options.call_timeout,
@@ -172,7 +172,6 @@ impl Transaction {
 pub struct Client {
     commands: mpsc::UnboundedSender<Command>,
     snapshot: watch::Receiver<Snapshot>,
-    hosts: std::sync::Arc<[zk_proto::session::HostAddr]>,
     default_acl: std::sync::Arc<[Acl]>,
     retry: RetryPolicy,
     call_timeout: Option<Duration>,
@@ -273,13 +272,38 @@ impl Client {
 
     /// The server the session is connected to now, as written in the connect string.
     pub fn server(&self) -> Option<zk_proto::session::HostAddr> {
-        let i = self.snapshot.borrow().server?;
-        self.hosts.get(i).cloned()
+        let snap = self.snapshot.borrow();
+        snap.hosts.get(snap.server?).cloned()
+    }
+
+    /// The servers the session may use now: the connect string's, shuffled, or the list a
+    /// reconfiguration or [`Client::update_hosts`] left.
+    pub fn hosts(&self) -> Vec<zk_proto::session::HostAddr> {
+        self.snapshot.borrow().hosts.to_vec()
     }
 
     /// The negotiated session timeout, once connected.
     pub fn session_timeout(&self) -> Option<Duration> {
         self.snapshot.borrow().timeout
+    }
+
+    /// Replaces the servers the session may use (`host:port,...`; a chroot in the string is
+    /// ignored), as after a reconfiguration (the Java client's `updateServerList`).
+    /// Sessions spread over the new list: this one moves when its server left, or, when
+    /// servers were added, with the probability that evens the load. A move lets the
+    /// requests in flight finish first and does not suspend the session. Returns whether
+    /// it moves.
+    ///
+    /// Fails on a malformed list, or after the client is closed. Dropping the future after
+    /// it was first polled may still apply the change.
+    pub async fn update_hosts(&self, hosts: &str) -> Result<bool> {
+        let list = zk_proto::session::HostList::parse(hosts)?;
+        let (tx, rx) = oneshot::channel();
+        let closed = || Error::Request(zk_proto::session::Error::Closed);
+        self.commands
+            .send(Command::UpdateHosts(list, tx))
+            .map_err(|_| closed())?;
+        rx.await.map_err(|_| closed())
     }
 
     /// A snapshot of the session's counters: requests in flight and queued, connections and

@@ -52,6 +52,8 @@ pub(crate) enum Command {
     ReleaseWatch(RequestId),
     Subscribe(mpsc::UnboundedSender<StateEvent>),
     Close(oneshot::Sender<()>),
+    /// A new host list; answers whether the session moves.
+    UpdateHosts(zk_proto::session::HostList, oneshot::Sender<bool>),
     /// A snapshot of the session's counters.
     Metrics(oneshot::Sender<zk_proto::session::SessionMetrics>),
     /// The session's account of why each host failed, for a connect that gave up.
@@ -59,8 +61,11 @@ pub(crate) enum Command {
 }
 
 /// The session as the handle sees it, updated by the task.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Snapshot {
+    /// The host list `server` indexes, replaced only when the session's list changes.
+    pub hosts: std::sync::Arc<[zk_proto::session::HostAddr]>,
+    pub hosts_version: u64,
     pub state: SessionState,
     pub app: AppState,
     pub session_id: i64,
@@ -274,6 +279,13 @@ impl Task {
                 }
             }
             Command::Subscribe(tx) => self.subscribers.push(tx),
+            Command::UpdateHosts(hosts, tx) => {
+                let moves = self.session.update_hosts(now, hosts);
+                if moves {
+                    info!("moving to another server after the host list changed");
+                }
+                let _ = tx.send(moves);
+            }
             Command::Metrics(tx) => {
                 let _ = tx.send(self.session.metrics());
             }
@@ -321,7 +333,20 @@ impl Task {
             warn!(?op, ?latency, slow_so_far = slow, "slow request");
             self.slow_logged = slow;
         }
+        let (hosts, hosts_version) = {
+            let current = self.snapshot.borrow();
+            if current.hosts_version == self.session.hosts_version() {
+                (current.hosts.clone(), current.hosts_version)
+            } else {
+                (
+                    self.session.hosts().to_vec().into(),
+                    self.session.hosts_version(),
+                )
+            }
+        };
         let snap = Snapshot {
+            hosts,
+            hosts_version,
             state: self.session.state(),
             app: self.session.app_state(),
             session_id: self.session.session_id(),
@@ -332,7 +357,15 @@ impl Task {
                 .filter(|_| self.session.state().is_connected()),
         };
         self.snapshot.send_if_modified(|s| {
-            let changed = *s != snap;
+            let changed = s.hosts_version != snap.hosts_version
+                || (s.state, s.app, s.session_id, s.timeout, s.server)
+                    != (
+                        snap.state,
+                        snap.app,
+                        snap.session_id,
+                        snap.timeout,
+                        snap.server,
+                    );
             *s = snap;
             changed
         });

@@ -26,6 +26,7 @@ pub mod admin;
 pub mod codec;
 pub mod consts;
 pub mod digest;
+pub mod ensemble;
 pub mod error;
 pub mod ops;
 pub mod path;

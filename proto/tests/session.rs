@@ -9,7 +9,7 @@ use sim::{Sent, Sim, connect_response, notification, ok_body, reply};
 use zk_proto::consts::{AddWatchMode, CreateMode, EventType, KeeperState, OpCode, WatcherType};
 use zk_proto::records::*;
 use zk_proto::session::{
-    Action, AppState, Disconnect, Error, Event, HostAddr, ProbeResult, SessionState,
+    Action, AppState, Disconnect, Error, Event, HostAddr, HostList, ProbeResult, SessionState,
 };
 use zk_proto::{ErrorCode, Stat};
 
@@ -1178,4 +1178,200 @@ fn metrics_count_connections_replies_round_trips_and_slow_requests() {
     let m = sim.s.metrics();
     assert_eq!((m.connections, m.disconnects, m.failed_attempts), (2, 1, 1));
     assert_eq!(m.queued, 0);
+}
+
+fn hosts(s: &str) -> HostList {
+    HostList::parse(s).unwrap()
+}
+
+#[test]
+fn a_session_whose_server_leaves_moves_after_its_replies_without_a_suspension() {
+    let mut sim = connected(); // on a:1 of a, b, c
+    let first = sim.submit(get_data("/n", false));
+    let sent = sim.sent();
+    assert!(sim.s.update_hosts(sim.now, hosts("b:2,c:3,d:4")));
+    // Nothing moves while a reply is due; a new request waits for the new server.
+    assert!(sim.take_actions().is_empty());
+    let second = sim.submit(get_data("/m", false));
+    assert!(sim.sent().is_empty(), "held back during the move");
+    sim.reply_ok(sent[0].xid(), OpCode::GetData, &ok_body(sent[0].request()));
+    let actions = sim.take_actions();
+    assert_eq!(actions[0], Action::Disconnect(Disconnect::Rebalance));
+    let Action::Connect { addr, .. } = &actions[1] else {
+        panic!("{actions:?}")
+    };
+    // The two old servers that remain already carry their share: the newcomer gets it.
+    assert_eq!(addr, &HostAddr::new("d", 4));
+    let events = sim.take_events();
+    assert!(events.contains(&Event::Complete {
+        id: first,
+        result: Ok(ok_body(sent[0].request()))
+    }));
+    assert_eq!(states(&events), [SessionState::Connecting]);
+    assert!(apps(&events).is_empty(), "a planned move is no suspension");
+
+    let req = sim.establish(SID, 6000, false);
+    assert_eq!(req.session_id, SID);
+    let sent = sim.sent();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    sim.reply_ok(sent[0].xid(), OpCode::GetData, &ok_body(sent[0].request()));
+    let events = sim.take_events();
+    assert_eq!(states(&events), [SessionState::Connected]);
+    assert!(apps(&events).is_empty());
+    assert!(matches!(&events[..], [.., Event::Complete { id, result: Ok(_) }] if *id == second));
+    assert_eq!(sim.s.hosts().len(), 3);
+    assert_eq!(sim.s.metrics().host, Some(HostAddr::new("d", 4)));
+}
+
+#[test]
+fn a_planned_move_that_fails_is_an_ordinary_suspension() {
+    let mut sim = connected();
+    assert!(sim.s.update_hosts(sim.now, hosts("b:2")));
+    let actions = sim.take_actions();
+    assert_eq!(actions[0], Action::Disconnect(Disconnect::Rebalance));
+    assert!(apps(&sim.take_events()).is_empty());
+    sim.s.handle_connect_failed(sim.now, "refused".into());
+    sim.pump();
+    assert_eq!(apps(&sim.take_events()), [AppState::Suspended]);
+    sim.take_actions();
+    // Backoff, then b again (the only host): it answers and the app is connected again.
+    while sim.take_actions().is_empty() {
+        sim.run_to_deadline();
+    }
+    sim.establish(SID, 6000, false);
+    assert_eq!(apps(&sim.take_events()), [AppState::Connected]);
+}
+
+#[test]
+fn added_servers_draw_their_share_of_sessions_and_removed_ones_send_theirs_away() {
+    // 2,000 sessions on one of three servers; three more servers join: about half of the
+    // sessions should move (1 - 3/6), all of them to the newcomers.
+    let mut moved = 0;
+    let mut to_new = 0;
+    for seed in 0..2_000u64 {
+        let mut sim = Sim::new(Sim::config("a:1,b:2,c:3").with_seed(seed));
+        sim.take_actions();
+        sim.establish(SID, 6000, false);
+        sim.take_actions();
+        if sim
+            .s
+            .update_hosts(sim.now, hosts("a:1,b:2,c:3,d:4,e:5,f:6"))
+        {
+            moved += 1;
+            let actions = sim.take_actions();
+            if let [
+                Action::Disconnect(Disconnect::Rebalance),
+                Action::Connect { addr, .. },
+            ] = &actions[..]
+                && ["d", "e", "f"].contains(&addr.host.as_str())
+            {
+                to_new += 1;
+            }
+        }
+    }
+    assert!((900..=1100).contains(&moved), "{moved} of 2000 moved");
+    assert_eq!(to_new, moved);
+
+    // A session whose server stays and nothing was added stays.
+    let mut sim = connected();
+    assert!(!sim.s.update_hosts(sim.now, hosts("a:1,b:2")));
+    assert!(
+        !sim.s.update_hosts(sim.now, hosts("a:1,b:2")),
+        "no change, no move"
+    );
+    assert!(sim.take_actions().is_empty());
+    assert_eq!(sim.s.metrics().host, Some(HostAddr::new("a", 1)));
+}
+
+#[test]
+fn a_host_list_change_while_connecting_redirects_the_attempt() {
+    let mut sim = Sim::new(Sim::config("a:1,b:2"));
+    assert_eq!(connect_host(&sim.take_actions()[0]), 0);
+    // The host being tried leaves: the attempt goes to the new list at once.
+    assert!(sim.s.update_hosts(sim.now, hosts("c:3")));
+    let actions = sim.take_actions();
+    assert_eq!(actions[0], Action::Disconnect(Disconnect::Rebalance));
+    assert!(matches!(&actions[1], Action::Connect { addr, .. } if *addr == HostAddr::new("c", 3)));
+    sim.establish(SID, 6000, false);
+    assert_eq!(sim.s.state(), SessionState::Connected);
+}
+
+fn config_reply(xid: i32, data: &str) -> Vec<u8> {
+    let body = Response::GetData(GetDataResponse {
+        data: Bytes::copy_from_slice(data.as_bytes()),
+        stat: Stat::default(),
+    });
+    reply(xid, -1, 0, Some((OpCode::GetData, &body)))
+}
+
+#[test]
+fn a_session_that_follows_the_configuration_moves_when_its_server_leaves() {
+    let mut sim = Sim::new(Sim::config("a:1,b:2,c:3").with_follow_config(true));
+    sim.take_actions();
+    sim.establish(SID, 6000, false);
+    // After the handshake: the session's own getConfig with a watch.
+    let sent = sim.sent();
+    assert!(
+        matches!(
+            &sent[..],
+            [Sent::Request(_, Request::GetData(r))] if r.path == "/zookeeper/config" && r.watch
+        ),
+        "{sent:?}"
+    );
+    let same = "server.1=a:2888:3888:participant;a:1\nserver.2=b:2888:3888:participant;b:2\n\
+                server.3=c:2888:3888:participant;c:3\nversion=100000000";
+    sim.input(&config_reply(sent[0].xid(), same));
+    assert!(
+        sim.take_actions().is_empty(),
+        "the same members: nothing moves"
+    );
+    assert!(
+        sim.take_events()
+            .iter()
+            .all(|e| !matches!(e, Event::Complete { .. })),
+        "internal"
+    );
+
+    // Server a leaves (reconfig): the watch fires, the session reads the new membership and
+    // moves at once (nothing of the application is in flight).
+    sim.input(&notification(
+        EventType::NodeDataChanged,
+        "/zookeeper/config",
+    ));
+    let sent = sim.sent();
+    assert!(
+        matches!(
+            &sent[..],
+            [Sent::Request(_, Request::GetData(r))] if r.path == "/zookeeper/config" && r.watch
+        ),
+        "{sent:?}"
+    );
+    let without_a = "server.2=b:2888:3888:participant;0.0.0.0:2\n\
+                     server.3=c:2888:3888:participant;3\nversion=100000004";
+    sim.input(&config_reply(sent[0].xid(), without_a));
+    let actions = sim.take_actions();
+    assert_eq!(actions[0], Action::Disconnect(Disconnect::Rebalance));
+    assert!(matches!(&actions[1], Action::Connect { addr, .. } if addr.host != "a"));
+    assert_eq!(
+        sim.s.hosts(),
+        if sim.s.hosts()[0].host == "b" {
+            [HostAddr::new("b", 2), HostAddr::new("c", 3)]
+        } else {
+            [HostAddr::new("c", 3), HostAddr::new("b", 2)]
+        }
+    );
+    assert!(apps(&sim.take_events()).is_empty(), "no suspension");
+    sim.establish(SID, 6000, false);
+    let sent = sim.sent();
+    assert!(matches!(
+        &sent[..],
+        [Sent::Request(_, Request::GetData(r))] if r.path == "/zookeeper/config" && r.watch
+    ));
+    // A configuration without client addresses changes nothing.
+    sim.input(&config_reply(
+        sent[0].xid(),
+        "server.1=a:2888:3888\nversion=100000009",
+    ));
+    assert!(sim.take_actions().is_empty());
+    assert_eq!(sim.s.hosts().len(), 2);
 }

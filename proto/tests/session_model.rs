@@ -41,6 +41,7 @@ fn any_step() -> impl Strategy<Value = Step> {
     prop_oneof![
         12 => step(),
         1 => prop::collection::vec(any::<u8>(), 0..12).prop_map(Step::Garbage),
+        1 => any::<u8>().prop_map(Step::UpdateHosts),
     ]
 }
 

@@ -133,3 +133,61 @@ async fn connect_timeout_names_each_host_and_its_cause() {
     );
     check(err.to_string());
 }
+
+/// `update_hosts` on both clients, on a model ensemble: a session whose server leaves the
+/// list moves to one that stays, keeping its session and its data.
+#[tokio::test]
+async fn update_hosts_moves_a_session_whose_server_left() {
+    let addrs = ["127.0.0.1:0"; 3];
+    let zk = zk_sim::SimServer::bind_with(zk_sim::Config::ensemble(3), &addrs)
+        .await
+        .unwrap();
+    let [a, b, c] = [0, 1, 2].map(|i| zk.addrs()[i].to_string());
+    let client = zk_tokio::Client::connect(&a).await.unwrap();
+    let id = client.session_id();
+    client
+        .create("/moved", "v", &zk_tokio::CreateOptions::ephemeral())
+        .await
+        .unwrap();
+    assert!(
+        !client.update_hosts(&format!("{a},{b}")).await.unwrap(),
+        "a stays: no move"
+    );
+    assert!(client.update_hosts(&format!("{b},{c}")).await.unwrap());
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while client.server().is_none_or(|s| s.to_string() == a) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("moved within 10 s");
+    assert_eq!(client.session_id(), id);
+    assert_eq!(client.hosts().len(), 2);
+    assert!(
+        client.exists("/moved").await.unwrap().is_some(),
+        "the ephemeral lives on"
+    );
+    let bad = client.update_hosts("").await.unwrap_err();
+    assert!(bad.to_string().contains("connect string"), "{bad}");
+
+    let blocking = tokio::task::spawn_blocking(move || {
+        let b_client = zk_mio::blocking::Client::connect(&c).unwrap();
+        let id = b_client.session_id();
+        assert!(b_client.update_hosts(&a).unwrap());
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while b_client
+            .metrics()
+            .unwrap()
+            .host
+            .is_none_or(|h| h.to_string() != a)
+        {
+            assert!(std::time::Instant::now() < deadline, "moved within 10 s");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(b_client.session_id(), id);
+        b_client.get_data("/moved").unwrap();
+        b_client.close();
+    });
+    blocking.await.unwrap();
+    client.close().await;
+}

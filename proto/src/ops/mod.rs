@@ -158,6 +158,8 @@ pub struct ClientOptions {
     pub call_timeout: Option<Duration>,
     /// The slow-request threshold, if not the default.
     pub slow_request: Option<Duration>,
+    /// Follow the ensemble's membership in `/zookeeper/config`.
+    pub follow_config: bool,
 }
 
 /// Writes the setters a driver's client builder shares, for a builder struct with a field
@@ -252,6 +254,14 @@ macro_rules! client_option_setters {
             self
         }
 
+        /// Follow the ensemble's membership (default false): after a reconfiguration the
+        /// host list becomes the members' client addresses and sessions spread over them
+        /// (see `zk_proto::session::Config::with_follow_config` for when to leave it off).
+        pub fn follow_config(mut self, follow: bool) -> Self {
+            self.options.follow_config = follow;
+            self
+        }
+
         /// Start a new session by itself when the old one expired (default true).
         pub fn renew_expired(mut self, renew: bool) -> Self {
             self.options.renew_expired = renew;
@@ -340,6 +350,7 @@ impl ClientOptions {
             retry: RetryPolicy::default(),
             call_timeout: None,
             slow_request: None,
+            follow_config: false,
         }
     }
 
@@ -361,7 +372,8 @@ impl ClientOptions {
             .with_seed(self.seed.unwrap_or(random_seed))
             .with_shuffle(self.shuffle)
             .with_renew_expired(self.renew_expired)
-            .with_request_timeout(self.request_timeout);
+            .with_request_timeout(self.request_timeout)
+            .with_follow_config(self.follow_config);
         if let Some((min, max)) = self.backoff {
             config = config.with_reconnect_backoff(min, max);
         }
@@ -381,6 +393,82 @@ impl ClientOptions {
             session.add_auth(now, scheme, creds.clone())?;
         }
         Ok(session)
+    }
+}
+
+/// A change of the ensemble's membership, for `reconfig`: incremental (servers join and
+/// leave) or a whole new membership.
+///
+/// ```
+/// use zk_proto::ops::Reconfig;
+/// // Server 3 leaves, server 4 joins (quorum port, election port, role; client port).
+/// let change = Reconfig::incremental()
+///     .leave(3)
+///     .join("server.4=10.0.0.4:2888:3888:participant;2181")
+///     .if_version(0x1_0000_0000);
+/// let whole = Reconfig::members([
+///     "server.1=10.0.0.1:2888:3888;2181",
+///     "server.2=10.0.0.2:2888:3888;2181",
+/// ]);
+/// let r = change.request();
+/// assert_eq!(r.leaving_servers.as_deref(), Some("3"));
+/// assert_eq!(r.new_members, None);
+/// assert_eq!(r.cur_config_id, 0x1_0000_0000);
+/// let r = whole.request();
+/// assert_eq!((r.joining_servers, r.leaving_servers, r.cur_config_id), (None, None, -1));
+/// assert_eq!(r.new_members.unwrap().split(',').count(), 2);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Reconfig {
+    joining: Vec<String>,
+    leaving: Vec<u64>,
+    members: Option<Vec<String>>,
+    from_version: Option<i64>,
+}
+
+impl Reconfig {
+    /// An incremental change; servers join with [`Reconfig::join`] and leave with
+    /// [`Reconfig::leave`].
+    pub fn incremental() -> Self {
+        Self::default()
+    }
+
+    /// A whole new membership: one `server.N=...` line per member.
+    pub fn members(lines: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        Reconfig {
+            members: Some(lines.into_iter().map(Into::into).collect()),
+            ..Self::default()
+        }
+    }
+
+    /// A server joins (`server.N=host:quorumPort:electionPort[:role];[clientHost:]clientPort`).
+    pub fn join(mut self, server: impl Into<String>) -> Self {
+        self.joining.push(server.into());
+        self
+    }
+
+    /// The server with this id leaves.
+    pub fn leave(mut self, id: u64) -> Self {
+        self.leaving.push(id);
+        self
+    }
+
+    /// Apply only if the current configuration has this version (from
+    /// `EnsembleConfig::version`); otherwise the server answers `BadVersion`.
+    pub fn if_version(mut self, version: i64) -> Self {
+        self.from_version = Some(version);
+        self
+    }
+
+    /// The request this change sends.
+    pub fn request(&self) -> crate::records::ReconfigRequest {
+        let list = |items: Vec<String>| (!items.is_empty()).then(|| items.join(","));
+        crate::records::ReconfigRequest {
+            joining_servers: list(self.joining.clone()),
+            leaving_servers: list(self.leaving.iter().map(u64::to_string).collect()),
+            new_members: self.members.as_ref().map(|m| m.join(",")),
+            cur_config_id: self.from_version.unwrap_or(-1),
+        }
     }
 }
 

@@ -225,6 +225,12 @@ pub fn get_config(watch: bool) -> Op<(Bytes, Stat)> {
     Op::new(Request::GetConfig { watch }, reply::data)
 }
 
+/// Changes the ensemble's membership (needs `reconfigEnabled=true` on the servers and an
+/// authorized session); returns the new configuration and its Stat.
+pub fn reconfig(change: &super::Reconfig) -> Op<(Bytes, Stat)> {
+    Op::new(Request::Reconfig(change.request()), reply::data)
+}
+
 /// A persistent (or persistent recursive) watch on `path`.
 pub fn add_watch(path: &str, mode: AddWatchMode) -> Op<()> {
     Op::new(
@@ -334,6 +340,12 @@ macro_rules! for_each_operation {
             whoami() -> Vec<$crate::records::ClientInfo> [acl] $crate::ops::op::whoami();
             /// The ensemble's configuration (`/zookeeper/config`, outside any chroot).
             get_config() -> ($crate::__bytes::Bytes, $crate::Stat) [acl] $crate::ops::op::get_config(false);
+            /// Changes the ensemble's membership, incrementally or as a whole
+            /// ([`Reconfig`](zk_proto::ops::Reconfig)); returns the new configuration
+            /// (readable with `zk_proto::ensemble::EnsembleConfig`) and its Stat. The servers
+            /// need `reconfigEnabled=true`, and the session the right to change
+            /// `/zookeeper/config` (a super user, or `skipACL`).
+            reconfig(change: &$crate::ops::Reconfig) -> ($crate::__bytes::Bytes, $crate::Stat) [acl] $crate::ops::op::reconfig(change);
             /// Removes this session's watches of `kind` on `path`, on the server and here;
             /// their watchers get a final "removed" event. Servers before 3.9 know only
             /// `Children`, `Data` and `Any`.

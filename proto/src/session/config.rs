@@ -33,6 +33,7 @@ pub struct Config {
     pub(crate) backoff_min: Duration,
     pub(crate) backoff_max: Duration,
     pub(crate) slow_request: Duration,
+    pub(crate) follow_config: bool,
 }
 
 impl Config {
@@ -58,6 +59,7 @@ impl Config {
             backoff_min: Duration::from_millis(50),
             backoff_max: Duration::from_secs(1),
             slow_request: Duration::from_secs(1),
+            follow_config: false,
         }
     }
 
@@ -126,6 +128,18 @@ impl Config {
     /// as a warning).
     pub fn with_slow_request(mut self, threshold: Duration) -> Self {
         self.slow_request = threshold;
+        self
+    }
+
+    /// Follow the ensemble's membership (default false): after every connect the session
+    /// reads `/zookeeper/config` with a watch, and each new version replaces the host list
+    /// with the members' client addresses, spreading sessions over the new list
+    /// ([`Session::update_hosts`](super::Session::update_hosts)). The members must name
+    /// their client address in the configuration (`server.N=host:2888:3888;2181`) and the
+    /// addresses must be reachable from the client as written; leave this off when clients
+    /// reach the servers through other names (NAT, proxies, containers).
+    pub fn with_follow_config(mut self, follow: bool) -> Self {
+        self.follow_config = follow;
         self
     }
 

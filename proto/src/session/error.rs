@@ -128,6 +128,10 @@ pub enum Disconnect {
     /// The server refused the credentials.
     #[error("the server refused the credentials")]
     AuthFailed,
+    /// The host list changed ([`Session::update_hosts`](super::Session::update_hosts)) and
+    /// the session moves to another server to spread the load, or because its server left.
+    #[error("moving to another server after the host list changed")]
+    Rebalance,
     /// A read-write server was found while connected to a read-only one.
     #[error("moving from a read-only server to a read-write one")]
     ReadWriteServerFound,

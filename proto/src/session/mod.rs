@@ -28,8 +28,8 @@ use crate::consts::{AddWatchMode, CreateMode, EventType, KeeperState, OpCode, Wa
 use crate::error::ErrorCode;
 use crate::path::{validate_create_path, validate_path};
 use crate::records::{
-    AuthPacket, ConnectRequest, ConnectResponse, CreateRequest, MultiOp, OpResult, ReplyHeader,
-    Request, Response, WatcherEvent,
+    AuthPacket, ConnectRequest, ConnectResponse, CreateRequest, GetDataResponse, MultiOp, OpResult,
+    ReplyHeader, Request, Response, WatcherEvent,
 };
 use crate::watch::{SET_WATCHES_MAX_PATH_BYTES, WatchKind, WatchRegistry};
 use rng::Rng;
@@ -68,6 +68,8 @@ enum Sent {
         watch: Option<WatchIntent>,
     },
     SetWatches,
+    /// The session's own getConfig, when it follows the ensemble's membership.
+    Config,
     Close,
 }
 
@@ -201,6 +203,16 @@ pub struct Session {
     /// Why the last attempt on each host failed, since the last established connection.
     host_failures: Vec<Option<Disconnect>>,
     counters: metrics::Counters,
+    /// A move to another host after the host list changed: the host, and until when the
+    /// requests in flight may drain first.
+    moving: Option<(usize, Instant)>,
+    /// The connection was dropped for a planned move: the application view stays
+    /// Connected unless reaching the new host fails.
+    planned_move: bool,
+    /// The version of the ensemble configuration last applied to the host list.
+    config_version: Option<i64>,
+    /// How many times the host list was replaced.
+    hosts_version: u64,
 
     conn: Conn,
     next_host: usize,
@@ -250,6 +262,10 @@ impl Session {
             srtt: None,
             host_failures: Vec::new(),
             counters: metrics::Counters::default(),
+            moving: None,
+            planned_move: false,
+            config_version: None,
+            hosts_version: 0,
             conn: Conn::Idle { retry_at: None },
             next_host: 0,
             failures: 0,
@@ -312,12 +328,20 @@ impl Session {
         &self.chroot
     }
 
-    /// The host of the current connection or connection attempt.
+    /// How many times the host list was replaced ([`Session::update_hosts`], or the
+    /// ensemble configuration when followed): a driver that caches [`Session::hosts`]
+    /// refreshes its copy when this changes. Host indices refer to the current list.
+    pub fn hosts_version(&self) -> u64 {
+        self.hosts_version
+    }
+
+    /// The host of the current connection or connection attempt, as an index into
+    /// [`Session::hosts`].
     pub fn current_host(&self) -> Option<usize> {
         match self.conn {
             Conn::Idle { .. } => None,
             Conn::Opening { host, .. } | Conn::Handshake { host, .. } | Conn::Open { host, .. } => {
-                Some(host)
+                Some(host).filter(|&h| h < self.hosts.len())
             }
         }
     }
@@ -482,6 +506,9 @@ impl Session {
         if let Some(t) = self.closing {
             at(t);
         }
+        if let Some((_, t)) = self.moving {
+            at(t);
+        }
         if let Some(p) = self.probing
             && p.in_flight.is_none()
         {
@@ -636,6 +663,9 @@ impl Session {
             self.expire(now, None);
             return;
         }
+        if self.moving.is_some_and(|(_, t)| now >= t) {
+            self.move_now(now);
+        }
         while self.queued.front().is_some_and(|q| now >= q.deadline) {
             if let Some(q) = self.queued.pop_front() {
                 let waited = self.request_timeout();
@@ -722,7 +752,7 @@ impl Session {
             ));
         }
         let id = self.new_id();
-        if matches!(self.conn, Conn::Open { .. }) {
+        if matches!(self.conn, Conn::Open { .. }) && self.moving.is_none() {
             self.write_request(now, id, request);
         } else {
             if self.queued.len() >= self.config.queue_limit {
@@ -993,7 +1023,10 @@ impl Session {
             if self.host_failures.len() < self.hosts.len() {
                 self.host_failures.resize(self.hosts.len(), None);
             }
-            self.host_failures[host] = Some(reason.clone());
+            // A host that left the list (see update_hosts) has no slot.
+            if let Some(slot) = self.host_failures.get_mut(host) {
+                *slot = Some(reason.clone());
+            }
         }
         if tell_driver {
             self.actions.push_back(Action::Disconnect(reason.clone()));
@@ -1007,11 +1040,17 @@ impl Session {
             self.finish_close(now);
             return;
         }
+        self.moving = None;
         if was_open {
             self.failures = 0;
             self.set_state(SessionState::Connecting, Some(reason));
         } else {
             self.failures += 1;
+            if std::mem::take(&mut self.planned_move) {
+                // The planned move did not reach its server: an ordinary suspension now.
+                self.app = AppState::Suspended;
+                self.events.push_back(Event::App(AppState::Suspended));
+            }
         }
         self.schedule_reconnect(now);
     }
@@ -1058,6 +1097,9 @@ impl Session {
         }
         self.state = state;
         self.events.push_back(Event::State { state, reason });
+        if self.planned_move && state == SessionState::Connecting {
+            return;
+        }
         let app = self.app.after(state);
         if app != self.app {
             self.app = app;
@@ -1101,6 +1143,7 @@ impl Session {
         self.backoff_round = 0;
         self.host_failures.clear();
         self.counters.connections += 1;
+        self.planned_move = false;
         self.conn = Conn::Open {
             host,
             last_recv: now,
@@ -1133,6 +1176,9 @@ impl Session {
                 at: now,
             });
         }
+        if self.config.follow_config {
+            self.request_config(now);
+        }
         while let Some(q) = self.queued.pop_front() {
             self.write_request(now, q.id, q.request);
         }
@@ -1151,7 +1197,13 @@ impl Session {
         match header.xid {
             xid::NOTIFICATION => {
                 let (event, _) = WatcherEvent::decode(&body)?;
+                let config_changed = self.config.follow_config
+                    && event.path == CONFIG_NODE
+                    && event.event_type() == Some(EventType::NodeDataChanged);
                 self.deliver_watch(event);
+                if config_changed {
+                    self.request_config(now);
+                }
                 Ok(())
             }
             xid::PING => {
@@ -1202,6 +1254,13 @@ impl Session {
                 }
                 match p.sent {
                     Sent::SetWatches => Ok(()),
+                    Sent::Config => {
+                        if header.err == 0 {
+                            let (reply, _) = GetDataResponse::decode(&body)?;
+                            self.apply_config(now, &reply.data);
+                        }
+                        Ok(())
+                    }
                     Sent::Close => {
                         self.finish_close(now);
                         Ok(())
@@ -1212,7 +1271,11 @@ impl Session {
                             .inspect_err(|_| {
                                 // The request is lost with the connection, like the others.
                                 self.complete(id, Err(Error::ConnectionLoss));
-                            })
+                            })?;
+                        if self.moving.is_some() && self.in_flight() == 0 {
+                            self.move_now(now);
+                        }
+                        Ok(())
                     }
                 }
             }
@@ -1450,6 +1513,152 @@ impl Session {
             host,
             addr: self.hosts[host].clone(),
         });
+    }
+
+    /// Reads the ensemble configuration with a watch, for a session that follows it.
+    fn request_config(&mut self, now: Instant) {
+        if !matches!(self.conn, Conn::Open { .. }) || self.closing.is_some() {
+            return;
+        }
+        let xid = self.take_xid();
+        Request::GetConfig { watch: true }.encode_frame(xid, "", &mut self.out);
+        self.pending.push_back(Pending {
+            xid,
+            op: OpCode::GetData,
+            sent: Sent::Config,
+            at: now,
+        });
+        self.sent(now);
+    }
+
+    /// Applies a new ensemble configuration to the host list, once per version. Data that
+    /// names no client address (servers with a static `clientPort`) changes nothing.
+    fn apply_config(&mut self, now: Instant, data: &[u8]) {
+        let Ok(config) = crate::ensemble::EnsembleConfig::parse(data) else {
+            return;
+        };
+        if self.config_version == Some(config.version) {
+            return;
+        }
+        self.config_version = Some(config.version);
+        if let Some(hosts) = config
+            .connect_string()
+            .and_then(|c| HostList::parse(&c).ok())
+        {
+            self.update_hosts(now, hosts);
+        }
+    }
+
+    /// Replaces the host list, as after a reconfiguration (the Java client's
+    /// `updateServerList`), and spreads clients over the new list: a session whose server
+    /// left moves to another one; when servers were added, a session moves to one of the
+    /// new servers with the probability that evens the load (1 - old/new); otherwise it
+    /// stays. Returns whether the session will move.
+    ///
+    /// A move is gentle: requests already sent get their replies first (new ones wait, for
+    /// at most the read timeout), then the connection is closed and the session resumes on
+    /// the chosen server with [`Disconnect::Rebalance`]. The application view stays
+    /// Connected through a move that succeeds. The chroot stays as it was; a chroot in
+    /// `hosts` is ignored.
+    pub fn update_hosts(&mut self, now: Instant, hosts: HostList) -> bool {
+        let mut list = hosts;
+        if self.config.shuffle {
+            list.shuffle(self.rng.next_u64());
+        }
+        let new: Vec<HostAddr> = list.hosts().to_vec();
+        if new.is_empty() || new == self.hosts {
+            return false;
+        }
+        let old_len = self.hosts.len();
+        // Attached: connected or connecting, possibly to a host that already left the list.
+        let attached = !matches!(self.conn, Conn::Idle { .. });
+        let current = self.current_host().and_then(|h| self.hosts.get(h).cloned());
+        let index_of = |addr: &HostAddr| new.iter().position(|h| h == addr);
+        let (kept, added): (Vec<usize>, Vec<usize>) =
+            (0..new.len()).partition(|&i| self.hosts.contains(&new[i]));
+        let here = current.as_ref().and_then(index_of);
+        let pick = |rng: &mut Rng, from: &[usize]| from[rng.below(from.len() as u64) as usize];
+        // Where this session should be: stay (None) or move to a host of the new list.
+        let target = match here {
+            Some(_) if new.len() <= old_len => None,
+            Some(_) => {
+                // Servers were added: move with the probability that evens the load.
+                let stay_below = old_len as u64 * 1_000_000 / new.len() as u64;
+                (self.rng.below(1_000_000) >= stay_below && !added.is_empty())
+                    .then(|| pick(&mut self.rng, &added))
+            }
+            None if !attached => None,
+            None if added.is_empty() => Some(pick(&mut self.rng, &kept)),
+            None if kept.is_empty() || new.len() > old_len => Some(pick(&mut self.rng, &added)),
+            None => {
+                // Servers left, this one among them: of the clients that must move, send
+                // to the remaining old servers the share that evens the load.
+                let (o, m, n) = (kept.len() as u64, new.len() as u64, old_len as u64);
+                let p_old = (o * (n - m)) * 1_000_000 / (m * (n - o)).max(1);
+                let to_old = self.rng.below(1_000_000) < p_old;
+                Some(pick(&mut self.rng, if to_old { &kept } else { &added }))
+            }
+        };
+        self.hosts = new;
+        self.hosts_version += 1;
+        self.host_failures.clear();
+        self.probing = None;
+        self.moving = None;
+        // The current connection's index in the new list; a host that left has none (an
+        // index past the list, which every lookup treats as absent).
+        match &mut self.conn {
+            Conn::Opening { host, .. } | Conn::Handshake { host, .. } | Conn::Open { host, .. } => {
+                *host = here.unwrap_or(usize::MAX);
+            }
+            Conn::Idle { .. } => {}
+        }
+        self.next_host = here.map_or(0, |i| (i + 1) % self.hosts.len());
+        let Some(target) = target else {
+            return false;
+        };
+        match self.conn {
+            Conn::Open { .. } => {
+                self.moving = Some((target, now + self.read_timeout()));
+                if self.in_flight() == 0 {
+                    self.move_now(now);
+                }
+            }
+            Conn::Opening { .. } | Conn::Handshake { .. } => {
+                // Not connected yet: give up this attempt and try the chosen host.
+                self.actions
+                    .push_back(Action::Disconnect(Disconnect::Rebalance));
+                self.frames.clear();
+                self.out.clear();
+                self.connect_to(now, target);
+                self.next_host = (target + 1) % self.hosts.len();
+            }
+            Conn::Idle { .. } => {}
+        }
+        true
+    }
+
+    /// Leaves the open connection for the host chosen by [`Session::update_hosts`].
+    fn move_now(&mut self, now: Instant) {
+        let Some((target, _)) = self.moving.take() else {
+            return;
+        };
+        let closing = self.closing.is_some();
+        if closing || !matches!(self.conn, Conn::Open { .. }) || target >= self.hosts.len() {
+            return;
+        }
+        self.actions
+            .push_back(Action::Disconnect(Disconnect::Rebalance));
+        self.counters.disconnects += 1;
+        self.conn = Conn::Idle { retry_at: None };
+        self.frames.clear();
+        self.out.clear();
+        self.probing = None;
+        self.fail_in_flight(Error::ConnectionLoss);
+        self.planned_move = true;
+        self.set_state(SessionState::Connecting, Some(Disconnect::Rebalance));
+        self.failures = 0;
+        self.connect_to(now, target);
+        self.next_host = (target + 1) % self.hosts.len();
     }
 
     /// The answer to an [`Action::Probe`]. A read-write server ends the read-only connection

@@ -66,10 +66,13 @@ fn client_path(server: &str) -> String {
     }
 }
 
-/// Whether the model covers this step. Garbage from the server and read-only servers are
-/// left to the invariant checks.
+/// Whether the model covers this step. Garbage from the server, read-only servers and host
+/// list changes are left to the invariant checks.
 pub fn models(step: &Step) -> bool {
-    !matches!(step, Step::Garbage(_) | Step::ConnectOk { read_only: true })
+    !matches!(
+        step,
+        Step::Garbage(_) | Step::ConnectOk { read_only: true } | Step::UpdateHosts(_)
+    )
 }
 
 #[derive(Debug)]
@@ -649,7 +652,7 @@ impl Model {
             Step::Advance(ms) => self.advance(self.now + Duration::from_millis(*ms as u64)),
             Step::Close => self.close(),
             Step::Release(k, forget) => self.release(*k, *forget),
-            Step::Garbage(_) => unreachable!(),
+            Step::Garbage(_) | Step::UpdateHosts(_) => unreachable!(),
         }
         Ok(())
     }

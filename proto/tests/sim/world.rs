@@ -46,7 +46,17 @@ pub enum Step {
     /// Drops one of the watch registrations (picked by index among them, in id order):
     /// `release_watch`, or `forget_watch` when the flag is set.
     Release(u8, bool),
+    /// Replaces the host list with one of a few (servers leave, join, or both).
+    UpdateHosts(u8),
 }
+
+/// The host lists [`Step::UpdateHosts`] picks from.
+const HOST_LISTS: [&str; 4] = [
+    "h1:1,h2:2,h3:3",
+    "h2:2,h3:3",
+    "h1:1,h4:4",
+    "h1:1,h2:2,h3:3,h4:4,h5:5",
+];
 
 const PATHS: [&str; 4] = ["/a", "/a/b", "/c", "/"];
 
@@ -393,6 +403,13 @@ impl World {
                     let b = bytes.clone();
                     self.input_chunked(&b, 4);
                 }
+            }
+            Step::UpdateHosts(k) => {
+                let list = HOST_LISTS[*k as usize % HOST_LISTS.len()];
+                let hosts = zk_proto::session::HostList::parse(list).unwrap();
+                let moves = self.s.update_hosts(self.now, hosts);
+                self.log.push(format!("update_hosts {list} moves={moves}"));
+                assert!(self.s.hosts().len() >= 2);
             }
             Step::Release(k, forget) => {
                 let ids = self.registered();

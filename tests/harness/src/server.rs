@@ -33,6 +33,9 @@ pub struct ServerOptions {
     pub jvm_flags: Vec<String>,
     /// How long a server may take to answer `ruok` after it is started.
     pub start_timeout: Duration,
+    /// Write each member's client address into its `server.N` line, so that
+    /// `/zookeeper/config` names it (needed by clients that follow reconfigurations).
+    pub client_addresses_in_config: bool,
 }
 
 impl Default for ServerOptions {
@@ -44,6 +47,7 @@ impl Default for ServerOptions {
             properties: Vec::new(),
             jvm_flags: Vec::new(),
             start_timeout: Duration::from_secs(60),
+            client_addresses_in_config: false,
         }
     }
 }
@@ -63,6 +67,15 @@ impl ServerOptions {
     pub fn read_only_sessions(self) -> Self {
         self.property("localSessionsEnabled", "true")
             .property("localSessionsUpgradingEnabled", "true")
+    }
+
+    /// Dynamic reconfiguration on (`reconfigEnabled=true`), ACL checks off so any session
+    /// may call `reconfig` (`zookeeper.skipACL`), and each member's client address in
+    /// `/zookeeper/config`.
+    pub fn reconfig(mut self) -> Self {
+        self.client_addresses_in_config = true;
+        self.property("reconfigEnabled", "true")
+            .jvm_flag("-Dzookeeper.skipACL=yes")
     }
 
     /// Adds a JVM flag.
@@ -185,17 +198,23 @@ impl ZkServer {
         let _ = writeln!(cfg, "autopurge.purgeInterval=0");
         // Tests and benchmarks open many sessions from one address (the default allows 60).
         let _ = writeln!(cfg, "maxClientCnxns=0");
-        if let Some((peers, _)) = peers {
+        if let Some((peers, clients)) = peers {
             fs::write(data.join("myid"), format!("{id}\n"))?;
             let _ = writeln!(cfg, "standaloneEnabled=false");
             for (i, p) in peers.iter().enumerate() {
-                let _ = writeln!(
+                let _ = write!(
                     cfg,
                     "server.{}=127.0.0.1:{}:{}",
                     i + 1,
                     p.quorum,
                     p.election
                 );
+                match clients.get(i) {
+                    Some(client) if o.client_addresses_in_config => {
+                        let _ = writeln!(cfg, ":participant;127.0.0.1:{client}");
+                    }
+                    _ => cfg.push('\n'),
+                }
             }
         }
         for (k, v) in &o.properties {
