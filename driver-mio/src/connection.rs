@@ -34,7 +34,6 @@ struct Sock {
     /// Addresses of the same host still to try if this one fails.
     candidates: Vec<SocketAddr>,
     out: VecDeque<Bytes>,
-    writable: bool,
 }
 
 struct Probe {
@@ -186,34 +185,16 @@ impl Connection {
     }
 
     /// Queues an operation; its outcome comes back as one [`Event::Complete`]. Its bytes go
-    /// out at the next [`Connection::handle_event`] (the connection asks for a WRITABLE
-    /// wake-up) or at once with [`Connection::flush`], so everything submitted in one turn
-    /// of the loop leaves in one write.
+    /// out when the loop next asks [`Connection::timeout`] how long it may sleep (or at
+    /// once with [`Connection::flush`]), so everything submitted in one turn of the loop
+    /// leaves in one write, and no readiness registration changes per request.
     pub fn submit(&mut self, now: Instant, request: Request) -> Result<RequestId, Error> {
-        let id = self.session.submit(now, request)?;
-        self.want_write();
-        Ok(id)
+        self.session.submit(now, request)
     }
 
     /// Writes everything queued now, without waiting for the next event.
     pub fn flush(&mut self, now: Instant) {
         self.drive(now);
-    }
-
-    /// Asks the loop for a WRITABLE wake-up so queued frames go out.
-    fn want_write(&mut self) {
-        if let Some(sock) = self.sock.as_mut().filter(|s| s.connected && !s.writable)
-            && self
-                .registry
-                .reregister(
-                    &mut sock.stream,
-                    self.token,
-                    Interest::READABLE | Interest::WRITABLE,
-                )
-                .is_ok()
-        {
-            sock.writable = true;
-        }
     }
 
     /// Adds credentials to the session, on this and every later connection.
@@ -262,8 +243,11 @@ impl Connection {
         }
     }
 
-    /// [`Connection::poll_timeout`] as the timeout argument of `Poll::poll`.
-    pub fn timeout(&self, now: Instant) -> Option<Duration> {
+    /// Writes what this turn of the loop queued, then says how long the loop may sleep:
+    /// [`Connection::poll_timeout`] as the timeout argument of `Poll::poll`. A loop that
+    /// sleeps on [`Connection::poll_timeout`] instead calls [`Connection::flush`] first.
+    pub fn timeout(&mut self, now: Instant) -> Option<Duration> {
+        self.drive(now);
         self.poll_timeout()
             .map(|t| t.saturating_duration_since(now))
     }
@@ -370,7 +354,6 @@ impl Connection {
                                 connected: false,
                                 candidates: addrs,
                                 out: VecDeque::new(),
-                                writable: true,
                             });
                             return;
                         }
@@ -452,8 +435,7 @@ impl Connection {
         }
     }
 
-    /// Writes what is queued until the socket would block; wants WRITABLE only while
-    /// something is left.
+    /// Writes what is queued until the socket would block.
     fn write_out(&mut self, now: Instant) {
         let Some(sock) = self.sock.as_mut().filter(|s| s.connected) else {
             return;
@@ -477,21 +459,8 @@ impl Connection {
                 }
             }
         }
-        let want = !sock.out.is_empty();
-        if want != sock.writable {
-            let interest = if want {
-                Interest::READABLE | Interest::WRITABLE
-            } else {
-                Interest::READABLE
-            };
-            if self
-                .registry
-                .reregister(&mut sock.stream, self.token, interest)
-                .is_ok()
-            {
-                sock.writable = want;
-            }
-        }
+        // The socket stays registered for READABLE and WRITABLE (edge-triggered) for its
+        // whole life: whatever is left goes out at the next WRITABLE edge.
     }
 
     // ----- read-only probes -----
