@@ -66,8 +66,16 @@ pub fn run(hosts: &str, ops: usize) -> io::Result<Report> {
             let mut buf = [0u8; 8];
             while !stop.load(Ordering::Relaxed) {
                 let t = Instant::now();
-                s.write_all(&(n as u64).to_be_bytes())?;
-                s.read_exact(&mut buf)?;
+                // The loop may stop between this write and its echo: it then closes the
+                // connection, and the pending round trip ends with it, uncounted.
+                let round_trip = s
+                    .write_all(&(n as u64).to_be_bytes())
+                    .and_then(|()| s.read_exact(&mut buf));
+                match round_trip {
+                    Ok(()) => {}
+                    Err(_) if stop.load(Ordering::Relaxed) => break,
+                    Err(e) => return Err(e),
+                }
                 slowest = slowest.max(t.elapsed());
                 n += 1;
                 thread::sleep(Duration::from_millis(2));
@@ -134,6 +142,8 @@ pub fn run(hosts: &str, ops: usize) -> io::Result<Report> {
                     ..
                 }) => {
                     stop.store(true, Ordering::Relaxed);
+                    // Closing the echo service wakes a pinger waiting on a round trip.
+                    echo_conns.clear();
                     let (echoes, slowest_echo) = pinger
                         .join()
                         .map_err(|_| io::Error::other("the pinger panicked"))??;
