@@ -143,19 +143,33 @@ async fn update_hosts_moves_a_session_whose_server_left() {
         .await
         .unwrap();
     let [a, b, c] = [0, 1, 2].map(|i| zk.addrs()[i].to_string());
-    let client = zk_tokio::Client::connect(&a).await.unwrap();
+    let client = zk_tokio::Client::connect(&format!("{a},{b},{c}"))
+        .await
+        .unwrap();
     let id = client.session_id();
     client
         .create("/moved", "v", &zk_tokio::CreateOptions::ephemeral())
         .await
         .unwrap();
+    let here = client.server().expect("connected").to_string();
+    let others: Vec<&String> = [&a, &b, &c].into_iter().filter(|h| **h != here).collect();
+    // A shorter list that keeps this server: no reason to move (only a longer list moves a
+    // session whose server stays, with the probability that evens the load).
     assert!(
-        !client.update_hosts(&format!("{a},{b}")).await.unwrap(),
-        "a stays: no move"
+        !client
+            .update_hosts(&format!("{here},{}", others[0]))
+            .await
+            .unwrap(),
+        "the server stays: no move"
     );
-    assert!(client.update_hosts(&format!("{b},{c}")).await.unwrap());
+    assert!(
+        client
+            .update_hosts(&format!("{},{}", others[0], others[1]))
+            .await
+            .unwrap()
+    );
     tokio::time::timeout(Duration::from_secs(10), async {
-        while client.server().is_none_or(|s| s.to_string() == a) {
+        while client.server().is_none_or(|s| s.to_string() == here) {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     })
