@@ -1,14 +1,17 @@
-//! A blocking client: a [`Connection`] runs on a thread of its own with a `mio::Waker`, and
-//! every operation is a blocking call with a timeout.
+//! A blocking client: every operation is a blocking call with a timeout.
 //!
-//! Watch events go to channels, or to callbacks that run on one dedicated thread in order, so
-//! a slow callback never holds up the connection (pings, reconnects and replies go on).
+//! One IO thread (a `mio::Poll`) carries the [`Connection`] of every blocking client of the
+//! process, and one more thread runs the watch callbacks and state listeners of all of them,
+//! in order; both start with the first client and stay for the life of the process. A slow
+//! callback never holds up a connection (pings, reconnects and replies go on), but it does
+//! delay the callbacks after it, of every client: callbacks must not block.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::sync::{Arc, Mutex};
-use std::thread::{self, JoinHandle};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -26,8 +29,8 @@ use zk_proto::{ErrorCode, Stat};
 
 use crate::Connection;
 
-const CONN: Token = Token(0);
-const WAKE: Token = Token(1);
+/// The IO thread's waker; every other token is a session's key.
+const WAKE: Token = Token(usize::MAX);
 
 type Reply = std::result::Result<Response, session::Error>;
 /// Where a request's outcome goes.
@@ -65,13 +68,15 @@ enum Cmd {
 /// A session state listener.
 type Listener = Box<dyn FnMut(StateEvent) + Send>;
 
-/// Jobs for the callback thread.
+/// Jobs for the callback thread, each for the session of a key.
 enum CallbackJob {
     Register(RequestId, Callback),
     Event(WatchedEvent, bool),
     Forget(RequestId),
     Listen(Listener),
     State(StateEvent),
+    /// The session is over: drop its callbacks and listeners.
+    End,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -81,38 +86,92 @@ struct Snapshot {
     session_id: i64,
 }
 
+/// A client's link to its session on the IO thread.
 struct Shared {
-    commands: Mutex<Sender<Cmd>>,
-    waker: Waker,
-    snapshot: Mutex<Snapshot>,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    key: usize,
+    reactor: &'static Reactor,
+    snapshot: Arc<Mutex<Snapshot>>,
+    /// How long dropping the last handle waits for the session to close.
+    close_wait: Duration,
 }
 
 impl Shared {
     fn send(&self, cmd: Cmd) -> bool {
-        let sent = self
-            .commands
-            .lock()
-            .map(|tx| tx.send(cmd).is_ok())
-            .unwrap_or(false);
-        sent && self.waker.wake().is_ok()
+        self.reactor.send(self.key, IoOp::Cmd(cmd))
     }
 }
 
 impl Drop for Shared {
     fn drop(&mut self) {
-        // The last handle is gone: the connection thread sees its command channel close,
-        // closes the session and ends.
-        if let Ok(mut t) = self.thread.lock()
-            && let Some(t) = t.take()
-        {
-            if let Ok(tx) = self.commands.lock() {
-                let (done, _) = mpsc::channel();
-                let _ = tx.send(Cmd::Close(done));
-            }
-            let _ = self.waker.wake();
-            let _ = t.join();
+        // The last handle is gone: close the session and wait (bounded) until it is closed.
+        let (done, closed) = mpsc::channel();
+        if self.send(Cmd::Close(done)) {
+            let _ = closed.recv_timeout(self.close_wait);
         }
+    }
+}
+
+/// What the IO thread is asked to do for a session.
+enum IoOp {
+    /// Start driving a new session.
+    Open(Box<NewSession>),
+    Cmd(Cmd),
+}
+
+/// A session as a new client hands it to the IO thread.
+struct NewSession {
+    session: session::Session,
+    snapshot: Arc<Mutex<Snapshot>>,
+}
+
+/// The process's IO thread for blocking clients: one `mio::Poll` for every session.
+struct Reactor {
+    ops: Sender<(usize, IoOp)>,
+    waker: Waker,
+    /// A wake-up is on its way: later senders need not write the waker again.
+    wake_pending: Arc<AtomicBool>,
+    next_key: AtomicUsize,
+}
+
+impl Reactor {
+    /// The IO thread and the callback thread, started on first use.
+    fn get() -> Result<&'static Reactor> {
+        static REACTOR: OnceLock<std::result::Result<Reactor, String>> = OnceLock::new();
+        REACTOR
+            .get_or_init(|| Reactor::start().map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(|e| Error::Start(e.clone()))
+    }
+
+    fn start() -> std::io::Result<Reactor> {
+        let poll = Poll::new()?;
+        let waker = Waker::new(poll.registry(), WAKE)?;
+        let (tx, rx) = mpsc::channel();
+        let (cb_tx, cb_rx) = mpsc::channel();
+        let wake_pending = Arc::new(AtomicBool::new(false));
+        thread::Builder::new()
+            .name("zk-callbacks".into())
+            .spawn(move || run_callbacks(cb_rx))?;
+        let io = IoThread::new(poll, rx, cb_tx, wake_pending.clone());
+        thread::Builder::new()
+            .name("zk-io".into())
+            .spawn(move || io.run())?;
+        Ok(Reactor {
+            ops: tx,
+            waker,
+            wake_pending,
+            next_key: AtomicUsize::new(0),
+        })
+    }
+
+    fn send(&self, key: usize, op: IoOp) -> bool {
+        if self.ops.send((key, op)).is_err() {
+            return false;
+        }
+        if !self.wake_pending.swap(true, Ordering::AcqRel) {
+            return self.waker.wake().is_ok();
+        }
+        true
     }
 }
 
@@ -151,62 +210,44 @@ impl ClientBuilder {
         Err(error)
     }
 
-    /// Starts the connection thread without waiting for the session.
+    /// Starts the session on the IO thread without waiting for it.
     pub fn spawn(self) -> Result<Client> {
         let seed = self.options.seed.unwrap_or_else(random_seed);
         let session = self.options.session(Instant::now(), seed)?;
-        let poll = Poll::new().map_err(io_error)?;
-        let waker = Waker::new(poll.registry(), WAKE).map_err(io_error)?;
-        let conn = Connection::from_session(session, poll.registry(), CONN).map_err(io_error)?;
-        let (tx, rx) = mpsc::channel();
-        let shared = Arc::new(Shared {
-            commands: Mutex::new(tx),
-            waker,
-            snapshot: Mutex::new(Snapshot {
-                state: SessionState::Connecting,
-                app: AppState::Lost,
-                session_id: 0,
-            }),
-            thread: Mutex::new(None),
-        });
-        let (cb_tx, cb_rx) = mpsc::channel();
-        thread::Builder::new()
-            .name("zk-watch-callbacks".into())
-            .spawn(move || run_callbacks(cb_rx))
-            .map_err(io_error)?;
-        let worker = {
-            let shared = Arc::downgrade(&shared);
-            let snapshot_of = move |s: Snapshot| {
-                if let Some(sh) = shared.upgrade()
-                    && let Ok(mut snap) = sh.snapshot.lock()
-                {
-                    *snap = s;
-                }
-            };
-            thread::Builder::new()
-                .name("zk-connection".into())
-                .spawn(move || Loop::new(conn, poll, rx, cb_tx).run(snapshot_of))
-                .map_err(io_error)?
-        };
-        if let Ok(mut t) = shared.thread.lock() {
-            *t = Some(worker);
+        let reactor = Reactor::get()?;
+        let key = reactor.next_key.fetch_add(1, Ordering::Relaxed);
+        let snapshot = Arc::new(Mutex::new(Snapshot {
+            state: SessionState::Connecting,
+            app: AppState::Lost,
+            session_id: 0,
+        }));
+        let opened = reactor.send(
+            key,
+            IoOp::Open(Box::new(NewSession {
+                session,
+                snapshot: snapshot.clone(),
+            })),
+        );
+        if !opened {
+            return Err(Error::Start("the IO thread is gone".into()));
         }
         let timeout = self
             .options
             .call_timeout
             .unwrap_or(self.options.session_timeout * 2);
         Ok(Client {
-            shared,
+            shared: Arc::new(Shared {
+                key,
+                reactor,
+                snapshot,
+                close_wait: timeout,
+            }),
             default_acl: self.options.default_acl.into(),
             call_timeout: timeout,
             retry: self.options.retry,
             seed,
         })
     }
-}
-
-fn io_error(e: std::io::Error) -> Error {
-    Error::Start(e.to_string())
 }
 
 fn random_seed() -> u64 {
@@ -717,12 +758,179 @@ pub fn retry_with<T>(
     }
 }
 
-/// The connection thread.
-struct Loop {
-    conn: Connection,
+/// The IO thread: every blocking session of the process, on one `Poll`.
+struct IoThread {
     poll: Poll,
-    commands: Receiver<Cmd>,
-    callbacks: Sender<CallbackJob>,
+    ops: Receiver<(usize, IoOp)>,
+    callbacks: Sender<(usize, CallbackJob)>,
+    sessions: HashMap<usize, SessionLoop>,
+    /// Each session's next deadline, earliest first.
+    deadlines: BTreeSet<(Instant, usize)>,
+    /// Sessions that had something happen this turn.
+    touched: Vec<usize>,
+    /// Shared with [`Reactor::send`]: cleared before the operations are read.
+    wake_pending: Arc<AtomicBool>,
+}
+
+impl IoThread {
+    fn new(
+        poll: Poll,
+        ops: Receiver<(usize, IoOp)>,
+        callbacks: Sender<(usize, CallbackJob)>,
+        wake_pending: Arc<AtomicBool>,
+    ) -> Self {
+        IoThread {
+            poll,
+            ops,
+            callbacks,
+            sessions: HashMap::new(),
+            deadlines: BTreeSet::new(),
+            touched: Vec::new(),
+            wake_pending,
+        }
+    }
+
+    fn run(mut self) {
+        let mut events = Events::with_capacity(1024);
+        loop {
+            let now = Instant::now();
+            let timeout = self
+                .deadlines
+                .first()
+                .map(|(t, _)| t.saturating_duration_since(now));
+            if let Err(e) = self.poll.poll(&mut events, timeout)
+                && e.kind() != std::io::ErrorKind::Interrupted
+            {
+                warn!(error = %e, "poll failed; the IO thread of the blocking clients ends");
+                return;
+            }
+            let now = Instant::now();
+            for event in events.iter() {
+                let key = event.token().0;
+                if event.token() == WAKE {
+                    continue;
+                }
+                if let Some(s) = self.sessions.get_mut(&key) {
+                    s.conn.handle_event(event, now);
+                    touch(&mut self.touched, s, key);
+                }
+            }
+            // New requests first: what they queue leaves in this turn's write.
+            // A read-modify-write, so every send that saw a wake-up pending is visible below.
+            self.wake_pending.swap(false, Ordering::AcqRel);
+            loop {
+                match self.ops.try_recv() {
+                    Ok((key, op)) => self.op(now, key, op),
+                    Err(mpsc::TryRecvError::Empty) => break,
+                    // The reactor lives as long as the process.
+                    Err(mpsc::TryRecvError::Disconnected) => return,
+                }
+            }
+            while let Some(&(t, key)) = self.deadlines.first() {
+                if t > now {
+                    break;
+                }
+                self.deadlines.pop_first();
+                if let Some(s) = self.sessions.get_mut(&key) {
+                    s.deadline = None;
+                    s.conn.handle_timeout(now);
+                    touch(&mut self.touched, s, key);
+                }
+            }
+            for key in std::mem::take(&mut self.touched) {
+                self.settle(now, key);
+            }
+        }
+    }
+
+    fn op(&mut self, now: Instant, key: usize, op: IoOp) {
+        match op {
+            IoOp::Open(new) => {
+                let conn =
+                    match Connection::from_session(new.session, self.poll.registry(), Token(key)) {
+                        Ok(conn) => conn,
+                        Err(e) => {
+                            warn!(error = %e, "cannot start a session");
+                            if let Ok(mut snap) = new.snapshot.lock() {
+                                snap.state = SessionState::Closed;
+                            }
+                            return;
+                        }
+                    };
+                let mut s = SessionLoop::new(conn, new.snapshot, self.callbacks.clone(), key);
+                touch(&mut self.touched, &mut s, key);
+                self.sessions.insert(key, s);
+            }
+            IoOp::Cmd(cmd) => match self.sessions.get_mut(&key) {
+                Some(s) => {
+                    s.command(now, cmd);
+                    touch(&mut self.touched, s, key);
+                }
+                // The session is over: dropping the command answers its caller (a closed
+                // channel reads as a closed session), and a close is already done.
+                None => {
+                    if let Cmd::Close(done) = cmd {
+                        let _ = done.send(());
+                    }
+                }
+            },
+        }
+    }
+
+    /// After a turn: deliver the session's events, publish its state, write what it queued
+    /// and file its next deadline; or let it go if it is over.
+    fn settle(&mut self, now: Instant, key: usize) {
+        let Some(s) = self.sessions.get_mut(&key) else {
+            return;
+        };
+        s.touched = false;
+        while let Some(event) = s.conn.poll_event() {
+            s.dispatch(event);
+        }
+        let session = s.conn.session();
+        let snap = Snapshot {
+            state: session.state(),
+            app: session.app_state(),
+            session_id: session.session_id(),
+        };
+        if let Ok(mut shared) = s.snapshot.lock() {
+            *shared = snap;
+        }
+        let over = match session.state() {
+            SessionState::Closed | SessionState::AuthFailed => true,
+            SessionState::Expired => session.poll_timeout().is_none(),
+            _ => false,
+        };
+        if let Some(d) = s.deadline.take() {
+            self.deadlines.remove(&(d, key));
+        }
+        if over {
+            if let Some(s) = self.sessions.remove(&key) {
+                s.end();
+            }
+            return;
+        }
+        let next = s.conn.timeout(now).map(|d| now + d);
+        s.deadline = next;
+        if let Some(d) = next {
+            self.deadlines.insert((d, key));
+        }
+    }
+}
+
+fn touch(touched: &mut Vec<usize>, s: &mut SessionLoop, key: usize) {
+    if !s.touched {
+        s.touched = true;
+        touched.push(key);
+    }
+}
+
+/// One session on the IO thread.
+struct SessionLoop {
+    conn: Connection,
+    snapshot: Arc<Mutex<Snapshot>>,
+    key: usize,
+    callbacks: Sender<(usize, CallbackJob)>,
     waiters: HashMap<RequestId, (ReplyTo, Option<Sink>)>,
     /// Channel sinks (`None` for callbacks, which live on the callback thread) and whether
     /// the watch is one-shot.
@@ -732,19 +940,21 @@ struct Loop {
     listening: bool,
     close_waiters: Vec<Sender<()>>,
     closing: bool,
+    deadline: Option<Instant>,
+    touched: bool,
 }
 
-impl Loop {
+impl SessionLoop {
     fn new(
         conn: Connection,
-        poll: Poll,
-        commands: Receiver<Cmd>,
-        callbacks: Sender<CallbackJob>,
+        snapshot: Arc<Mutex<Snapshot>>,
+        callbacks: Sender<(usize, CallbackJob)>,
+        key: usize,
     ) -> Self {
-        Loop {
+        SessionLoop {
             conn,
-            poll,
-            commands,
+            snapshot,
+            key,
             callbacks,
             waiters: HashMap::new(),
             watchers: HashMap::new(),
@@ -752,117 +962,77 @@ impl Loop {
             listening: false,
             close_waiters: Vec::new(),
             closing: false,
+            deadline: None,
+            touched: false,
         }
     }
 
-    fn run(mut self, publish: impl Fn(Snapshot)) {
-        let mut events = Events::with_capacity(256);
-        loop {
-            let timeout = self.conn.timeout(Instant::now());
-            if let Err(e) = self.poll.poll(&mut events, timeout)
-                && e.kind() != std::io::ErrorKind::Interrupted
-            {
-                warn!(error = %e, "poll failed; the connection thread ends");
-                break;
-            }
-            let now = Instant::now();
-            for event in events.iter() {
-                if event.token() == CONN {
-                    self.conn.handle_event(event, now);
-                }
-            }
-            self.commands(now);
-            // Everything the commands queued leaves in one write.
-            self.conn.flush(now);
-            self.conn.handle_timeout(now);
-            while let Some(event) = self.conn.poll_event() {
-                self.dispatch(event);
-            }
-            let s = self.conn.session();
-            publish(Snapshot {
-                state: s.state(),
-                app: s.app_state(),
-                session_id: s.session_id(),
-            });
-            let over = match s.state() {
-                SessionState::Closed | SessionState::AuthFailed => true,
-                SessionState::Expired => s.poll_timeout().is_none(),
-                _ => false,
-            };
-            if over {
-                break;
-            }
-        }
-        for w in self.close_waiters.drain(..) {
+    fn callback(&self, job: CallbackJob) -> bool {
+        self.callbacks.send((self.key, job)).is_ok()
+    }
+
+    /// The session is over: everyone waiting hears it (dropped channels read as closed).
+    fn end(self) {
+        for w in &self.close_waiters {
             let _ = w.send(());
         }
-        debug!("connection thread ends");
+        self.callback(CallbackJob::End);
+        debug!(key = self.key, "session ends");
     }
 
-    fn commands(&mut self, now: Instant) {
-        loop {
-            match self.commands.try_recv() {
-                Ok(Cmd::Submit {
-                    request,
-                    watch,
-                    reply,
-                }) => match self.conn.submit(now, request) {
-                    Ok(id) => {
-                        self.waiters.insert(id, (reply, watch));
-                    }
-                    Err(e) => {
-                        let _ = reply.send((RequestId(0), Err(e)));
-                    }
-                },
-                Ok(Cmd::AddAuth {
-                    scheme,
-                    credentials,
-                    reply,
-                }) => match self.conn.add_auth(now, &scheme, credentials) {
-                    Ok(id) => {
-                        self.waiters.insert(id, (reply, None));
-                    }
-                    Err(e) => {
-                        let _ = reply.send((RequestId(0), Err(e)));
-                    }
-                },
-                Ok(Cmd::Release(id)) => {
-                    if let Some((None, _)) = self.watchers.remove(&id) {
-                        let _ = self.callbacks.send(CallbackJob::Forget(id));
-                    }
-                    self.conn.release_watch(now, id);
+    fn command(&mut self, now: Instant, cmd: Cmd) {
+        match cmd {
+            Cmd::Submit {
+                request,
+                watch,
+                reply,
+            } => match self.conn.submit(now, request) {
+                Ok(id) => {
+                    self.waiters.insert(id, (reply, watch));
                 }
-                Ok(Cmd::Subscribe(tx)) => self.subscribers.push(tx),
-                Ok(Cmd::UpdateHosts(hosts, tx)) => {
-                    let _ = tx.send(self.conn.update_hosts(now, hosts));
+                Err(e) => {
+                    let _ = reply.send((RequestId(0), Err(e)));
                 }
-                Ok(Cmd::Metrics(tx)) => {
-                    let _ = tx.send(self.conn.session().metrics());
+            },
+            Cmd::AddAuth {
+                scheme,
+                credentials,
+                reply,
+            } => match self.conn.add_auth(now, &scheme, credentials) {
+                Ok(id) => {
+                    self.waiters.insert(id, (reply, None));
                 }
-                Ok(Cmd::Diagnose(tx, waited)) => {
-                    let _ = tx.send(Error::connect_timeout(waited, self.conn.session()));
+                Err(e) => {
+                    let _ = reply.send((RequestId(0), Err(e)));
                 }
-                Ok(Cmd::Listen(f)) => {
-                    self.listening = true;
-                    let _ = self.callbacks.send(CallbackJob::Listen(f));
+            },
+            Cmd::Release(id) => {
+                if let Some((None, _)) = self.watchers.remove(&id) {
+                    self.callback(CallbackJob::Forget(id));
                 }
-                Ok(Cmd::Close(done)) => {
-                    self.close_waiters.push(done);
-                    self.close(now);
-                }
-                Err(mpsc::TryRecvError::Empty) => return,
-                Err(mpsc::TryRecvError::Disconnected) => {
-                    self.close(now);
-                    return;
+                self.conn.release_watch(now, id);
+            }
+            Cmd::Subscribe(tx) => self.subscribers.push(tx),
+            Cmd::UpdateHosts(hosts, tx) => {
+                let _ = tx.send(self.conn.update_hosts(now, hosts));
+            }
+            Cmd::Metrics(tx) => {
+                let _ = tx.send(self.conn.session().metrics());
+            }
+            Cmd::Diagnose(tx, waited) => {
+                let _ = tx.send(Error::connect_timeout(waited, self.conn.session()));
+            }
+            Cmd::Listen(f) => {
+                self.listening = true;
+                self.callback(CallbackJob::Listen(f));
+            }
+            Cmd::Close(done) => {
+                self.close_waiters.push(done);
+                if !self.closing {
+                    self.closing = true;
+                    self.conn.close(now);
                 }
             }
-        }
-    }
-
-    fn close(&mut self, now: Instant) {
-        if !self.closing {
-            self.closing = true;
-            self.conn.close(now);
         }
     }
 
@@ -871,7 +1041,7 @@ impl Loop {
             info!(?state, "session state");
             self.subscribers.retain(|s| s.send(state).is_ok());
             if self.listening {
-                let _ = self.callbacks.send(CallbackJob::State(state));
+                self.callback(CallbackJob::State(state));
             }
             return;
         }
@@ -886,7 +1056,7 @@ impl Loop {
                                 self.watchers.insert(id, (Some(tx), one_shot));
                             }
                             Sink::Callback(cb) => {
-                                let _ = self.callbacks.send(CallbackJob::Register(id, cb));
+                                self.callback(CallbackJob::Register(id, cb));
                                 self.watchers.insert(id, (None, one_shot));
                             }
                         }
@@ -910,7 +1080,7 @@ impl Loop {
                     );
                 let delivered = match sink {
                     Some(tx) => tx.send(ev).is_ok(),
-                    None => self.callbacks.send(CallbackJob::Event(ev, last)).is_ok(),
+                    None => self.callback(CallbackJob::Event(ev, last)),
                 };
                 if last || !delivered {
                     self.watchers.remove(&id);
@@ -930,17 +1100,17 @@ fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_default()
 }
 
-/// The callback thread: runs watch callbacks one at a time, in the order events arrived.
-/// A callback that panics is logged and dropped (it may be broken); the thread and every
-/// other callback go on.
-fn run_callbacks(jobs: Receiver<CallbackJob>) {
-    let mut callbacks: HashMap<RequestId, Callback> = HashMap::new();
-    let mut listeners: Vec<Listener> = Vec::new();
-    for job in jobs {
+/// The callback thread: runs the watch callbacks and state listeners of every blocking
+/// client one at a time, in the order their events arrived. A callback that panics is
+/// logged and dropped (it may be broken); the thread and every other callback go on.
+fn run_callbacks(jobs: Receiver<(usize, CallbackJob)>) {
+    let mut callbacks: HashMap<(usize, RequestId), Callback> = HashMap::new();
+    let mut listeners: HashMap<usize, Vec<Listener>> = HashMap::new();
+    for (key, job) in jobs {
         match job {
-            CallbackJob::Listen(f) => listeners.push(f),
+            CallbackJob::Listen(f) => listeners.entry(key).or_default().push(f),
             CallbackJob::State(state) => {
-                for (i, l) in listeners.iter_mut().enumerate() {
+                for (i, l) in listeners.entry(key).or_default().iter_mut().enumerate() {
                     let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| l(state)));
                     if let Err(panic) = ran {
                         warn!(listener = i, ?state, panic = %panic_text(&*panic), "a state listener panicked");
@@ -948,13 +1118,13 @@ fn run_callbacks(jobs: Receiver<CallbackJob>) {
                 }
             }
             CallbackJob::Register(id, cb) => {
-                callbacks.insert(id, cb);
+                callbacks.insert((key, id), cb);
             }
             CallbackJob::Event(ev, last) => {
                 let id = ev.watch;
                 let path = ev.path.clone();
                 let mut drop_it = last;
-                if let Some(cb) = callbacks.get_mut(&id) {
+                if let Some(cb) = callbacks.get_mut(&(key, id)) {
                     let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cb(ev)));
                     if let Err(panic) = ran {
                         warn!(
@@ -967,11 +1137,15 @@ fn run_callbacks(jobs: Receiver<CallbackJob>) {
                     }
                 }
                 if drop_it {
-                    callbacks.remove(&id);
+                    callbacks.remove(&(key, id));
                 }
             }
             CallbackJob::Forget(id) => {
-                callbacks.remove(&id);
+                callbacks.remove(&(key, id));
+            }
+            CallbackJob::End => {
+                callbacks.retain(|(k, _), _| *k != key);
+                listeners.remove(&key);
             }
         }
     }

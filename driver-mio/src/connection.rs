@@ -91,7 +91,6 @@ pub struct Connection {
     sock: Option<Sock>,
     generation: u64,
     probes: Vec<Probe>,
-    read_buf: Vec<u8>,
     /// Slow requests already logged.
     slow_logged: u64,
     /// The span every event of this connection is logged in: hosts, then the session id.
@@ -159,7 +158,6 @@ impl Connection {
             sock: None,
             generation: 0,
             probes: Vec::new(),
-            read_buf: vec![0; READ_CHUNK],
             slow_logged: 0,
             span: tracing::Span::none(),
             span_session: 0,
@@ -402,12 +400,26 @@ impl Connection {
     }
 
     fn read_ready(&mut self, now: Instant) {
+        // One read buffer per thread, shared by every connection the thread drives: the
+        // bytes are copied into the session at once, so a loop with many sessions needs one.
+        thread_local! {
+            static READ_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        let mut buf = READ_BUF.with(|b| std::mem::take(&mut *b.borrow_mut()));
+        if buf.len() < READ_CHUNK {
+            buf = vec![0; READ_CHUNK];
+        }
+        self.read_into(now, &mut buf);
+        READ_BUF.with(|b| *b.borrow_mut() = buf);
+    }
+
+    fn read_into(&mut self, now: Instant, buf: &mut [u8]) {
         let generation = self.generation;
         loop {
             let Some(sock) = self.sock.as_mut().filter(|s| s.connected) else {
                 return;
             };
-            match sock.stream.read(&mut self.read_buf) {
+            match sock.stream.read(buf) {
                 Ok(0) => {
                     debug!("connection closed by the server");
                     self.drop_sock();
@@ -417,9 +429,11 @@ impl Connection {
                 }
                 Ok(n) => {
                     trace!(bytes = n, "read");
-                    self.session.handle_input(now, &self.read_buf[..n]);
+                    self.session.handle_input(now, &buf[..n]);
                     self.drive(now);
-                    if self.generation != generation {
+                    // A short read emptied the socket: the next bytes bring a new readiness
+                    // edge, so asking again would only return WouldBlock.
+                    if self.generation != generation || n < buf.len() {
                         return;
                     }
                 }

@@ -484,3 +484,49 @@ fn typed_calls_with_tokens_on_a_connection() {
     assert_eq!(raw, 2);
     assert!(watched >= 1);
 }
+
+/// A hundred blocking sessions share the process's one IO thread and one callback thread,
+/// each with its own session, and all of them close when their clients go.
+#[test]
+fn a_hundred_blocking_sessions_share_one_io_thread() {
+    fn threads_named(name: &str) -> usize {
+        std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .flatten()
+            .filter(|t| {
+                std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim() == name)
+            })
+            .count()
+    }
+    let hosts = shared_sim().connect_string();
+    let clients: Vec<Client> = (0..100).map(|_| connect(&hosts)).collect();
+    assert_eq!(threads_named("zk-io"), 1);
+    assert_eq!(threads_named("zk-callbacks"), 1);
+    let ids: std::collections::HashSet<i64> = clients.iter().map(Client::session_id).collect();
+    assert_eq!(ids.len(), 100, "a session each");
+    let (tx, rx) = mpsc::channel();
+    std::thread::scope(|s| {
+        for (i, c) in clients.iter().enumerate() {
+            let tx = tx.clone();
+            s.spawn(move || {
+                let path = format!("/shared-io-{i}");
+                c.create(&path, "x", &CreateOptions::ephemeral()).unwrap();
+                let (data, _) = c.get_data(&path).unwrap();
+                tx.send(data.len()).unwrap();
+            });
+        }
+    });
+    drop(tx);
+    assert_eq!(rx.iter().sum::<usize>(), 100);
+    drop(clients);
+    // Dropping the last handle of each closed its session: the ephemerals are gone.
+    let observer = connect(&hosts);
+    let left: Vec<String> = observer
+        .get_children("/")
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.starts_with("shared-io-"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    observer.close();
+}
