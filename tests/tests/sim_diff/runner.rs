@@ -8,6 +8,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
+use zk_proto::ErrorCode;
 use zk_proto::codec::{DEFAULT_MAX_FRAME, FrameDecoder, Jute, write_frame};
 use zk_proto::consts::{OpCode, xid};
 use zk_proto::records::*;
@@ -358,15 +359,14 @@ impl Runner {
     }
 
     /// Sends a request and notes its reply.
-    fn call(&mut self, slot: usize, xid: i32, op: OpCode, frame: &[u8]) {
+    /// Sends a request and records its reply; returns the reply's error code, if one came.
+    fn call(&mut self, slot: usize, xid: i32, op: OpCode, frame: &[u8]) -> Option<i32> {
         if !self.send(slot, frame) {
             self.line(slot, "not sent".into());
-            return;
+            return None;
         }
         let timeout = self.read_timeout;
-        let Some((h, body)) = self.until_reply(slot, xid, timeout) else {
-            return;
-        };
+        let (h, body) = self.until_reply(slot, xid, timeout)?;
         if self.base.is_none() && h.zxid > 0 {
             self.base = Some(h.zxid);
         }
@@ -381,13 +381,14 @@ impl Runner {
                 slot,
                 format!("reply {op:?} zxid={zxid} err={}{extra}", h.err),
             );
-            return;
+            return Some(h.err);
         }
         let text = match Response::decode_for(op, &body) {
             Ok(r) => self.body(&r),
             Err(e) => format!("undecodable body: {e}"),
         };
         self.line(slot, format!("reply {op:?} zxid={zxid} {text}"));
+        Some(0)
     }
 
     /// After every step: a ping on each open session, so that every notification the step
@@ -483,7 +484,12 @@ impl Runner {
                 };
                 let mut buf = BytesMut::new();
                 write_frame(&mut buf, |b| b.extend_from_slice(&frame));
-                self.call(*slot, x, op, &buf);
+                if self.call(*slot, x, op, &buf) == Some(ErrorCode::Unimplemented.as_i32()) {
+                    // The server closes the connection after this reply, on a thread of
+                    // its own: a ping sent meanwhile may or may not be answered first.
+                    // Wait for the close, so both servers show the same thing.
+                    self.until_reply(*slot, i32::MIN, Duration::from_secs(5));
+                }
             }
             Step::Auth(slot, scheme, creds) => {
                 if !self.is_open(*slot) {
