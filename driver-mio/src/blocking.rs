@@ -896,11 +896,7 @@ impl IoThread {
         if let Ok(mut shared) = s.snapshot.lock() {
             *shared = snap;
         }
-        let over = match session.state() {
-            SessionState::Closed | SessionState::AuthFailed => true,
-            SessionState::Expired => session.poll_timeout().is_none(),
-            _ => false,
-        };
+        let over = s.conn.is_finished();
         if let Some(d) = s.deadline.take() {
             self.deadlines.remove(&(d, key));
         }

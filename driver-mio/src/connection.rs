@@ -182,6 +182,13 @@ impl Connection {
         &self.session
     }
 
+    /// The session is over for good (closed, refused the credentials, or expired without
+    /// renewal), every event was taken with [`Connection::poll_event`] and nothing is left
+    /// to write: the loop can deregister this connection and forget it.
+    pub fn is_finished(&self) -> bool {
+        self.session.is_finished() && self.sock.as_ref().is_none_or(|s| s.out.is_empty())
+    }
+
     /// Queues an operation; its outcome comes back as one [`Event::Complete`]. Its bytes go
     /// out when the loop next asks [`Connection::timeout`] how long it may sleep (or at
     /// once with [`Connection::flush`]), so everything submitted in one turn of the loop

@@ -231,12 +231,7 @@ impl Task {
 
     /// The session is over and nothing more can happen.
     fn finished(&self) -> bool {
-        let over = match self.session.state() {
-            SessionState::Closed | SessionState::AuthFailed => true,
-            SessionState::Expired => self.session.poll_timeout().is_none(),
-            _ => false,
-        };
-        over && self.out.is_empty()
+        self.session.is_finished() && self.out.is_empty()
     }
 
     fn drop_socket(&mut self) {

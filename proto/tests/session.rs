@@ -325,6 +325,7 @@ fn an_expired_session_fails_everything_ends_watches_and_starts_afresh() {
     );
     assert_eq!(apps(&events), [AppState::Lost]);
     assert!(sim.s.watches().is_empty());
+    assert!(!sim.s.is_finished(), "a renewed session goes on");
     let actions = sim.take_actions();
     assert_eq!(actions[0], Action::Disconnect(Disconnect::SessionExpired));
     let req = sim.establish(SID + 1, 6000, false);
@@ -346,6 +347,7 @@ fn without_renewal_an_expired_session_refuses_new_requests() {
         Err(Error::SessionExpired)
     );
     assert_eq!(sim.s.poll_timeout(), None, "nothing left to do");
+    assert!(sim.s.is_finished());
 }
 
 #[test]
@@ -783,6 +785,7 @@ fn close_lets_pending_requests_finish_then_closes() {
     );
     let sent = sim.sent();
     assert_eq!(sent[2], Sent::Request(3, Request::CloseSession));
+    assert!(!sim.s.is_finished(), "closing, not closed");
     sim.reply_ok(1, OpCode::GetData, &ok_body(sent[0].request()));
     sim.reply_ok(2, OpCode::GetData, &ok_body(sent[1].request()));
     sim.reply_ok(3, OpCode::CloseSession, &Response::Empty);
@@ -798,6 +801,7 @@ fn close_lets_pending_requests_finish_then_closes() {
     assert_eq!(states(&events), [SessionState::Closed]);
     assert_eq!(sim.take_actions(), [Action::Disconnect(Disconnect::Closed)]);
     assert_eq!(sim.s.poll_timeout(), None);
+    assert!(sim.s.is_finished());
 }
 
 #[test]
@@ -1374,4 +1378,66 @@ fn a_session_that_follows_the_configuration_moves_when_its_server_leaves() {
     ));
     assert!(sim.take_actions().is_empty());
     assert_eq!(sim.s.hosts().len(), 2);
+}
+
+/// The driver contract behind the independent output queues: whatever ends a connection
+/// (the driver's report, a bad frame, an expired session, a rebalance, a read-write server
+/// found), bytes queued for it and not yet taken are dropped with it, so a driver that
+/// drains transmits before actions never writes a stale frame, and nothing is left for
+/// the next connection.
+#[test]
+fn an_ended_connection_leaves_nothing_to_transmit() {
+    for case in 0..5 {
+        let mut sim = Sim::new(Sim::config("a:1,b:2,c:3").with_read_only(true));
+        sim.take_actions();
+        sim.establish(SID, 6000, case == 4);
+        sim.sent();
+        sim.take_actions();
+        // Written to the session's buffer, not taken by the driver.
+        sim.s.submit(sim.now, get_data("/a", false)).unwrap();
+        let now = sim.now;
+        match case {
+            0 => sim.s.handle_disconnected(now, "reset by peer".into()),
+            1 => sim.s.handle_input(now, &[0xff, 0xff, 0xff, 0xff]),
+            2 => {
+                // The server ends the session: an expired handshake on the next connection
+                // is the ordinary way; here the read timeout runs out instead.
+                sim.s.handle_timeout(now + Duration::from_secs(60));
+            }
+            3 => {
+                let moved = sim.s.update_hosts(now, HostList::parse("d:4,e:5").unwrap());
+                assert!(moved);
+                // The gentle move waits for the request in flight; its deadline passes.
+                sim.s.handle_timeout(now + Duration::from_secs(5));
+            }
+            _ => {
+                // Connected read-only: a probe finds a read-write server.
+                let probe = (0..50).find_map(|_| {
+                    sim.now += Duration::from_millis(200);
+                    sim.s.handle_timeout(sim.now);
+                    std::iter::from_fn(|| sim.s.poll_action()).find_map(|a| match a {
+                        Action::Probe { host, .. } => Some(host),
+                        _ => None,
+                    })
+                });
+                let host = probe.expect("a probe within 10 s");
+                sim.s.submit(sim.now, get_data("/b", false)).unwrap();
+                sim.s
+                    .handle_probe_result(sim.now, host, ProbeResult::ReadWrite);
+            }
+        }
+        let actions: Vec<Action> = std::iter::from_fn(|| sim.s.poll_action()).collect();
+        // The driver reported case 0 itself; the session asks for the others.
+        assert_eq!(
+            actions.iter().any(|a| matches!(a, Action::Disconnect(_))),
+            case != 0,
+            "case {case}: {actions:?}"
+        );
+        assert!(
+            actions.iter().any(|a| matches!(a, Action::Connect { .. })),
+            "case {case}: {actions:?}"
+        );
+        assert_eq!(sim.s.poll_transmit(), None, "case {case}");
+        assert_eq!(sim.s.in_flight(), 0, "case {case}");
+    }
 }

@@ -119,6 +119,29 @@ enum Conn {
     },
 }
 
+/// What lives and dies with one connection: the bytes each way and the requests written
+/// to it. [`Session::drop_connection`] is the one place a connection ends.
+#[derive(Debug)]
+struct Link {
+    frames: FrameDecoder,
+    out: BytesMut,
+    /// Requests written and not yet answered, oldest first.
+    pending: VecDeque<Pending>,
+    /// Index into `auths` of every auth packet sent on this connection and not yet answered.
+    auth_in_flight: VecDeque<usize>,
+}
+
+impl Link {
+    fn new(max_frame: usize) -> Link {
+        Link {
+            frames: FrameDecoder::new(max_frame),
+            out: BytesMut::new(),
+            pending: VecDeque::new(),
+            auth_in_flight: VecDeque::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Probing {
     next_at: Instant,
@@ -180,6 +203,14 @@ struct Probing {
 /// `poll_action` (and perform the actions in order), `poll_transmit` and `poll_event`, then
 /// sleep until `poll_timeout` or the next IO. Calls that concern a connection always concern
 /// the one most recently asked for with [`Action::Connect`].
+///
+/// The three queues are independent, so they may be drained in any order and events may
+/// wait for the application: bytes from `poll_transmit` are always for the connection
+/// that is up, because the session drops whatever it had queued for a connection when it
+/// asks for that connection's [`Action::Disconnect`], and queues nothing until the next one
+/// is reported with [`Session::handle_connected`]. (`proto/tests/session_model.rs` checks
+/// every drain order against the usual one.) The polls are `#[must_use]`: an output taken
+/// and dropped is lost.
 #[derive(Debug)]
 pub struct Session {
     config: Config,
@@ -214,21 +245,18 @@ pub struct Session {
     /// How many times the host list was replaced.
     hosts_version: u64,
 
+    /// The current connection's lifecycle; its buffers and requests are in `link`.
     conn: Conn,
+    link: Link,
     next_host: usize,
     failures: usize,
     backoff_round: u32,
-    frames: FrameDecoder,
-    out: BytesMut,
     probing: Option<Probing>,
 
     next_id: u64,
     next_xid: i32,
     queued: VecDeque<Queued>,
-    pending: VecDeque<Pending>,
     auths: Vec<Auth>,
-    /// Index into `auths` of every auth packet sent on this connection and not yet answered.
-    auth_in_flight: VecDeque<usize>,
     watches: WatchRegistry,
 
     actions: VecDeque<Action>,
@@ -247,7 +275,7 @@ impl Session {
             chroot: list.chroot().to_string(),
             // A different stream from the one that shuffled the hosts.
             rng: Rng::new(config.seed ^ 0x5eed_0fca_11ed),
-            frames: FrameDecoder::new(config.max_frame),
+            link: Link::new(config.max_frame),
             config,
             session_id: 0,
             passwd: Bytes::from_static(&[0; 16]),
@@ -270,14 +298,11 @@ impl Session {
             next_host: 0,
             failures: 0,
             backoff_round: 0,
-            out: BytesMut::new(),
             probing: None,
             next_id: 1,
             next_xid: 1,
             queued: VecDeque::new(),
-            pending: VecDeque::new(),
             auths: Vec::new(),
-            auth_in_flight: VecDeque::new(),
             watches: WatchRegistry::new(),
             actions: VecDeque::new(),
             events: VecDeque::new(),
@@ -402,7 +427,8 @@ impl Session {
     /// Requests of the application sent and waiting for their replies (the session's own
     /// setWatches and closeSession frames are not counted).
     pub fn in_flight(&self) -> usize {
-        self.pending
+        self.link
+            .pending
             .iter()
             .filter(|p| matches!(p.sent, Sent::User { .. }))
             .count()
@@ -449,23 +475,37 @@ impl Session {
         }
     }
 
+    /// The session is over for good (closed, refused the credentials, or expired without
+    /// [`Config::with_renew_expired`]) and every output has been taken: nothing will ever
+    /// come out of it again, and a driver's loop can end.
+    pub fn is_finished(&self) -> bool {
+        self.is_over()
+            && self.closing.is_none()
+            && self.actions.is_empty()
+            && self.link.out.is_empty()
+            && self.events.is_empty()
+    }
+
     // ----- outputs -----
 
     /// The next thing the driver must do.
+    #[must_use = "an action taken from the session must be performed"]
     pub fn poll_action(&mut self) -> Option<Action> {
         self.actions.pop_front()
     }
 
     /// Every frame queued since the last call, in one buffer for one write.
+    #[must_use = "bytes taken from the session must be written to the connection"]
     pub fn poll_transmit(&mut self) -> Option<Bytes> {
-        if self.out.is_empty() {
+        if self.link.out.is_empty() {
             None
         } else {
-            Some(self.out.split().freeze())
+            Some(self.link.out.split().freeze())
         }
     }
 
     /// The next event to deliver.
+    #[must_use = "an event taken from the session must be delivered"]
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }
@@ -575,9 +615,9 @@ impl Session {
             },
             read_only: self.config.read_only,
         };
-        self.frames.clear();
-        self.out.clear();
-        write_frame(&mut self.out, |b| req.encode(b));
+        self.link.frames.clear();
+        self.link.out.clear();
+        write_frame(&mut self.link.out, |b| req.encode(b));
         self.conn = Conn::Handshake { host, deadline };
     }
 
@@ -602,9 +642,9 @@ impl Session {
             return;
         }
         self.heard(now);
-        self.frames.push(data);
+        self.link.frames.push(data);
         loop {
-            match self.frames.next_frame() {
+            match self.link.frames.next_frame() {
                 Ok(Some(frame)) => {
                     if let Err(reason) = self.handle_frame(now, frame) {
                         self.lose_connection(now, reason, true);
@@ -635,7 +675,7 @@ impl Session {
 
     /// Once every answer is in, nothing is awaited any more.
     fn settle_waiting(&mut self) {
-        let outstanding = !self.pending.is_empty() || !self.auth_in_flight.is_empty();
+        let outstanding = !self.link.pending.is_empty() || !self.link.auth_in_flight.is_empty();
         if let Conn::Open {
             ping_sent,
             waiting_since,
@@ -694,7 +734,7 @@ impl Session {
                 } else if waiting_since.is_some_and(|w| now >= last_recv.max(w) + patience) {
                     self.lose_connection(now, Disconnect::Unresponsive(patience), true);
                 } else if now >= last_send + self.ping_interval(ping_jitter) {
-                    Request::Ping.encode_frame(xid::PING, "", &mut self.out);
+                    Request::Ping.encode_frame(xid::PING, "", &mut self.link.out);
                     if let Conn::Open { ping_sent, .. } = &mut self.conn {
                         ping_sent.get_or_insert(now);
                     }
@@ -803,16 +843,16 @@ impl Session {
 
     fn write_request(&mut self, now: Instant, id: RequestId, request: Request) {
         let xid = self.take_xid();
-        let start = self.out.len();
-        let size = request.encode_frame(xid, &self.chroot, &mut self.out);
+        let start = self.link.out.len();
+        let size = request.encode_frame(xid, &self.chroot, &mut self.link.out);
         if size > self.config.max_request {
-            self.out.truncate(start);
+            self.link.out.truncate(start);
             let max = self.config.max_request;
             self.complete(id, Err(Error::TooLarge { size, max }));
             return;
         }
         let watch = self.watch_intent(&request);
-        self.pending.push_back(Pending {
+        self.link.pending.push_back(Pending {
             xid,
             op: request.opcode(),
             sent: Sent::User { id, watch },
@@ -938,8 +978,8 @@ impl Session {
             scheme: a.scheme.clone(),
             auth: a.credentials.clone(),
         })
-        .encode_frame(xid::AUTH, "", &mut self.out);
-        self.auth_in_flight.push_back(index);
+        .encode_frame(xid::AUTH, "", &mut self.link.out);
+        self.link.auth_in_flight.push_back(index);
     }
 
     /// Closes the session: a closeSession request after everything already submitted, then
@@ -955,8 +995,8 @@ impl Session {
         }
         if matches!(self.conn, Conn::Open { .. }) {
             let xid = self.take_xid();
-            Request::CloseSession.encode_frame(xid, "", &mut self.out);
-            self.pending.push_back(Pending {
+            Request::CloseSession.encode_frame(xid, "", &mut self.link.out);
+            self.link.pending.push_back(Pending {
                 xid,
                 op: OpCode::CloseSession,
                 sent: Sent::Close,
@@ -971,12 +1011,7 @@ impl Session {
 
     fn finish_close(&mut self, now: Instant) {
         self.closing = None;
-        if !matches!(self.conn, Conn::Idle { .. }) {
-            self.actions
-                .push_back(Action::Disconnect(Disconnect::Closed));
-        }
-        self.conn = Conn::Idle { retry_at: None };
-        self.fail_in_flight(Error::Closed);
+        self.drop_connection(Disconnect::Closed, true, Error::Closed);
         self.end_session(
             now,
             SessionState::Closed,
@@ -1014,9 +1049,7 @@ impl Session {
     /// host failed in a row).
     fn lose_connection(&mut self, now: Instant, reason: Disconnect, tell_driver: bool) {
         let was_open = matches!(self.conn, Conn::Open { .. });
-        if was_open {
-            self.counters.disconnects += 1;
-        } else if !matches!(self.conn, Conn::Idle { .. }) {
+        if !was_open && !matches!(self.conn, Conn::Idle { .. }) {
             self.counters.failed_attempts += 1;
         }
         if let Some(host) = self.current_host() {
@@ -1028,19 +1061,11 @@ impl Session {
                 *slot = Some(reason.clone());
             }
         }
-        if tell_driver {
-            self.actions.push_back(Action::Disconnect(reason.clone()));
-        }
-        self.conn = Conn::Idle { retry_at: None };
-        self.frames.clear();
-        self.out.clear();
-        self.probing = None;
-        self.fail_in_flight(Error::ConnectionLoss);
+        self.drop_connection(reason.clone(), tell_driver, Error::ConnectionLoss);
         if self.closing.is_some() {
             self.finish_close(now);
             return;
         }
-        self.moving = None;
         if was_open {
             self.failures = 0;
             self.set_state(SessionState::Connecting, Some(reason));
@@ -1077,10 +1102,32 @@ impl Session {
         };
     }
 
+    /// Ends the current connection, whatever ends it: the driver is told to close it
+    /// (unless it reported the loss itself), its buffers are emptied, every request written
+    /// to it fails with `error`, and the probe and move that belonged to it are dropped.
+    /// What happens next (reconnect, a final state) is the caller's. Nothing to do when no
+    /// connection is there.
+    fn drop_connection(&mut self, reason: Disconnect, tell_driver: bool, error: Error) {
+        match self.conn {
+            Conn::Idle { .. } => {}
+            Conn::Open { .. } => self.counters.disconnects += 1,
+            Conn::Opening { .. } | Conn::Handshake { .. } => {}
+        }
+        if tell_driver && !matches!(self.conn, Conn::Idle { .. }) {
+            self.actions.push_back(Action::Disconnect(reason));
+        }
+        self.conn = Conn::Idle { retry_at: None };
+        self.link.frames.clear();
+        self.link.out.clear();
+        self.probing = None;
+        self.moving = None;
+        self.fail_in_flight(error);
+    }
+
     /// Fails every request in flight on a dropped connection.
     fn fail_in_flight(&mut self, error: Error) {
-        self.auth_in_flight.clear();
-        while let Some(p) = self.pending.pop_front() {
+        self.link.auth_in_flight.clear();
+        while let Some(p) = self.link.pending.pop_front() {
             if let Sent::User { id, .. } = p.sent {
                 self.complete(id, Err(error.clone()));
             }
@@ -1168,8 +1215,8 @@ impl Session {
             .watches
             .set_watches(self.last_zxid, SET_WATCHES_MAX_PATH_BYTES)
         {
-            req.encode_frame(xid::SET_WATCHES, "", &mut self.out);
-            self.pending.push_back(Pending {
+            req.encode_frame(xid::SET_WATCHES, "", &mut self.link.out);
+            self.link.pending.push_back(Pending {
                 xid: xid::SET_WATCHES,
                 op: req.opcode(),
                 sent: Sent::SetWatches,
@@ -1221,7 +1268,7 @@ impl Session {
                 Ok(())
             }
             xid::AUTH => {
-                let index = self.auth_in_flight.pop_front();
+                let index = self.link.auth_in_flight.pop_front();
                 let waiter = index.and_then(|i| self.auths.get_mut(i)?.waiter.take());
                 if header.err == ErrorCode::AuthFailed.as_i32() {
                     if let Some(id) = waiter {
@@ -1238,7 +1285,7 @@ impl Session {
                 Ok(())
             }
             got => {
-                let Some(p) = self.pending.pop_front() else {
+                let Some(p) = self.link.pending.pop_front() else {
                     return Err(Disconnect::UnexpectedXid {
                         expected: None,
                         got,
@@ -1246,7 +1293,7 @@ impl Session {
                 };
                 if p.xid != got {
                     let expected = Some(p.xid);
-                    self.pending.push_front(p);
+                    self.link.pending.push_front(p);
                     return Err(Disconnect::UnexpectedXid { expected, got });
                 }
                 if header.zxid > 0 {
@@ -1396,14 +1443,8 @@ impl Session {
     // ----- the end of a session -----
 
     fn auth_failed(&mut self, now: Instant) {
-        self.actions
-            .push_back(Action::Disconnect(Disconnect::AuthFailed));
-        self.conn = Conn::Idle { retry_at: None };
-        self.frames.clear();
-        self.out.clear();
-        self.probing = None;
         self.closing = None;
-        self.fail_in_flight(Error::AuthFailed);
+        self.drop_connection(Disconnect::AuthFailed, true, Error::AuthFailed);
         while let Some(q) = self.queued.pop_front() {
             self.complete(q.id, Err(Error::AuthFailed));
         }
@@ -1423,15 +1464,8 @@ impl Session {
 
     /// The session is gone (the server said so, or it cannot have survived this long).
     fn expire(&mut self, now: Instant, reason: Option<Disconnect>) {
-        if !matches!(self.conn, Conn::Idle { .. }) {
-            self.actions
-                .push_back(Action::Disconnect(Disconnect::SessionExpired));
-        }
-        self.conn = Conn::Idle { retry_at: None };
-        self.frames.clear();
-        self.out.clear();
         self.closing = None;
-        self.fail_in_flight(Error::SessionExpired);
+        self.drop_connection(Disconnect::SessionExpired, true, Error::SessionExpired);
         self.end_session(
             now,
             SessionState::Expired,
@@ -1449,8 +1483,6 @@ impl Session {
             self.failures = 0;
             self.set_state(SessionState::Connecting, None);
             self.connect_next(now);
-        } else {
-            self.conn = Conn::Idle { retry_at: None };
         }
     }
 
@@ -1521,8 +1553,8 @@ impl Session {
             return;
         }
         let xid = self.take_xid();
-        Request::GetConfig { watch: true }.encode_frame(xid, "", &mut self.out);
-        self.pending.push_back(Pending {
+        Request::GetConfig { watch: true }.encode_frame(xid, "", &mut self.link.out);
+        self.link.pending.push_back(Pending {
             xid,
             op: OpCode::GetData,
             sent: Sent::Config,
@@ -1625,10 +1657,7 @@ impl Session {
             }
             Conn::Opening { .. } | Conn::Handshake { .. } => {
                 // Not connected yet: give up this attempt and try the chosen host.
-                self.actions
-                    .push_back(Action::Disconnect(Disconnect::Rebalance));
-                self.frames.clear();
-                self.out.clear();
+                self.drop_connection(Disconnect::Rebalance, true, Error::ConnectionLoss);
                 self.connect_to(now, target);
                 self.next_host = (target + 1) % self.hosts.len();
             }
@@ -1646,14 +1675,7 @@ impl Session {
         if closing || !matches!(self.conn, Conn::Open { .. }) || target >= self.hosts.len() {
             return;
         }
-        self.actions
-            .push_back(Action::Disconnect(Disconnect::Rebalance));
-        self.counters.disconnects += 1;
-        self.conn = Conn::Idle { retry_at: None };
-        self.frames.clear();
-        self.out.clear();
-        self.probing = None;
-        self.fail_in_flight(Error::ConnectionLoss);
+        self.drop_connection(Disconnect::Rebalance, true, Error::ConnectionLoss);
         self.planned_move = true;
         self.set_state(SessionState::Connecting, Some(Disconnect::Rebalance));
         self.failures = 0;
@@ -1672,13 +1694,11 @@ impl Session {
         }
         p.in_flight = None;
         if result == ProbeResult::ReadWrite && host < self.hosts.len() {
-            self.probing = None;
-            self.actions
-                .push_back(Action::Disconnect(Disconnect::ReadWriteServerFound));
-            self.conn = Conn::Idle { retry_at: None };
-            self.frames.clear();
-            self.out.clear();
-            self.fail_in_flight(Error::ConnectionLoss);
+            self.drop_connection(
+                Disconnect::ReadWriteServerFound,
+                true,
+                Error::ConnectionLoss,
+            );
             self.set_state(
                 SessionState::Connecting,
                 Some(Disconnect::ReadWriteServerFound),

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use zk_proto::codec::{DEFAULT_MAX_REQUEST, FrameDecoder, Jute};
 use zk_proto::consts::EventType;
 use zk_proto::records::*;
-use zk_proto::session::{Action, Config, Event, ProbeResult, RequestId, Session, SessionState};
+use zk_proto::session::{Action, Config, Event, ProbeResult, RequestId, Session};
 
 use super::{connect_response, notification, ok_body, reply};
 
@@ -106,6 +106,9 @@ pub struct World {
     pub zxid: i64,
     /// Extra `handle_timeout(now)` calls after every step (time-invariance checks).
     pub extra_timeouts: bool,
+    /// The order the driver drains the session's queues in: 0 actions, 1 transmits,
+    /// 2 events.
+    pub drain_order: [u8; 3],
     /// What the server answered in the last step: each request and the error code.
     pub answered: Vec<(Request, i32, Instant)>,
     /// Notifications delivered in the last step.
@@ -142,6 +145,7 @@ impl World {
             sends: Vec::new(),
             zxid: 1,
             extra_timeouts: false,
+            drain_order: [0, 1, 2],
             answered: Vec::new(),
             notified: Vec::new(),
             events: Vec::new(),
@@ -152,9 +156,29 @@ impl World {
         w
     }
 
-    /// Collects everything the session produced, as a driver would.
+    /// Collects everything the session produced, as a driver would: each of the three
+    /// queues in `drain_order`, again until all are empty.
     fn drain(&mut self) {
+        loop {
+            let mut any = false;
+            for kind in self.drain_order {
+                any |= match kind {
+                    0 => self.drain_actions(),
+                    1 => self.drain_transmits(),
+                    _ => self.drain_events(),
+                };
+            }
+            if !any {
+                break;
+            }
+        }
+        self.check_and_serve();
+    }
+
+    fn drain_actions(&mut self) -> bool {
+        let mut any = false;
         while let Some(a) = self.s.poll_action() {
+            any = true;
             self.log.push(format!("action {a:?}"));
             match a {
                 Action::Connect { host, .. } => {
@@ -177,13 +201,27 @@ impl World {
                 }
             }
         }
+        any
+    }
+
+    fn drain_transmits(&mut self) -> bool {
+        let mut any = false;
         while let Some(bytes) = self.s.poll_transmit() {
+            any = true;
             self.log.push(format!("transmit {bytes:?}"));
-            if self.tcp_up {
-                self.from_client.push(&bytes);
-            }
+            // Bytes to send exist only for a connection that is up: the session empties
+            // them when it asks for a disconnect. (Drained before the actions, the
+            // connection a pending disconnect is about to close is still up.)
+            assert!(self.tcp_up, "bytes to transmit with no connection up");
+            self.from_client.push(&bytes);
         }
+        any
+    }
+
+    fn drain_events(&mut self) -> bool {
+        let mut any = false;
         while let Some(e) = self.s.poll_event() {
+            any = true;
             self.log.push(format!("event {e:?}"));
             if let Event::Complete { id, .. } = &e {
                 assert!(
@@ -196,6 +234,10 @@ impl World {
             }
             self.events.push(e);
         }
+        any
+    }
+
+    fn check_and_serve(&mut self) {
         // Nothing grows past its limit: the queue stays within the configured limit, and
         // everything the session holds for the application (waiting or in flight) is a
         // request it accepted and has not completed.
@@ -432,10 +474,7 @@ impl World {
         self.s.close(self.now);
         self.drain();
         for _ in 0..100 {
-            if self.s.state().is_terminal() && self.s.state() != SessionState::Expired {
-                break;
-            }
-            if self.s.state() == SessionState::Expired && self.s.poll_timeout().is_none() {
+            if self.s.is_finished() {
                 break;
             }
             self.run(&Step::Answer {
