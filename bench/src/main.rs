@@ -906,7 +906,7 @@ fn mio_pipeline(hosts: &str, total: u64, set: bool) -> Vec<Duration> {
                     state: SessionState::Connected,
                     ..
                 } => ready = true,
-                Event::Complete { id, result } => {
+                Event::Complete { id, result, .. } => {
                     result.expect("op");
                     if let Some(t) = started.remove(&id.0) {
                         lat.push(t.elapsed());

@@ -1042,10 +1042,9 @@ impl SessionLoop {
             return;
         }
         match event {
-            Event::Complete { id, result } => {
+            Event::Complete { id, result, watch } => {
                 if let Some((reply, sink)) = self.waiters.remove(&id) {
-                    let registered = self.conn.session().watches().get(id).map(|(_, k)| k);
-                    if let (Some(sink), Some(kind)) = (sink, registered) {
+                    if let (Some(sink), Some(kind)) = (sink, watch) {
                         let one_shot = kind.is_one_shot();
                         match sink {
                             Sink::Channel(tx) => {

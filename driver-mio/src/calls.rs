@@ -152,9 +152,9 @@ impl<K> Calls<K> {
     /// The token of a completed call with its reply, or the event as it was.
     pub fn route(&mut self, event: Event) -> Routed<K> {
         match event {
-            Event::Complete { id, result } => match self.waiting.remove(&id) {
+            Event::Complete { id, result, watch } => match self.waiting.remove(&id) {
                 Some(token) => Routed::Done(token, result),
-                None => Routed::Event(Event::Complete { id, result }),
+                None => Routed::Event(Event::Complete { id, result, watch }),
             },
             other => Routed::Event(other),
         }

@@ -73,7 +73,7 @@ struct Probe {
 ///     }
 ///     zk.handle_timeout(now);
 ///     while let Some(event) = zk.poll_event() {
-///         if let Event::Complete { id: done, result } = event {
+///         if let Event::Complete { id: done, result, .. } = event {
 ///             if done == id {
 ///                 println!("{result:?}");
 ///                 return Ok(());

@@ -368,11 +368,9 @@ impl Task {
 
     fn dispatch(&mut self, event: Event) {
         match event {
-            Event::Complete { id, result } => {
+            Event::Complete { id, result, watch } => {
                 if let Some(w) = self.waiters.remove(&id) {
-                    if let Some(sink) = w.watch
-                        && self.session.watches().get(id).is_some()
-                    {
+                    if let (Some(sink), Some(_)) = (w.watch, watch) {
                         self.watchers.insert(id, sink);
                     }
                     let _ = w.reply.send((id, result));

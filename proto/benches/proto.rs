@@ -110,7 +110,9 @@ fn round_trip(c: &mut Criterion, name: &str, req: Request, reply: Response) {
             s.handle_input(now, &replies[i]);
             i += 1;
             match s.poll_event() {
-                Some(Event::Complete { id: done, result }) => {
+                Some(Event::Complete {
+                    id: done, result, ..
+                }) => {
                     debug_assert_eq!(done, id);
                     black_box(result.ok());
                 }

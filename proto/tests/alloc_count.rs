@@ -88,7 +88,10 @@ fn allocations_per_get(n: usize) -> f64 {
         let out = s.poll_transmit().unwrap();
         drop(out);
         s.handle_input(now, reply);
-        let Some(Event::Complete { id: done, result }) = s.poll_event() else {
+        let Some(Event::Complete {
+            id: done, result, ..
+        }) = s.poll_event()
+        else {
             panic!("no completion");
         };
         assert_eq!(done, id);

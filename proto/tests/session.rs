@@ -9,7 +9,8 @@ use sim::{Sent, Sim, connect_response, notification, ok_body, reply};
 use zk_proto::consts::{AddWatchMode, CreateMode, EventType, KeeperState, OpCode, WatcherType};
 use zk_proto::records::*;
 use zk_proto::session::{
-    Action, AppState, Disconnect, Error, Event, HostAddr, HostList, ProbeResult, SessionState,
+    Action, AppState, Disconnect, Error, Event, HostAddr, HostList, ProbeResult, RequestId,
+    SessionState,
 };
 use zk_proto::{ErrorCode, Stat};
 
@@ -158,7 +159,8 @@ fn a_silent_server_is_left_after_a_fifth_of_the_timeout_for_the_next_host_with_t
     let events = sim.take_events();
     assert!(events.contains(&Event::Complete {
         id: pending,
-        result: Err(Error::ConnectionLoss)
+        result: Err(Error::ConnectionLoss),
+        watch: None
     }));
     assert_eq!(apps(&events), [AppState::Suspended]);
     assert_ne!(id, pending);
@@ -191,9 +193,9 @@ fn a_half_second_stall_with_requests_waiting_keeps_the_connection() {
         }
         let events = sim.take_events();
         assert!(
-            events
-                .iter()
-                .any(|e| matches!(e, Event::Complete { id: done, result: Ok(_) } if *done == id)),
+            events.iter().any(
+                |e| matches!(e, Event::Complete { id: done, result: Ok(_), .. } if *done == id)
+            ),
             "{sent:?} {events:?}"
         );
     }
@@ -309,7 +311,8 @@ fn an_expired_session_fails_everything_ends_watches_and_starts_afresh() {
     let events = sim.take_events();
     assert!(events.contains(&Event::Complete {
         id: queued,
-        result: Err(Error::SessionExpired)
+        result: Err(Error::SessionExpired),
+        watch: None
     }));
     assert!(
         events.contains(&Event::Watch(zk_proto::session::WatchedEvent {
@@ -407,7 +410,8 @@ fn auth_is_sent_first_after_every_connect_and_a_refusal_ends_the_session() {
     sim.input(&reply(-4, 0, 0, None));
     assert!(sim.take_events().contains(&Event::Complete {
         id: auth,
-        result: Ok(Response::Empty)
+        result: Ok(Response::Empty),
+        watch: None
     }));
 
     // After a reconnect the credentials go out again, before anything else.
@@ -415,7 +419,8 @@ fn auth_is_sent_first_after_every_connect_and_a_refusal_ends_the_session() {
     sim.take_actions();
     assert!(sim.take_events().contains(&Event::Complete {
         id: queued,
-        result: Err(Error::ConnectionLoss)
+        result: Err(Error::ConnectionLoss),
+        watch: None
     }));
     let later = sim.submit(get_data("/b", false));
     sim.establish(SID, 6000, false);
@@ -429,7 +434,8 @@ fn auth_is_sent_first_after_every_connect_and_a_refusal_ends_the_session() {
     let events = sim.take_events();
     assert!(events.contains(&Event::Complete {
         id: later,
-        result: Err(Error::AuthFailed)
+        result: Err(Error::AuthFailed),
+        watch: None
     }));
     assert_eq!(states(&events), [SessionState::AuthFailed]);
     assert_eq!(apps(&events), [AppState::Lost]);
@@ -763,7 +769,8 @@ fn read_only_connect_probes_for_a_read_write_server_and_moves_there() {
     assert_eq!(connect_host(&actions[1]), 2);
     assert!(sim.take_events().contains(&Event::Complete {
         id,
-        result: Err(Error::ConnectionLoss)
+        result: Err(Error::ConnectionLoss),
+        watch: None
     }));
     let req = sim.establish(SID + 7, 6000, false);
     assert_eq!(
@@ -793,7 +800,7 @@ fn close_lets_pending_requests_finish_then_closes() {
     let done: Vec<_> = events
         .iter()
         .filter_map(|e| match e {
-            Event::Complete { id, result } => Some((*id, result.is_ok())),
+            Event::Complete { id, result, .. } => Some((*id, result.is_ok())),
             _ => None,
         })
         .collect();
@@ -821,7 +828,8 @@ fn close_without_an_answer_closes_once_the_server_is_taken_for_dead() {
     // The read was in flight when the server went silent: it may have been applied.
     assert!(events.contains(&Event::Complete {
         id: a,
-        result: Err(Error::ConnectionLoss)
+        result: Err(Error::ConnectionLoss),
+        watch: None
     }));
     assert_eq!(sim.s.state(), SessionState::Closed);
 }
@@ -880,7 +888,8 @@ fn an_unexpected_xid_drops_the_connection_and_loses_nothing() {
     assert!(matches!(actions[1], Action::Connect { .. }));
     assert!(sim.take_events().contains(&Event::Complete {
         id: a,
-        result: Err(Error::ConnectionLoss)
+        result: Err(Error::ConnectionLoss),
+        watch: None
     }));
     // A reply nobody waits for is just as wrong.
     sim.establish(SID, 6000, false);
@@ -914,7 +923,8 @@ fn malformed_and_oversized_frames_drop_the_connection_with_a_typed_reason() {
     );
     assert!(sim.take_events().contains(&Event::Complete {
         id: a,
-        result: Err(Error::ConnectionLoss)
+        result: Err(Error::ConnectionLoss),
+        watch: None
     }));
 
     sim.establish(SID, 6000, false);
@@ -1020,7 +1030,8 @@ fn remove_watches_removes_locally_and_reports_it() {
     );
     assert!(events.contains(&Event::Complete {
         id: r,
-        result: Ok(Response::Empty)
+        result: Ok(Response::Empty),
+        watch: None
     }));
     assert!(sim.s.watches().is_empty());
 }
@@ -1209,7 +1220,8 @@ fn a_session_whose_server_leaves_moves_after_its_replies_without_a_suspension() 
     let events = sim.take_events();
     assert!(events.contains(&Event::Complete {
         id: first,
-        result: Ok(ok_body(sent[0].request()))
+        result: Ok(ok_body(sent[0].request())),
+        watch: None
     }));
     assert_eq!(states(&events), [SessionState::Connecting]);
     assert!(apps(&events).is_empty(), "a planned move is no suspension");
@@ -1222,7 +1234,9 @@ fn a_session_whose_server_leaves_moves_after_its_replies_without_a_suspension() 
     let events = sim.take_events();
     assert_eq!(states(&events), [SessionState::Connected]);
     assert!(apps(&events).is_empty());
-    assert!(matches!(&events[..], [.., Event::Complete { id, result: Ok(_) }] if *id == second));
+    assert!(
+        matches!(&events[..], [.., Event::Complete { id, result: Ok(_), .. }] if *id == second)
+    );
     assert_eq!(sim.s.hosts().len(), 3);
     assert_eq!(sim.s.metrics().host, Some(HostAddr::new("d", 4)));
 }
@@ -1440,4 +1454,58 @@ fn an_ended_connection_leaves_nothing_to_transmit() {
         assert_eq!(sim.s.poll_transmit(), None, "case {case}");
         assert_eq!(sim.s.in_flight(), 0, "case {case}");
     }
+}
+
+/// A completion says which watch its request left, even when the watch has already fired
+/// by the time a driver reads the completion (reply and notification in one read), so a
+/// driver routes watch events from the completion, not from the registry.
+#[test]
+fn a_completion_names_the_watch_it_left() {
+    use zk_proto::watch::WatchKind;
+    let mut sim = connected();
+    let data = sim.submit(get_data("/a", true));
+    let plain = sim.submit(get_data("/b", false));
+    let missing = sim.submit(Request::Exists(ExistsRequest {
+        path: "/c".into(),
+        watch: true,
+    }));
+    let failed = sim.submit(get_data("/d", true));
+    let sent = sim.sent();
+    let mut input = Vec::new();
+    for (i, s) in sent.iter().take(2).enumerate() {
+        input.extend(reply(
+            i as i32 + 1,
+            200,
+            0,
+            Some((OpCode::GetData, &ok_body(s.request()))),
+        ));
+    }
+    input.extend(reply(3, 200, ErrorCode::NoNode.as_i32(), None));
+    input.extend(reply(4, 200, ErrorCode::NoNode.as_i32(), None));
+    // The watch of the first read fires in the same read as the replies.
+    input.extend(notification(EventType::NodeDataChanged, "/a"));
+    sim.input(&input);
+    let events = sim.take_events();
+    let watch_of = |want: RequestId| {
+        events.iter().find_map(|e| match e {
+            Event::Complete { id, watch, .. } if *id == want => Some(*watch),
+            _ => None,
+        })
+    };
+    assert_eq!(watch_of(data), Some(Some(WatchKind::Data)));
+    assert_eq!(watch_of(plain), Some(None));
+    assert_eq!(watch_of(missing), Some(Some(WatchKind::Exist)));
+    assert_eq!(
+        watch_of(failed),
+        Some(None),
+        "a failed read leaves no watch"
+    );
+    assert!(
+        sim.s.watches().get(data).is_none(),
+        "the one-shot watch is already gone from the registry"
+    );
+    assert!(events.iter().any(|e| matches!(
+        e,
+        Event::Watch(w) if w.watch == data && w.kind == EventType::NodeDataChanged
+    )));
 }

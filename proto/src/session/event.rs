@@ -5,6 +5,7 @@ use super::hosts::HostAddr;
 use super::state::{AppState, SessionState};
 use crate::consts::{EventType, KeeperState};
 use crate::records::Response;
+use crate::watch::WatchKind;
 
 /// Identifies a submitted request, and the watch it registers, if any.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -93,6 +94,11 @@ pub enum Event {
         id: RequestId,
         /// Its outcome. Paths in it are relative to the chroot.
         result: Result<Response, Error>,
+        /// The watch this request left on the server, if it left one: its events will
+        /// carry this request's id (as [`WatchedEvent::watch`]) until its final one. A
+        /// driver routes them from here; by the time it reads the registry the watch may
+        /// already have fired.
+        watch: Option<WatchKind>,
     },
     /// A watch fired or ended.
     Watch(WatchedEvent),

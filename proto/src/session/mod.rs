@@ -190,7 +190,7 @@ struct Probing {
 /// }
 /// while let Some(event) = session.poll_event() {
 ///     match event {
-///         Event::Complete { id: done, result } => { let _ = (done == id, result); }
+///         Event::Complete { id: done, result, .. } => { let _ = (done == id, result); }
 ///         Event::Watch(w) => println!("{:?} on {}", w.kind, w.path),
 ///         Event::State { state, .. } => println!("session is {state:?}"),
 ///         Event::App(app) => println!("application view: {app:?}"),
@@ -1135,7 +1135,11 @@ impl Session {
     }
 
     fn complete(&mut self, id: RequestId, result: Result<Response, Error>) {
-        self.events.push_back(Event::Complete { id, result });
+        self.events.push_back(Event::Complete {
+            id,
+            result,
+            watch: None,
+        });
     }
 
     fn set_state(&mut self, state: SessionState, reason: Option<Disconnect>) {
@@ -1344,7 +1348,15 @@ impl Session {
                     path,
                     on_no_node: Some(kind),
                     ..
-                }) if code == ErrorCode::NoNode => self.watches.add(id, &path, kind),
+                }) if code == ErrorCode::NoNode => {
+                    self.watches.add(id, &path, kind);
+                    self.events.push_back(Event::Complete {
+                        id,
+                        result: Err(Error::Server(code)),
+                        watch: Some(kind),
+                    });
+                    return Ok(());
+                }
                 // The server had nothing to remove; neither should we keep anything.
                 Some(WatchIntent::Remove { path, kind }) if code == ErrorCode::NoWatcher => {
                     self.removed_watches(&path, kind)
@@ -1355,13 +1367,21 @@ impl Session {
             return Ok(());
         }
         let response = Response::decode_for(op, body)?;
+        let mut registered = None;
         match watch {
-            Some(WatchIntent::Register { path, on_ok, .. }) => self.watches.add(id, &path, on_ok),
+            Some(WatchIntent::Register { path, on_ok, .. }) => {
+                self.watches.add(id, &path, on_ok);
+                registered = Some(on_ok);
+            }
             Some(WatchIntent::Remove { path, kind }) => self.removed_watches(&path, kind),
             None => {}
         }
         let response = self.strip_chroot(response);
-        self.complete(id, Ok(response));
+        self.events.push_back(Event::Complete {
+            id,
+            result: Ok(response),
+            watch: registered,
+        });
         Ok(())
     }
 
@@ -1504,6 +1524,7 @@ impl Session {
                 self.events.push_back(Event::Complete {
                     id,
                     result: Err(error.clone()),
+                    watch: None,
                 });
             }
         }

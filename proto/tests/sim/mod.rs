@@ -181,7 +181,7 @@ impl Sim {
         self.take_events()
             .into_iter()
             .filter_map(|e| match e {
-                Event::Complete { id, result } => Some((id, result)),
+                Event::Complete { id, result, .. } => Some((id, result)),
                 _ => None,
             })
             .collect()

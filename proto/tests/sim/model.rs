@@ -672,7 +672,7 @@ impl Model {
             .events
             .iter()
             .filter_map(|e| match e {
-                Event::Complete { id, result } => Some((*id, result.clone())),
+                Event::Complete { id, result, .. } => Some((*id, result.clone())),
                 _ => None,
             })
             .collect();

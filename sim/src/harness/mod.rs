@@ -654,7 +654,7 @@ impl Simulation {
 
     fn record_event(&mut self, client: ClientId, event: &Event) {
         let what = match event {
-            Event::Complete { id, result } => Happened::Complete {
+            Event::Complete { id, result, .. } => Happened::Complete {
                 client,
                 id: *id,
                 result: result.clone(),
