@@ -24,8 +24,6 @@ pub fn blocking_resolver() -> Resolver {
     Box::new(|host: &HostAddr| Ok((host.host.as_str(), host.port).to_socket_addrs()?.collect()))
 }
 
-/// A read-only probe gives up after this long.
-const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 const READ_CHUNK: usize = 64 * 1024;
 
 struct Sock {
@@ -241,11 +239,8 @@ impl Connection {
 
     /// The earliest moment [`Connection::handle_timeout`] has work.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let probe = self.probes.iter().map(|p| p.deadline).min();
-        match (self.session.poll_timeout(), probe) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        // Every timer is the session's, the probes' deadlines included.
+        self.session.poll_timeout()
     }
 
     /// Writes what this turn of the loop queued, then says how long the loop may sleep:
@@ -293,7 +288,11 @@ impl Connection {
                         info!(%reason, "disconnecting");
                         self.drop_sock();
                     }
-                    Action::Probe { host, addr } => self.start_probe(now, host, &addr),
+                    Action::Probe {
+                        host,
+                        addr,
+                        deadline,
+                    } => self.start_probe(now, host, &addr, deadline),
                 }
             }
             while let Some(bytes) = self.session.poll_transmit() {
@@ -486,7 +485,7 @@ impl Connection {
 
     // ----- read-only probes -----
 
-    fn start_probe(&mut self, now: Instant, host: usize, addr: &HostAddr) {
+    fn start_probe(&mut self, now: Instant, host: usize, addr: &HostAddr, deadline: Instant) {
         let result = (self.resolver)(addr).and_then(|addrs| {
             let a = addrs
                 .first()
@@ -506,7 +505,7 @@ impl Connection {
                 stream,
                 sent: false,
                 answer: Vec::new(),
-                deadline: now + PROBE_TIMEOUT,
+                deadline,
             }),
             Err(_) => self
                 .session

@@ -22,8 +22,6 @@ use zk_proto::session::{
     StateEvent, WatchedEvent,
 };
 
-/// How long a read-only probe may take before the host counts as unreachable.
-const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Reads go into a buffer of this size, reused for the life of the task.
 const READ_BUFFER: usize = 64 * 1024;
 
@@ -308,8 +306,14 @@ impl Task {
                     self.drop_socket();
                     self.connecting = None;
                 }
-                Action::Probe { host, addr } => {
-                    self.probes.spawn(async move { (host, probe(addr).await) });
+                Action::Probe {
+                    host,
+                    addr,
+                    deadline,
+                } => {
+                    let deadline = tokio::time::Instant::from_std(deadline);
+                    self.probes
+                        .spawn(async move { (host, probe(addr, deadline).await) });
                 }
             }
         }
@@ -477,7 +481,8 @@ async fn connect(addr: HostAddr) -> io::Result<TcpStream> {
 }
 
 /// Asks a server whether it serves read-write clients (`isro` answers `rw` or `ro`).
-async fn probe(addr: HostAddr) -> ProbeResult {
+/// Asks `addr` whether it serves read-write, giving up at the session's deadline.
+async fn probe(addr: HostAddr, deadline: tokio::time::Instant) -> ProbeResult {
     let ask = async {
         let mut stream = connect(addr).await?;
         stream.write_all(ProbeResult::QUESTION).await?;
@@ -485,7 +490,7 @@ async fn probe(addr: HostAddr) -> ProbeResult {
         (&mut stream).take(16).read_to_end(&mut answer).await?;
         io::Result::Ok(answer)
     };
-    match tokio::time::timeout(PROBE_TIMEOUT, ask).await {
+    match tokio::time::timeout_at(deadline, ask).await {
         Ok(Ok(answer)) => ProbeResult::from_answer(&answer),
         _ => ProbeResult::Unreachable,
     }

@@ -1509,3 +1509,41 @@ fn a_completion_names_the_watch_it_left() {
         Event::Watch(w) if w.watch == data && w.kind == EventType::NodeDataChanged
     )));
 }
+
+/// The probe timer is the session's: a probe that gets no answer counts its host as
+/// unreachable at the deadline the action carried, a late answer changes nothing, and the
+/// next host is probed after the backoff, without the driver keeping any timer.
+#[test]
+fn an_unanswered_probe_times_out_in_the_session() {
+    let mut sim = Sim::new(Sim::config("a:1,b:2,c:3").with_read_only(true));
+    sim.take_actions();
+    sim.establish(SID, 6000, true);
+    sim.take_events();
+    let next_probe = |sim: &mut Sim| loop {
+        sim.run_to_deadline();
+        sim.sent();
+        if let Some(Action::Probe { host, deadline, .. }) = sim.take_actions().first() {
+            return (*host, *deadline, sim.now);
+        }
+        sim.input(&reply(-2, -1, 0, None));
+    };
+    let (first, deadline, asked) = next_probe(&mut sim);
+    assert_eq!(first, 1);
+    assert_eq!(deadline - asked, Duration::from_secs(2));
+    assert_eq!(sim.s.poll_timeout().map(|t| t <= deadline), Some(true));
+    let (second, _, asked_again) = next_probe(&mut sim);
+    assert_eq!(
+        second, 2,
+        "the next host, after the first counted unreachable"
+    );
+    assert_eq!(
+        asked_again - deadline,
+        Duration::from_millis(100),
+        "the probe interval after the timeout, as after an answer"
+    );
+    // The first probe's answer arrives late: ignored, the session stays read-only.
+    sim.s
+        .handle_probe_result(sim.now, first, ProbeResult::ReadWrite);
+    assert!(sim.take_actions().is_empty());
+    assert_eq!(sim.s.state(), SessionState::ConnectedReadOnly);
+}

@@ -1,5 +1,7 @@
 //! What the session hands to its driver: actions to perform and events to deliver.
 
+use std::time::Instant;
+
 use super::error::{Disconnect, Error};
 use super::hosts::HostAddr;
 use super::state::{AppState, SessionState};
@@ -26,12 +28,15 @@ pub enum Action {
     /// with `handle_disconnected`.
     Disconnect(Disconnect),
     /// On a separate, short-lived connection to `addr`, send the four bytes `isro` and read
-    /// the answer (`rw` or `ro`), then call `handle_probe_result`.
+    /// the answer (`rw` or `ro`), then call `handle_probe_result`. Give up at `deadline`:
+    /// the session then counts the host unreachable by itself and ignores a later answer.
     Probe {
         /// Index of the host.
         host: usize,
         /// Where to connect.
         addr: HostAddr,
+        /// When the session stops waiting for the answer; drop the probe's connection then.
+        deadline: Instant,
     },
 }
 

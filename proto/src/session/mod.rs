@@ -40,6 +40,8 @@ const CONFIG_NODE: &str = "/zookeeper/config";
 /// by doubling up to [`PROBE_MAX`], as the reference client does.
 const PROBE_MIN: Duration = Duration::from_millis(100);
 const PROBE_MAX: Duration = Duration::from_secs(60);
+/// How long a read-only probe may take before its host counts as unreachable.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// xid, zxid and err.
 const REPLY_HEADER_LEN: usize = 16;
 /// The reference client never lets more than 10 s pass without a ping.
@@ -146,7 +148,8 @@ impl Link {
 struct Probing {
     next_at: Instant,
     interval: Duration,
-    in_flight: Option<usize>,
+    /// The host asked, and when the session stops waiting for its answer.
+    in_flight: Option<(usize, Instant)>,
     next_host: usize,
 }
 
@@ -549,10 +552,11 @@ impl Session {
         if let Some((_, t)) = self.moving {
             at(t);
         }
-        if let Some(p) = self.probing
-            && p.in_flight.is_none()
-        {
-            at(p.next_at);
+        if let Some(p) = self.probing {
+            match p.in_flight {
+                Some((_, deadline)) => at(deadline),
+                None => at(p.next_at),
+            }
         }
         earliest
     }
@@ -743,11 +747,14 @@ impl Session {
             }
             _ => {}
         }
-        if let Some(p) = self.probing
-            && p.in_flight.is_none()
-            && now >= p.next_at
-        {
-            self.start_probe();
+        if let Some(p) = self.probing {
+            match p.in_flight {
+                Some((host, deadline)) if now >= deadline => {
+                    self.handle_probe_result(now, host, ProbeResult::Unreachable);
+                }
+                None if now >= p.next_at => self.start_probe(now),
+                _ => {}
+            }
         }
     }
 
@@ -1543,7 +1550,7 @@ impl Session {
 
     // ----- read-only mode -----
 
-    fn start_probe(&mut self) {
+    fn start_probe(&mut self, now: Instant) {
         let Some(p) = self.probing.as_mut() else {
             return;
         };
@@ -1561,10 +1568,12 @@ impl Session {
             host = (host + 1) % n;
         }
         p.next_host = (host + 1) % n;
-        p.in_flight = Some(host);
+        let deadline = now + PROBE_TIMEOUT;
+        p.in_flight = Some((host, deadline));
         self.actions.push_back(Action::Probe {
             host,
             addr: self.hosts[host].clone(),
+            deadline,
         });
     }
 
@@ -1710,7 +1719,7 @@ impl Session {
         let Some(p) = self.probing.as_mut() else {
             return;
         };
-        if p.in_flight != Some(host) {
+        if p.in_flight.map(|(h, _)| h) != Some(host) {
             return;
         }
         p.in_flight = None;

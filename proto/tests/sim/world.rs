@@ -179,7 +179,18 @@ impl World {
         let mut any = false;
         while let Some(a) = self.s.poll_action() {
             any = true;
-            self.log.push(format!("action {a:?}"));
+            // Times relative to now: two worlds started at different instants log alike.
+            match &a {
+                Action::Probe {
+                    host,
+                    addr,
+                    deadline,
+                } => self.log.push(format!(
+                    "action Probe {{ host: {host}, addr: {addr}, deadline: now + {:?} }}",
+                    deadline.saturating_duration_since(self.now)
+                )),
+                _ => self.log.push(format!("action {a:?}")),
+            }
             match a {
                 Action::Connect { host, .. } => {
                     self.want_connect = Some(host);

@@ -713,7 +713,7 @@ impl Simulation {
                 }
                 self.clients[client.0].attempt = None;
             }
-            Action::Probe { host, addr } => {
+            Action::Probe { host, addr, .. } => {
                 let result = match server_of(&addr.host) {
                     Some(s)
                         if !self.partitioned.contains(&s) && !self.isolated.contains(&client) =>
