@@ -761,8 +761,8 @@ async fn theirs(workload: &str, hosts: &str) -> Run {
 
 /// Our mio Connection driven by a minimal loop; the blocking client for sequential work.
 fn ours_mio(workload: &str, hosts: &str) -> Run {
+    use zk_client::CreateOptions;
     use zk_mio::blocking::Client;
-    use zk_proto::ops::CreateOptions;
     match workload {
         "sequential-get" | "create-delete" => {
             let c = Client::connect(hosts).expect("connect");

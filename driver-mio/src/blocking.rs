@@ -17,9 +17,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use mio::{Events, Poll, Token, Waker};
 use tracing::{debug, info, warn};
+use zk_client::plan::{CreateAll, DeleteAll, Plan};
+use zk_client::{ClientOptions, Error, MultiBuilder, Op, Result, op, reply};
 use zk_proto::consts::{AddWatchMode, EventType};
-use zk_proto::ops::plan::{CreateAll, DeleteAll, Plan};
-use zk_proto::ops::{ClientOptions, Error, MultiBuilder, Op, Result, op, reply};
 use zk_proto::records::*;
 use zk_proto::retry::RetryPolicy;
 use zk_proto::session::{
@@ -182,7 +182,7 @@ pub struct ClientBuilder {
 }
 
 impl ClientBuilder {
-    zk_proto::client_option_setters!();
+    zk_client::client_option_setters!();
 
     /// Starts the connection thread and waits until the session is connected.
     pub fn connect(self) -> Result<Client> {
@@ -192,8 +192,8 @@ impl ClientBuilder {
         while Instant::now() < deadline {
             match client.state() {
                 s if s.is_connected() => return Ok(client),
-                SessionState::AuthFailed => return Err(session::Error::AuthFailed.into()),
-                SessionState::Closed => return Err(session::Error::Closed.into()),
+                SessionState::AuthFailed => return Err(Error::AuthFailed),
+                SessionState::Closed => return Err(Error::Closed),
                 _ => thread::sleep(Duration::from_millis(2)),
             }
         }
@@ -399,14 +399,14 @@ fn ended(watch: RequestId) -> WatchedEvent {
 ///
 /// ```no_run
 /// use zk_mio::blocking::Client;
-/// use zk_proto::ops::CreateOptions;
+/// use zk_client::CreateOptions;
 ///
 /// let client = Client::connect("127.0.0.1:2181")?;
 /// client.create("/hello", "world", &CreateOptions::ephemeral())?;
 /// let (data, _stat) = client.get_data("/hello")?;
 /// assert_eq!(&data[..], b"world");
 /// client.close();
-/// # Ok::<(), zk_proto::ops::Error>(())
+/// # Ok::<(), zk_client::Error>(())
 /// ```
 #[derive(Clone)]
 pub struct Client {
@@ -474,10 +474,10 @@ impl Client {
         let list = zk_proto::session::HostList::parse(hosts)?;
         let (tx, rx) = mpsc::channel();
         if !self.shared.send(Cmd::UpdateHosts(list, tx)) {
-            return Err(session::Error::Closed.into());
+            return Err(Error::Closed);
         }
         rx.recv_timeout(Duration::from_secs(10))
-            .map_err(|_| session::Error::Closed.into())
+            .map_err(|_| Error::Closed)
     }
 
     /// A snapshot of the session's counters: requests in flight and queued, connections and
@@ -487,10 +487,10 @@ impl Client {
     pub fn metrics(&self) -> Result<SessionMetrics> {
         let (tx, rx) = mpsc::channel();
         if !self.shared.send(Cmd::Metrics(tx)) {
-            return Err(session::Error::Closed.into());
+            return Err(Error::Closed);
         }
         rx.recv_timeout(Duration::from_secs(10))
-            .map_err(|_| session::Error::Closed.into())
+            .map_err(|_| Error::Closed)
     }
 
     /// Calls `f` with every state transition from now on (detailed states and the
@@ -556,12 +556,12 @@ impl Client {
             credentials: credentials.into(),
             reply: tx,
         }) {
-            return Err(session::Error::Closed.into());
+            return Err(Error::Closed);
         }
         match rx.recv_timeout(self.call_timeout) {
             Ok((_, r)) => reply::done(r),
             Err(RecvTimeoutError::Timeout) => Err(Error::CallTimeout(self.call_timeout)),
-            Err(RecvTimeoutError::Disconnected) => Err(session::Error::Closed.into()),
+            Err(RecvTimeoutError::Disconnected) => Err(Error::Closed),
         }
     }
 
@@ -715,7 +715,7 @@ macro_rules! blocking_operations {
     };
 }
 
-zk_proto::for_each_operation!(blocking_operations);
+zk_client::for_each_operation!(blocking_operations);
 
 /// A transaction: operations applied all together or not at all (`multi`).
 #[derive(Debug)]
@@ -727,7 +727,7 @@ pub struct Transaction<'c> {
 }
 
 impl Transaction<'_> {
-    zk_proto::transaction_builder_methods!();
+    zk_client::transaction_builder_methods!();
 
     /// Applies the operations. On failure nothing was applied and the error names the
     /// failing operation.
@@ -749,11 +749,14 @@ pub fn retry_with<T>(
     let mut retrying = policy.start(Instant::now(), seed);
     loop {
         match op() {
-            Err(Error::Request(e)) => match retrying.next_delay(Instant::now(), &e) {
+            Err(e) => match e
+                .to_session()
+                .and_then(|e| retrying.next_delay(Instant::now(), &e))
+            {
                 Some(delay) => thread::sleep(delay),
-                None => return Err(Error::Request(e)),
+                None => return Err(e),
             },
-            other => return other,
+            ok => return ok,
         }
     }
 }

@@ -47,8 +47,8 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use zk_proto::ops::op::{Op, Reply};
-use zk_proto::ops::{Error, Result};
+use zk_client::op::{Op, Reply};
+use zk_client::{Error, Result};
 use zk_proto::session::{Event, RequestId};
 
 use crate::Connection;

@@ -130,7 +130,7 @@ impl Connection {
     }
 
     /// A connection driving an already configured `session` (for example one built from
-    /// [`zk_proto::ops::ClientOptions`]), with the blocking resolver.
+    /// [`zk_client::ClientOptions`]), with the blocking resolver.
     pub fn from_session(session: Session, registry: &Registry, token: Token) -> io::Result<Self> {
         Self::from_parts(
             session,

@@ -54,9 +54,7 @@ mod connection;
 
 pub use calls::{Calls, Pending, Routed};
 pub use connection::{Connection, Resolver, blocking_resolver};
-pub use zk_proto::ops::{
-    CreateOptions, Error, MultiBuilder, ReadOp, ReadResult, Reconfig, Result, op,
-};
+pub use zk_client::{CreateOptions, Error, MultiBuilder, ReadOp, ReadResult, Reconfig, Result, op};
 
 // Everything a user of this crate names, so that it is enough on its own.
 pub use bytes::Bytes;

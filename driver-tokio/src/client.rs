@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot, watch};
+use zk_client::plan::{CreateAll, DeleteAll, Plan};
+use zk_client::{ClientOptions, MultiBuilder, Op, op};
 use zk_proto::Stat;
 use zk_proto::consts::AddWatchMode;
-use zk_proto::ops::plan::{CreateAll, DeleteAll, Plan};
-use zk_proto::ops::{ClientOptions, MultiBuilder, Op, op};
 use zk_proto::records::*;
 use zk_proto::retry::RetryPolicy;
 use zk_proto::session::{self, AppState, RequestId, SessionState};
@@ -43,7 +43,7 @@ impl ClientBuilder {
         }
     }
 
-    zk_proto::client_option_setters!();
+    zk_client::client_option_setters!();
 
     /// Starts the session without waiting for it; requests wait for the connection.
     /// Must be called inside a tokio runtime.
@@ -94,10 +94,10 @@ impl ClientBuilder {
                     return Ok(());
                 }
                 if state == SessionState::AuthFailed {
-                    return Err(Error::Request(session::Error::AuthFailed));
+                    return Err(Error::AuthFailed);
                 }
                 if snap.changed().await.is_err() {
-                    return Err(Error::Request(session::Error::Closed));
+                    return Err(Error::Closed);
                 }
             }
         })
@@ -143,7 +143,7 @@ pub struct Transaction {
 }
 
 impl Transaction {
-    zk_proto::transaction_builder_methods!();
+    zk_client::transaction_builder_methods!();
 
     /// Applies the operations. On failure nothing was applied and the error names the
     /// failing operation.
@@ -192,7 +192,7 @@ fn random_seed() -> u64 {
 }
 
 fn closed() -> Error {
-    Error::Request(session::Error::Closed)
+    Error::Closed
 }
 
 impl Client {
@@ -299,7 +299,7 @@ impl Client {
     pub async fn update_hosts(&self, hosts: &str) -> Result<bool> {
         let list = zk_proto::session::HostList::parse(hosts)?;
         let (tx, rx) = oneshot::channel();
-        let closed = || Error::Request(zk_proto::session::Error::Closed);
+        let closed = || Error::Closed;
         self.commands
             .send(Command::UpdateHosts(list, tx))
             .map_err(|_| closed())?;
@@ -312,7 +312,7 @@ impl Client {
     /// Fails only after the client is closed. Dropping the future is harmless.
     pub async fn metrics(&self) -> Result<crate::SessionMetrics> {
         let (tx, rx) = oneshot::channel();
-        let closed = || Error::Request(zk_proto::session::Error::Closed);
+        let closed = || Error::Closed;
         self.commands
             .send(Command::Metrics(tx))
             .map_err(|_| closed())?;
@@ -476,7 +476,7 @@ macro_rules! async_operations {
     };
 }
 
-zk_proto::for_each_operation!(async_operations);
+zk_client::for_each_operation!(async_operations);
 
 /// Retries `op` under `policy` while it fails with a connection problem, sleeping between
 /// attempts as the policy says.
@@ -489,17 +489,16 @@ where
     loop {
         match op().await {
             Ok(v) => return Ok(v),
-            Err(Error::Request(e)) => {
+            Err(e) => {
                 let now = tokio::time::Instant::now().into_std();
-                match retrying.next_delay(now, &e) {
+                match e.to_session().and_then(|e| retrying.next_delay(now, &e)) {
                     Some(delay) => {
                         tracing::debug!(error = %e, ?delay, "retrying");
                         tokio::time::sleep(delay).await;
                     }
-                    None => return Err(Error::Request(e)),
+                    None => return Err(e),
                 }
             }
-            Err(e) => return Err(e),
         }
     }
 }

@@ -55,7 +55,7 @@ pub(crate) enum Command {
     /// A snapshot of the session's counters.
     Metrics(oneshot::Sender<zk_proto::session::SessionMetrics>),
     /// The session's account of why each host failed, for a connect that gave up.
-    Diagnose(oneshot::Sender<zk_proto::ops::Error>, std::time::Duration),
+    Diagnose(oneshot::Sender<zk_client::Error>, std::time::Duration),
 }
 
 /// The session as the handle sees it, updated by the task.
@@ -283,7 +283,7 @@ impl Task {
                 let _ = tx.send(self.session.metrics());
             }
             Command::Diagnose(tx, waited) => {
-                let _ = tx.send(zk_proto::ops::Error::connect_timeout(waited, &self.session));
+                let _ = tx.send(zk_client::Error::connect_timeout(waited, &self.session));
             }
             Command::Close(done) => {
                 self.close_waiters.push(done);

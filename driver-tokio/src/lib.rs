@@ -35,7 +35,7 @@ mod watch;
 
 pub use client::{Client, ClientBuilder, Transaction, retry_with};
 pub use watch::{OneshotWatcher, PersistentWatcher, StateEvents};
-pub use zk_proto::ops::{CreateOptions, Error, ReadOp, ReadResult, Reconfig, Result};
+pub use zk_client::{CreateOptions, Error, ReadOp, ReadResult, Reconfig, Result};
 
 pub use zk_proto::consts::{AddWatchMode, CreateMode, EventType, KeeperState, WatcherType, perms};
 pub use zk_proto::records::{Acl, ClientInfo, Id, OpResult};

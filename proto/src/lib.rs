@@ -28,15 +28,13 @@ pub mod consts;
 pub mod digest;
 pub mod ensemble;
 pub mod error;
-pub mod ops;
+
 pub mod path;
 pub mod records;
 pub mod retry;
 pub mod session;
 pub mod watch;
 
-#[doc(hidden)]
-pub use bytes as __bytes;
 pub use codec::{DecodeError, FrameDecoder, FrameError, Jute};
 pub use consts::{AddWatchMode, CreateMode, EventType, KeeperState, OpCode, WatcherType};
 pub use error::ErrorCode;

@@ -2,34 +2,15 @@
 //! in), none of which is an async runtime or an IO library, and its source touches no socket,
 //! clock, thread or async code.
 
-use std::collections::BTreeSet;
 use std::path::Path;
 
-use purity_support::{lock_graph, rust_files};
+use purity_support::{
+    IMPURE_SOURCE, RUNTIME_CRATES, assert_no_impure_source, closure, lock_graph, rust_files,
+};
 
 mod purity_support;
 
 const ALLOWED_DIRECT: &[&str] = &["bytes", "nom", "thiserror"];
-const FORBIDDEN_CRATES: &[&str] = &[
-    "tokio",
-    "mio",
-    "async-std",
-    "smol",
-    "futures",
-    "socket2",
-    "libc",
-];
-const FORBIDDEN_SOURCE: &[&str] = &[
-    "std::net",
-    "Instant::now",
-    "SystemTime",
-    "std::thread",
-    "thread::spawn",
-    "async fn",
-    ".await",
-    "std::fs",
-    "std::process",
-];
 
 fn manifest_dir() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -68,14 +49,8 @@ fn direct_dependencies_are_bytes_nom_and_thiserror() {
 #[test]
 fn no_runtime_or_io_crate_in_the_dependency_tree() {
     let graph = lock_graph(manifest_dir());
-    let mut seen = BTreeSet::new();
-    let mut stack = direct_dependencies();
-    while let Some(p) = stack.pop() {
-        if seen.insert(p.clone()) {
-            stack.extend(graph.get(&p).cloned().unwrap_or_default());
-        }
-    }
-    for f in FORBIDDEN_CRATES {
+    let seen = closure(&graph, &direct_dependencies());
+    for f in RUNTIME_CRATES {
         assert!(
             !seen.contains(*f),
             "{f} is in zk-proto's dependency tree: {seen:?}"
@@ -89,18 +64,5 @@ fn source_uses_no_socket_clock_thread_or_async() {
     let mut files = Vec::new();
     rust_files(&manifest_dir().join("src"), &mut files);
     assert!(!files.is_empty());
-    for file in files {
-        let text = std::fs::read_to_string(&file).unwrap();
-        for (n, line) in text.lines().enumerate() {
-            let code = line.split("//").next().unwrap();
-            for f in FORBIDDEN_SOURCE {
-                assert!(
-                    !code.contains(f),
-                    "{}:{}: uses {f}: {line}",
-                    file.display(),
-                    n + 1
-                );
-            }
-        }
-    }
+    assert_no_impure_source(&files, IMPURE_SOURCE);
 }

@@ -3,38 +3,17 @@
 //! the TCP front (`src/tcp.rs`, `src/bin/`) its source touches no socket, clock, thread or
 //! async code. The simulation harness takes its start instant as an argument.
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use purity_support::{lock_graph, rust_files};
+use purity_support::{
+    IMPURE_SOURCE, RUNTIME_CRATES, assert_no_impure_source, closure, lock_graph, rust_files,
+};
 
 #[path = "../../proto/tests/purity_support/mod.rs"]
 mod purity_support;
 
 const ALLOWED: &[&str] = &["zk-proto", "bytes", "thiserror"];
 const OPTIONAL_FOR_TCP: &[&str] = &["tokio", "clap"];
-const FORBIDDEN_CRATES: &[&str] = &[
-    "tokio",
-    "mio",
-    "async-std",
-    "smol",
-    "futures",
-    "socket2",
-    "libc",
-    "clap",
-];
-const FORBIDDEN_SOURCE: &[&str] = &[
-    "std::net",
-    "Instant::now",
-    "SystemTime",
-    "std::thread",
-    "thread::spawn",
-    "async fn",
-    ".await",
-    "std::fs",
-    "std::process",
-    "tokio",
-];
 
 fn manifest_dir() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -80,11 +59,10 @@ fn only_the_tcp_front_brings_a_runtime() {
 #[test]
 fn no_runtime_or_io_crate_under_the_core() {
     let graph = lock_graph(manifest_dir());
-    let mut seen = BTreeSet::new();
     // Cargo.lock lists a workspace member's dev-dependencies with its dependencies, so
     // zk-proto is walked through its own dependencies (its purity test checks they are
     // bytes, nom and thiserror).
-    let mut stack: Vec<String> = dependencies()
+    let roots: Vec<String> = dependencies()
         .into_iter()
         .filter(|(_, optional)| !optional)
         .map(|(n, _)| n)
@@ -96,12 +74,8 @@ fn no_runtime_or_io_crate_under_the_core() {
             }
         })
         .collect();
-    while let Some(p) = stack.pop() {
-        if seen.insert(p.clone()) {
-            stack.extend(graph.get(&p).cloned().unwrap_or_default());
-        }
-    }
-    for f in FORBIDDEN_CRATES {
+    let seen = closure(&graph, &roots);
+    for f in RUNTIME_CRATES.iter().chain(&["clap"]) {
         assert!(!seen.contains(*f), "{f} is under zk-sim's core: {seen:?}");
     }
     assert!(seen.contains("bytes") && seen.contains("nom"), "{seen:?}");
@@ -112,27 +86,11 @@ fn core_source_uses_no_socket_clock_thread_or_async() {
     let src = manifest_dir().join("src");
     let mut files = Vec::new();
     rust_files(&src, &mut files);
-    let core: Vec<&PathBuf> = files
-        .iter()
+    let core: Vec<PathBuf> = files
+        .into_iter()
         .filter(|f| !f.ends_with("tcp.rs") && !f.starts_with(src.join("bin")))
         .collect();
     assert!(core.len() > 10, "{core:?}");
-    for file in core {
-        let text = std::fs::read_to_string(file).unwrap();
-        for (n, line) in text.lines().enumerate() {
-            // Doc examples may start a clock; the code may not.
-            if line.trim_start().starts_with("//") {
-                continue;
-            }
-            let code = line.split("//").next().unwrap();
-            for f in FORBIDDEN_SOURCE {
-                assert!(
-                    !code.contains(f),
-                    "{}:{}: uses {f}: {line}",
-                    file.display(),
-                    n + 1
-                );
-            }
-        }
-    }
+    let forbidden: Vec<&str> = IMPURE_SOURCE.iter().copied().chain(["tokio"]).collect();
+    assert_no_impure_source(&core, &forbidden);
 }

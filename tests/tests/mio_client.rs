@@ -7,11 +7,11 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use zk_client::{CreateOptions, ReadOp, ReadResult};
 use zk_harness::{Ensemble, Fault, Proxy};
 use zk_mio::blocking::Client;
 use zk_proto::ErrorCode;
 use zk_proto::consts::{AddWatchMode, EventType};
-use zk_proto::ops::{CreateOptions, ReadOp, ReadResult};
 use zk_proto::session::{AppState, SessionState, StateEvent};
 use zk_tests::{shared_server, shared_sim};
 

@@ -224,7 +224,7 @@ async fn acquire(
         let Some(me) = contenders.iter().position(|c| c.1 == name) else {
             // Our ephemeral node is gone: the session that made it expired.
             abandon.node = None;
-            return Err(Error::Request(zk_proto::session::Error::SessionExpired));
+            return Err(Error::SessionExpired);
         };
         // The nearest earlier contender we cannot share with: the previous node for
         // exclusive and write locks, the previous writer for a reader.

@@ -64,7 +64,7 @@ pub(crate) async fn reconnected(client: &Client) -> Result<()> {
         .wait_for(|s| s.is_connected() || s == SessionState::Closed)
         .await?;
     if client.state() == SessionState::Closed {
-        return Err(Error::Request(zk_proto::session::Error::Closed));
+        return Err(Error::Closed);
     }
     // Let a flapping connection settle a little before the next attempt.
     tokio::time::sleep(Duration::from_millis(10)).await;

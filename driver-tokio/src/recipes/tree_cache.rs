@@ -72,9 +72,7 @@ impl TreeCache {
             tx,
             ready_tx,
         ));
-        ready_rx
-            .await
-            .map_err(|_| crate::Error::Request(zk_proto::session::Error::Closed))??;
+        ready_rx.await.map_err(|_| crate::Error::Closed)??;
         // The load's own Added events are the mirror's content; start the stream after them.
         while let Ok(e) = rx.try_recv() {
             if e == TreeEvent::Initialized {

@@ -1,7 +1,10 @@
-//! What the purity tests of the pure crates share (zk-proto's, and zk-sim's through a
-//! `#[path]`): the workspace lock file as a dependency graph, and the Rust files of a tree.
+//! What the purity tests of the pure crates share (zk-proto's, and zk-client's and zk-sim's
+//! through a `#[path]`): what purity forbids, the workspace lock file as a dependency graph,
+//! everything a set of crates pulls in, and a scan of source files.
 
-use std::collections::BTreeMap;
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// package name -> names of its dependencies, from the workspace's Cargo.lock (next to
@@ -41,6 +44,65 @@ pub fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
             rust_files(&path, out);
         } else if path.extension().is_some_and(|e| e == "rs") {
             out.push(path);
+        }
+    }
+}
+
+/// Async runtimes and IO libraries: none may be under a pure crate.
+pub const RUNTIME_CRATES: &[&str] = &[
+    "tokio",
+    "mio",
+    "async-std",
+    "smol",
+    "futures",
+    "socket2",
+    "libc",
+];
+
+/// What pure source never names: sockets, clocks, threads, async, files, processes.
+pub const IMPURE_SOURCE: &[&str] = &[
+    "std::net",
+    "Instant::now",
+    "SystemTime",
+    "std::thread",
+    "thread::spawn",
+    "async fn",
+    ".await",
+    "std::fs",
+    "std::process",
+];
+
+/// Every package `roots` pull in, themselves included, following `graph`.
+pub fn closure(graph: &BTreeMap<String, Vec<String>>, roots: &[String]) -> BTreeSet<String> {
+    let mut seen = BTreeSet::new();
+    let mut stack = roots.to_vec();
+    while let Some(p) = stack.pop() {
+        if seen.insert(p.clone()) {
+            stack.extend(graph.get(&p).cloned().unwrap_or_default());
+        }
+    }
+    seen
+}
+
+/// Fails on the first line of code (comments aside) in `files` that contains one of
+/// `forbidden`, naming the file and line.
+pub fn assert_no_impure_source(files: &[PathBuf], forbidden: &[&str]) {
+    for file in files {
+        let text = std::fs::read_to_string(file).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            // Doc examples may start a clock; the code may not.
+            if line.trim_start().starts_with("//") {
+                continue;
+            }
+            let code = line.split("//").next().unwrap();
+            for f in forbidden {
+                assert!(
+                    !code.contains(f),
+                    "{}:{}: uses {f}: {line}",
+                    file.display(),
+                    n + 1
+                );
+            }
         }
     }
 }

@@ -7,9 +7,9 @@ use std::marker::PhantomData;
 use bytes::Bytes;
 
 use super::{CreateOptions, MultiBuilder, ReadOp, ReadResult, Result, multi_read_request, reply};
-use crate::consts::{AddWatchMode, WatcherType};
-use crate::records::*;
-use crate::session;
+use zk_proto::consts::{AddWatchMode, WatcherType};
+use zk_proto::records::*;
+use zk_proto::session;
 
 /// What a request completed with in the session.
 pub type Reply = std::result::Result<Response, session::Error>;
@@ -17,14 +17,14 @@ pub type Reply = std::result::Result<Response, session::Error>;
 /// One client operation: the request to submit, and how its reply becomes a `T`.
 ///
 /// ```
-/// use zk_proto::ops::op;
+/// use zk_client::op;
 /// use zk_proto::records::{Request, Response};
 ///
 /// let get = op::get_data("/config", false);
 /// assert!(matches!(get.request(), Request::GetData(r) if r.path == "/config"));
 /// // What the session completed the request with becomes the typed result:
 /// # let reply = Err(zk_proto::session::Error::Server(zk_proto::ErrorCode::NoNode));
-/// let typed: zk_proto::ops::Result<(bytes::Bytes, zk_proto::Stat)> = get.decode(reply);
+/// let typed: zk_client::Result<(bytes::Bytes, zk_proto::Stat)> = get.decode(reply);
 /// assert!(typed.is_err());
 /// ```
 #[must_use = "an operation does nothing until a driver submits its request"]
@@ -268,7 +268,7 @@ pub fn check_watches(path: &str, kind: WatcherType) -> Op<()> {
 /// node path, then `path` itself.
 ///
 /// ```
-/// let steps: Vec<&str> = zk_proto::ops::op::create_all_steps("/a/b/c").collect();
+/// let steps: Vec<&str> = zk_client::op::create_all_steps("/a/b/c").collect();
 /// assert_eq!(steps, ["/a", "/a/b", "/a/b/c"]);
 /// ```
 pub fn create_all_steps(path: &str) -> impl Iterator<Item = &str> {
@@ -294,65 +294,65 @@ macro_rules! for_each_operation {
             create(
                 path: &str,
                 data: impl Into<$crate::__bytes::Bytes>,
-                options: &$crate::ops::CreateOptions
-            ) -> String [acl] $crate::ops::op::create(path, data.into(), options, acl);
+                options: &$crate::CreateOptions
+            ) -> String [acl] $crate::op::create(path, data.into(), options, acl);
             /// Creates a node and returns its path and Stat (`create2`).
             create2(
                 path: &str,
                 data: impl Into<$crate::__bytes::Bytes>,
-                options: &$crate::ops::CreateOptions
-            ) -> (String, $crate::Stat) [acl] $crate::ops::op::create2(path, data.into(), options, acl);
+                options: &$crate::CreateOptions
+            ) -> (String, $crate::__proto::Stat) [acl] $crate::op::create2(path, data.into(), options, acl);
             /// Deletes a node if its version matches (`None`: any version).
-            delete(path: &str, version: Option<i32>) -> () [acl] $crate::ops::op::delete(path, version);
+            delete(path: &str, version: Option<i32>) -> () [acl] $crate::op::delete(path, version);
             /// The node's Stat, or `None` when it does not exist.
-            exists(path: &str) -> Option<$crate::Stat> [acl] $crate::ops::op::exists(path, false);
+            exists(path: &str) -> Option<$crate::__proto::Stat> [acl] $crate::op::exists(path, false);
             /// The node's data and Stat.
-            get_data(path: &str) -> ($crate::__bytes::Bytes, $crate::Stat) [acl] $crate::ops::op::get_data(path, false);
+            get_data(path: &str) -> ($crate::__bytes::Bytes, $crate::__proto::Stat) [acl] $crate::op::get_data(path, false);
             /// Writes the node's data if its version matches (`None`: any version).
             set_data(
                 path: &str,
                 data: impl Into<$crate::__bytes::Bytes>,
                 version: Option<i32>
-            ) -> $crate::Stat [acl] $crate::ops::op::set_data(path, data.into(), version);
+            ) -> $crate::__proto::Stat [acl] $crate::op::set_data(path, data.into(), version);
             /// The names of the node's children.
-            get_children(path: &str) -> Vec<String> [acl] $crate::ops::op::get_children(path);
+            get_children(path: &str) -> Vec<String> [acl] $crate::op::get_children(path);
             /// The names of the node's children and its Stat (`getChildren2`).
-            get_children2(path: &str) -> (Vec<String>, $crate::Stat) [acl] $crate::ops::op::get_children2(path, false);
+            get_children2(path: &str) -> (Vec<String>, $crate::__proto::Stat) [acl] $crate::op::get_children2(path, false);
             /// The number of descendants of the node.
-            get_all_children_number(path: &str) -> i32 [acl] $crate::ops::op::get_all_children_number(path);
+            get_all_children_number(path: &str) -> i32 [acl] $crate::op::get_all_children_number(path);
             /// The paths of this session's ephemeral nodes under `prefix` (`"/"` for all).
-            get_ephemerals(prefix: &str) -> Vec<String> [acl] $crate::ops::op::get_ephemerals(prefix);
+            get_ephemerals(prefix: &str) -> Vec<String> [acl] $crate::op::get_ephemerals(prefix);
             /// The node's ACL and Stat.
-            get_acl(path: &str) -> (Vec<$crate::records::Acl>, $crate::Stat) [acl] $crate::ops::op::get_acl(path);
+            get_acl(path: &str) -> (Vec<$crate::__proto::records::Acl>, $crate::__proto::Stat) [acl] $crate::op::get_acl(path);
             /// Replaces the node's ACL if its ACL version matches (`None`: any version).
             set_acl(
                 path: &str,
-                new_acl: Vec<$crate::records::Acl>,
+                new_acl: Vec<$crate::__proto::records::Acl>,
                 version: Option<i32>
-            ) -> $crate::Stat [acl] $crate::ops::op::set_acl(path, new_acl, version);
+            ) -> $crate::__proto::Stat [acl] $crate::op::set_acl(path, new_acl, version);
             /// Waits until the server this client reads from has caught up with the leader
             /// for `path`.
-            sync(path: &str) -> String [acl] $crate::ops::op::sync(path);
+            sync(path: &str) -> String [acl] $crate::op::sync(path);
             /// Reads several nodes in one round trip (`multiRead`); each read succeeds or
             /// fails on its own.
-            multi_read(ops: &[$crate::ops::ReadOp]) -> Vec<$crate::ops::ReadResult> [acl] $crate::ops::op::multi_read(ops);
+            multi_read(ops: &[$crate::ReadOp]) -> Vec<$crate::ReadResult> [acl] $crate::op::multi_read(ops);
             /// Who the server thinks this session is (`whoAmI`).
-            whoami() -> Vec<$crate::records::ClientInfo> [acl] $crate::ops::op::whoami();
+            whoami() -> Vec<$crate::__proto::records::ClientInfo> [acl] $crate::op::whoami();
             /// The ensemble's configuration (`/zookeeper/config`, outside any chroot).
-            get_config() -> ($crate::__bytes::Bytes, $crate::Stat) [acl] $crate::ops::op::get_config(false);
+            get_config() -> ($crate::__bytes::Bytes, $crate::__proto::Stat) [acl] $crate::op::get_config(false);
             /// Changes the ensemble's membership, incrementally or as a whole
-            /// ([`Reconfig`](zk_proto::ops::Reconfig)); returns the new configuration
+            /// ([`Reconfig`](zk_client::Reconfig)); returns the new configuration
             /// (readable with `zk_proto::ensemble::EnsembleConfig`) and its Stat. The servers
             /// need `reconfigEnabled=true`, and the session the right to change
             /// `/zookeeper/config` (a super user, or `skipACL`).
-            reconfig(change: &$crate::ops::Reconfig) -> ($crate::__bytes::Bytes, $crate::Stat) [acl] $crate::ops::op::reconfig(change);
+            reconfig(change: &$crate::Reconfig) -> ($crate::__bytes::Bytes, $crate::__proto::Stat) [acl] $crate::op::reconfig(change);
             /// Removes this session's watches of `kind` on `path`, on the server and here;
             /// their watchers get a final "removed" event. Servers before 3.9 know only
             /// `Children`, `Data` and `Any`.
-            remove_watches(path: &str, kind: $crate::consts::WatcherType) -> () [acl] $crate::ops::op::remove_watches(path, kind);
+            remove_watches(path: &str, kind: $crate::__proto::consts::WatcherType) -> () [acl] $crate::op::remove_watches(path, kind);
             /// Checks that the server holds a watch of `kind` on `path` for this session
             /// (`NoWatcher` otherwise).
-            check_watches(path: &str, kind: $crate::consts::WatcherType) -> () [acl] $crate::ops::op::check_watches(path, kind);
+            check_watches(path: &str, kind: $crate::__proto::consts::WatcherType) -> () [acl] $crate::op::check_watches(path, kind);
         }
     };
 }

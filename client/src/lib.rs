@@ -1,31 +1,66 @@
-//! The typed layer every driver shares: the client-facing error, create options, transaction
-//! and multiRead building, and the conversion of replies into typed results. Pure data, no IO.
+//! The client layer every ZooKeeper driver shares: each operation defined once (request
+//! construction, reply decoding, error mapping), the options a client is built from, and
+//! the one error type a client's calls return. Pure data over [`zk_proto`]'s session: no IO,
+//! no clock, no runtime, so the async client, the blocking client, a custom `mio` loop and
+//! the recipes all use the same definitions.
+//!
+//! Errors are flat: a caller matches `Error::SessionExpired` or `Error::Server(NoNode)`
+//! directly, whatever layer noticed it.
 
 use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::consts::CreateMode;
-use crate::error::ErrorCode;
-use crate::records::*;
-use crate::retry::RetryPolicy;
-use crate::session::{self, Config, HostError, Session};
+use zk_proto::consts::CreateMode;
+use zk_proto::error::ErrorCode;
+use zk_proto::path::PathError;
+use zk_proto::records::*;
+use zk_proto::retry::RetryPolicy;
+use zk_proto::session::{self, Config, HostError, Session};
 
 pub mod op;
 pub mod plan;
 
 pub use op::{Op, Reply};
 
-/// Why an operation failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[doc(hidden)]
+pub use bytes as __bytes;
+#[doc(hidden)]
+pub use zk_proto as __proto;
+
+/// Why a client call failed: one flat list, whichever layer noticed it.
+///
+/// The variants the session reports read exactly as [`session::Error`] words them (and
+/// [`Error::to_session`] gives that error back); the rest are the client's own.
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Error {
-    /// The request failed: a server error code, a lost connection, an expired or closed
-    /// session, a bad path ... See [`session::Error`].
-    #[error(transparent)]
-    Request(#[from] session::Error),
+    /// An error code from the server: `NoNode`, `NodeExists`, `BadVersion`, `NoAuth`, ...
+    Server(ErrorCode),
+    /// Lost with the connection; applied or not, nobody knows. Retry if idempotent.
+    ConnectionLoss,
+    /// The session is gone, with its ephemeral nodes and watches.
+    SessionExpired,
+    /// The application closed the client.
+    Closed,
+    /// The credentials were refused; the session is over.
+    AuthFailed,
+    /// Never sent: no connection came within the request timeout.
+    Timeout(Duration),
+    /// Refused: this many requests already wait for a connection.
+    QueueFull(usize),
+    /// A path the server would refuse (the reason inside).
+    InvalidPath(PathError),
+    /// Encodes to more bytes than `jute.maxbuffer` lets a server take.
+    TooLarge {
+        /// The frame size.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A request only the session itself may send (pings, auth, watch re-registration).
+    InvalidRequest(&'static str),
     /// A transaction was rolled back because one of its operations failed.
-    #[error("the transaction failed at operation {index}: {code}; nothing was applied")]
     Transaction {
         /// The failing operation (0-based).
         index: usize,
@@ -35,50 +70,124 @@ pub enum Error {
         results: Vec<OpResult>,
     },
     /// The connect string could not be parsed.
-    #[error(transparent)]
-    Hosts(#[from] HostError),
+    Hosts(HostError),
     /// No session could be established in time.
-    #[error(
-        "no ZooKeeper server gave a session within {waited:?}{}; check the connect string \
-         and that the servers are up",
-        describe_failures(failures)
-    )]
     ConnectTimeout {
         /// How long the caller waited.
         waited: Duration,
         /// Why the last attempt on each host failed (host, cause), where one did.
         failures: Vec<(String, String)>,
     },
-    /// A blocking call got no answer in time. The request may still complete later.
-    #[error("no answer within {0:?}; the request may still be applied")]
+    /// A call got no answer within its call timeout. The request may still complete later.
     CallTimeout(Duration),
     /// The server's reply does not fit the request (a server bug or a protocol mismatch).
-    #[error("the server's reply does not match the request")]
     UnexpectedResponse,
     /// The client could not start (a thread or poller could not be created).
-    #[error("the client could not start: {0}")]
     Start(String),
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(e) = self.to_session() {
+            return e.fmt(f);
+        }
+        match self {
+            Error::Transaction { index, code, .. } => write!(
+                f,
+                "the transaction failed at operation {index}: {code}; nothing was applied"
+            ),
+            Error::Hosts(e) => e.fmt(f),
+            Error::ConnectTimeout { waited, failures } => write!(
+                f,
+                "no ZooKeeper server gave a session within {waited:?}{}; check the connect \
+                 string and that the servers are up",
+                describe_failures(failures)
+            ),
+            Error::CallTimeout(d) => {
+                write!(
+                    f,
+                    "no answer within {d:?}; the request may still be applied"
+                )
+            }
+            Error::UnexpectedResponse => {
+                f.write_str("the server's reply does not match the request")
+            }
+            Error::Start(why) => write!(f, "the client could not start: {why}"),
+            // Every other variant has a session form, written above.
+            _ => f.write_str("unknown client error"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::InvalidPath(e) => e.source(),
+            Error::Hosts(e) => e.source(),
+            _ => None,
+        }
+    }
+}
+
+impl From<PathError> for Error {
+    fn from(e: PathError) -> Error {
+        Error::InvalidPath(e)
+    }
+}
+
+impl From<HostError> for Error {
+    fn from(e: HostError) -> Error {
+        Error::Hosts(e)
+    }
+}
+
+impl From<session::Error> for Error {
+    fn from(e: session::Error) -> Error {
+        match e {
+            session::Error::Server(code) => Error::Server(code),
+            session::Error::ConnectionLoss => Error::ConnectionLoss,
+            session::Error::SessionExpired => Error::SessionExpired,
+            session::Error::Closed => Error::Closed,
+            session::Error::AuthFailed => Error::AuthFailed,
+            session::Error::Timeout(d) => Error::Timeout(d),
+            session::Error::QueueFull(n) => Error::QueueFull(n),
+            session::Error::InvalidPath(p) => Error::InvalidPath(p),
+            session::Error::TooLarge { size, max } => Error::TooLarge { size, max },
+            session::Error::InvalidRequest(why) => Error::InvalidRequest(why),
+            // The session's error is non-exhaustive: a kind added there reads as its code.
+            other => Error::Server(other.code()),
+        }
+    }
 }
 
 impl Error {
     /// The ZooKeeper error code, as other clients would report it.
     pub fn code(&self) -> Option<ErrorCode> {
         match self {
-            Error::Request(e) => Some(e.code()),
+            Error::Server(code) => Some(*code),
+            Error::ConnectionLoss | Error::ConnectTimeout { .. } => Some(ErrorCode::ConnectionLoss),
+            Error::SessionExpired | Error::Closed => Some(ErrorCode::SessionExpired),
+            Error::AuthFailed => Some(ErrorCode::AuthFailed),
+            Error::Timeout(_) | Error::CallTimeout(_) => Some(ErrorCode::OperationTimeout),
+            Error::QueueFull(_)
+            | Error::InvalidPath(_)
+            | Error::TooLarge { .. }
+            | Error::InvalidRequest(_) => Some(ErrorCode::BadArguments),
             Error::Transaction { code, .. } => Some(*code),
-            Error::ConnectTimeout { .. } => Some(ErrorCode::ConnectionLoss),
-            Error::CallTimeout(_) => Some(ErrorCode::OperationTimeout),
             Error::Hosts(_) | Error::UnexpectedResponse | Error::Start(_) => None,
         }
     }
 
-    /// Worth retrying: the connection dropped or no server was reachable.
+    /// Worth retrying: the connection dropped or no server was reachable in time.
     pub fn is_retryable(&self) -> bool {
-        match self {
-            Error::Request(e) => e.is_retryable(),
-            Error::ConnectTimeout { .. } | Error::CallTimeout(_) => true,
-            _ => false,
-        }
+        matches!(
+            self,
+            Error::ConnectionLoss
+                | Error::Timeout(_)
+                | Error::ConnectTimeout { .. }
+                | Error::CallTimeout(_)
+                | Error::Server(ErrorCode::ConnectionLoss | ErrorCode::OperationTimeout)
+        )
     }
 
     /// Shorthand for `code() == Some(code)`.
@@ -86,10 +195,37 @@ impl Error {
         self.code() == Some(code)
     }
 
+    /// The session-layer error this one is, for the errors a request can get from the
+    /// session (what [`zk_proto::retry::RetryPolicy`] judges); `None` for the client's own
+    /// (transactions, connect and call timeouts, bad hosts, start failures).
+    pub fn to_session(&self) -> Option<session::Error> {
+        Some(match self {
+            Error::Server(code) => session::Error::Server(*code),
+            Error::ConnectionLoss => session::Error::ConnectionLoss,
+            Error::SessionExpired => session::Error::SessionExpired,
+            Error::Closed => session::Error::Closed,
+            Error::AuthFailed => session::Error::AuthFailed,
+            Error::Timeout(d) => session::Error::Timeout(*d),
+            Error::QueueFull(n) => session::Error::QueueFull(*n),
+            Error::InvalidPath(p) => session::Error::InvalidPath(p.clone()),
+            Error::TooLarge { size, max } => session::Error::TooLarge {
+                size: *size,
+                max: *max,
+            },
+            Error::InvalidRequest(why) => session::Error::InvalidRequest(why),
+            Error::Transaction { .. }
+            | Error::Hosts(_)
+            | Error::ConnectTimeout { .. }
+            | Error::CallTimeout(_)
+            | Error::UnexpectedResponse
+            | Error::Start(_) => return None,
+        })
+    }
+
     /// The server's error code, when the server answered with one.
     pub fn server_code(&self) -> Option<ErrorCode> {
         match self {
-            Error::Request(session::Error::Server(code)) => Some(*code),
+            Error::Server(code) => Some(*code),
             _ => None,
         }
     }
@@ -193,7 +329,7 @@ macro_rules! client_option_setters {
         }
 
         /// The ACL of nodes created without one (default: open to everyone).
-        pub fn default_acl(mut self, acl: Vec<$crate::records::Acl>) -> Self {
+        pub fn default_acl(mut self, acl: Vec<$crate::__proto::records::Acl>) -> Self {
             self.options.default_acl = acl;
             self
         }
@@ -278,8 +414,8 @@ macro_rules! client_option_setters {
 
         /// The policy of the client's `retry` (default [`RetryPolicy::default`]).
         ///
-        /// [`RetryPolicy::default`]: $crate::retry::RetryPolicy::default
-        pub fn retry_policy(mut self, policy: $crate::retry::RetryPolicy) -> Self {
+        /// [`RetryPolicy::default`]: $crate::__proto::retry::RetryPolicy::default
+        pub fn retry_policy(mut self, policy: $crate::__proto::retry::RetryPolicy) -> Self {
             self.options.retry = policy;
             self
         }
@@ -298,7 +434,7 @@ macro_rules! transaction_builder_methods {
             mut self,
             path: &str,
             data: impl Into<$crate::__bytes::Bytes>,
-            options: &$crate::ops::CreateOptions,
+            options: &$crate::CreateOptions,
         ) -> Self {
             self.ops
                 .create(path, data.into(), options, &self.default_acl);
@@ -400,7 +536,7 @@ impl ClientOptions {
 /// leave) or a whole new membership.
 ///
 /// ```
-/// use zk_proto::ops::Reconfig;
+/// use zk_client::Reconfig;
 /// // Server 3 leaves, server 4 joins (quorum port, election port, role; client port).
 /// let change = Reconfig::incremental()
 ///     .leave(3)
@@ -461,9 +597,9 @@ impl Reconfig {
     }
 
     /// The request this change sends.
-    pub fn request(&self) -> crate::records::ReconfigRequest {
+    pub fn request(&self) -> zk_proto::records::ReconfigRequest {
         let list = |items: Vec<String>| (!items.is_empty()).then(|| items.join(","));
-        crate::records::ReconfigRequest {
+        zk_proto::records::ReconfigRequest {
             joining_servers: list(self.joining.clone()),
             leaving_servers: list(self.leaving.iter().map(u64::to_string).collect()),
             new_members: self.members.as_ref().map(|m| m.join(",")),
@@ -476,7 +612,7 @@ impl Reconfig {
 ///
 /// ```
 /// use std::time::Duration;
-/// use zk_proto::ops::CreateOptions;
+/// use zk_client::CreateOptions;
 /// let lock = CreateOptions::ephemeral_sequential();
 /// let cache = CreateOptions::ttl(Duration::from_secs(60));
 /// # let _ = (lock, cache);
@@ -692,7 +828,7 @@ pub mod reply {
     use super::*;
 
     fn ok(r: Reply) -> Result<Response> {
-        r.map_err(Error::Request)
+        r.map_err(Error::from)
     }
 
     /// Any successful reply, body ignored.

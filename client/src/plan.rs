@@ -2,7 +2,7 @@
 //! same way: ask for the next request, hand back its reply, until the plan is done.
 //!
 //! ```
-//! use zk_proto::ops::plan::{CreateAll, Plan};
+//! use zk_client::plan::{CreateAll, Plan};
 //! use zk_proto::records::{CreateResponse, Response};
 //!
 //! let mut plan = CreateAll::new("/a/b", bytes::Bytes::new(), &zk_proto::records::Acl::open_unsafe());
@@ -20,8 +20,8 @@
 use bytes::Bytes;
 
 use super::{CreateOptions, Reply, Result, op, reply};
-use crate::error::ErrorCode;
-use crate::records::{Acl, Request};
+use zk_proto::error::ErrorCode;
+use zk_proto::records::{Acl, Request};
 
 /// A multi-step operation: requests one at a time, each decided by the replies before it.
 pub trait Plan {
@@ -181,9 +181,9 @@ impl Plan for DeleteAll {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::records::{GetChildrenResponse, Response};
-    use crate::session::Error;
     use std::collections::BTreeSet;
+    use zk_proto::records::{GetChildrenResponse, Response};
+    use zk_proto::session::Error;
 
     /// Runs a plan against an in-memory tree of paths.
     fn delete_all(tree: &mut BTreeSet<String>, root: &str) -> usize {

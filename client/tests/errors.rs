@@ -1,0 +1,67 @@
+//! The client error is flat: every session error becomes the variant of the same name, keeps
+//! its code and retryability, and maps back unchanged for the retry policy.
+
+use std::time::Duration;
+
+use zk_client::Error;
+use zk_proto::ErrorCode;
+use zk_proto::path::validate_path;
+use zk_proto::session;
+
+#[test]
+fn every_session_error_is_a_flat_variant_and_back() {
+    let path_error = validate_path("no/slash").unwrap_err();
+    let all = [
+        session::Error::Server(ErrorCode::NoNode),
+        session::Error::ConnectionLoss,
+        session::Error::SessionExpired,
+        session::Error::Closed,
+        session::Error::AuthFailed,
+        session::Error::Timeout(Duration::from_secs(3)),
+        session::Error::QueueFull(10),
+        session::Error::InvalidPath(path_error.clone()),
+        session::Error::TooLarge { size: 2, max: 1 },
+        session::Error::InvalidRequest("pings are the session's"),
+    ];
+    for e in all {
+        let flat = Error::from(e.clone());
+        assert_eq!(flat.code(), Some(e.code()), "{e:?}");
+        assert_eq!(flat.is_retryable(), e.is_retryable(), "{e:?}");
+        assert_eq!(flat.to_string(), e.to_string(), "{e:?}");
+        assert_eq!(flat.to_session(), Some(e));
+    }
+    // Matched directly, without a layer in between.
+    assert!(matches!(
+        Error::from(session::Error::SessionExpired),
+        Error::SessionExpired
+    ));
+    assert!(matches!(
+        Error::from(session::Error::Server(ErrorCode::NodeExists)),
+        Error::Server(ErrorCode::NodeExists)
+    ));
+    assert_eq!(
+        Error::from(session::Error::InvalidPath(path_error.clone())),
+        Error::InvalidPath(path_error)
+    );
+}
+
+#[test]
+fn the_clients_own_errors_have_no_session_form() {
+    let own = [
+        Error::CallTimeout(Duration::from_secs(1)),
+        Error::ConnectTimeout {
+            waited: Duration::from_secs(1),
+            failures: vec![("127.0.0.1:1".into(), "refused".into())],
+        },
+        Error::UnexpectedResponse,
+        Error::Start("no threads".into()),
+    ];
+    for e in own {
+        assert_eq!(e.to_session(), None, "{e:?}");
+    }
+    assert!(Error::CallTimeout(Duration::from_secs(1)).is_retryable());
+    assert_eq!(
+        Error::CallTimeout(Duration::from_secs(1)).code(),
+        Some(ErrorCode::OperationTimeout)
+    );
+}
