@@ -49,19 +49,23 @@ struct Run {
     /// The share of that CPU time spent in the kernel.
     sys_share: f64,
     max_rss_kb: u64,
+    /// Context switches (voluntary and not) of the whole process per operation: the
+    /// wake-ups an operation costs.
+    switches_per_op: f64,
 }
 
 impl Run {
     fn line(&self) -> String {
         format!(
-            "RESULT {} {} {} {} {} {} {}",
+            "RESULT {} {} {} {} {} {} {} {}",
             self.ops,
             self.secs,
             self.p50_us,
             self.p99_us,
             self.cpu_us_per_op,
             self.max_rss_kb,
-            self.sys_share
+            self.sys_share,
+            self.switches_per_op
         )
     }
 
@@ -76,6 +80,7 @@ impl Run {
             cpu_us_per_op: f.get(4)?.parse().ok()?,
             max_rss_kb: f.get(5)?.parse().ok()?,
             sys_share: f.get(6)?.parse().ok()?,
+            switches_per_op: f.get(7)?.parse().ok()?,
         })
     }
 
@@ -84,8 +89,8 @@ impl Run {
     }
 }
 
-/// CPU time used so far: user + system, and system alone.
-type Cpu = (Duration, Duration);
+/// CPU time used so far: user + system, system alone, and context switches.
+type Cpu = (Duration, Duration, u64);
 
 fn cpu_and_rss() -> (Cpu, u64) {
     // SAFETY: getrusage fills the struct it is given.
@@ -93,7 +98,8 @@ fn cpu_and_rss() -> (Cpu, u64) {
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
     let sys = tv(u.ru_stime);
-    ((tv(u.ru_utime) + sys, sys), u.ru_maxrss as u64)
+    let switches = (u.ru_nvcsw + u.ru_nivcsw) as u64;
+    ((tv(u.ru_utime) + sys, sys, switches), u.ru_maxrss as u64)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
@@ -403,9 +409,9 @@ fn report(results: &BTreeMap<(String, String), Vec<Run>>) {
         .get(&("raw-limit".to_string(), "raw".to_string()))
         .map(|r| median(r).ops_per_sec());
     println!(
-        "| workload | client | ops/s | p50 µs | p99 µs | CPU µs/op | kernel share | max RSS MiB | vs zookeeper-client (ops/s, CPU) | of raw limit |"
+        "| workload | client | ops/s | p50 µs | p99 µs | CPU µs/op | kernel share | switches/op | max RSS MiB | vs zookeeper-client (ops/s, CPU) | of raw limit |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for workload in WORKLOADS {
         let theirs = results
             .get(&(workload.to_string(), "zookeeper-client".to_string()))
@@ -428,12 +434,13 @@ fn report(results: &BTreeMap<(String, String), Vec<Run>>) {
                 _ => "-".into(),
             };
             println!(
-                "| {workload} | {client} | {:.0} | {:.0} | {:.0} | {:.2} | {:.0}% | {:.1} | {vs} | {of_raw} |",
+                "| {workload} | {client} | {:.0} | {:.0} | {:.0} | {:.2} | {:.0}% | {:.2} | {:.1} | {vs} | {of_raw} |",
                 m.ops_per_sec(),
                 m.p50_us,
                 m.p99_us,
                 m.cpu_us_per_op,
                 m.sys_share * 100.0,
+                m.switches_per_op,
                 m.max_rss_kb as f64 / 1024.0
             );
         }
@@ -633,6 +640,7 @@ fn finish(ops: u64, start: Instant, cpu0: Cpu, mut lat: Vec<Duration>) -> Run {
         cpu_us_per_op: (cpu1.0 - cpu0.0).as_secs_f64() * 1e6 / ops as f64,
         sys_share: (cpu1.1 - cpu0.1).as_secs_f64() / (cpu1.0 - cpu0.0).as_secs_f64().max(1e-9),
         max_rss_kb: rss,
+        switches_per_op: (cpu1.2 - cpu0.2) as f64 / ops as f64,
     }
 }
 
