@@ -5,7 +5,8 @@
 use std::path::Path;
 
 use purity_support::{
-    IMPURE_SOURCE, RUNTIME_CRATES, assert_no_impure_source, closure, lock_graph, rust_files,
+    IMPURE_SOURCE, RUNTIME_CRATES, assert_no_impure_source, closure, lock_graph,
+    manifest_dependencies, rust_files,
 };
 
 mod purity_support;
@@ -18,20 +19,10 @@ fn manifest_dir() -> &'static Path {
 
 /// The names listed under `[dependencies]` in proto's Cargo.toml.
 fn direct_dependencies() -> Vec<String> {
-    let toml = std::fs::read_to_string(manifest_dir().join("Cargo.toml")).unwrap();
-    let mut in_deps = false;
-    let mut deps = Vec::new();
-    for line in toml.lines().map(str::trim) {
-        if line.starts_with('[') {
-            in_deps = line == "[dependencies]";
-            continue;
-        }
-        if in_deps && !line.is_empty() && !line.starts_with('#') {
-            let name = line.split(['=', '.', ' ']).next().unwrap().trim();
-            deps.push(name.to_owned());
-        }
-    }
-    deps
+    manifest_dependencies(manifest_dir())
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect()
 }
 
 #[test]

@@ -6,7 +6,8 @@
 use std::path::{Path, PathBuf};
 
 use purity_support::{
-    IMPURE_SOURCE, RUNTIME_CRATES, assert_no_impure_source, closure, lock_graph, rust_files,
+    IMPURE_SOURCE, RUNTIME_CRATES, assert_no_impure_source, closure, lock_graph,
+    manifest_dependencies, rust_files,
 };
 
 #[path = "../../proto/tests/purity_support/mod.rs"]
@@ -21,25 +22,7 @@ fn manifest_dir() -> &'static Path {
 
 /// `[dependencies]` of sim/Cargo.toml: name and whether it is optional.
 fn dependencies() -> Vec<(String, bool)> {
-    let toml = std::fs::read_to_string(manifest_dir().join("Cargo.toml")).unwrap();
-    let mut in_deps = false;
-    let mut deps = Vec::new();
-    for line in toml.lines().map(str::trim) {
-        if line.starts_with('[') {
-            in_deps = line == "[dependencies]";
-            continue;
-        }
-        if in_deps && !line.is_empty() && !line.starts_with('#') {
-            let name = line
-                .split(['=', '.', ' '])
-                .next()
-                .unwrap()
-                .trim()
-                .to_owned();
-            deps.push((name, line.contains("optional = true")));
-        }
-    }
-    deps
+    manifest_dependencies(manifest_dir())
 }
 
 #[test]

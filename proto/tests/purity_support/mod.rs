@@ -106,3 +106,26 @@ pub fn assert_no_impure_source(files: &[PathBuf], forbidden: &[&str]) {
         }
     }
 }
+
+/// The `[dependencies]` of the crate at `manifest_dir`: name, and whether optional.
+pub fn manifest_dependencies(manifest_dir: &Path) -> Vec<(String, bool)> {
+    let toml = std::fs::read_to_string(manifest_dir.join("Cargo.toml")).unwrap();
+    let mut in_deps = false;
+    let mut deps = Vec::new();
+    for line in toml.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_deps = line == "[dependencies]";
+            continue;
+        }
+        if in_deps && !line.is_empty() && !line.starts_with('#') {
+            let name = line
+                .split(['=', '.', ' '])
+                .next()
+                .unwrap()
+                .trim()
+                .to_owned();
+            deps.push((name, line.contains("optional = true")));
+        }
+    }
+    deps
+}

@@ -1,0 +1,603 @@
+//! An exclusive lock, as a sans-IO state machine.
+//!
+//! Each contender creates an ephemeral sequential node `<dir>/<id>__lock__<sequence>` (Kazoo's
+//! layout) and holds the lock while its node has the lowest sequence number among the
+//! contenders; otherwise it watches the one node just before its own, so a release wakes one
+//! waiter. Contenders are every child with a sequence after `__lock__` (Kazoo) or `lock-`
+//! (Curator's `_c_<id>-lock-<sequence>`), ordered by that number alone, as both libraries
+//! order them.
+//!
+//! The faults a lock must survive are handled here, once:
+//!
+//! - **A lost create reply.** The node's name carries this machine's unique id, fixed
+//!   before the first create is sent. After a ConnectionLoss the machine lists the
+//!   directory and adopts the node with its id; it creates again only after a listing that
+//!   succeeded and did not show one, so it never waits behind a node of its own.
+//! - **Cancellation at any point.** [`Lock::release`] works in every phase: a create in
+//!   flight is followed to its end and its node deleted; a lost one is looked up first.
+//! - **Cleanup.** The delete of the lock node is sent again after every ConnectionLoss or
+//!   timeout, until the server answers OK or NoNode, or the session that owned the
+//!   ephemeral node is gone. [`Outcome::Released`] means the server confirmed it.
+//! - **Suspension.** A holder whose connection is lost hears [`Outcome::Suspended`]: the
+//!   server may expire the session, and promote the next contender, before this client
+//!   learns it. Stop using the protected resource until [`Outcome::Resumed`] (same session,
+//!   the node is still there) or give the lock up. [`Outcome::Acquired`] carries a fencing
+//!   token (the node's sequence number, larger for every later holder of the same lock) for
+//!   a resource that can refuse stale holders.
+//! - **Deadlines** are checked against the time passed to [`Lock::handle_timeout`], whether
+//!   or not a server is reachable.
+//!
+//! A driver submits each [`Output::Submit`] on its session, remembers the request id with
+//! the tag, and hands back the completion ([`Lock::handle_reply`]), the events of a watch
+//! that request left ([`Lock::handle_watch`]), every application-view change
+//! ([`Lock::handle_state`]) and the time ([`Lock::handle_timeout`] at
+//! [`Lock::poll_timeout`]). Here the replies are written by hand:
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use zk_proto::records::{Acl, Create2Response, GetChildrenResponse, Request, Response};
+//! use zk_proto::Stat;
+//! use zk_recipes::lock::{Lock, Outcome, Output};
+//!
+//! let now = Instant::now();
+//! let mut lock = Lock::new("/locks/report", "7f3a9c", Acl::open_unsafe());
+//! lock.acquire(now, 0x1234, Some(now + Duration::from_secs(5)));
+//!
+//! let Some(Output::Submit(create, Request::Create2(r))) = lock.poll_output() else { panic!() };
+//! assert_eq!(r.path, "/locks/report/7f3a9c-1__lock__");
+//! let path = "/locks/report/7f3a9c-1__lock__0000000000".to_string();
+//! let reply = Response::Create2(Create2Response { path, stat: Stat::default() });
+//! lock.handle_reply(now, create, Ok(reply));
+//!
+//! let Some(Output::Submit(list, Request::GetChildren(_))) = lock.poll_output() else { panic!() };
+//! let children = vec!["7f3a9c-1__lock__0000000000".to_string()];
+//! lock.handle_reply(now, list, Ok(Response::GetChildren(GetChildrenResponse { children })));
+//!
+//! let Some(Output::Outcome(Outcome::Acquired { fencing, .. })) = lock.poll_output() else {
+//!     panic!()
+//! };
+//! assert_eq!(fencing, 0);
+//! assert!(lock.is_held());
+//! ```
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Instant;
+
+use bytes::Bytes;
+use zk_proto::ErrorCode;
+use zk_proto::consts::CreateMode;
+use zk_proto::records::*;
+use zk_proto::session::{AppState, Error as SessionError, WatchedEvent};
+
+use crate::{Tag, sequence_of};
+
+/// What separates a Kazoo lock node's id from its sequence number.
+pub const MARKER: &str = "__lock__";
+/// What precedes the sequence number in a Curator `InterProcessMutex` node.
+pub const CURATOR_MARKER: &str = "lock-";
+
+/// Something the lock machine has for its driver.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    /// Submit this request on the session and hand its reply back with
+    /// [`Lock::handle_reply`] (and the events of the watch it leaves, if any, with
+    /// [`Lock::handle_watch`]) under this tag.
+    Submit(Tag, Request),
+    /// Tell the application.
+    Outcome(Outcome),
+}
+
+/// What happened to the lock, for the application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The lock is held.
+    Acquired {
+        /// The lock node's path.
+        node: String,
+        /// A number larger for every later holder of this lock (the node's sequence).
+        fencing: i64,
+    },
+    /// The connection was lost while the lock was held: the session may expire and the
+    /// lock pass to another client before this one hears of it. Stop relying on it.
+    Suspended,
+    /// The connection is back on the same session and the node is still there.
+    Resumed,
+    /// The session that held the lock is gone, and the lock with it.
+    Lost,
+    /// The deadline passed before the lock was acquired; the node is being removed and
+    /// [`Outcome::Released`] follows once it is.
+    TimedOut,
+    /// After a release, a cancellation or a timeout: the server confirmed the node is gone
+    /// (or it went with its session). Nothing of this machine is left on the server.
+    Released,
+    /// An error no retry can fix (no permission, a bad path, a closed session).
+    Failed(SessionError),
+}
+
+/// What a request in flight was for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Purpose {
+    MakeDir,
+    Create,
+    /// Looking for our node after a create whose reply was lost.
+    Find,
+    List,
+    /// Watching the node before ours.
+    Watch(String),
+    /// Deleting a node of ours, until the server confirms it is gone.
+    Delete(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Not asked to acquire.
+    Idle,
+    /// Acquiring: a create, find, list or watch is under way.
+    Acquiring,
+    /// The lock is held.
+    Held,
+    /// Removing the node; `Released` follows.
+    Releasing,
+    /// Released, failed or lost; `acquire` may start again.
+    Done,
+}
+
+/// An exclusive lock on `dir`, one acquisition at a time.
+#[derive(Debug)]
+pub struct Lock {
+    dir: String,
+    id: String,
+    /// Creates so far: each create's node name starts with `<id>-<creates>`, so a node
+    /// found by name is that create's and no other's.
+    creates: u64,
+    prefix: String,
+    acl: Vec<Acl>,
+    phase: Phase,
+    /// Our node's full path, once known.
+    node: Option<String>,
+    /// The session our node belongs to.
+    node_session: i64,
+    session: i64,
+    suspended: bool,
+    deadline: Option<Instant>,
+    next_tag: u64,
+    in_flight: HashMap<Tag, Purpose>,
+    /// The tag of the watch on the node before ours, while one is set.
+    watching: Option<Tag>,
+    out: VecDeque<Output>,
+}
+
+impl Lock {
+    /// A lock on `dir` (created if missing, with `acl` for the directory and the node).
+    /// `id` must be unique among every contender of this lock, across processes and
+    /// restarts: a random 128-bit hex string is a good one.
+    pub fn new(dir: &str, id: &str, acl: Vec<Acl>) -> Lock {
+        Lock {
+            dir: dir.trim_end_matches('/').to_string(),
+            id: id.to_string(),
+            creates: 0,
+            prefix: String::new(),
+            acl,
+            phase: Phase::Idle,
+            node: None,
+            node_session: 0,
+            session: 0,
+            suspended: false,
+            deadline: None,
+            next_tag: 1,
+            in_flight: HashMap::new(),
+            watching: None,
+            out: VecDeque::new(),
+        }
+    }
+
+    /// Whether the lock is held now (and not suspended).
+    pub fn is_held(&self) -> bool {
+        self.phase == Phase::Held && !self.suspended
+    }
+
+    /// Whether nothing of this machine is on the server or under way: it was never started,
+    /// or its last acquisition ended with `Released`, `Lost` or `Failed` and every node it
+    /// left was confirmed deleted.
+    pub fn is_done(&self) -> bool {
+        matches!(self.phase, Phase::Idle | Phase::Done) && self.in_flight.is_empty()
+    }
+
+    /// The lock node's path, once created.
+    pub fn node(&self) -> Option<&str> {
+        self.node.as_deref()
+    }
+
+    /// The next output for the driver.
+    #[must_use = "a request must be submitted, an outcome delivered"]
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// When [`Lock::handle_timeout`] has work: the acquisition's deadline.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match self.phase {
+            Phase::Acquiring => self.deadline,
+            _ => None,
+        }
+    }
+
+    /// Starts acquiring, on the session `session_id`, giving up at `deadline` (`None`:
+    /// wait as long as it takes). Ignored while an acquisition or release is under way.
+    pub fn acquire(&mut self, now: Instant, session_id: i64, deadline: Option<Instant>) {
+        let _ = now;
+        if !matches!(self.phase, Phase::Idle | Phase::Done) {
+            return;
+        }
+        self.session = session_id;
+        self.suspended = false;
+        self.deadline = deadline;
+        self.node = None;
+        self.phase = Phase::Acquiring;
+        self.create();
+    }
+
+    /// Gives the lock up, or stops acquiring it, in any phase: the node is deleted (once
+    /// its create's fate is known) and [`Outcome::Released`] follows when the server
+    /// confirms it. Dropping the machine instead leaves the node to its session.
+    pub fn release(&mut self, _now: Instant) {
+        match self.phase {
+            Phase::Acquiring | Phase::Held => {
+                self.phase = Phase::Releasing;
+                self.watching = None;
+                self.clean_up();
+            }
+            Phase::Idle | Phase::Releasing | Phase::Done => {}
+        }
+    }
+
+    /// Time passed: a deadline that ran out ends the acquisition.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.phase == Phase::Acquiring && self.deadline.is_some_and(|d| now >= d) {
+            self.emit(Outcome::TimedOut);
+            self.release(now);
+        }
+    }
+
+    /// The session's application view changed; `session_id` is the session's id now.
+    pub fn handle_state(&mut self, _now: Instant, state: AppState, session_id: i64) {
+        let same = session_id == self.node_session;
+        match state {
+            AppState::Suspended => {
+                if self.phase == Phase::Held && !self.suspended {
+                    self.suspended = true;
+                    self.emit(Outcome::Suspended);
+                }
+            }
+            AppState::Connected => {
+                self.session = session_id;
+                if self.phase == Phase::Held && self.suspended {
+                    self.suspended = false;
+                    if same {
+                        self.emit(Outcome::Resumed);
+                    } else {
+                        self.lost();
+                    }
+                }
+            }
+            AppState::Lost => {
+                if self.phase == Phase::Held {
+                    self.lost();
+                }
+            }
+        }
+    }
+
+    /// The reply to the request submitted under `tag`.
+    pub fn handle_reply(&mut self, _now: Instant, tag: Tag, reply: Result<Response, SessionError>) {
+        let Some(purpose) = self.in_flight.remove(&tag) else {
+            return;
+        };
+        match purpose {
+            Purpose::MakeDir => self.made_dir(reply),
+            Purpose::Create => self.created(reply),
+            Purpose::Find => self.found(reply),
+            Purpose::List => self.listed(reply),
+            Purpose::Watch(_) => self.watch_set(tag, reply),
+            Purpose::Delete(node) => self.deleted(node, reply),
+        }
+    }
+
+    /// An event of the watch the request under `tag` left.
+    pub fn handle_watch(&mut self, _now: Instant, tag: Tag, _event: &WatchedEvent) {
+        if self.watching == Some(tag) {
+            self.watching = None;
+            if self.phase == Phase::Acquiring {
+                self.list();
+            }
+        }
+    }
+
+    // ----- requests -----
+
+    fn submit(&mut self, purpose: Purpose, request: Request) -> Tag {
+        let tag = Tag(self.next_tag);
+        self.next_tag += 1;
+        self.in_flight.insert(tag, purpose);
+        self.out.push_back(Output::Submit(tag, request));
+        tag
+    }
+
+    fn emit(&mut self, outcome: Outcome) {
+        self.out.push_back(Output::Outcome(outcome));
+    }
+
+    fn create(&mut self) {
+        self.creates += 1;
+        self.prefix = format!("{}-{}{MARKER}", self.id, self.creates);
+        let request = Request::Create2(CreateRequest {
+            path: format!("{}/{}", self.dir, self.prefix),
+            data: Bytes::new(),
+            acl: self.acl.clone(),
+            flags: CreateMode::EphemeralSequential.as_i32(),
+        });
+        self.submit(Purpose::Create, request);
+    }
+
+    fn make_dir(&mut self) {
+        let request = Request::Create(CreateRequest {
+            path: self.dir.clone(),
+            data: Bytes::new(),
+            acl: self.acl.clone(),
+            flags: CreateMode::Persistent.as_i32(),
+        });
+        self.submit(Purpose::MakeDir, request);
+    }
+
+    fn find(&mut self) {
+        let request = Request::GetChildren(GetChildrenRequest {
+            path: self.dir.clone(),
+            watch: false,
+        });
+        self.submit(Purpose::Find, request);
+    }
+
+    fn list(&mut self) {
+        let request = Request::GetChildren(GetChildrenRequest {
+            path: self.dir.clone(),
+            watch: false,
+        });
+        self.submit(Purpose::List, request);
+    }
+
+    /// Deletes `node`, and again after every failure that leaves it in doubt, until the
+    /// server says it is gone. A session the client counts as expired may still live on
+    /// the server (its clock restarts with a restarted server), so an expiry proves nothing.
+    fn discard(&mut self, node: String) {
+        let request = Request::Delete(DeleteRequest {
+            path: node.clone(),
+            version: -1,
+        });
+        self.submit(Purpose::Delete(node), request);
+    }
+
+    /// In the Releasing phase: delete our node once its create's fate is known, and report
+    /// `Released` when no delete is left unconfirmed.
+    fn clean_up(&mut self) {
+        let deciding = self
+            .in_flight
+            .values()
+            .any(|p| matches!(p, Purpose::Create | Purpose::Find | Purpose::MakeDir));
+        if deciding {
+            return;
+        }
+        if let Some(node) = self.node.take() {
+            self.discard(node);
+        }
+        let deleting = self
+            .in_flight
+            .values()
+            .any(|p| matches!(p, Purpose::Delete(_)));
+        if !deleting {
+            self.phase = Phase::Done;
+            self.emit(Outcome::Released);
+        }
+    }
+
+    fn lost(&mut self) {
+        // The server may not have let the node go yet: it is ours to delete.
+        if let Some(node) = self.node.take() {
+            self.discard(node);
+        }
+        self.suspended = false;
+        self.watching = None;
+        self.phase = Phase::Done;
+        self.emit(Outcome::Lost);
+    }
+
+    fn fail(&mut self, e: SessionError) {
+        if let Some(node) = self.node.take() {
+            self.discard(node);
+        }
+        self.watching = None;
+        self.phase = Phase::Done;
+        self.emit(Outcome::Failed(e));
+    }
+
+    /// Our node is gone, or in doubt after an expiry: discard it (if it is there) and start
+    /// over with a new node.
+    fn start_over(&mut self) {
+        if let Some(node) = self.node.take() {
+            self.discard(node);
+        }
+        self.watching = None;
+        match self.phase {
+            Phase::Acquiring => self.create(),
+            Phase::Releasing => self.clean_up(),
+            _ => {}
+        }
+    }
+
+    // ----- replies -----
+
+    fn made_dir(&mut self, reply: Result<Response, SessionError>) {
+        match reply {
+            Ok(_) | Err(SessionError::Server(ErrorCode::NodeExists)) => match self.phase {
+                Phase::Acquiring => self.create(),
+                Phase::Releasing => self.clean_up(),
+                _ => {}
+            },
+            Err(e) if retryable(&e) => self.make_dir(),
+            Err(SessionError::SessionExpired) => self.start_over(),
+            Err(e) => self.fail(e),
+        }
+    }
+
+    fn created(&mut self, reply: Result<Response, SessionError>) {
+        match reply {
+            Ok(Response::Create2(r)) => {
+                self.node = Some(r.path);
+                self.node_session = self.session;
+                self.after_node();
+            }
+            Ok(_) => self.fail(SessionError::InvalidRequest("unexpected reply to create2")),
+            Err(SessionError::Server(ErrorCode::NoNode)) => match self.phase {
+                Phase::Acquiring => self.make_dir(),
+                _ => self.clean_up(),
+            },
+            // Maybe applied: look for our id before anything else.
+            Err(SessionError::ConnectionLoss) => self.find(),
+            // Never sent.
+            Err(SessionError::Timeout(_) | SessionError::QueueFull(_)) => self.start_over(),
+            Err(SessionError::SessionExpired) => self.start_over(),
+            Err(e) => self.fail(e),
+        }
+    }
+
+    fn found(&mut self, reply: Result<Response, SessionError>) {
+        match reply {
+            Ok(Response::GetChildren(r)) => {
+                match r.children.iter().find(|c| c.starts_with(&self.prefix)) {
+                    Some(name) => {
+                        self.node = Some(format!("{}/{name}", self.dir));
+                        self.node_session = self.session;
+                        self.after_node();
+                    }
+                    None => self.start_over(),
+                }
+            }
+            Ok(_) => self.fail(SessionError::InvalidRequest(
+                "unexpected reply to getChildren",
+            )),
+            Err(SessionError::Server(ErrorCode::NoNode)) => self.start_over(),
+            Err(e) if retryable(&e) => self.find(),
+            Err(SessionError::SessionExpired) => self.start_over(),
+            Err(e) => self.fail(e),
+        }
+    }
+
+    /// Our node is known: go on acquiring, or delete it if the caller gave up meanwhile.
+    fn after_node(&mut self) {
+        match self.phase {
+            Phase::Acquiring => self.list(),
+            Phase::Releasing => self.clean_up(),
+            _ => {}
+        }
+    }
+
+    fn listed(&mut self, reply: Result<Response, SessionError>) {
+        if self.phase != Phase::Acquiring {
+            return;
+        }
+        match reply {
+            Ok(Response::GetChildren(r)) => self.decide(&r.children),
+            Ok(_) => self.fail(SessionError::InvalidRequest(
+                "unexpected reply to getChildren",
+            )),
+            Err(SessionError::Server(ErrorCode::NoNode)) => self.start_over(),
+            Err(e) if retryable(&e) => self.list(),
+            Err(SessionError::SessionExpired) => self.start_over(),
+            Err(e) => self.fail(e),
+        }
+    }
+
+    fn decide(&mut self, children: &[String]) {
+        let Some(node) = self.node.clone() else {
+            return self.start_over();
+        };
+        let ours = node.rsplit('/').next().unwrap_or_default().to_string();
+        let mut contenders: Vec<(i64, &String)> = children
+            .iter()
+            .filter_map(|c| order_of(c).map(|s| (s, c)))
+            .collect();
+        contenders.sort();
+        let Some(at) = contenders.iter().position(|(_, c)| **c == ours) else {
+            // Our node is gone (its session ended, or someone deleted it): try again.
+            return self.start_over();
+        };
+        if at == 0 {
+            self.phase = Phase::Held;
+            self.suspended = false;
+            let fencing = contenders[0].0;
+            self.emit(Outcome::Acquired { node, fencing });
+            return;
+        }
+        let before = format!("{}/{}", self.dir, contenders[at - 1].1);
+        let request = Request::Exists(ExistsRequest {
+            path: before.clone(),
+            watch: true,
+        });
+        let tag = self.submit(Purpose::Watch(before), request);
+        self.watching = Some(tag);
+    }
+
+    fn watch_set(&mut self, tag: Tag, reply: Result<Response, SessionError>) {
+        if self.phase != Phase::Acquiring || self.watching != Some(tag) {
+            return;
+        }
+        match reply {
+            // The node before ours exists: wait for its watch.
+            Ok(Response::Stat(_)) => {}
+            // Gone already, or the watch may not be set: look again.
+            Ok(_) | Err(SessionError::Server(ErrorCode::NoNode)) => {
+                self.watching = None;
+                self.list();
+            }
+            Err(e) if retryable(&e) => {
+                self.watching = None;
+                self.list();
+            }
+            Err(SessionError::SessionExpired) => self.start_over(),
+            Err(e) => self.fail(e),
+        }
+    }
+
+    fn deleted(&mut self, node: String, reply: Result<Response, SessionError>) {
+        match reply {
+            Ok(_) | Err(SessionError::Server(ErrorCode::NoNode)) => {}
+            // In doubt: the delete may not have happened, the node may outlive the session
+            // the client gave up on. Again, on the session there is now.
+            Err(e) if retryable(&e) || e == SessionError::SessionExpired => {
+                return self.discard(node);
+            }
+            // The session is over (closed, refused): nothing can be sent any more.
+            Err(e) => {
+                self.emit(Outcome::Failed(e));
+            }
+        }
+        if self.phase == Phase::Releasing {
+            self.clean_up();
+        }
+    }
+}
+
+/// The order of a contender, from either library's layout.
+fn order_of(name: &str) -> Option<i64> {
+    sequence_of(name, MARKER).or_else(|| sequence_of(name, CURATOR_MARKER))
+}
+
+/// Errors after which the same request may simply be sent again.
+fn retryable(e: &SessionError) -> bool {
+    matches!(
+        e,
+        SessionError::ConnectionLoss | SessionError::Timeout(_) | SessionError::QueueFull(_)
+    ) || matches!(
+        e,
+        SessionError::Server(ErrorCode::ConnectionLoss | ErrorCode::OperationTimeout)
+    )
+}

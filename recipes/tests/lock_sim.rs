@@ -1,0 +1,452 @@
+//! The lock machine on zk-sim: seeded schedules of several contenders acquiring with
+//! deadlines, holding, releasing and giving up at random moments, while the simulation
+//! injects faults (lost replies, cut and black-holed connections, stalled servers, expired
+//! sessions). Safety is judged on the server's history, not on what the clients believed:
+//!
+//! - while a client believes it holds the lock (from `Acquired` until it releases, or hears
+//!   `Suspended` or `Lost`), its node exists on the server and is the lowest contender;
+//! - so no two clients hold it at once in server time;
+//! - once faults stop and every contender has released, no lock node is left.
+//!
+//! `ZK_LOCK_SIM_SEEDS=5000 cargo test -p zk-recipes --test lock_sim` runs a long campaign.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use zk_proto::records::{Acl, GetChildrenRequest, Request, Response};
+use zk_proto::session::{Event, RequestId};
+use zk_recipes::Tag;
+use zk_recipes::lock::{Lock, Outcome, Output};
+use zk_sim::TxnOp;
+use zk_sim::harness::{ClientId, Fault, SimConfig, Simulation};
+
+const DIR: &str = "/lock";
+
+struct Contender {
+    client: ClientId,
+    lock: Lock,
+    tags: HashMap<RequestId, Tag>,
+    watches: HashMap<RequestId, Tag>,
+    /// When the current belief of holding began, and the node.
+    holding: Option<(Instant, String)>,
+    /// When to release a held lock.
+    release_at: Option<Instant>,
+    /// When to start the next acquisition.
+    next_try: Option<Instant>,
+    acquired: u32,
+    suspended: u32,
+    lost: u32,
+    rng: u64,
+}
+
+impl Contender {
+    fn next(&mut self, below: u64) -> u64 {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        self.rng % below.max(1)
+    }
+}
+
+/// A belief of holding the lock: client, node, from, until.
+type Belief = (usize, String, Instant, Instant);
+
+struct World {
+    sim: Simulation,
+    contenders: Vec<Contender>,
+    beliefs: Vec<Belief>,
+    faults_until: Instant,
+}
+
+impl World {
+    fn new(seed: u64, n: usize) -> World {
+        let start = Instant::now();
+        let mut sim = Simulation::new(SimConfig::new(seed), start);
+        let contenders = (0..n)
+            .map(|i| {
+                let client = sim.add_client(|c| c.with_session_timeout(Duration::from_secs(4)));
+                Contender {
+                    client,
+                    lock: Lock::new(DIR, &format!("c{i}s{seed}"), Acl::open_unsafe()),
+                    tags: HashMap::new(),
+                    watches: HashMap::new(),
+                    holding: None,
+                    release_at: None,
+                    next_try: Some(start + Duration::from_millis(10 * i as u64)),
+                    acquired: 0,
+                    suspended: 0,
+                    lost: 0,
+                    rng: seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (i as u64 + 1),
+                }
+            })
+            .collect();
+        World {
+            sim,
+            contenders,
+            beliefs: Vec::new(),
+            faults_until: start + Duration::from_secs(20),
+        }
+    }
+
+    /// Hands the lock machine's requests to the session and its outcomes to the checks.
+    fn pump(&mut self, i: usize) {
+        let now = self.sim.now();
+        loop {
+            let c = &mut self.contenders[i];
+            let Some(out) = c.lock.poll_output() else {
+                break;
+            };
+            match out {
+                Output::Submit(tag, request) => {
+                    let watch = matches!(request, Request::Exists(_));
+                    match self.sim.submit(c.client, request) {
+                        Ok(id) => {
+                            c.tags.insert(id, tag);
+                            if watch {
+                                c.watches.insert(id, tag);
+                            }
+                        }
+                        Err(e) => c.lock.handle_reply(now, tag, Err(e)),
+                    }
+                }
+                Output::Outcome(outcome) => self.outcome(i, now, outcome),
+            }
+        }
+    }
+
+    fn outcome(&mut self, i: usize, now: Instant, outcome: Outcome) {
+        let c = &mut self.contenders[i];
+        match outcome {
+            Outcome::Acquired { node, .. } => {
+                c.acquired += 1;
+                c.holding = Some((now, node));
+                // Mostly short holds; some outlast a session timeout, so that a holder cut
+                // off meanwhile must stop relying on the lock before its session expires.
+                let hold = if c.next(5) == 0 {
+                    3000 + c.next(5000)
+                } else {
+                    c.next(1500)
+                };
+                c.release_at = Some(now + Duration::from_millis(hold));
+            }
+            Outcome::Suspended | Outcome::Lost => {
+                if outcome == Outcome::Lost {
+                    c.lost += 1;
+                } else {
+                    c.suspended += 1;
+                }
+                if let Some((from, node)) = c.holding.take() {
+                    self.beliefs.push((i, node, from, now));
+                }
+                if c.lock.is_done() {
+                    let pause = c.next(200);
+                    c.next_try = Some(now + Duration::from_millis(pause));
+                }
+            }
+            Outcome::Resumed => {
+                // Back on the same session: the node is still ours. A new belief begins.
+                if let Some(node) = c.lock.node() {
+                    c.holding = Some((now, node.to_string()));
+                }
+            }
+            Outcome::Released | Outcome::Failed(_) => {
+                let pause = c.next(200);
+                c.next_try = Some(now + Duration::from_millis(pause));
+            }
+            Outcome::TimedOut => {}
+        }
+    }
+
+    /// Delivers the session's events to the machine.
+    fn feed(&mut self, i: usize) {
+        let now = self.sim.now();
+        loop {
+            let client = self.contenders[i].client;
+            let Some(event) = self.sim.poll_event(client) else {
+                break;
+            };
+            let session_id = self.sim.session(client).session_id();
+            let c = &mut self.contenders[i];
+            match event {
+                Event::Complete { id, result, .. } => {
+                    if let Some(tag) = c.tags.remove(&id) {
+                        c.lock.handle_reply(now, tag, result);
+                    }
+                }
+                Event::Watch(w) => {
+                    if let Some(tag) = c.watches.get(&w.watch).copied() {
+                        c.lock.handle_watch(now, tag, &w);
+                    }
+                }
+                Event::App(state) => c.lock.handle_state(now, state, session_id),
+                Event::State { .. } => {}
+            }
+            self.pump(i);
+        }
+    }
+
+    /// The application's side: start acquisitions, cancel some, release held locks.
+    fn act(&mut self, i: usize, acquiring: bool) {
+        let now = self.sim.now();
+        let client = self.contenders[i].client;
+        let session_id = self.sim.session(client).session_id();
+        let c = &mut self.contenders[i];
+        if acquiring && c.lock.is_done() && c.next_try.is_some_and(|t| now >= t) {
+            c.next_try = None;
+            let wait = 100 + c.next(1500);
+            c.lock
+                .acquire(now, session_id, Some(now + Duration::from_millis(wait)));
+        } else if c.release_at.is_some_and(|t| now >= t) {
+            c.release_at = None;
+            if let Some((from, node)) = c.holding.take() {
+                self.beliefs.push((i, node, from, now));
+            }
+            c.lock.release(now);
+        } else if c.holding.is_none() && !c.lock.is_done() && c.next(400) == 0 {
+            // Give up mid-acquisition, at whatever step it is.
+            c.lock.release(now);
+        }
+        c.lock.handle_timeout(now);
+        self.pump(i);
+    }
+
+    fn run(&mut self, steps: usize) {
+        let mut next_fault = self.sim.now() + Duration::from_millis(200);
+        for _ in 0..steps {
+            let now = self.sim.now();
+            let acquiring = now < self.faults_until + Duration::from_secs(5);
+            if now < self.faults_until && now >= next_fault {
+                let n = self.contenders.len() as u64;
+                // Half the time, hit whoever holds the lock: that is where safety is at stake.
+                let holder = self
+                    .contenders
+                    .iter()
+                    .find(|c| c.holding.is_some())
+                    .map(|c| c.client);
+                let pick = self.contenders[0].next(12);
+                let fault = match (holder, pick) {
+                    // The holder's link fails: lost replies, resets, a silent link, or a
+                    // client cut off for longer than its session (the server expires it
+                    // while the client, suspended, no longer relies on the lock).
+                    (Some(h), 0..=1) => Fault::LoseNextReply(h),
+                    (Some(h), 2) => Fault::Reset(h),
+                    (Some(h), 3) => Fault::BlackHole(h),
+                    (Some(h), 4) => {
+                        let back = 1000 + self.contenders[0].next(5000);
+                        self.sim
+                            .fault_after(Duration::from_millis(back), Fault::Rejoin(h));
+                        Fault::Isolate(h)
+                    }
+                    // Anyone else: lost replies (to creates, deletes, listings) and
+                    // expiries by the server, whatever step they are at. (A holder's
+                    // session expired by force, with no silence first, is left out: no
+                    // client can hear of it before the server acts on it, which is what
+                    // the fencing token is for.)
+                    (_, 5..=7) => {
+                        let other = ClientId(self.contenders[0].next(n) as usize);
+                        Fault::LoseNextReply(other)
+                    }
+                    (_, 8) => {
+                        let other = ClientId(self.contenders[0].next(n) as usize);
+                        if Some(other) == holder {
+                            Fault::Reset(other)
+                        } else {
+                            Fault::ExpireSession(other)
+                        }
+                    }
+                    _ => self.sim.random_fault(),
+                };
+                self.sim.fault(fault);
+                let gap = 50 + self.contenders[0].next(400);
+                next_fault = now + Duration::from_millis(gap);
+            }
+            for i in 0..self.contenders.len() {
+                self.act(i, acquiring);
+                self.feed(i);
+            }
+            if !self.sim.step() {
+                // Nothing scheduled: let a millisecond pass.
+                self.sim.run_for(Duration::from_millis(1));
+            }
+        }
+    }
+
+    fn quiet(&self) -> bool {
+        self.contenders.iter().all(|c| c.lock.is_done())
+    }
+}
+
+/// The lock nodes alive on the server at each moment: from the server's history.
+fn node_lifetimes(sim: &Simulation) -> BTreeMap<String, (Instant, Option<Instant>)> {
+    let mut alive: BTreeMap<String, (Instant, Option<Instant>)> = BTreeMap::new();
+    for txn in sim.server_history() {
+        match &txn.op {
+            TxnOp::Create { path, .. } if path.starts_with(&format!("{DIR}/")) => {
+                alive.insert(path.clone(), (txn.time, None));
+            }
+            TxnOp::Delete { path } => {
+                if let Some(life) = alive.get_mut(path) {
+                    life.1.get_or_insert(txn.time);
+                }
+            }
+            TxnOp::CloseSession { deleted, .. } => {
+                for path in deleted {
+                    if let Some(life) = alive.get_mut(path) {
+                        life.1.get_or_insert(txn.time);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    alive
+}
+
+fn sequence(path: &str) -> i64 {
+    zk_recipes::sequence_of(path, zk_recipes::lock::MARKER).expect("a lock node")
+}
+
+fn check(seed: u64) -> Stats {
+    let mut w = World::new(seed, 3);
+    w.run(60_000);
+    // Faults are over: let everything settle, then release whatever is still held.
+    let deadline = w.sim.now() + Duration::from_secs(60);
+    while !w.quiet() && w.sim.now() < deadline {
+        for i in 0..w.contenders.len() {
+            let now = w.sim.now();
+            let c = &mut w.contenders[i];
+            if let Some((from, node)) = c.holding.take() {
+                w.beliefs.push((i, node, from, now));
+            }
+            c.lock.release(now);
+            c.lock.handle_timeout(now);
+            w.pump(i);
+            w.feed(i);
+        }
+        if !w.sim.step() {
+            w.sim.run_for(Duration::from_millis(1));
+        }
+    }
+    let report = || w.sim.render_history();
+    assert!(
+        w.quiet(),
+        "seed {seed}: the machines never settled\n{}",
+        report()
+    );
+
+    // Safety on the server's history.
+    let lives = node_lifetimes(&w.sim);
+    for (who, node, from, until) in &w.beliefs {
+        let (born, died) = lives
+            .get(node)
+            .unwrap_or_else(|| panic!("seed {seed}: client {who} held {node}, never created"));
+        assert!(born <= from, "seed {seed}: {node} held before it existed");
+        assert!(
+            died.is_none_or(|d| d >= *until),
+            "seed {seed}: client {who} believed it held {node} until {until:?} but the \
+             server deleted it at {died:?}"
+        );
+        // Lowest at the start of the belief, hence for all of it (later nodes sort after).
+        for (other, (b, d)) in &lives {
+            if other != node
+                && sequence(other) < sequence(node)
+                && *b <= *from
+                && d.is_none_or(|d| d > *from)
+            {
+                panic!(
+                    "seed {seed}: client {who} believed it held {node} from {from:?} while \
+                     {other} (lower) was alive\n{}",
+                    report()
+                );
+            }
+        }
+    }
+    for (a, b) in w
+        .beliefs
+        .iter()
+        .flat_map(|a| w.beliefs.iter().map(move |b| (a, b)))
+    {
+        if a.0 != b.0 {
+            assert!(
+                a.3 <= b.2 || b.3 <= a.2,
+                "seed {seed}: two holders at once: {a:?} and {b:?}"
+            );
+        }
+    }
+
+    // Nothing left behind once every contender released.
+    let probe = w.sim.add_client(|c| c);
+    let left = w.sim.call(
+        probe,
+        Request::GetChildren(GetChildrenRequest {
+            path: DIR.into(),
+            watch: false,
+        }),
+        Duration::from_secs(30),
+    );
+    match left {
+        Some(Ok(Response::GetChildren(r))) => {
+            assert!(
+                r.children.is_empty(),
+                "seed {seed}: left behind {:?}\n{}",
+                r.children,
+                w.sim.render_history()
+            )
+        }
+        Some(Err(zk_proto::session::Error::Server(zk_proto::ErrorCode::NoNode))) => {}
+        other => panic!("seed {seed}: listing the lock failed: {other:?}"),
+    }
+    assert!(
+        w.contenders.iter().any(|c| c.acquired > 0),
+        "seed {seed}: nobody ever got the lock"
+    );
+    Stats {
+        acquired: w.contenders.iter().map(|c| c.acquired as usize).sum(),
+        suspended: w.contenders.iter().map(|c| c.suspended as usize).sum(),
+        lost: w.contenders.iter().map(|c| c.lost as usize).sum(),
+        beliefs: w.beliefs.len(),
+        faults: w
+            .sim
+            .history()
+            .iter()
+            .filter(|r| format!("{:?}", r.what).starts_with("Fault"))
+            .count(),
+        nodes: lives.len(),
+    }
+}
+
+#[derive(Debug, Default)]
+struct Stats {
+    acquired: usize,
+    suspended: usize,
+    lost: usize,
+    beliefs: usize,
+    faults: usize,
+    nodes: usize,
+}
+
+#[test]
+fn the_lock_holds_under_faults_and_cancellation() {
+    let seeds: u64 = std::env::var("ZK_LOCK_SIM_SEEDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(40);
+    let first: u64 = std::env::var("ZK_LOCK_SIM_FIRST")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    let mut total = Stats::default();
+    for seed in first..first + seeds {
+        let s = check(seed);
+        total.acquired += s.acquired;
+        total.suspended += s.suspended;
+        total.lost += s.lost;
+        total.beliefs += s.beliefs;
+        total.faults += s.faults;
+        total.nodes += s.nodes;
+    }
+    eprintln!("{seeds} schedules: {total:?}");
+    // The schedules must exercise the lock, not idle past it.
+    assert!(total.acquired >= seeds as usize * 5, "{total:?}");
+    assert!(total.faults >= seeds as usize * 5, "{total:?}");
+}

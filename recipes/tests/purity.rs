@@ -1,0 +1,45 @@
+//! The recipes stay pure: they depend on zk-proto and bytes only (zk-proto's own purity
+//! test covers what that brings; zk-sim is a dev-dependency, for the simulated schedules),
+//! nothing under them is an async runtime or an IO library, and their source touches no
+//! socket, clock, thread or async code. Every driver runs the same machines.
+
+use std::path::Path;
+
+use purity_support::{
+    IMPURE_SOURCE, RUNTIME_CRATES, assert_no_impure_source, closure, lock_graph,
+    manifest_dependencies, rust_files,
+};
+
+#[path = "../../proto/tests/purity_support/mod.rs"]
+mod purity_support;
+
+const ALLOWED: &[&str] = &["zk-proto", "bytes"];
+
+fn manifest_dir() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn the_recipes_have_no_runtime_or_io_under_them() {
+    let direct = manifest_dependencies(manifest_dir());
+    for (d, _) in &direct {
+        assert!(
+            ALLOWED.contains(&d.as_str()),
+            "zk-recipes depends on {d}; it may use only {ALLOWED:?}"
+        );
+    }
+    assert_eq!(direct.len(), ALLOWED.len(), "{direct:?}");
+    let graph = lock_graph(manifest_dir());
+    let seen = closure(&graph, &["bytes", "nom", "thiserror"].map(String::from));
+    for f in RUNTIME_CRATES {
+        assert!(!seen.contains(*f), "{f} is under zk-recipes: {seen:?}");
+    }
+}
+
+#[test]
+fn the_recipes_use_no_socket_clock_thread_or_async() {
+    let mut files = Vec::new();
+    rust_files(&manifest_dir().join("src"), &mut files);
+    assert!(files.len() >= 3, "{files:?}");
+    assert_no_impure_source(&files, IMPURE_SOURCE);
+}
