@@ -1,0 +1,318 @@
+//! Our lock machine (`zk_recipes::lock::Lock`, driven here by a `zk_mio::Connection` in a
+//! plain mio loop) and Kazoo's `Lock`, taking turns on the same lock path of a real
+//! ZooKeeper 3.8 server. Inside the lock each side creates an exclusive ephemeral marker
+//! node and increments a shared counter with a versioned write: a marker that already
+//! exists, or a version that moved, means two holders at once. At the end the counter
+//! must equal the number of turns taken, and no lock node may be left.
+//!
+//! Kazoo comes from the Python named by `KAZOO_PYTHON` (`.ci/run` makes a venv and sets it),
+//! or `python3` if it can import kazoo. Without Kazoo the test says so and passes, unless
+//! `ZK_REQUIRE_INTEROP` is set, as `.ci/run` does.
+
+use std::collections::HashMap;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use mio::{Events, Poll, Token};
+use zk_harness::ZkServer;
+use zk_mio::{Config, Connection, Event};
+use zk_proto::consts::CreateMode;
+use zk_proto::records::*;
+use zk_proto::session::{Error, RequestId};
+use zk_proto::{ErrorCode, Stat};
+use zk_recipes::Tag;
+use zk_recipes::lock::{Lock, Outcome, Output};
+
+const LOCK: &str = "/interop/lock";
+const MARKER: &str = "/interop/marker";
+const COUNTER: &str = "/interop/counter";
+const TURNS: u32 = 60;
+
+const KAZOO_SIDE: &str = r#"
+import sys
+from kazoo.client import KazooClient
+from kazoo.exceptions import NodeExistsError, BadVersionError
+hosts, turns, name = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+zk = KazooClient(hosts=hosts, timeout=10)
+zk.start(timeout=20)
+lock = zk.Lock("/interop/lock", name)
+overlaps = 0
+done = 0
+for _ in range(turns):
+    with lock:
+        try:
+            zk.create("/interop/marker", name.encode(), ephemeral=True)
+        except NodeExistsError:
+            overlaps += 1
+            continue
+        data, stat = zk.get("/interop/counter")
+        try:
+            zk.set("/interop/counter", str(int(data) + 1).encode(), version=stat.version)
+            done += 1
+        except BadVersionError:
+            overlaps += 1
+        zk.delete("/interop/marker")
+zk.stop()
+print("KAZOO", done, overlaps)
+"#;
+
+/// A Python that imports kazoo, if there is one.
+fn kazoo_python() -> Option<String> {
+    let candidates = std::env::var("KAZOO_PYTHON")
+        .ok()
+        .into_iter()
+        .chain(["python3".to_string()]);
+    for python in candidates {
+        let ok = Command::new(&python)
+            .args(["-c", "import kazoo"])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            return Some(python);
+        }
+    }
+    None
+}
+
+/// One session in a mio loop, running the lock machine and plain calls.
+struct Ours {
+    poll: Poll,
+    conn: Connection,
+    lock: Lock,
+    tags: HashMap<RequestId, Tag>,
+    watches: HashMap<RequestId, Tag>,
+    replies: HashMap<RequestId, Result<Response, Error>>,
+    outcomes: Vec<Outcome>,
+}
+
+impl Ours {
+    fn new(hosts: &str) -> Ours {
+        let poll = Poll::new().unwrap();
+        let config = Config::new(hosts)
+            .unwrap()
+            .with_session_timeout(Duration::from_secs(10));
+        let conn = Connection::new(config, poll.registry(), Token(0), Instant::now()).unwrap();
+        Ours {
+            poll,
+            conn,
+            lock: Lock::new(LOCK, "rust0123456789abcdef", Acl::open_unsafe()),
+            tags: HashMap::new(),
+            watches: HashMap::new(),
+            replies: HashMap::new(),
+            outcomes: Vec::new(),
+        }
+    }
+
+    /// One turn of the loop: IO, time, the session's events, the machine's outputs.
+    fn turn(&mut self) {
+        let mut events = Events::with_capacity(16);
+        let now = Instant::now();
+        let timeout = self
+            .conn
+            .timeout(now)
+            .map(|t| t.min(Duration::from_millis(50)));
+        self.poll
+            .poll(&mut events, timeout.or(Some(Duration::from_millis(50))))
+            .unwrap();
+        let now = Instant::now();
+        for event in events.iter() {
+            self.conn.handle_event(event, now);
+        }
+        self.conn.handle_timeout(now);
+        self.lock.handle_timeout(now);
+        while let Some(event) = self.conn.poll_event() {
+            match event {
+                Event::Complete { id, result, .. } => match self.tags.remove(&id) {
+                    Some(tag) => self.lock.handle_reply(now, tag, result),
+                    None => {
+                        self.replies.insert(id, result);
+                    }
+                },
+                Event::Watch(w) => {
+                    if let Some(tag) = self.watches.get(&w.watch).copied() {
+                        self.lock.handle_watch(now, tag, &w);
+                    }
+                }
+                Event::App(state) => {
+                    let id = self.conn.session().session_id();
+                    self.lock.handle_state(now, state, id);
+                }
+                _ => {}
+            }
+        }
+        while let Some(out) = self.lock.poll_output() {
+            match out {
+                Output::Submit(tag, request) => {
+                    let watch = matches!(request, Request::Exists(_));
+                    match self.conn.submit(now, request) {
+                        Ok(id) => {
+                            self.tags.insert(id, tag);
+                            if watch {
+                                self.watches.insert(id, tag);
+                            }
+                        }
+                        Err(e) => self.lock.handle_reply(now, tag, Err(e)),
+                    }
+                }
+                Output::Outcome(o) => self.outcomes.push(o),
+            }
+        }
+    }
+
+    fn call(&mut self, request: Request) -> Result<Response, Error> {
+        let id = self.conn.submit(Instant::now(), request)?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(r) = self.replies.remove(&id) {
+                return r;
+            }
+            assert!(Instant::now() < deadline, "no reply in 30 s");
+            self.turn();
+        }
+    }
+
+    fn until(&mut self, what: &str, done: impl Fn(&Outcome) -> bool) -> Outcome {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(at) = self.outcomes.iter().position(&done) {
+                return self.outcomes.remove(at);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {what} in 60 s: {:?}",
+                self.outcomes
+            );
+            self.turn();
+        }
+    }
+}
+
+fn create(path: &str, data: &str, mode: CreateMode) -> Request {
+    Request::Create(CreateRequest {
+        path: path.into(),
+        data: Bytes::copy_from_slice(data.as_bytes()),
+        acl: Acl::open_unsafe(),
+        flags: mode.as_i32(),
+    })
+}
+
+#[test]
+fn our_lock_and_kazoos_exclude_each_other() {
+    let Some(python) = kazoo_python() else {
+        assert!(
+            std::env::var("ZK_REQUIRE_INTEROP").is_err(),
+            "Kazoo is required (ZK_REQUIRE_INTEROP) but no Python here imports it"
+        );
+        eprintln!("skipped: no Python with kazoo (set KAZOO_PYTHON, or run .ci/run)");
+        return;
+    };
+    let server = ZkServer::standalone().expect("a real server");
+    let hosts = server.connect_string();
+    let mut ours = Ours::new(&hosts);
+    for (path, data) in [("/interop", ""), (LOCK, ""), (COUNTER, "0")] {
+        match ours.call(create(path, data, CreateMode::Persistent)) {
+            Ok(_) | Err(Error::Server(ErrorCode::NodeExists)) => {}
+            Err(e) => panic!("creating {path}: {e}"),
+        }
+    }
+
+    let kazoo = Command::new(&python)
+        .args(["-c", KAZOO_SIDE, &hosts, &TURNS.to_string(), "kazoo"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the Kazoo side");
+
+    let (mut done, mut overlaps, mut fencing) = (0u32, 0u32, Vec::new());
+    for _ in 0..TURNS {
+        let session = ours.conn.session().session_id();
+        ours.lock.acquire(Instant::now(), session, None);
+        match ours.until("Acquired", |o| matches!(o, Outcome::Acquired { .. })) {
+            Outcome::Acquired { fencing: f, .. } => fencing.push(f),
+            other => panic!("{other:?}"),
+        }
+        match ours.call(create(MARKER, "rust", CreateMode::Ephemeral)) {
+            Ok(_) => {
+                let Ok(Response::GetData(r)) = ours.call(Request::GetData(GetDataRequest {
+                    path: COUNTER.into(),
+                    watch: false,
+                })) else {
+                    panic!("reading the counter")
+                };
+                let n: u64 = std::str::from_utf8(&r.data).unwrap().parse().unwrap();
+                let stat: Stat = r.stat;
+                match ours.call(Request::SetData(SetDataRequest {
+                    path: COUNTER.into(),
+                    data: Bytes::from((n + 1).to_string()),
+                    version: stat.version,
+                })) {
+                    Ok(_) => done += 1,
+                    Err(Error::Server(ErrorCode::BadVersion)) => overlaps += 1,
+                    Err(e) => panic!("writing the counter: {e}"),
+                }
+                ours.call(Request::Delete(DeleteRequest {
+                    path: MARKER.into(),
+                    version: -1,
+                }))
+                .expect("deleting the marker");
+            }
+            Err(Error::Server(ErrorCode::NodeExists)) => overlaps += 1,
+            Err(e) => panic!("creating the marker: {e}"),
+        }
+        ours.lock.release(Instant::now());
+        ours.until("Released", |o| matches!(o, Outcome::Released));
+    }
+
+    let output = kazoo.wait_with_output().expect("the Kazoo side ends");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "the Kazoo side failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("KAZOO "))
+        .expect("the Kazoo side's summary");
+    let f: Vec<u32> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|x| x.parse().unwrap())
+        .collect();
+    let (kazoo_done, kazoo_overlaps) = (f[0], f[1]);
+
+    assert_eq!(
+        (overlaps, kazoo_overlaps),
+        (0, 0),
+        "two holders at once (ours, Kazoo's)"
+    );
+    assert_eq!((done, kazoo_done), (TURNS, TURNS));
+    let Ok(Response::GetData(r)) = ours.call(Request::GetData(GetDataRequest {
+        path: COUNTER.into(),
+        watch: false,
+    })) else {
+        panic!("reading the counter")
+    };
+    assert_eq!(
+        std::str::from_utf8(&r.data).unwrap(),
+        (2 * TURNS).to_string(),
+        "every increment of both sides is there"
+    );
+    assert!(
+        fencing.windows(2).all(|w| w[0] < w[1]),
+        "fencing tokens grow: {fencing:?}"
+    );
+    let Ok(Response::GetChildren(left)) = ours.call(Request::GetChildren(GetChildrenRequest {
+        path: LOCK.into(),
+        watch: false,
+    })) else {
+        panic!("listing the lock")
+    };
+    assert!(left.children.is_empty(), "left behind: {:?}", left.children);
+    eprintln!(
+        "{TURNS} turns each, ours and Kazoo's, on one lock: no overlap, counter {}",
+        2 * TURNS
+    );
+}
