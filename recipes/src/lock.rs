@@ -123,7 +123,7 @@ enum Purpose {
     Find,
     List,
     /// Watching the node before ours.
-    Watch(String),
+    Watch,
     /// Deleting a node of ours, until the server confirms it is gone.
     Delete(String),
 }
@@ -298,7 +298,7 @@ impl Lock {
             Purpose::Create => self.created(reply),
             Purpose::Find => self.found(reply),
             Purpose::List => self.listed(reply),
-            Purpose::Watch(_) => self.watch_set(tag, reply),
+            Purpose::Watch => self.watch_set(tag, reply),
             Purpose::Delete(node) => self.deleted(node, reply),
         }
     }
@@ -349,20 +349,22 @@ impl Lock {
         self.submit(Purpose::MakeDir, request);
     }
 
-    fn find(&mut self) {
+    /// Lists the directory: to look for our node (`Find`) or to see where it stands
+    /// (`List`).
+    fn list_for(&mut self, purpose: Purpose) {
         let request = Request::GetChildren(GetChildrenRequest {
             path: self.dir.clone(),
             watch: false,
         });
-        self.submit(Purpose::Find, request);
+        self.submit(purpose, request);
+    }
+
+    fn find(&mut self) {
+        self.list_for(Purpose::Find);
     }
 
     fn list(&mut self) {
-        let request = Request::GetChildren(GetChildrenRequest {
-            path: self.dir.clone(),
-            watch: false,
-        });
-        self.submit(Purpose::List, request);
+        self.list_for(Purpose::List);
     }
 
     /// Deletes `node`, and again after every failure that leaves it in doubt, until the
@@ -539,10 +541,10 @@ impl Lock {
         }
         let before = format!("{}/{}", self.dir, contenders[at - 1].1);
         let request = Request::Exists(ExistsRequest {
-            path: before.clone(),
+            path: before,
             watch: true,
         });
-        let tag = self.submit(Purpose::Watch(before), request);
+        let tag = self.submit(Purpose::Watch, request);
         self.watching = Some(tag);
     }
 
