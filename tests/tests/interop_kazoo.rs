@@ -15,12 +15,13 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use mio::{Events, Poll, Token};
+use zk_client::op::{self, Op, Reply};
+use zk_client::{CreateOptions, Error as ClientError};
 use zk_harness::ZkServer;
 use zk_mio::{Config, Connection, Event};
-use zk_proto::consts::CreateMode;
-use zk_proto::records::*;
-use zk_proto::session::{Error, RequestId};
-use zk_proto::{ErrorCode, Stat};
+use zk_proto::ErrorCode;
+use zk_proto::records::{Acl, Request};
+use zk_proto::session::RequestId;
 use zk_recipes::Tag;
 use zk_recipes::lock::{Lock, Outcome, Output};
 
@@ -83,7 +84,7 @@ struct Ours {
     lock: Lock,
     tags: HashMap<RequestId, Tag>,
     watches: HashMap<RequestId, Tag>,
-    replies: HashMap<RequestId, Result<Response, Error>>,
+    replies: HashMap<RequestId, Reply>,
     outcomes: Vec<Outcome>,
 }
 
@@ -161,12 +162,14 @@ impl Ours {
         }
     }
 
-    fn call(&mut self, request: Request) -> Result<Response, Error> {
+    /// Runs one of the client layer's typed operations to its result.
+    fn call<T>(&mut self, op: Op<T>) -> zk_client::Result<T> {
+        let (request, decode) = op.into_parts();
         let id = self.conn.submit(Instant::now(), request)?;
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(r) = self.replies.remove(&id) {
-                return r;
+                return decode(r);
             }
             assert!(Instant::now() < deadline, "no reply in 30 s");
             self.turn();
@@ -189,13 +192,8 @@ impl Ours {
     }
 }
 
-fn create(path: &str, data: &str, mode: CreateMode) -> Request {
-    Request::Create(CreateRequest {
-        path: path.into(),
-        data: Bytes::copy_from_slice(data.as_bytes()),
-        acl: Acl::open_unsafe(),
-        flags: mode.as_i32(),
-    })
+fn create(path: &str, data: &'static str, options: &CreateOptions) -> Op<String> {
+    op::create(path, Bytes::from(data), options, &Acl::open_unsafe())
 }
 
 #[test]
@@ -212,8 +210,8 @@ fn our_lock_and_kazoos_exclude_each_other() {
     let hosts = server.connect_string();
     let mut ours = Ours::new(&hosts);
     for (path, data) in [("/interop", ""), (LOCK, ""), (COUNTER, "0")] {
-        match ours.call(create(path, data, CreateMode::Persistent)) {
-            Ok(_) | Err(Error::Server(ErrorCode::NodeExists)) => {}
+        match ours.call(create(path, data, &CreateOptions::persistent())) {
+            Ok(_) | Err(ClientError::Server(ErrorCode::NodeExists)) => {}
             Err(e) => panic!("creating {path}: {e}"),
         }
     }
@@ -233,32 +231,22 @@ fn our_lock_and_kazoos_exclude_each_other() {
             Outcome::Acquired { fencing: f, .. } => fencing.push(f),
             other => panic!("{other:?}"),
         }
-        match ours.call(create(MARKER, "rust", CreateMode::Ephemeral)) {
+        match ours.call(create(MARKER, "rust", &CreateOptions::ephemeral())) {
             Ok(_) => {
-                let Ok(Response::GetData(r)) = ours.call(Request::GetData(GetDataRequest {
-                    path: COUNTER.into(),
-                    watch: false,
-                })) else {
-                    panic!("reading the counter")
-                };
-                let n: u64 = std::str::from_utf8(&r.data).unwrap().parse().unwrap();
-                let stat: Stat = r.stat;
-                match ours.call(Request::SetData(SetDataRequest {
-                    path: COUNTER.into(),
-                    data: Bytes::from((n + 1).to_string()),
-                    version: stat.version,
-                })) {
+                let (data, stat) = ours
+                    .call(op::get_data(COUNTER, false))
+                    .expect("reading the counter");
+                let n: u64 = std::str::from_utf8(&data).unwrap().parse().unwrap();
+                let next = Bytes::from((n + 1).to_string());
+                match ours.call(op::set_data(COUNTER, next, Some(stat.version))) {
                     Ok(_) => done += 1,
-                    Err(Error::Server(ErrorCode::BadVersion)) => overlaps += 1,
+                    Err(ClientError::Server(ErrorCode::BadVersion)) => overlaps += 1,
                     Err(e) => panic!("writing the counter: {e}"),
                 }
-                ours.call(Request::Delete(DeleteRequest {
-                    path: MARKER.into(),
-                    version: -1,
-                }))
-                .expect("deleting the marker");
+                ours.call(op::delete(MARKER, None))
+                    .expect("deleting the marker");
             }
-            Err(Error::Server(ErrorCode::NodeExists)) => overlaps += 1,
+            Err(ClientError::Server(ErrorCode::NodeExists)) => overlaps += 1,
             Err(e) => panic!("creating the marker: {e}"),
         }
         ours.lock.release(Instant::now());
@@ -289,14 +277,11 @@ fn our_lock_and_kazoos_exclude_each_other() {
         "two holders at once (ours, Kazoo's)"
     );
     assert_eq!((done, kazoo_done), (TURNS, TURNS));
-    let Ok(Response::GetData(r)) = ours.call(Request::GetData(GetDataRequest {
-        path: COUNTER.into(),
-        watch: false,
-    })) else {
-        panic!("reading the counter")
-    };
+    let (counter, _) = ours
+        .call(op::get_data(COUNTER, false))
+        .expect("reading the counter");
     assert_eq!(
-        std::str::from_utf8(&r.data).unwrap(),
+        std::str::from_utf8(&counter).unwrap(),
         (2 * TURNS).to_string(),
         "every increment of both sides is there"
     );
@@ -304,13 +289,8 @@ fn our_lock_and_kazoos_exclude_each_other() {
         fencing.windows(2).all(|w| w[0] < w[1]),
         "fencing tokens grow: {fencing:?}"
     );
-    let Ok(Response::GetChildren(left)) = ours.call(Request::GetChildren(GetChildrenRequest {
-        path: LOCK.into(),
-        watch: false,
-    })) else {
-        panic!("listing the lock")
-    };
-    assert!(left.children.is_empty(), "left behind: {:?}", left.children);
+    let left = ours.call(op::get_children(LOCK)).expect("listing the lock");
+    assert!(left.is_empty(), "left behind: {left:?}");
     eprintln!(
         "{TURNS} turns each, ours and Kazoo's, on one lock: no overlap, counter {}",
         2 * TURNS
