@@ -1322,6 +1322,17 @@ fn config_reply(xid: i32, data: &str) -> Vec<u8> {
     reply(xid, -1, 0, Some((OpCode::GetData, &body)))
 }
 
+/// The session's own getConfig with a watch, and nothing else.
+fn assert_reads_config_with_a_watch(sent: &[Sent]) {
+    assert!(
+        matches!(
+            sent,
+            [Sent::Request(_, Request::GetData(r))] if r.path == "/zookeeper/config" && r.watch
+        ),
+        "{sent:?}"
+    );
+}
+
 #[test]
 fn a_session_that_follows_the_configuration_moves_when_its_server_leaves() {
     let mut sim = Sim::new(Sim::config("a:1,b:2,c:3").with_follow_config(true));
@@ -1329,13 +1340,7 @@ fn a_session_that_follows_the_configuration_moves_when_its_server_leaves() {
     sim.establish(SID, 6000, false);
     // After the handshake: the session's own getConfig with a watch.
     let sent = sim.sent();
-    assert!(
-        matches!(
-            &sent[..],
-            [Sent::Request(_, Request::GetData(r))] if r.path == "/zookeeper/config" && r.watch
-        ),
-        "{sent:?}"
-    );
+    assert_reads_config_with_a_watch(&sent);
     let same = "server.1=a:2888:3888:participant;a:1\nserver.2=b:2888:3888:participant;b:2\n\
                 server.3=c:2888:3888:participant;c:3\nversion=100000000";
     sim.input(&config_reply(sent[0].xid(), same));
@@ -1357,13 +1362,7 @@ fn a_session_that_follows_the_configuration_moves_when_its_server_leaves() {
         "/zookeeper/config",
     ));
     let sent = sim.sent();
-    assert!(
-        matches!(
-            &sent[..],
-            [Sent::Request(_, Request::GetData(r))] if r.path == "/zookeeper/config" && r.watch
-        ),
-        "{sent:?}"
-    );
+    assert_reads_config_with_a_watch(&sent);
     let without_a = "server.2=b:2888:3888:participant;0.0.0.0:2\n\
                      server.3=c:2888:3888:participant;3\nversion=100000004";
     sim.input(&config_reply(sent[0].xid(), without_a));
