@@ -36,6 +36,8 @@ struct Contender {
     acquired: u32,
     suspended: u32,
     lost: u32,
+    /// Acquisitions given up before they ended.
+    cancelled: u32,
     rng: u64,
 }
 
@@ -76,6 +78,7 @@ impl World {
                     acquired: 0,
                     suspended: 0,
                     lost: 0,
+                    cancelled: 0,
                     rng: seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (i as u64 + 1),
                 }
             })
@@ -204,6 +207,7 @@ impl World {
             c.lock.release(now);
         } else if c.holding.is_none() && !c.lock.is_done() && c.next(400) == 0 {
             // Give up mid-acquisition, at whatever step it is.
+            c.cancelled += 1;
             c.lock.release(now);
         }
         c.lock.handle_timeout(now);
@@ -425,6 +429,13 @@ fn check(seed: u64) -> Stats {
         acquired: w.contenders.iter().map(|c| c.acquired as usize).sum(),
         suspended: w.contenders.iter().map(|c| c.suspended as usize).sum(),
         lost: w.contenders.iter().map(|c| c.lost as usize).sum(),
+        cancelled: w.contenders.iter().map(|c| c.cancelled as usize).sum(),
+        lost_replies: w
+            .sim
+            .history()
+            .iter()
+            .filter(|r| matches!(r.what, Happened::Fault(Fault::LoseNextReply(_))))
+            .count(),
         beliefs: w.beliefs.len(),
         faults: w
             .sim
@@ -441,6 +452,8 @@ struct Stats {
     acquired: usize,
     suspended: usize,
     lost: usize,
+    cancelled: usize,
+    lost_replies: usize,
     beliefs: usize,
     faults: usize,
     nodes: usize,
@@ -462,6 +475,8 @@ fn the_lock_holds_under_faults_and_cancellation() {
         total.acquired += s.acquired;
         total.suspended += s.suspended;
         total.lost += s.lost;
+        total.cancelled += s.cancelled;
+        total.lost_replies += s.lost_replies;
         total.beliefs += s.beliefs;
         total.faults += s.faults;
         total.nodes += s.nodes;
@@ -470,4 +485,7 @@ fn the_lock_holds_under_faults_and_cancellation() {
     // The schedules must exercise the lock, not idle past it.
     assert!(total.acquired >= seeds as usize * 5, "{total:?}");
     assert!(total.faults >= seeds as usize * 5, "{total:?}");
+    // Cancellations and lost replies are what the machine is for: they must happen.
+    assert!(total.cancelled >= seeds as usize / 4, "{total:?}");
+    assert!(total.lost_replies >= seeds as usize * 5, "{total:?}");
 }
