@@ -37,6 +37,7 @@
 //! use std::time::{Duration, Instant};
 //! use zk_proto::records::{Acl, Create2Response, GetChildrenResponse, Request, Response};
 //! use zk_proto::Stat;
+//! use zk_recipes::Recipe;
 //! use zk_recipes::lock::{Lock, Outcome, Output};
 //!
 //! let now = Instant::now();
@@ -69,7 +70,7 @@ use zk_proto::consts::CreateMode;
 use zk_proto::records::*;
 use zk_proto::session::{AppState, Error as SessionError, WatchedEvent};
 
-use crate::{Tag, sequence_of};
+use crate::{Recipe, Tag, sequence_of};
 
 /// What separates a Kazoo lock node's id from its sequence number.
 pub const MARKER: &str = "__lock__";
@@ -77,14 +78,19 @@ pub const MARKER: &str = "__lock__";
 pub const CURATOR_MARKER: &str = "lock-";
 
 /// Something the lock machine has for its driver.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Output {
-    /// Submit this request on the session and hand its reply back with
-    /// [`Lock::handle_reply`] (and the events of the watch it leaves, if any, with
-    /// [`Lock::handle_watch`]) under this tag.
-    Submit(Tag, Request),
-    /// Tell the application.
-    Outcome(Outcome),
+pub type Output = crate::Output<Outcome>;
+
+/// Whose node names a lock uses. Contenders of both layouts are ordered alike, but each
+/// library only recognises its own names, so every contender of one lock path must use the
+/// layout of the library the others run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Flavor {
+    /// Kazoo's `Lock` (and `WriteLock`): `<id>__lock__<sequence>`.
+    #[default]
+    Kazoo,
+    /// Curator's `InterProcessMutex` with its protected names:
+    /// `_c_<uuid>-lock-<sequence>`, the uuid derived from the id and the create.
+    Curator,
 }
 
 /// What happened to the lock, for the application.
@@ -117,7 +123,8 @@ pub enum Outcome {
 /// What a request in flight was for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Purpose {
-    MakeDir,
+    /// Creating the directory, or one of its missing ancestors.
+    MakeDir(String),
     Create,
     /// Looking for our node after a create whose reply was lost.
     Find,
@@ -151,6 +158,8 @@ pub struct Lock {
     /// found by name is that create's and no other's.
     creates: u64,
     prefix: String,
+    flavor: Flavor,
+    data: Bytes,
     acl: Vec<Acl>,
     phase: Phase,
     /// Our node's full path, once known.
@@ -177,6 +186,8 @@ impl Lock {
             id: id.to_string(),
             creates: 0,
             prefix: String::new(),
+            flavor: Flavor::Kazoo,
+            data: Bytes::new(),
             acl,
             phase: Phase::Idle,
             node: None,
@@ -191,35 +202,27 @@ impl Lock {
         }
     }
 
+    /// Names nodes as `flavor`'s library does, to share the lock with it.
+    pub fn with_flavor(mut self, flavor: Flavor) -> Lock {
+        self.flavor = flavor;
+        self
+    }
+
+    /// Stores `data` in every node this machine creates: Kazoo keeps a contender's
+    /// identifier there, for `contenders()` to list.
+    pub fn with_data(mut self, data: Bytes) -> Lock {
+        self.data = data;
+        self
+    }
+
     /// Whether the lock is held now (and not suspended).
     pub fn is_held(&self) -> bool {
         self.phase == Phase::Held && !self.suspended
     }
 
-    /// Whether nothing of this machine is on the server or under way: it was never started,
-    /// or its last acquisition ended with `Released`, `Lost` or `Failed` and every node it
-    /// left was confirmed deleted.
-    pub fn is_done(&self) -> bool {
-        matches!(self.phase, Phase::Idle | Phase::Done) && self.in_flight.is_empty()
-    }
-
     /// The lock node's path, once created.
     pub fn node(&self) -> Option<&str> {
         self.node.as_deref()
-    }
-
-    /// The next output for the driver.
-    #[must_use = "a request must be submitted, an outcome delivered"]
-    pub fn poll_output(&mut self) -> Option<Output> {
-        self.out.pop_front()
-    }
-
-    /// When [`Lock::handle_timeout`] has work: the acquisition's deadline.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        match self.phase {
-            Phase::Acquiring => self.deadline,
-            _ => None,
-        }
     }
 
     /// Starts acquiring, on the session `session_id`, giving up at `deadline` (`None`:
@@ -235,82 +238,6 @@ impl Lock {
         self.node = None;
         self.phase = Phase::Acquiring;
         self.create();
-    }
-
-    /// Gives the lock up, or stops acquiring it, in any phase: the node is deleted (once
-    /// its create's fate is known) and [`Outcome::Released`] follows when the server
-    /// confirms it. Dropping the machine instead leaves the node to its session.
-    pub fn release(&mut self, _now: Instant) {
-        match self.phase {
-            Phase::Acquiring | Phase::Held => {
-                self.phase = Phase::Releasing;
-                self.watching = None;
-                self.clean_up();
-            }
-            Phase::Idle | Phase::Releasing | Phase::Done => {}
-        }
-    }
-
-    /// Time passed: a deadline that ran out ends the acquisition.
-    pub fn handle_timeout(&mut self, now: Instant) {
-        if self.phase == Phase::Acquiring && self.deadline.is_some_and(|d| now >= d) {
-            self.emit(Outcome::TimedOut);
-            self.release(now);
-        }
-    }
-
-    /// The session's application view changed; `session_id` is the session's id now.
-    pub fn handle_state(&mut self, _now: Instant, state: AppState, session_id: i64) {
-        let same = session_id == self.node_session;
-        match state {
-            AppState::Suspended => {
-                if self.phase == Phase::Held && !self.suspended {
-                    self.suspended = true;
-                    self.emit(Outcome::Suspended);
-                }
-            }
-            AppState::Connected => {
-                self.session = session_id;
-                if self.phase == Phase::Held && self.suspended {
-                    self.suspended = false;
-                    if same {
-                        self.emit(Outcome::Resumed);
-                    } else {
-                        self.lost();
-                    }
-                }
-            }
-            AppState::Lost => {
-                if self.phase == Phase::Held {
-                    self.lost();
-                }
-            }
-        }
-    }
-
-    /// The reply to the request submitted under `tag`.
-    pub fn handle_reply(&mut self, _now: Instant, tag: Tag, reply: Result<Response, SessionError>) {
-        let Some(purpose) = self.in_flight.remove(&tag) else {
-            return;
-        };
-        match purpose {
-            Purpose::MakeDir => self.made_dir(reply),
-            Purpose::Create => self.created(reply),
-            Purpose::Find => self.found(reply),
-            Purpose::List => self.listed(reply),
-            Purpose::Watch => self.watch_set(tag, reply),
-            Purpose::Delete(node) => self.deleted(node, reply),
-        }
-    }
-
-    /// An event of the watch the request under `tag` left.
-    pub fn handle_watch(&mut self, _now: Instant, tag: Tag, _event: &WatchedEvent) {
-        if self.watching == Some(tag) {
-            self.watching = None;
-            if self.phase == Phase::Acquiring {
-                self.list();
-            }
-        }
     }
 
     // ----- requests -----
@@ -329,10 +256,13 @@ impl Lock {
 
     fn create(&mut self) {
         self.creates += 1;
-        self.prefix = format!("{}-{}{MARKER}", self.id, self.creates);
+        self.prefix = match self.flavor {
+            Flavor::Kazoo => format!("{}-{}{MARKER}", self.id, self.creates),
+            Flavor::Curator => format!("_c_{}-{CURATOR_MARKER}", uuid_of(&self.id, self.creates)),
+        };
         let request = Request::Create2(CreateRequest {
             path: format!("{}/{}", self.dir, self.prefix),
-            data: Bytes::new(),
+            data: self.data.clone(),
             acl: self.acl.clone(),
             flags: CreateMode::EphemeralSequential.as_i32(),
         });
@@ -340,13 +270,17 @@ impl Lock {
     }
 
     fn make_dir(&mut self) {
+        self.make_dir_at(self.dir.clone());
+    }
+
+    fn make_dir_at(&mut self, path: String) {
         let request = Request::Create(CreateRequest {
-            path: self.dir.clone(),
+            path: path.clone(),
             data: Bytes::new(),
             acl: self.acl.clone(),
             flags: CreateMode::Persistent.as_i32(),
         });
-        self.submit(Purpose::MakeDir, request);
+        self.submit(Purpose::MakeDir(path), request);
     }
 
     /// Lists the directory: to look for our node (`Find`) or to see where it stands
@@ -384,7 +318,7 @@ impl Lock {
         let deciding = self
             .in_flight
             .values()
-            .any(|p| matches!(p, Purpose::Create | Purpose::Find | Purpose::MakeDir));
+            .any(|p| matches!(p, Purpose::Create | Purpose::Find | Purpose::MakeDir(_)));
         if deciding {
             return;
         }
@@ -437,15 +371,31 @@ impl Lock {
 
     // ----- replies -----
 
-    fn made_dir(&mut self, reply: Result<Response, SessionError>) {
+    fn made_dir(&mut self, path: String, reply: Result<Response, SessionError>) {
         match reply {
+            // Made, or there already: on to the next level down, or to the lock node.
             Ok(_) | Err(SessionError::Server(ErrorCode::NodeExists)) => match self.phase {
-                Phase::Acquiring => self.create(),
+                Phase::Acquiring if path == self.dir => self.create(),
+                Phase::Acquiring => {
+                    let rest = &self.dir[path.len() + 1..];
+                    let next = rest
+                        .find('/')
+                        .map_or(self.dir.len(), |i| path.len() + 1 + i);
+                    self.make_dir_at(self.dir[..next].to_string());
+                }
                 Phase::Releasing => self.clean_up(),
                 _ => {}
             },
-            Err(e) if retryable(&e) => self.make_dir(),
+            // A parent is missing: make it first.
+            Err(SessionError::Server(ErrorCode::NoNode)) if self.phase == Phase::Acquiring => {
+                match path.rfind('/').filter(|&i| i > 0) {
+                    Some(i) => self.make_dir_at(path[..i].to_string()),
+                    None => self.fail(SessionError::Server(ErrorCode::NoNode)),
+                }
+            }
+            Err(e) if retryable(&e) => self.make_dir_at(path),
             Err(SessionError::SessionExpired) => self.start_over(),
+            Err(SessionError::Server(ErrorCode::NoNode)) => self.clean_up(),
             Err(e) => self.fail(e),
         }
     }
@@ -588,8 +538,109 @@ impl Lock {
     }
 }
 
-/// The order of a contender, from either library's layout.
-fn order_of(name: &str) -> Option<i64> {
+impl Recipe for Lock {
+    type Outcome = Outcome;
+
+    /// The next output for the driver.
+    fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// When [`Lock::handle_timeout`] has work: the acquisition's deadline.
+    fn poll_timeout(&self) -> Option<Instant> {
+        match self.phase {
+            Phase::Acquiring => self.deadline,
+            _ => None,
+        }
+    }
+
+    /// Gives the lock up, or stops acquiring it, in any phase: the node is deleted (once
+    /// its create's fate is known) and [`Outcome::Released`] follows when the server
+    /// confirms it. Dropping the machine instead leaves the node to its session.
+    fn release(&mut self, _now: Instant) {
+        match self.phase {
+            Phase::Acquiring | Phase::Held => {
+                self.phase = Phase::Releasing;
+                self.watching = None;
+                self.clean_up();
+            }
+            Phase::Idle | Phase::Releasing | Phase::Done => {}
+        }
+    }
+
+    /// Time passed: a deadline that ran out ends the acquisition.
+    fn handle_timeout(&mut self, now: Instant) {
+        if self.phase == Phase::Acquiring && self.deadline.is_some_and(|d| now >= d) {
+            self.emit(Outcome::TimedOut);
+            self.release(now);
+        }
+    }
+
+    /// The session's application view changed; `session_id` is the session's id now.
+    fn handle_state(&mut self, _now: Instant, state: AppState, session_id: i64) {
+        let same = session_id == self.node_session;
+        match state {
+            AppState::Suspended => {
+                if self.phase == Phase::Held && !self.suspended {
+                    self.suspended = true;
+                    self.emit(Outcome::Suspended);
+                }
+            }
+            AppState::Connected => {
+                self.session = session_id;
+                if self.phase == Phase::Held && self.suspended {
+                    self.suspended = false;
+                    if same {
+                        self.emit(Outcome::Resumed);
+                    } else {
+                        self.lost();
+                    }
+                }
+            }
+            AppState::Lost => {
+                if self.phase == Phase::Held {
+                    self.lost();
+                }
+            }
+        }
+    }
+
+    /// The reply to the request submitted under `tag`.
+    fn handle_reply(&mut self, _now: Instant, tag: Tag, reply: Result<Response, SessionError>) {
+        let Some(purpose) = self.in_flight.remove(&tag) else {
+            return;
+        };
+        match purpose {
+            Purpose::MakeDir(path) => self.made_dir(path, reply),
+            Purpose::Create => self.created(reply),
+            Purpose::Find => self.found(reply),
+            Purpose::List => self.listed(reply),
+            Purpose::Watch => self.watch_set(tag, reply),
+            Purpose::Delete(node) => self.deleted(node, reply),
+        }
+    }
+
+    /// An event of the watch the request under `tag` left.
+    fn handle_watch(&mut self, _now: Instant, tag: Tag, _event: &WatchedEvent) {
+        if self.watching == Some(tag) {
+            self.watching = None;
+            if self.phase == Phase::Acquiring {
+                self.list();
+            }
+        }
+    }
+
+    /// Whether nothing of this machine is on the server or under way: it was never started,
+    /// or its last acquisition ended with `Released`, `Lost` or `Failed` and every node it
+    /// left was confirmed deleted.
+    fn is_done(&self) -> bool {
+        matches!(self.phase, Phase::Idle | Phase::Done) && self.in_flight.is_empty()
+    }
+}
+
+/// The order of a contender from its node name, in either library's layout; `None` for a
+/// name that is not a lock node's.
+pub fn order_of(name: &str) -> Option<i64> {
     sequence_of(name, MARKER).or_else(|| sequence_of(name, CURATOR_MARKER))
 }
 
@@ -601,5 +652,24 @@ fn retryable(e: &SessionError) -> bool {
     ) || matches!(
         e,
         SessionError::Server(ErrorCode::ConnectionLoss | ErrorCode::OperationTimeout)
+    )
+}
+
+/// A UUID-shaped name (`8-4-4-4-12` hex digits, as Curator's protected names carry) for
+/// the `create`th create of the machine `id`: FNV-1a over both, 128 bits.
+fn uuid_of(id: &str, create: u64) -> String {
+    let mut h: u128 = 0x6c62272e07bb014262b821756295c58d;
+    for b in id.bytes().chain(create.to_le_bytes()) {
+        h ^= u128::from(b);
+        h = h.wrapping_mul(0x0000000001000000000000000000013b);
+    }
+    let x = format!("{h:032x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &x[..8],
+        &x[8..12],
+        &x[12..16],
+        &x[16..20],
+        &x[20..]
     )
 }

@@ -8,6 +8,8 @@
 //! - so no two clients hold it at once in server time;
 //! - once faults stop and every contender has released, no lock node is left.
 //!
+//! Odd seeds use Curator's node names, even ones Kazoo's.
+//!
 //! `ZK_LOCK_SIM_SEEDS=5000 cargo test -p zk-recipes --test lock_sim` runs a long campaign.
 
 use std::collections::{BTreeMap, HashMap};
@@ -15,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use zk_proto::records::{Acl, GetChildrenRequest, Request, Response};
 use zk_proto::session::{Event, RequestId};
-use zk_recipes::Tag;
-use zk_recipes::lock::{Lock, Outcome, Output};
+use zk_recipes::lock::{Flavor, Lock, Outcome, Output};
+use zk_recipes::{Recipe, Tag};
 use zk_sim::TxnOp;
 use zk_sim::harness::{ClientId, Fault, Happened, SimConfig, Simulation};
 
@@ -69,7 +71,14 @@ impl World {
                 let client = sim.add_client(|c| c.with_session_timeout(Duration::from_secs(4)));
                 Contender {
                     client,
-                    lock: Lock::new(DIR, &format!("c{i}s{seed}"), Acl::open_unsafe()),
+                    // Odd seeds name nodes as Curator does, even ones as Kazoo does.
+                    lock: Lock::new(DIR, &format!("c{i}s{seed}"), Acl::open_unsafe()).with_flavor(
+                        if seed % 2 == 1 {
+                            Flavor::Curator
+                        } else {
+                            Flavor::Kazoo
+                        },
+                    ),
                     tags: HashMap::new(),
                     watches: HashMap::new(),
                     holding: None,
@@ -307,7 +316,9 @@ fn node_lifetimes(sim: &Simulation) -> BTreeMap<String, (Instant, Option<Instant
 }
 
 fn sequence(path: &str) -> i64 {
-    zk_recipes::sequence_of(path, zk_recipes::lock::MARKER).expect("a lock node")
+    zk_recipes::sequence_of(path, zk_recipes::lock::MARKER)
+        .or_else(|| zk_recipes::sequence_of(path, zk_recipes::lock::CURATOR_MARKER))
+        .expect("a lock node")
 }
 
 fn check(seed: u64) -> Stats {
