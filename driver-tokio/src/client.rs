@@ -208,22 +208,33 @@ impl Client {
 
     // ----- plumbing -----
 
-    async fn submit(
+    /// Hands a request to the connection task now (so requests sent one after another are
+    /// submitted in that order); the receiver yields its id and outcome.
+    pub(crate) fn send_request(
         &self,
         request: Request,
         watch: Option<WatchSink>,
-    ) -> (RequestId, std::result::Result<Response, session::Error>) {
+    ) -> Option<oneshot::Receiver<(RequestId, std::result::Result<Response, session::Error>)>> {
         let (tx, rx) = oneshot::channel();
         let cmd = Command::Submit {
             request,
             watch,
             reply: tx,
         };
-        if self.commands.send(cmd).is_err() {
-            return (RequestId(0), Err(session::Error::Closed));
+        self.commands.send(cmd).ok().map(|_| rx)
+    }
+
+    async fn submit(
+        &self,
+        request: Request,
+        watch: Option<WatchSink>,
+    ) -> (RequestId, std::result::Result<Response, session::Error>) {
+        match self.send_request(request, watch) {
+            Some(rx) => rx
+                .await
+                .unwrap_or((RequestId(0), Err(session::Error::Closed))),
+            None => (RequestId(0), Err(session::Error::Closed)),
         }
-        rx.await
-            .unwrap_or((RequestId(0), Err(session::Error::Closed)))
     }
 
     /// Submits a request and waits for its outcome, at most the call timeout if one is set.

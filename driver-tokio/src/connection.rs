@@ -323,9 +323,6 @@ impl Task {
                 self.out.push_back(bytes);
             }
         }
-        while let Some(event) = self.session.poll_event() {
-            self.dispatch(event);
-        }
         if let (slow, Some((op, latency))) = self.session.slow_requests()
             && slow > self.slow_logged
         {
@@ -368,6 +365,11 @@ impl Task {
             *s = snap;
             changed
         });
+        // Events go out after the snapshot moved: whoever hears of a state change and then
+        // asks the handle sees that state or a later one, never an older session id.
+        while let Some(event) = self.session.poll_event() {
+            self.dispatch(event);
+        }
     }
 
     fn dispatch(&mut self, event: Event) {

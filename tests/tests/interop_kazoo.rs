@@ -22,6 +22,7 @@ use zk_mio::{Config, Connection, Event};
 use zk_proto::ErrorCode;
 use zk_proto::records::{Acl, Request};
 use zk_proto::session::RequestId;
+use zk_recipes::Recipe;
 use zk_recipes::Tag;
 use zk_recipes::lock::{Lock, Outcome, Output};
 

@@ -16,6 +16,8 @@ mod lease;
 mod lock;
 mod party;
 mod queue;
+mod runner;
+mod rwlock;
 mod tree_cache;
 
 pub use barrier::{Barrier, DoubleBarrier};
@@ -23,9 +25,10 @@ pub use counter::Counter;
 pub use data_watch::{ChildrenWatch, DataWatch};
 pub use election::{Election, Leadership};
 pub use lease::Lease;
-pub use lock::{Lock, LockGuard, LockKind, ReadWriteLock, Semaphore, SemaphoreLease};
+pub use lock::{Flavor, Lock, LockGuard, LockState};
 pub use party::Party;
 pub use queue::{LockingQueue, Queue, QueueItem};
+pub use rwlock::{LockKind, ReadWriteGuard, ReadWriteLock, Semaphore, SemaphoreLease};
 pub use tree_cache::{TreeCache, TreeEvent, TreeNode};
 
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! Locks: exclusive, read/write, and a counting semaphore, on ephemeral sequential nodes.
+//! The read/write lock and the counting semaphore, on ephemeral sequential nodes.
 //!
 //! Each contender creates `<path>/<unique id><marker><sequence>` and waits for the one
 //! node that blocks it (the previous node, or for a reader the previous writer) to go, so a
@@ -46,12 +46,12 @@ impl LockKind {
     }
 }
 
-/// A held lock. Dropping it releases the lock (in the background); [`LockGuard::release`]
+/// A held lock. Dropping it releases the lock (in the background); [`ReadWriteGuard::release`]
 /// releases it and waits. If the session is lost the lock is gone:
-/// [`LockGuard::is_held`] turns false and [`LockGuard::lost`] completes.
+/// [`ReadWriteGuard::is_held`] turns false and [`ReadWriteGuard::lost`] completes.
 #[derive(Debug)]
 #[must_use = "dropping the guard releases the lock"]
-pub struct LockGuard {
+pub struct ReadWriteGuard {
     client: Client,
     node: String,
     session: i64,
@@ -60,8 +60,8 @@ pub struct LockGuard {
     released: bool,
 }
 
-impl LockGuard {
-    async fn new(client: &Client, node: String) -> LockGuard {
+impl ReadWriteGuard {
+    async fn new(client: &Client, node: String) -> ReadWriteGuard {
         let session = client.session_id();
         let (tx, rx) = watch::channel(false);
         let mut states = client.state_events();
@@ -83,7 +83,7 @@ impl LockGuard {
                 }
             }
         });
-        LockGuard {
+        ReadWriteGuard {
             client: client.clone(),
             node,
             session,
@@ -122,7 +122,7 @@ impl LockGuard {
     }
 }
 
-impl Drop for LockGuard {
+impl Drop for ReadWriteGuard {
     fn drop(&mut self) {
         self.monitor.abort();
         if !self.released && self.client.session_id() == self.session {
@@ -199,7 +199,7 @@ async fn acquire(
     kind: LockKind,
     data: &Bytes,
     deadline: Option<Instant>,
-) -> Result<Option<LockGuard>> {
+) -> Result<Option<ReadWriteGuard>> {
     let id = unique_id();
     let node = create_node(client, dir, &id, kind, data).await?;
     let name = node[dir.len() + 1..].to_string();
@@ -231,7 +231,7 @@ async fn acquire(
         let blocker = contenders[..me].iter().rev().find(|c| kind.excludes(c.2));
         let Some(&(_, blocker, _)) = blocker else {
             abandon.node = None;
-            return Ok(Some(LockGuard::new(client, node).await));
+            return Ok(Some(ReadWriteGuard::new(client, node).await));
         };
         let watched = client.exists_watch(&format!("{dir}/{blocker}")).await;
         let watcher = match watched {
@@ -254,97 +254,6 @@ async fn acquire(
                 let _ = watcher.await;
             }
         }
-    }
-}
-
-/// The names of the contenders' nodes in order, and their data (identifiers).
-async fn contenders(client: &Client, dir: &str) -> Result<Vec<(String, Bytes)>> {
-    let mut children = match client.get_children(dir).await {
-        Ok(c) => c,
-        Err(e) if e.server_code() == Some(ErrorCode::NoNode) => return Ok(Vec::new()),
-        Err(e) => return Err(e),
-    };
-    children.retain(|c| LockKind::of(c).is_some() && sequence(c).is_some());
-    children.sort_by_key(|c| sequence(c));
-    let mut out = Vec::with_capacity(children.len());
-    for c in children {
-        if let Ok((data, _)) = client.get_data(&format!("{dir}/{c}")).await {
-            out.push((c, data));
-        }
-    }
-    Ok(out)
-}
-
-/// An exclusive, non-reentrant lock.
-///
-/// ```no_run
-/// # async fn demo(client: zk_tokio::Client) -> zk_tokio::Result<()> {
-/// use std::time::Duration;
-/// use zk_tokio::recipes::Lock;
-/// let lock = Lock::new(&client, "/locks/billing").with_identifier("worker-7");
-/// if let Some(guard) = lock.acquire_timeout(Duration::from_secs(5)).await? {
-///     // ... critical section; check guard.is_held() before acting on shared state ...
-///     guard.release().await?;
-/// }
-/// # Ok(()) }
-/// ```
-#[derive(Debug, Clone)]
-pub struct Lock {
-    client: Client,
-    path: String,
-    identifier: Bytes,
-}
-
-impl Lock {
-    /// A lock at `path` (created when needed).
-    pub fn new(client: &Client, path: &str) -> Lock {
-        Lock {
-            client: client.clone(),
-            path: path.to_string(),
-            identifier: Bytes::new(),
-        }
-    }
-
-    /// Data stored in this contender's node, to tell contenders apart.
-    pub fn with_identifier(mut self, identifier: impl Into<Bytes>) -> Self {
-        self.identifier = identifier.into();
-        self
-    }
-
-    /// Waits for the lock.
-    pub async fn acquire(&self) -> Result<LockGuard> {
-        acquire(
-            &self.client,
-            &self.path,
-            LockKind::Exclusive,
-            &self.identifier,
-            None,
-        )
-        .await?
-        .ok_or(Error::UnexpectedResponse)
-    }
-
-    /// Waits for the lock at most `timeout`; `None` when it was not acquired in time (the
-    /// waiter's node is removed).
-    pub async fn acquire_timeout(&self, timeout: Duration) -> Result<Option<LockGuard>> {
-        let deadline = Instant::now() + timeout;
-        acquire(
-            &self.client,
-            &self.path,
-            LockKind::Exclusive,
-            &self.identifier,
-            Some(deadline),
-        )
-        .await
-    }
-
-    /// The identifiers of the holder and the waiters, in order.
-    pub async fn contenders(&self) -> Result<Vec<Bytes>> {
-        Ok(contenders(&self.client, &self.path)
-            .await?
-            .into_iter()
-            .map(|(_, d)| d)
-            .collect())
     }
 }
 
@@ -376,7 +285,7 @@ impl ReadWriteLock {
     }
 
     /// Waits for a read lock (at most `timeout`, when given).
-    pub async fn read(&self, timeout: Option<Duration>) -> Result<Option<LockGuard>> {
+    pub async fn read(&self, timeout: Option<Duration>) -> Result<Option<ReadWriteGuard>> {
         let deadline = timeout.map(|t| Instant::now() + t);
         acquire(
             &self.client,
@@ -389,7 +298,7 @@ impl ReadWriteLock {
     }
 
     /// Waits for the write lock (at most `timeout`, when given).
-    pub async fn write(&self, timeout: Option<Duration>) -> Result<Option<LockGuard>> {
+    pub async fn write(&self, timeout: Option<Duration>) -> Result<Option<ReadWriteGuard>> {
         let deadline = timeout.map(|t| Instant::now() + t);
         acquire(
             &self.client,
@@ -480,15 +389,8 @@ impl Semaphore {
         let deadline = timeout.map(|t| Instant::now() + t);
         let lock_dir = format!("{}/lock", self.path);
         let leases = format!("{}/leases", self.path);
-        let Some(turn) = acquire(
-            &self.client,
-            &lock_dir,
-            LockKind::Exclusive,
-            &Bytes::new(),
-            deadline,
-        )
-        .await?
-        else {
+        let turn = super::Lock::new(&self.client, &lock_dir);
+        let Some(turn) = turn.acquire_until(deadline).await? else {
             return Ok(None);
         };
         self.client.create_all(&leases, Bytes::new()).await?;

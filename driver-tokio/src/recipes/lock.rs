@@ -1,0 +1,315 @@
+//! The exclusive lock: [`zk_recipes::lock::Lock`] driven on a task of its own.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use zk_proto::session;
+use zk_recipes::Recipe;
+use zk_recipes::lock::{Lock as Machine, Outcome};
+
+pub use zk_recipes::lock::Flavor;
+
+use super::runner::{self, Control};
+use super::unique_id;
+use crate::{Acl, Client, Error, ErrorCode, Result};
+
+/// Where an acquisition stands, as its task last reported it.
+#[derive(Debug, Clone, PartialEq)]
+enum Phase {
+    Acquiring,
+    Held,
+    Suspended,
+    /// Lost with its session.
+    Lost,
+    TimedOut,
+    /// The node is confirmed gone after a release, a cancellation or a timeout.
+    Released,
+    Failed(session::Error),
+}
+
+#[derive(Debug, Clone)]
+struct Status {
+    phase: Phase,
+    node: Option<String>,
+    fencing: i64,
+    /// Nothing of the acquisition is left on the server or under way.
+    done: bool,
+}
+
+impl Status {
+    fn apply(&mut self, outcome: Outcome) {
+        self.phase = match outcome {
+            Outcome::Acquired { node, fencing } => {
+                self.node = Some(node);
+                self.fencing = fencing;
+                Phase::Held
+            }
+            Outcome::Suspended => Phase::Suspended,
+            Outcome::Resumed => Phase::Held,
+            Outcome::Lost => Phase::Lost,
+            Outcome::TimedOut => Phase::TimedOut,
+            Outcome::Released => {
+                // A timeout or a loss stays the answer: `Released` only says the node is
+                // gone.
+                if matches!(self.phase, Phase::TimedOut | Phase::Lost) {
+                    return;
+                }
+                Phase::Released
+            }
+            Outcome::Failed(e) => Phase::Failed(e),
+        }
+    }
+}
+
+/// What a [`LockGuard`] knows of its lock now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LockState {
+    /// Held: the node is the first contender on the server.
+    Held,
+    /// The connection is lost: the session may expire, and the lock pass to another
+    /// client, before this one hears of it. Stop acting on the protected resource until it
+    /// is [`LockState::Held`] again.
+    Suspended,
+    /// Gone: lost with its session, released, or ended by an error.
+    Gone,
+}
+
+/// An exclusive, non-reentrant lock on `path`, with the node layout of Kazoo's `Lock`
+/// (the default) or of Curator's `InterProcessMutex` ([`Lock::with_flavor`]), so it can
+/// share a path with services that use either library.
+///
+/// The lock is [`zk_recipes::lock::Lock`], run on a task of its own. The task, not the
+/// caller's future, owns the lock node: every node it creates is deleted again (retried
+/// across lost replies and reconnects until the server confirms it) unless it is handed
+/// to the caller in a [`LockGuard`].
+///
+/// **Cancel safety.** Dropping a future of this type at any await point is correct: an
+/// `acquire` dropped while its create is in flight, or while it waits behind other
+/// contenders, leaves nothing behind once the server has answered. Wrap it in
+/// `tokio::time::timeout` freely, or use [`Lock::acquire_timeout`], whose deadline holds
+/// even while no server is reachable.
+///
+/// ```no_run
+/// # async fn demo(client: zk_tokio::Client) -> zk_tokio::Result<()> {
+/// use std::time::Duration;
+/// use zk_tokio::recipes::{Lock, LockState};
+/// let lock = Lock::new(&client, "/locks/billing");
+/// if let Some(guard) = lock.acquire_timeout(Duration::from_secs(5)).await? {
+///     // Act only while held; the fencing token grows with every later holder.
+///     if guard.state() == LockState::Held {
+///         println!("holding {} (token {})", guard.node(), guard.fencing_token());
+///     }
+///     guard.release().await?; // returns once the server confirmed the node is gone
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Lock {
+    client: Client,
+    path: String,
+    flavor: Flavor,
+    acl: Vec<Acl>,
+    identifier: Bytes,
+}
+
+impl Lock {
+    /// A lock at `path` (created when needed, open to everyone).
+    pub fn new(client: &Client, path: &str) -> Lock {
+        Lock {
+            client: client.clone(),
+            path: path.to_string(),
+            flavor: Flavor::Kazoo,
+            acl: Acl::open_unsafe(),
+            identifier: Bytes::new(),
+        }
+    }
+
+    /// Names the lock's nodes as `flavor`'s library does: every contender of one path
+    /// must use the same library's layout.
+    pub fn with_flavor(mut self, flavor: Flavor) -> Lock {
+        self.flavor = flavor;
+        self
+    }
+
+    /// Data stored in this contender's node, to tell contenders apart
+    /// ([`Lock::contenders`]), as Kazoo's `identifier`.
+    pub fn with_identifier(mut self, identifier: impl Into<Bytes>) -> Lock {
+        self.identifier = identifier.into();
+        self
+    }
+
+    /// The ACL of the lock's directory and nodes.
+    pub fn with_acl(mut self, acl: Vec<Acl>) -> Lock {
+        self.acl = acl;
+        self
+    }
+
+    /// Waits for the lock as long as it takes. Fails on an error no retry can fix (no
+    /// permission, a closed client); connection loss and session expiry are retried.
+    pub async fn acquire(&self) -> Result<LockGuard> {
+        match self.acquire_until(None).await? {
+            Some(guard) => Ok(guard),
+            None => Err(Error::UnexpectedResponse),
+        }
+    }
+
+    /// Waits for the lock at most `timeout`, connected or not; `None` when it was not
+    /// acquired in time (the waiter's node is then removed in the background).
+    pub async fn acquire_timeout(&self, timeout: Duration) -> Result<Option<LockGuard>> {
+        self.acquire_until(Some(Instant::now() + timeout)).await
+    }
+
+    /// The identifiers of the holder and the waiters, in order (Kazoo's `contenders()`).
+    pub async fn contenders(&self) -> Result<Vec<Bytes>> {
+        let mut children = match self.client.get_children(&self.path).await {
+            Ok(c) => c,
+            Err(e) if e.server_code() == Some(ErrorCode::NoNode) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        children.sort_by_key(|c| zk_recipes::lock::order_of(c));
+        let mut out = Vec::with_capacity(children.len());
+        for c in children {
+            if zk_recipes::lock::order_of(&c).is_none() {
+                continue;
+            }
+            match self.client.get_data(&format!("{}/{c}", self.path)).await {
+                Ok((data, _)) => out.push(data),
+                // Left meanwhile.
+                Err(e) if e.server_code() == Some(ErrorCode::NoNode) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    pub(crate) async fn acquire_until(
+        &self,
+        deadline: Option<Instant>,
+    ) -> Result<Option<LockGuard>> {
+        zk_proto::path::validate_path(&self.path)?;
+        if self.path == "/" {
+            return Err(Error::InvalidRequest(
+                "a lock needs a directory of its own, not /",
+            ));
+        }
+        let machine = Machine::new(&self.path, &unique_id(), self.acl.clone())
+            .with_flavor(self.flavor)
+            .with_data(self.identifier.clone());
+        let (status_tx, mut status) = watch::channel(Status {
+            phase: Phase::Acquiring,
+            node: None,
+            fencing: 0,
+            done: true,
+        });
+        let session_id = self.client.session_id();
+        let deadline = deadline.map(Instant::into_std);
+        let start: Control<Machine> =
+            Box::new(move |m: &mut Machine, now| m.acquire(now, session_id, deadline));
+        let control = runner::spawn(&self.client, machine, start, move |m: &Machine, outcome| {
+            status_tx.send_modify(|s| {
+                if let Some(o) = outcome {
+                    s.apply(o);
+                }
+                s.done = m.is_done();
+            })
+        });
+        // Dropping this future drops `control`: the task then releases whatever exists.
+        let now = status
+            .wait_for(|s| s.phase != Phase::Acquiring)
+            .await
+            .map_err(|_| Error::Closed)?
+            .clone();
+        match now.phase {
+            Phase::Held | Phase::Suspended => Ok(Some(LockGuard {
+                control,
+                status,
+                node: now.node.unwrap_or_default(),
+                fencing: now.fencing,
+            })),
+            Phase::TimedOut => Ok(None),
+            Phase::Failed(e) => Err(e.into()),
+            Phase::Acquiring | Phase::Lost | Phase::Released => Err(Error::UnexpectedResponse),
+        }
+    }
+}
+
+/// A held lock. Dropping it releases the lock in the background (the node is deleted,
+/// retried until the server confirms it); [`LockGuard::release`] releases it and waits for
+/// that confirmation.
+#[derive(Debug)]
+#[must_use = "dropping the guard releases the lock"]
+pub struct LockGuard {
+    control: mpsc::UnboundedSender<Control<Machine>>,
+    status: watch::Receiver<Status>,
+    node: String,
+    fencing: i64,
+}
+
+impl LockGuard {
+    /// The lock node's path.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// A number that grows with every later holder of this lock (the node's sequence
+    /// number), for a resource that can refuse writes from a stale holder.
+    pub fn fencing_token(&self) -> i64 {
+        self.fencing
+    }
+
+    /// Where the lock stands now.
+    pub fn state(&self) -> LockState {
+        match self.status.borrow().phase {
+            Phase::Held => LockState::Held,
+            Phase::Suspended => LockState::Suspended,
+            _ => LockState::Gone,
+        }
+    }
+
+    /// Whether the lock is held now: not suspended, not lost.
+    pub fn is_held(&self) -> bool {
+        self.state() == LockState::Held
+    }
+
+    /// Waits until the state differs from `seen`, and returns the new one.
+    pub async fn changed(&self, seen: LockState) -> LockState {
+        let mut status = self.status.clone();
+        let state = |s: &Status| match s.phase {
+            Phase::Held => LockState::Held,
+            Phase::Suspended => LockState::Suspended,
+            _ => LockState::Gone,
+        };
+        match status.wait_for(|s| state(s) != seen).await {
+            Ok(s) => state(&s),
+            Err(_) => LockState::Gone,
+        }
+    }
+
+    /// Completes when the lock is gone (lost with its session, or ended by an error).
+    pub async fn lost(&self) {
+        let mut seen = self.state();
+        while seen != LockState::Gone {
+            seen = self.changed(seen).await;
+        }
+    }
+
+    /// Releases the lock and waits until the server confirmed its node is gone. If this
+    /// future is dropped first, the release still completes in the background.
+    pub async fn release(mut self) -> Result<()> {
+        let _ = self
+            .control
+            .send(Box::new(|m: &mut Machine, now| m.release(now)));
+        let status = self
+            .status
+            .wait_for(|s| s.done && s.phase != Phase::Held && s.phase != Phase::Suspended)
+            .await
+            .map_err(|_| Error::Closed)?
+            .clone();
+        match status.phase {
+            Phase::Failed(e) => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! The async lock handle under the faults a caller meets: futures dropped at every await
+//! point, replies lost to a cut connection, and deadlines during an outage. What is left on
+//! the real server is what counts, not what the client believes.
+
+use std::time::{Duration, Instant};
+
+use zk_harness::{Fault, Proxy};
+use zk_tests::{client, shared_server};
+use zk_tokio::Client;
+use zk_tokio::recipes::{Lock, LockGuard, LockState};
+
+/// Waits until `dir` holds exactly `n` children, and returns them.
+async fn settle(c: &Client, dir: &str, n: usize, within: Duration) -> Vec<String> {
+    let deadline = Instant::now() + within;
+    loop {
+        let children = c.get_children(dir).await.unwrap_or_default();
+        if children.len() == n {
+            return children;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{dir} still holds {children:?} after {within:?}, {n} expected"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A holder of the lock on `dir`, and a waiter's client whose every request takes
+/// 300 ms each way through a proxy.
+async fn contended(dir: &str) -> (Client, LockGuard, Proxy, Client) {
+    let holder = client(&shared_server().connect_string()).await;
+    let held = Lock::new(&holder, dir).acquire().await.unwrap();
+    let proxy = Proxy::start(shared_server().addr()).unwrap();
+    let waiter = client(&proxy.connect_string()).await;
+    proxy.set_fault(Fault::Delay(Duration::from_millis(300)));
+    (holder, held, proxy, waiter)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acquisitions_dropped_at_any_await_point_leave_no_node() {
+    let dir = "/locks/dropped";
+    // The drops below land while the waiter's create is on its way, while the create's
+    // reply is, while it lists, and while it waits behind the holder.
+    let (holder, held, proxy, waiter) = contended(dir).await;
+    let lock = Lock::new(&waiter, dir);
+    let drops_ms = [50u64, 100, 250, 400, 650, 900, 1400];
+    for ms in drops_ms {
+        let attempt = tokio::time::timeout(Duration::from_millis(ms), lock.acquire()).await;
+        assert!(attempt.is_err(), "the lock is held: nothing to acquire");
+    }
+    // The holder's node is all that stays, once the delayed deletes are through.
+    let left = settle(&holder, dir, 1, Duration::from_secs(15)).await;
+    assert_eq!(format!("{dir}/{}", left[0]), held.node());
+
+    // And the lock passes on as usual.
+    held.release().await.unwrap();
+    proxy.set_fault(Fault::Pass);
+    let next = tokio::time::timeout(Duration::from_secs(5), lock.acquire())
+        .await
+        .expect("a free lock is taken at once")
+        .unwrap();
+    assert!(next.is_held());
+    next.release().await.unwrap();
+    settle(&holder, dir, 0, Duration::from_secs(5)).await;
+    waiter.close().await;
+    holder.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_whose_reply_was_lost_is_adopted_not_repeated() {
+    let dir = "/locks/lost-reply";
+    let (holder, held, proxy, waiter) = contended(dir).await;
+    let lock = Lock::new(&waiter, dir);
+    let acquiring = tokio::spawn(async move { lock.acquire().await });
+    // The create reaches the server after 300 ms; its reply would be back after 600.
+    settle(&holder, dir, 2, Duration::from_secs(5)).await;
+    proxy.set_fault(Fault::Pass);
+    proxy.cut();
+    // Reconnected on the same session, the waiter finds its node by its id: still two.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let children = settle(&holder, dir, 2, Duration::from_secs(5)).await;
+    assert!(!acquiring.is_finished());
+
+    held.release().await.unwrap();
+    let guard = tokio::time::timeout(Duration::from_secs(10), acquiring)
+        .await
+        .expect("the waiter takes the lock once the holder leaves")
+        .unwrap()
+        .unwrap();
+    assert!(
+        children.iter().any(|c| guard.node().ends_with(c.as_str())),
+        "the waiter holds the node it created before the cut: {} of {children:?}",
+        guard.node()
+    );
+    settle(&holder, dir, 1, Duration::from_secs(5)).await;
+
+    // A release whose delete reply is lost too: the delete is sent again until confirmed.
+    proxy.set_fault(Fault::Delay(Duration::from_millis(300)));
+    let releasing = tokio::spawn(guard.release());
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    proxy.set_fault(Fault::Pass);
+    proxy.cut();
+    tokio::time::timeout(Duration::from_secs(10), releasing)
+        .await
+        .expect("the release is confirmed after the reconnect")
+        .unwrap()
+        .unwrap();
+    assert!(holder.get_children(dir).await.unwrap().is_empty());
+    waiter.close().await;
+    holder.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deadline_holds_while_no_server_answers_and_a_holder_hears_suspension() {
+    let dir = "/locks/outage";
+    let proxy = Proxy::start(shared_server().addr()).unwrap();
+    let c = zk_tokio::Client::builder(&proxy.connect_string())
+        .session_timeout(Duration::from_secs(6))
+        .connect()
+        .await
+        .unwrap();
+    let other = client(&shared_server().connect_string()).await;
+    let held = Lock::new(&other, dir).acquire().await.unwrap();
+
+    proxy.set_fault(Fault::BlackHole);
+    proxy.cut();
+    let started = Instant::now();
+    let got = Lock::new(&c, dir)
+        .acquire_timeout(Duration::from_secs(1))
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    assert!(got.is_none());
+    assert!(
+        took < Duration::from_millis(1500),
+        "acquire_timeout(1 s) returned after {took:?} with no server reachable"
+    );
+    proxy.set_fault(Fault::Pass);
+    held.release().await.unwrap();
+    // Whatever the timed-out waiter may have created goes once it is back.
+    settle(&other, dir, 0, Duration::from_secs(15)).await;
+
+    // A holder whose link goes silent hears Suspended long before its session could end.
+    let guard = Lock::new(&c, dir).acquire().await.unwrap();
+    assert_eq!(guard.state(), LockState::Held);
+    proxy.set_fault(Fault::BlackHole);
+    let started = Instant::now();
+    let state = tokio::time::timeout(Duration::from_secs(6), guard.changed(LockState::Held))
+        .await
+        .expect("suspension is reported");
+    assert_eq!(state, LockState::Suspended);
+    assert!(!guard.is_held());
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(4), "suspended after {took:?}");
+    proxy.set_fault(Fault::Pass);
+    proxy.cut();
+    let state = tokio::time::timeout(Duration::from_secs(10), guard.changed(LockState::Suspended))
+        .await
+        .expect("the session comes back");
+    assert_eq!(state, LockState::Held, "same session, node still there");
+    guard.release().await.unwrap();
+    settle(&other, dir, 0, Duration::from_secs(5)).await;
+    c.close().await;
+    other.close().await;
+}
