@@ -1,0 +1,140 @@
+//! Interoperability with Curator 5.4 (Debian's `libcurator-recipes-java`): our lock with
+//! Curator's node names and Curator's `InterProcessMutex` take turns on one path of a real
+//! server. Each side, while it holds the lock, creates an ephemeral marker node that must
+//! not exist and bumps a counter with a versioned write: an overlap in server time fails
+//! one of the two on the server, whatever the clients believe.
+//!
+//! Skipped, with a note, when Curator's jars are not installed, unless
+//! `ZK_REQUIRE_INTEROP` is set (`.ci/run` installs them and sets it).
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use zk_tests::{client, shared_server};
+use zk_tokio::recipes::{Flavor, Lock};
+use zk_tokio::{CreateOptions, ErrorCode};
+
+const CURATOR: &str = "/usr/share/java/curator-recipes.jar";
+const SLF4J_SIMPLE: &str = "/usr/share/java/slf4j-simple.jar";
+const DIR: &str = "/interop-curator";
+const TURNS: u32 = 60;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_lock_and_curators_interprocess_mutex_exclude_each_other() {
+    if !Path::new(CURATOR).exists() {
+        assert!(
+            std::env::var("ZK_REQUIRE_INTEROP").is_err(),
+            "Curator is required (ZK_REQUIRE_INTEROP) but {CURATOR} is missing"
+        );
+        eprintln!("skipped: no Curator (apt-get install libcurator-recipes-java, or run .ci/run)");
+        return;
+    }
+    // The manifest of Curator's jar lists the rest of its class path.
+    let mut classpath = CURATOR.to_string();
+    if Path::new(SLF4J_SIMPLE).exists() {
+        classpath = format!("{classpath}:{SLF4J_SIMPLE}");
+    }
+    let work = tempfile::tempdir().expect("a temporary directory");
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("java/CuratorLockSide.java");
+    let javac = Command::new("javac")
+        .args(["-cp", &classpath, "-d"])
+        .arg(work.path())
+        .arg(&source)
+        .output()
+        .expect("javac runs");
+    assert!(
+        javac.status.success(),
+        "javac failed: {}",
+        String::from_utf8_lossy(&javac.stderr)
+    );
+
+    let hosts = shared_server().connect_string();
+    let c = client(&hosts).await;
+    let (lock_dir, counter, marker) = (
+        format!("{DIR}/lock"),
+        format!("{DIR}/counter"),
+        format!("{DIR}/inside"),
+    );
+    for (path, data) in [(DIR, ""), (counter.as_str(), "0")] {
+        match c.create(path, data, &CreateOptions::persistent()).await {
+            Ok(_) => {}
+            Err(e) if e.server_code() == Some(ErrorCode::NodeExists) => {}
+            Err(e) => panic!("creating {path}: {e}"),
+        }
+    }
+    c.set_data(&counter, "0", None).await.unwrap();
+
+    let cp = format!("{classpath}:{}", work.path().display());
+    let curator = Command::new("java")
+        .args(["-cp", &cp, "CuratorLockSide", &hosts, &TURNS.to_string()])
+        .args([&lock_dir, &counter, &marker])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the Curator side");
+    let ready = format!("{marker}-ready");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while c.exists(&ready).await.unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the Curator side never connected"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let lock = Lock::new(&c, &lock_dir).with_flavor(Flavor::Curator);
+    let (mut done, mut overlaps, mut contended) = (0u32, 0u32, 0u32);
+    for _ in 0..TURNS {
+        let guard = tokio::time::timeout(Duration::from_secs(60), lock.acquire())
+            .await
+            .expect("the lock within 60 s")
+            .expect("the lock");
+        if c.get_children(&lock_dir).await.unwrap().len() > 1 {
+            contended += 1;
+        }
+        match c.create(&marker, "rust", &CreateOptions::ephemeral()).await {
+            Ok(_) => {
+                let (data, stat) = c.get_data(&counter).await.unwrap();
+                let n: u64 = std::str::from_utf8(&data).unwrap().parse().unwrap();
+                match c
+                    .set_data(&counter, (n + 1).to_string(), Some(stat.version))
+                    .await
+                {
+                    Ok(_) => done += 1,
+                    Err(e) if e.server_code() == Some(ErrorCode::BadVersion) => overlaps += 1,
+                    Err(e) => panic!("writing the counter: {e}"),
+                }
+                c.delete(&marker, None).await.unwrap();
+            }
+            Err(e) if e.server_code() == Some(ErrorCode::NodeExists) => overlaps += 1,
+            Err(e) => panic!("creating the marker: {e}"),
+        }
+        guard.release().await.unwrap();
+    }
+
+    let output = tokio::task::spawn_blocking(move || curator.wait_with_output())
+        .await
+        .unwrap()
+        .expect("the Curator side ends");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "the Curator side failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("DONE {TURNS} OVERLAPS 0")),
+        "Curator saw overlaps: {stdout}"
+    );
+    assert_eq!((done, overlaps), (TURNS, 0), "we saw overlaps");
+    let (data, _) = c.get_data(&counter).await.unwrap();
+    assert_eq!(std::str::from_utf8(&data).unwrap(), (2 * TURNS).to_string());
+    assert!(
+        contended > 0,
+        "the two sides never waited for each other: the test proved nothing"
+    );
+    eprintln!("{TURNS} turns each, {contended} of ours with a Curator contender waiting");
+    assert!(c.get_children(&lock_dir).await.unwrap().is_empty());
+    c.close().await;
+}
