@@ -23,6 +23,21 @@ pub mod plan;
 
 pub use op::{Op, Reply};
 
+/// A random number, from the standard library's randomly keyed hasher (its keys are drawn
+/// once per thread and stepped for every hasher): a client's seed.
+pub fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
+}
+
+/// A fresh 128-bit id in 32 hex digits, for a recipe to find its own nodes again after a
+/// lost reply.
+pub fn unique_id() -> String {
+    format!("{:016x}{:016x}", random_u64(), random_u64())
+}
+
 #[doc(hidden)]
 pub use bytes as __bytes;
 #[doc(hidden)]

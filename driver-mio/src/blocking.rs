@@ -7,7 +7,6 @@
 //! delay the callbacks after it, of every client: callbacks must not block.
 
 use std::collections::{BTreeSet, HashMap};
-use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -28,6 +27,7 @@ use zk_proto::session::{
 use zk_proto::{ErrorCode, Stat};
 
 use crate::Connection;
+use crate::recipes::Hosted;
 
 /// The IO thread's waker; every other token is a session's key.
 const WAKE: Token = Token(usize::MAX);
@@ -63,6 +63,10 @@ enum Cmd {
     Metrics(Sender<SessionMetrics>),
     UpdateHosts(zk_proto::session::HostList, Sender<bool>),
     Close(Sender<()>),
+    /// Run a recipe machine beside the session.
+    Host(Box<dyn Hosted>),
+    /// Nothing but a turn: a hosted machine has steps waiting.
+    Poke,
 }
 
 /// A session state listener.
@@ -212,7 +216,7 @@ impl ClientBuilder {
 
     /// Starts the session on the IO thread without waiting for it.
     pub fn spawn(self) -> Result<Client> {
-        let seed = self.options.seed.unwrap_or_else(random_seed);
+        let seed = self.options.seed.unwrap_or_else(zk_client::random_u64);
         let session = self.options.session(Instant::now(), seed)?;
         let reactor = Reactor::get()?;
         let key = reactor.next_key.fetch_add(1, Ordering::Relaxed);
@@ -248,17 +252,6 @@ impl ClientBuilder {
             seed,
         })
     }
-}
-
-fn random_seed() -> u64 {
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default(),
-    );
-    h.finish()
 }
 
 /// A one-shot watch: wait for its event. Dropping it before the event releases the watch.
@@ -506,6 +499,21 @@ impl Client {
         let (tx, rx) = mpsc::channel();
         self.shared.send(Cmd::Subscribe(tx));
         rx
+    }
+
+    /// Hands a recipe machine to the IO thread; false when the session is over.
+    pub(crate) fn host(&self, machine: Box<dyn Hosted>) -> bool {
+        self.shared.send(Cmd::Host(machine))
+    }
+
+    /// Gives the IO thread a turn for this session.
+    pub(crate) fn poke(&self) {
+        self.shared.send(Cmd::Poke);
+    }
+
+    /// How long a call waits for its reply.
+    pub(crate) fn call_timeout(&self) -> Duration {
+        self.call_timeout
     }
 
     /// Closes the session and waits until it is closed (at most the call timeout).
@@ -837,6 +845,9 @@ impl IoThread {
                 if let Some(s) = self.sessions.get_mut(&key) {
                     s.deadline = None;
                     s.conn.handle_timeout(now);
+                    for h in &mut s.hosted {
+                        h.handle_timeout(now);
+                    }
                     touch(&mut self.touched, s, key);
                 }
             }
@@ -887,9 +898,8 @@ impl IoThread {
             return;
         };
         s.touched = false;
-        while let Some(event) = s.conn.poll_event() {
-            s.dispatch(event);
-        }
+        // The snapshot moves before the events go out: whoever hears of a state change
+        // and then asks the client sees that state or a later one.
         let session = s.conn.session();
         let snap = Snapshot {
             state: session.state(),
@@ -899,6 +909,7 @@ impl IoThread {
         if let Ok(mut shared) = s.snapshot.lock() {
             *shared = snap;
         }
+        s.deliver(now);
         let over = s.conn.is_finished();
         if let Some(d) = s.deadline.take() {
             self.deadlines.remove(&(d, key));
@@ -909,7 +920,11 @@ impl IoThread {
             }
             return;
         }
-        let next = s.conn.timeout(now).map(|d| now + d);
+        let hosted = s.hosted.iter().filter_map(|h| h.poll_timeout()).min();
+        let next = match (s.conn.timeout(now).map(|d| now + d), hosted) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         s.deadline = next;
         if let Some(d) = next {
             self.deadlines.insert((d, key));
@@ -941,6 +956,8 @@ struct SessionLoop {
     closing: bool,
     deadline: Option<Instant>,
     touched: bool,
+    /// Recipe machines running beside the session.
+    hosted: Vec<Box<dyn Hosted>>,
 }
 
 impl SessionLoop {
@@ -963,6 +980,7 @@ impl SessionLoop {
             closing: false,
             deadline: None,
             touched: false,
+            hosted: Vec::new(),
         }
     }
 
@@ -1031,6 +1049,33 @@ impl SessionLoop {
                     self.closing = true;
                     self.conn.close(now);
                 }
+            }
+            Cmd::Host(machine) => self.hosted.push(machine),
+            Cmd::Poke => {}
+        }
+    }
+
+    /// Hands the session's events to the hosted machines first and the rest to the
+    /// client's callers, then lets each machine submit and report, until nothing more
+    /// happens.
+    fn deliver(&mut self, now: Instant) {
+        loop {
+            let session_id = self.conn.session().session_id();
+            let mut any = false;
+            while let Some(event) = self.conn.poll_event() {
+                any = true;
+                let mut event = Some(event);
+                for h in &mut self.hosted {
+                    event = event.and_then(|e| h.handle_event(now, e, session_id));
+                }
+                if let Some(event) = event {
+                    self.dispatch(event);
+                }
+            }
+            let conn = &mut self.conn;
+            self.hosted.retain_mut(|h| h.step(now, conn));
+            if !any {
+                return;
             }
         }
     }

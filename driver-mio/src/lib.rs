@@ -51,10 +51,13 @@ pub mod admin;
 pub mod blocking;
 pub mod calls;
 mod connection;
+pub mod recipes;
 
 pub use calls::{Calls, Pending, Routed};
 pub use connection::{Connection, Resolver, blocking_resolver};
-pub use zk_client::{CreateOptions, Error, MultiBuilder, ReadOp, ReadResult, Reconfig, Result, op};
+pub use zk_client::{
+    CreateOptions, Error, MultiBuilder, ReadOp, ReadResult, Reconfig, Result, op, unique_id,
+};
 
 // Everything a user of this crate names, so that it is enough on its own.
 pub use bytes::Bytes;

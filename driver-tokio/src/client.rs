@@ -1,7 +1,6 @@
 //! What the user calls: the client handle, its builder and the typed operations.
 
 use std::future::Future;
-use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -48,7 +47,7 @@ impl ClientBuilder {
     /// Starts the session without waiting for it; requests wait for the connection.
     /// Must be called inside a tokio runtime.
     pub fn spawn(self) -> Result<Client> {
-        let seed = self.options.seed.unwrap_or_else(random_seed);
+        let seed = self.options.seed.unwrap_or_else(zk_client::random_u64);
         let now = tokio::time::Instant::now().into_std();
         let session = self.options.session(now, seed)?;
         let (tx, rx) = mpsc::unbounded_channel();
@@ -176,19 +175,6 @@ pub struct Client {
     retry: RetryPolicy,
     call_timeout: Option<Duration>,
     seed: u64,
-}
-
-/// A random seed per client: the standard library's per-process random hash key, mixed with
-/// the clock.
-fn random_seed() -> u64 {
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default(),
-    );
-    h.finish()
 }
 
 fn closed() -> Error {

@@ -95,6 +95,8 @@ pub(crate) struct Task {
     read_buf: BytesMut,
     /// Slow requests already logged.
     slow_logged: u64,
+    /// The session id the tracing span shows.
+    span_session_id: i64,
 }
 
 fn now() -> std::time::Instant {
@@ -123,6 +125,7 @@ impl Task {
             out: VecDeque::new(),
             read_buf: BytesMut::with_capacity(READ_BUFFER),
             slow_logged: 0,
+            span_session_id: 0,
         }
     }
 
@@ -407,7 +410,8 @@ impl Task {
             }
             Event::State { state, reason } => {
                 let id = self.session.session_id();
-                if id != self.snapshot.borrow().session_id {
+                if id != self.span_session_id {
+                    self.span_session_id = id;
                     tracing::Span::current().record("session_id", format!("{id:#x}"));
                 }
                 match &reason {

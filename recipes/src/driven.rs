@@ -80,7 +80,7 @@ impl<R: Recipe> Driven<R> {
             Event::Complete { id, result, watch } => match self.replies.remove(&id) {
                 Some(tag) => {
                     if let Some(kind) = watch {
-                        self.watches.insert(id, (tag, persistent(kind)));
+                        self.watches.insert(id, (tag, !kind.is_one_shot()));
                     }
                     self.machine.handle_reply(now, tag, result);
                     None
@@ -116,7 +116,7 @@ impl<R: Recipe> Driven<R> {
     ) {
         if let Some(tag) = self.replies.remove(&id) {
             if let Some(kind) = watch {
-                self.watches.insert(id, (tag, persistent(kind)));
+                self.watches.insert(id, (tag, !kind.is_one_shot()));
             }
             self.machine.handle_reply(now, tag, result);
         }
@@ -150,10 +150,6 @@ impl<R: Recipe> Driven<R> {
             }
         }
     }
-}
-
-fn persistent(kind: WatchKind) -> bool {
-    matches!(kind, WatchKind::Persistent | WatchKind::PersistentRecursive)
 }
 
 /// The last event a watch delivers: the session ended it, or it was removed.

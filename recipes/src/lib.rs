@@ -33,8 +33,12 @@ use std::time::Instant;
 use zk_proto::records::{Request, Response};
 use zk_proto::session::{AppState, Error as SessionError, WatchedEvent};
 
+#[doc(hidden)]
+pub use bytes as __bytes;
 pub use driven::Driven;
 pub use sequence::sequence_of;
+#[doc(hidden)]
+pub use zk_proto as __proto;
 #[doc(no_inline)]
 pub use zk_proto::session::Event;
 

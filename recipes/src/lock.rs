@@ -120,6 +120,196 @@ pub enum Outcome {
     Failed(SessionError),
 }
 
+/// What a lock is, before any machine runs it: its directory, whose node names it uses,
+/// its ACL and the data each contender stores. Driver handles keep one and make a machine
+/// of it per acquisition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Options {
+    dir: String,
+    flavor: Flavor,
+    acl: Vec<Acl>,
+    data: Bytes,
+}
+
+impl Options {
+    /// A lock on `dir` with Kazoo's names, open to everyone, storing nothing.
+    pub fn new(dir: &str) -> Options {
+        Options {
+            dir: dir.to_string(),
+            flavor: Flavor::Kazoo,
+            acl: Acl::open_unsafe(),
+            data: Bytes::new(),
+        }
+    }
+
+    /// Names nodes as `flavor`'s library does.
+    pub fn with_flavor(self, flavor: Flavor) -> Options {
+        Options { flavor, ..self }
+    }
+
+    /// The ACL of the directory and the nodes.
+    pub fn with_acl(self, acl: Vec<Acl>) -> Options {
+        Options { acl, ..self }
+    }
+
+    /// Data stored in each node (Kazoo's identifier).
+    pub fn with_data(self, data: Bytes) -> Options {
+        Options { data, ..self }
+    }
+
+    /// The lock's directory.
+    pub fn dir(&self) -> &str {
+        &self.dir
+    }
+
+    /// A machine for one acquisition, with the unique `id` its nodes carry; an error for
+    /// a directory that is not a valid path or is the root.
+    pub fn machine(&self, id: &str) -> Result<Lock, SessionError> {
+        zk_proto::path::validate_path(&self.dir)?;
+        if self.dir == "/" {
+            return Err(SessionError::InvalidRequest(
+                "a lock needs a directory of its own, not /",
+            ));
+        }
+        Ok(Lock::new(&self.dir, id, self.acl.clone())
+            .with_flavor(self.flavor)
+            .with_data(self.data.clone()))
+    }
+}
+
+/// Writes a driver's lock handle's builder methods (`with_flavor`, `with_identifier`,
+/// `with_acl`) over its `options: Options` field, so every driver offers the same ones.
+#[macro_export]
+macro_rules! lock_option_setters {
+    () => {
+        /// Names the lock's nodes as `flavor`'s library does: every contender of one path
+        /// must use the same library's layout.
+        pub fn with_flavor(mut self, flavor: $crate::lock::Flavor) -> Self {
+            self.options = self.options.with_flavor(flavor);
+            self
+        }
+
+        /// Data stored in this contender's node, as Kazoo's `identifier`.
+        pub fn with_identifier(mut self, identifier: impl Into<$crate::__bytes::Bytes>) -> Self {
+            self.options = self.options.with_data(identifier.into());
+            self
+        }
+
+        /// The ACL of the lock's directory and nodes.
+        pub fn with_acl(mut self, acl: Vec<$crate::__proto::records::Acl>) -> Self {
+            self.options = self.options.with_acl(acl);
+            self
+        }
+    };
+}
+
+/// Where a lock stands for its holder: what a driver's guard reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LockState {
+    /// Held: the node is the first contender on the server.
+    Held,
+    /// The connection is lost: the session may expire, and the lock pass to another
+    /// client, before this one hears of it. Stop acting on the protected resource until it
+    /// is [`LockState::Held`] again.
+    Suspended,
+    /// Gone: lost with its session, released, or ended by an error.
+    Gone,
+}
+
+/// Where one acquisition stands, folded from its outcomes: what a driver's handle keeps
+/// to answer its caller.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Standing {
+    /// Not decided yet.
+    Acquiring,
+    /// Held.
+    Held,
+    /// Held, but the connection is lost.
+    Suspended,
+    /// Lost with its session.
+    Lost,
+    /// The deadline passed first.
+    TimedOut,
+    /// Given up, and the node confirmed gone.
+    Released,
+    /// Ended by an error no retry fixes.
+    Failed(SessionError),
+}
+
+/// One acquisition as a handle sees it: [`Progress::apply`] each outcome, and
+/// [`Progress::observe`] the machine after each step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Progress {
+    /// Where it stands.
+    pub standing: Standing,
+    /// The lock node, once acquired.
+    pub node: Option<String>,
+    /// The fencing token, once acquired.
+    pub fencing: i64,
+    /// Nothing of the acquisition is left on the server or under way.
+    pub done: bool,
+}
+
+impl Default for Progress {
+    fn default() -> Progress {
+        Progress {
+            standing: Standing::Acquiring,
+            node: None,
+            fencing: 0,
+            done: false,
+        }
+    }
+}
+
+impl Progress {
+    /// Takes in an outcome.
+    pub fn apply(&mut self, outcome: Outcome) {
+        self.standing = match outcome {
+            Outcome::Acquired { node, fencing } => {
+                self.node = Some(node);
+                self.fencing = fencing;
+                Standing::Held
+            }
+            Outcome::Suspended => Standing::Suspended,
+            Outcome::Resumed => Standing::Held,
+            Outcome::Lost => Standing::Lost,
+            Outcome::TimedOut => Standing::TimedOut,
+            // After a timeout or a loss, that stays the answer: `Released` only says the
+            // node is gone.
+            Outcome::Released if matches!(self.standing, Standing::TimedOut | Standing::Lost) => {
+                return;
+            }
+            Outcome::Released => Standing::Released,
+            Outcome::Failed(e) => Standing::Failed(e),
+        }
+    }
+
+    /// Takes in the machine's state after a step.
+    pub fn observe(&mut self, lock: &Lock) {
+        self.done = lock.is_done();
+    }
+
+    /// Whether the acquisition is decided: held (maybe suspended), timed out, or ended.
+    pub fn decided(&self) -> bool {
+        self.standing != Standing::Acquiring
+    }
+
+    /// Whether a release asked for is complete: the lock is no longer held and nothing
+    /// of it is left on the server.
+    pub fn settled(&self) -> bool {
+        self.done && !matches!(self.standing, Standing::Held | Standing::Suspended)
+    }
+
+    /// The holder's view.
+    pub fn state(&self) -> LockState {
+        match self.standing {
+            Standing::Held => LockState::Held,
+            Standing::Suspended => LockState::Suspended,
+            _ => LockState::Gone,
+        }
+    }
+}
+
 /// What a request in flight was for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Purpose {

@@ -20,11 +20,10 @@ use zk_client::{CreateOptions, Error as ClientError};
 use zk_harness::ZkServer;
 use zk_mio::{Config, Connection, Event};
 use zk_proto::ErrorCode;
-use zk_proto::records::{Acl, Request};
+use zk_proto::records::Acl;
 use zk_proto::session::RequestId;
-use zk_recipes::Recipe;
-use zk_recipes::Tag;
-use zk_recipes::lock::{Lock, Outcome, Output};
+use zk_recipes::lock::{Lock, Outcome};
+use zk_recipes::{Driven, Recipe};
 
 const LOCK: &str = "/interop/lock";
 const MARKER: &str = "/interop/marker";
@@ -78,13 +77,12 @@ fn kazoo_python() -> Option<String> {
     None
 }
 
-/// One session in a mio loop, running the lock machine and plain calls.
+/// One session in a mio loop, running the lock machine (through `Driven`, which keeps its
+/// request ids) and plain calls.
 struct Ours {
     poll: Poll,
     conn: Connection,
-    lock: Lock,
-    tags: HashMap<RequestId, Tag>,
-    watches: HashMap<RequestId, Tag>,
+    lock: Driven<Lock>,
     replies: HashMap<RequestId, Reply>,
     outcomes: Vec<Outcome>,
 }
@@ -99,9 +97,7 @@ impl Ours {
         Ours {
             poll,
             conn,
-            lock: Lock::new(LOCK, "rust0123456789abcdef", Acl::open_unsafe()),
-            tags: HashMap::new(),
-            watches: HashMap::new(),
+            lock: Driven::new(Lock::new(LOCK, "rust0123456789abcdef", Acl::open_unsafe())),
             replies: HashMap::new(),
             outcomes: Vec::new(),
         }
@@ -125,42 +121,19 @@ impl Ours {
         self.conn.handle_timeout(now);
         self.lock.handle_timeout(now);
         while let Some(event) = self.conn.poll_event() {
-            match event {
-                Event::Complete { id, result, .. } => match self.tags.remove(&id) {
-                    Some(tag) => self.lock.handle_reply(now, tag, result),
-                    None => {
-                        self.replies.insert(id, result);
-                    }
-                },
-                Event::Watch(w) => {
-                    if let Some(tag) = self.watches.get(&w.watch).copied() {
-                        self.lock.handle_watch(now, tag, &w);
-                    }
-                }
-                Event::App(state) => {
-                    let id = self.conn.session().session_id();
-                    self.lock.handle_state(now, state, id);
-                }
-                _ => {}
+            let id = self.conn.session().session_id();
+            // The machine's own completions and watch events stop here.
+            if let Some(Event::Complete { id, result, .. }) = self.lock.handle_event(now, event, id)
+            {
+                self.replies.insert(id, result);
             }
         }
-        while let Some(out) = self.lock.poll_output() {
-            match out {
-                Output::Submit(tag, request) => {
-                    let watch = matches!(request, Request::Exists(_));
-                    match self.conn.submit(now, request) {
-                        Ok(id) => {
-                            self.tags.insert(id, tag);
-                            if watch {
-                                self.watches.insert(id, tag);
-                            }
-                        }
-                        Err(e) => self.lock.handle_reply(now, tag, Err(e)),
-                    }
-                }
-                Output::Outcome(o) => self.outcomes.push(o),
-            }
-        }
+        let (conn, outcomes) = (&mut self.conn, &mut self.outcomes);
+        self.lock.flush(
+            now,
+            |request| conn.submit(now, request),
+            |o| outcomes.push(o),
+        );
     }
 
     /// Runs one of the client layer's typed operations to its result.
@@ -227,7 +200,9 @@ fn our_lock_and_kazoos_exclude_each_other() {
     let (mut done, mut overlaps, mut fencing) = (0u32, 0u32, Vec::new());
     for _ in 0..TURNS {
         let session = ours.conn.session().session_id();
-        ours.lock.acquire(Instant::now(), session, None);
+        ours.lock
+            .machine_mut()
+            .acquire(Instant::now(), session, None);
         match ours.until("Acquired", |o| matches!(o, Outcome::Acquired { .. })) {
             Outcome::Acquired { fencing: f, .. } => fencing.push(f),
             other => panic!("{other:?}"),
@@ -250,7 +225,7 @@ fn our_lock_and_kazoos_exclude_each_other() {
             Err(ClientError::Server(ErrorCode::NodeExists)) => overlaps += 1,
             Err(e) => panic!("creating the marker: {e}"),
         }
-        ours.lock.release(Instant::now());
+        ours.lock.machine_mut().release(Instant::now());
         ours.until("Released", |o| matches!(o, Outcome::Released));
     }
 

@@ -5,76 +5,14 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
-use zk_proto::session;
 use zk_recipes::Recipe;
-use zk_recipes::lock::{Lock as Machine, Outcome};
+use zk_recipes::lock::{Lock as Machine, Options, Progress, Standing};
 
-pub use zk_recipes::lock::Flavor;
+pub use zk_recipes::lock::{Flavor, LockState};
 
 use super::runner::{self, Control};
 use super::unique_id;
-use crate::{Acl, Client, Error, ErrorCode, Result};
-
-/// Where an acquisition stands, as its task last reported it.
-#[derive(Debug, Clone, PartialEq)]
-enum Phase {
-    Acquiring,
-    Held,
-    Suspended,
-    /// Lost with its session.
-    Lost,
-    TimedOut,
-    /// The node is confirmed gone after a release, a cancellation or a timeout.
-    Released,
-    Failed(session::Error),
-}
-
-#[derive(Debug, Clone)]
-struct Status {
-    phase: Phase,
-    node: Option<String>,
-    fencing: i64,
-    /// Nothing of the acquisition is left on the server or under way.
-    done: bool,
-}
-
-impl Status {
-    fn apply(&mut self, outcome: Outcome) {
-        self.phase = match outcome {
-            Outcome::Acquired { node, fencing } => {
-                self.node = Some(node);
-                self.fencing = fencing;
-                Phase::Held
-            }
-            Outcome::Suspended => Phase::Suspended,
-            Outcome::Resumed => Phase::Held,
-            Outcome::Lost => Phase::Lost,
-            Outcome::TimedOut => Phase::TimedOut,
-            Outcome::Released => {
-                // A timeout or a loss stays the answer: `Released` only says the node is
-                // gone.
-                if matches!(self.phase, Phase::TimedOut | Phase::Lost) {
-                    return;
-                }
-                Phase::Released
-            }
-            Outcome::Failed(e) => Phase::Failed(e),
-        }
-    }
-}
-
-/// What a [`LockGuard`] knows of its lock now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum LockState {
-    /// Held: the node is the first contender on the server.
-    Held,
-    /// The connection is lost: the session may expire, and the lock pass to another
-    /// client, before this one hears of it. Stop acting on the protected resource until it
-    /// is [`LockState::Held`] again.
-    Suspended,
-    /// Gone: lost with its session, released, or ended by an error.
-    Gone,
-}
+use crate::{Client, Error, ErrorCode, Result};
 
 /// An exclusive, non-reentrant lock on `path`, with the node layout of Kazoo's `Lock`
 /// (the default) or of Curator's `InterProcessMutex` ([`Lock::with_flavor`]), so it can
@@ -108,10 +46,7 @@ pub enum LockState {
 #[derive(Debug, Clone)]
 pub struct Lock {
     client: Client,
-    path: String,
-    flavor: Flavor,
-    acl: Vec<Acl>,
-    identifier: Bytes,
+    options: Options,
 }
 
 impl Lock {
@@ -119,32 +54,11 @@ impl Lock {
     pub fn new(client: &Client, path: &str) -> Lock {
         Lock {
             client: client.clone(),
-            path: path.to_string(),
-            flavor: Flavor::Kazoo,
-            acl: Acl::open_unsafe(),
-            identifier: Bytes::new(),
+            options: Options::new(path),
         }
     }
 
-    /// Names the lock's nodes as `flavor`'s library does: every contender of one path
-    /// must use the same library's layout.
-    pub fn with_flavor(mut self, flavor: Flavor) -> Lock {
-        self.flavor = flavor;
-        self
-    }
-
-    /// Data stored in this contender's node, to tell contenders apart
-    /// ([`Lock::contenders`]), as Kazoo's `identifier`.
-    pub fn with_identifier(mut self, identifier: impl Into<Bytes>) -> Lock {
-        self.identifier = identifier.into();
-        self
-    }
-
-    /// The ACL of the lock's directory and nodes.
-    pub fn with_acl(mut self, acl: Vec<Acl>) -> Lock {
-        self.acl = acl;
-        self
-    }
+    zk_recipes::lock_option_setters!();
 
     /// Waits for the lock as long as it takes. Fails on an error no retry can fix (no
     /// permission, a closed client); connection loss and session expiry are retried.
@@ -163,7 +77,7 @@ impl Lock {
 
     /// The identifiers of the holder and the waiters, in order (Kazoo's `contenders()`).
     pub async fn contenders(&self) -> Result<Vec<Bytes>> {
-        let mut children = match self.client.get_children(&self.path).await {
+        let mut children = match self.client.get_children(self.options.dir()).await {
             Ok(c) => c,
             Err(e) if e.server_code() == Some(ErrorCode::NoNode) => return Ok(Vec::new()),
             Err(e) => return Err(e),
@@ -174,7 +88,11 @@ impl Lock {
             if zk_recipes::lock::order_of(&c).is_none() {
                 continue;
             }
-            match self.client.get_data(&format!("{}/{c}", self.path)).await {
+            match self
+                .client
+                .get_data(&format!("{}/{c}", self.options.dir()))
+                .await
+            {
                 Ok((data, _)) => out.push(data),
                 // Left meanwhile.
                 Err(e) if e.server_code() == Some(ErrorCode::NoNode) => {}
@@ -188,21 +106,8 @@ impl Lock {
         &self,
         deadline: Option<Instant>,
     ) -> Result<Option<LockGuard>> {
-        zk_proto::path::validate_path(&self.path)?;
-        if self.path == "/" {
-            return Err(Error::InvalidRequest(
-                "a lock needs a directory of its own, not /",
-            ));
-        }
-        let machine = Machine::new(&self.path, &unique_id(), self.acl.clone())
-            .with_flavor(self.flavor)
-            .with_data(self.identifier.clone());
-        let (status_tx, mut status) = watch::channel(Status {
-            phase: Phase::Acquiring,
-            node: None,
-            fencing: 0,
-            done: true,
-        });
+        let machine = self.options.machine(&unique_id())?;
+        let (status_tx, mut status) = watch::channel(Progress::default());
         let session_id = self.client.session_id();
         let deadline = deadline.map(Instant::into_std);
         let start: Control<Machine> =
@@ -212,25 +117,27 @@ impl Lock {
                 if let Some(o) = outcome {
                     s.apply(o);
                 }
-                s.done = m.is_done();
+                s.observe(m);
             })
         });
         // Dropping this future drops `control`: the task then releases whatever exists.
         let now = status
-            .wait_for(|s| s.phase != Phase::Acquiring)
+            .wait_for(Progress::decided)
             .await
             .map_err(|_| Error::Closed)?
             .clone();
-        match now.phase {
-            Phase::Held | Phase::Suspended => Ok(Some(LockGuard {
+        match now.standing {
+            Standing::Held | Standing::Suspended => Ok(Some(LockGuard {
                 control,
                 status,
                 node: now.node.unwrap_or_default(),
                 fencing: now.fencing,
             })),
-            Phase::TimedOut => Ok(None),
-            Phase::Failed(e) => Err(e.into()),
-            Phase::Acquiring | Phase::Lost | Phase::Released => Err(Error::UnexpectedResponse),
+            Standing::TimedOut => Ok(None),
+            Standing::Failed(e) => Err(e.into()),
+            Standing::Acquiring | Standing::Lost | Standing::Released => {
+                Err(Error::UnexpectedResponse)
+            }
         }
     }
 }
@@ -242,7 +149,7 @@ impl Lock {
 #[must_use = "dropping the guard releases the lock"]
 pub struct LockGuard {
     control: mpsc::UnboundedSender<Control<Machine>>,
-    status: watch::Receiver<Status>,
+    status: watch::Receiver<Progress>,
     node: String,
     fencing: i64,
 }
@@ -261,11 +168,7 @@ impl LockGuard {
 
     /// Where the lock stands now.
     pub fn state(&self) -> LockState {
-        match self.status.borrow().phase {
-            Phase::Held => LockState::Held,
-            Phase::Suspended => LockState::Suspended,
-            _ => LockState::Gone,
-        }
+        self.status.borrow().state()
     }
 
     /// Whether the lock is held now: not suspended, not lost.
@@ -276,13 +179,8 @@ impl LockGuard {
     /// Waits until the state differs from `seen`, and returns the new one.
     pub async fn changed(&self, seen: LockState) -> LockState {
         let mut status = self.status.clone();
-        let state = |s: &Status| match s.phase {
-            Phase::Held => LockState::Held,
-            Phase::Suspended => LockState::Suspended,
-            _ => LockState::Gone,
-        };
-        match status.wait_for(|s| state(s) != seen).await {
-            Ok(s) => state(&s),
+        match status.wait_for(|s| s.state() != seen).await {
+            Ok(s) => s.state(),
             Err(_) => LockState::Gone,
         }
     }
@@ -303,12 +201,12 @@ impl LockGuard {
             .send(Box::new(|m: &mut Machine, now| m.release(now)));
         let status = self
             .status
-            .wait_for(|s| s.done && s.phase != Phase::Held && s.phase != Phase::Suspended)
+            .wait_for(Progress::settled)
             .await
             .map_err(|_| Error::Closed)?
             .clone();
-        match status.phase {
-            Phase::Failed(e) => Err(e.into()),
+        match status.standing {
+            Standing::Failed(e) => Err(e.into()),
             _ => Ok(()),
         }
     }

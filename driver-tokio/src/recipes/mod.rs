@@ -35,24 +35,7 @@ use std::time::Duration;
 
 use crate::{Client, Error, ErrorCode, Result, SessionState};
 
-/// A fresh id to find our own nodes again after a lost reply: 32 hex digits from the standard
-/// library's random hash keys and the clock.
-pub(crate) fn unique_id() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut out = String::with_capacity(32);
-    for i in 0..2u64 {
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u64(i);
-        h.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or_default(),
-        );
-        out.push_str(&format!("{:016x}", h.finish()));
-    }
-    out
-}
+pub(crate) use zk_client::unique_id;
 
 /// The sequence number ZooKeeper appended to a sequential node's name.
 pub(crate) fn sequence(name: &str) -> Option<u64> {

@@ -18,7 +18,7 @@ use crate::{AppState, Client, CreateOptions, Error, ErrorCode, Result, StateEven
 /// What a lock node asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum LockKind {
-    /// Alone ([`Lock`]); excludes everything, like a writer.
+    /// Alone ([`super::Lock`]); excludes everything, like a writer.
     Exclusive,
     /// Shared with other readers ([`ReadWriteLock::read`]).
     Read,

@@ -1,0 +1,389 @@
+//! Recipes on the blocking client: [`zk_recipes`]' machines, run on the IO thread beside
+//! their session.
+//!
+//! A recipe handle hands its machine to the IO thread, which feeds it the session's
+//! events as they are read (no thread or channel per request) and submits what it asks
+//! for. The IO thread, not the caller, owns what the machine created: a dropped handle
+//! makes the machine release, and the IO thread drives it until the server confirmed
+//! that nothing is left.
+//!
+//! In a `mio` loop of your own around a [`crate::Connection`], run the machine itself
+//! ([`machines`], the `zk-recipes` crate) with [`machines::Driven`], which keeps its request
+//! ids: hand it every session event first, then let it submit. The lock below is held
+//! once `Outcome::Acquired` comes out, and released (the server confirmed) at
+//! `Outcome::Released`:
+//!
+//! ```no_run
+//! use std::time::Instant;
+//! use mio::{Events, Poll, Token};
+//! use zk_mio::recipes::machines::lock::{Lock, Outcome};
+//! use zk_mio::recipes::machines::{Driven, Recipe};
+//! use zk_mio::{Acl, Config, Connection};
+//!
+//! let mut poll = Poll::new()?;
+//! let mut zk = Connection::new(Config::new("127.0.0.1:2181")?, poll.registry(), Token(0), Instant::now())?;
+//! let id = zk_mio::unique_id(); // unique per contender: finds our node after a lost reply
+//! let mut lock = Driven::new(Lock::new("/locks/job", &id, Acl::open_unsafe()));
+//! let mut started = false;
+//! let mut events = Events::with_capacity(64);
+//! loop {
+//!     poll.poll(&mut events, zk.timeout(Instant::now()))?;
+//!     let now = Instant::now();
+//!     for event in &events {
+//!         zk.handle_event(event, now);
+//!     }
+//!     zk.handle_timeout(now);
+//!     lock.handle_timeout(now);
+//!     if !started && zk.session().state().is_connected() {
+//!         lock.machine_mut().acquire(now, zk.session().session_id(), None);
+//!         started = true;
+//!     }
+//!     while let Some(event) = zk.poll_event() {
+//!         let session_id = zk.session().session_id();
+//!         if let Some(other) = lock.handle_event(now, event, session_id) {
+//!             // not the lock's: your own calls' replies, state changes, ...
+//!             let _ = other;
+//!         }
+//!     }
+//!     let mut outcomes = Vec::new();
+//!     lock.flush(now, |request| zk.submit(now, request), |o| outcomes.push(o));
+//!     for outcome in outcomes {
+//!         match outcome {
+//!             Outcome::Acquired { fencing, .. } => {
+//!                 println!("held, token {fencing}");
+//!                 lock.machine_mut().release(now); // ... after the work
+//!             }
+//!             Outcome::Released => return Ok(()),
+//!             other => println!("{other:?}"),
+//!         }
+//!     }
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use zk_proto::session::Event;
+use zk_recipes::lock::{Lock as Machine, Options, Progress, Standing};
+use zk_recipes::{Driven, Recipe};
+
+pub use zk_recipes as machines;
+pub use zk_recipes::lock::{Flavor, LockState};
+
+use crate::blocking::Client;
+use crate::{Connection, Error, Result};
+use zk_client::unique_id;
+
+/// A step a handle asks of its machine.
+type Control<R> = Box<dyn FnOnce(&mut R, Instant) + Send>;
+
+/// A machine hosted on the IO thread, whatever its type.
+pub(crate) trait Hosted: Send {
+    /// Offers a session event; the event comes back when it is not the machine's alone.
+    fn handle_event(&mut self, now: Instant, event: Event, session_id: i64) -> Option<Event>;
+    /// Time passed.
+    fn handle_timeout(&mut self, now: Instant);
+    /// When the machine next has work.
+    fn poll_timeout(&self) -> Option<Instant>;
+    /// Takes the handle's steps, submits what the machine asks for and reports its
+    /// outcomes. False once the machine can be forgotten: its handle is gone and nothing
+    /// of it is left on the server.
+    fn step(&mut self, now: Instant, conn: &mut Connection) -> bool;
+}
+
+/// What a handle and the IO thread share: the acquisition's progress, and a wake-up for
+/// the handle's thread.
+#[derive(Debug, Default)]
+struct Shared {
+    progress: Mutex<(Progress, bool)>,
+    changed: Condvar,
+}
+
+impl Shared {
+    fn update(&self, f: impl FnOnce(&mut Progress, &mut bool)) {
+        if let Ok(mut guard) = self.progress.lock() {
+            let (progress, ended) = &mut *guard;
+            f(progress, ended);
+        }
+        self.changed.notify_all();
+    }
+
+    /// Waits until `ready` holds or `deadline` passes; `None` when the IO thread let the
+    /// machine go first (the session ended).
+    fn wait(
+        &self,
+        deadline: Option<Instant>,
+        ready: impl Fn(&Progress) -> bool,
+    ) -> std::result::Result<Progress, Option<Progress>> {
+        let Ok(mut guard) = self.progress.lock() else {
+            return Err(None);
+        };
+        loop {
+            let (progress, ended) = &*guard;
+            if ready(progress) {
+                return Ok(progress.clone());
+            }
+            if *ended {
+                return Err(None);
+            }
+            let wait = match deadline {
+                Some(d) => match d.checked_duration_since(Instant::now()) {
+                    Some(left) => left,
+                    None => return Err(Some(progress.clone())),
+                },
+                None => Duration::from_secs(3600),
+            };
+            guard = match self.changed.wait_timeout(guard, wait) {
+                Ok((g, _)) => g,
+                Err(_) => return Err(None),
+            };
+        }
+    }
+}
+
+/// The lock machine as the IO thread hosts it.
+struct Host {
+    driven: Driven<Machine>,
+    steps: Receiver<Control<Machine>>,
+    steering: bool,
+    shared: Arc<Shared>,
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        self.shared.update(|_, ended| *ended = true);
+    }
+}
+
+impl Hosted for Host {
+    fn handle_event(&mut self, now: Instant, event: Event, session_id: i64) -> Option<Event> {
+        self.driven.handle_event(now, event, session_id)
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.driven.handle_timeout(now);
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.driven.machine().poll_timeout()
+    }
+
+    fn step(&mut self, now: Instant, conn: &mut Connection) -> bool {
+        while self.steering {
+            match self.steps.try_recv() {
+                Ok(step) => step(self.driven.machine_mut(), now),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    self.steering = false;
+                    self.driven.machine_mut().release(now);
+                }
+            }
+        }
+        let mut outcomes = Vec::new();
+        self.driven.flush(
+            now,
+            |request| conn.submit(now, request),
+            |o| outcomes.push(o),
+        );
+        let machine = self.driven.machine();
+        self.shared.update(|progress, _| {
+            for o in outcomes {
+                progress.apply(o);
+            }
+            progress.observe(machine);
+        });
+        self.steering || !machine.is_done()
+    }
+}
+
+/// An exclusive, non-reentrant lock on `path`, on the blocking client: the same machine
+/// as `zk_tokio::recipes::Lock` ([`zk_recipes::lock::Lock`]), with Kazoo's node layout by
+/// default or Curator's ([`Lock::with_flavor`]).
+///
+/// The machine runs on the client's IO thread, which owns every node it creates: a
+/// timed-out acquisition, a dropped guard or a closed handle has its node deleted,
+/// retried across lost replies and reconnects until the server confirms it.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use zk_mio::blocking::Client;
+/// use zk_mio::recipes::{Lock, LockState};
+///
+/// let client = Client::connect("127.0.0.1:2181")?;
+/// let lock = Lock::new(&client, "/locks/nightly-report");
+/// if let Some(guard) = lock.acquire_timeout(Duration::from_secs(5))? {
+///     if guard.state() == LockState::Held {
+///         println!("holding {} (token {})", guard.node(), guard.fencing_token());
+///     }
+///     guard.release()?; // returns once the server confirmed the node is gone
+/// }
+/// # Ok::<(), zk_mio::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Lock {
+    client: Client,
+    options: Options,
+}
+
+impl Lock {
+    /// A lock at `path` (created when needed, open to everyone).
+    pub fn new(client: &Client, path: &str) -> Lock {
+        Lock {
+            client: client.clone(),
+            options: Options::new(path),
+        }
+    }
+
+    zk_recipes::lock_option_setters!();
+
+    /// Waits for the lock as long as it takes. Fails on an error no retry can fix (no
+    /// permission, a closed client); connection loss and session expiry are retried.
+    pub fn acquire(&self) -> Result<LockGuard> {
+        self.acquire_until(None)?.ok_or(Error::UnexpectedResponse)
+    }
+
+    /// Waits for the lock at most `timeout`, connected or not; `None` when it was not
+    /// acquired in time (the waiter's node is then removed in the background).
+    pub fn acquire_timeout(&self, timeout: Duration) -> Result<Option<LockGuard>> {
+        self.acquire_until(Some(Instant::now() + timeout))
+    }
+
+    fn acquire_until(&self, deadline: Option<Instant>) -> Result<Option<LockGuard>> {
+        let machine = self.options.machine(&unique_id())?;
+        let shared = Arc::new(Shared::default());
+        let (steps, rx) = mpsc::channel::<Control<Machine>>();
+        let session_id = self.client.session_id();
+        let _ = steps.send(Box::new(move |m: &mut Machine, now| {
+            m.acquire(now, session_id, deadline)
+        }));
+        let host = Host {
+            driven: Driven::new(machine),
+            steps: rx,
+            steering: true,
+            shared: shared.clone(),
+        };
+        if !self.client.host(Box::new(host)) {
+            return Err(Error::Closed);
+        }
+        let mut guard = LockGuard {
+            client: self.client.clone(),
+            steps,
+            shared,
+            node: String::new(),
+            fencing: 0,
+        };
+        // The machine's own deadline decides; this wait only outlasts it.
+        let progress = match guard.shared.wait(None, Progress::decided) {
+            Ok(p) => p,
+            Err(_) => return Err(Error::Closed),
+        };
+        match progress.standing {
+            Standing::Held | Standing::Suspended => {
+                guard.node = progress.node.unwrap_or_default();
+                guard.fencing = progress.fencing;
+                Ok(Some(guard))
+            }
+            Standing::TimedOut => Ok(None),
+            Standing::Failed(e) => Err(e.into()),
+            Standing::Acquiring | Standing::Lost | Standing::Released => {
+                Err(Error::UnexpectedResponse)
+            }
+        }
+    }
+}
+
+/// A held lock. Dropping it releases the lock in the background (the node is deleted,
+/// retried until the server confirms it); [`LockGuard::release`] releases it and waits for
+/// that confirmation.
+#[must_use = "dropping the guard releases the lock"]
+pub struct LockGuard {
+    client: Client,
+    steps: Sender<Control<Machine>>,
+    shared: Arc<Shared>,
+    node: String,
+    fencing: i64,
+}
+
+impl std::fmt::Debug for LockGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LockGuard")
+            .field("node", &self.node)
+            .field("fencing", &self.fencing)
+            .field("state", &self.state())
+            .finish()
+    }
+}
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        // The closed channel is the release; the IO thread hears of it at its next turn.
+        let (dead, _) = mpsc::channel();
+        drop(std::mem::replace(&mut self.steps, dead));
+        self.client.poke();
+    }
+}
+
+impl LockGuard {
+    /// The lock node's path.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// A number that grows with every later holder of this lock (the node's sequence
+    /// number), for a resource that can refuse writes from a stale holder.
+    pub fn fencing_token(&self) -> i64 {
+        self.fencing
+    }
+
+    /// Where the lock stands now.
+    pub fn state(&self) -> LockState {
+        self.shared
+            .progress
+            .lock()
+            .map(|p| if p.1 { LockState::Gone } else { p.0.state() })
+            .unwrap_or(LockState::Gone)
+    }
+
+    /// Whether the lock is held now: not suspended, not lost.
+    pub fn is_held(&self) -> bool {
+        self.state() == LockState::Held
+    }
+
+    /// Waits at most `timeout` until the state differs from `seen`, and returns the state
+    /// then (still `seen` if nothing changed in time).
+    pub fn wait_change(&self, seen: LockState, timeout: Duration) -> LockState {
+        match self
+            .shared
+            .wait(Some(Instant::now() + timeout), |p| p.state() != seen)
+        {
+            Ok(p) => p.state(),
+            Err(Some(p)) => p.state(),
+            Err(None) => LockState::Gone,
+        }
+    }
+
+    /// Releases the lock and waits, at most the client's call timeout, until the server
+    /// confirmed its node is gone. Past that the release goes on in the background and
+    /// this returns [`Error::CallTimeout`].
+    pub fn release(self) -> Result<()> {
+        let _ = self
+            .steps
+            .send(Box::new(|m: &mut Machine, now| m.release(now)));
+        self.client.poke();
+        let limit = self.client.call_timeout();
+        match self
+            .shared
+            .wait(Some(Instant::now() + limit), Progress::settled)
+        {
+            Ok(p) => match p.standing {
+                Standing::Failed(e) => Err(e.into()),
+                _ => Ok(()),
+            },
+            Err(Some(_)) => Err(Error::CallTimeout(limit)),
+            // The session ended: the ephemeral node went with it.
+            Err(None) => Ok(()),
+        }
+    }
+}

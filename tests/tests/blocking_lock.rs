@@ -1,0 +1,143 @@
+//! The blocking client's lock (`zk_mio::recipes::Lock`, the same machine as the async
+//! one, run on the IO thread) on a real server: exclusion judged on the server, a lost
+//! create reply adopted, cleanup after a dropped guard and a timed-out acquisition, and a
+//! deadline that holds while no server answers.
+
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use zk_client::CreateOptions;
+use zk_harness::{Fault, Proxy};
+use zk_mio::blocking::Client;
+use zk_mio::recipes::{Lock, LockState};
+use zk_proto::ErrorCode;
+use zk_tests::shared_server;
+
+fn connect(hosts: &str) -> Client {
+    Client::builder(hosts)
+        .session_timeout(Duration::from_secs(4))
+        .connect()
+        .expect("connect a blocking client")
+}
+
+/// Waits until `dir` holds exactly `n` children, and returns them.
+fn settle(c: &Client, dir: &str, n: usize, within: Duration) -> Vec<String> {
+    let deadline = Instant::now() + within;
+    loop {
+        let children = c.get_children(dir).unwrap_or_default();
+        if children.len() == n {
+            return children;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{dir} still holds {children:?} after {within:?}, {n} expected"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn threads_of_three_clients_take_turns_judged_on_the_server() {
+    let dir = "/blocking-locks/turns";
+    let marker = "/blocking-locks/inside";
+    let hosts = shared_server().connect_string();
+    let clients: Vec<Client> = (0..3).map(|_| connect(&hosts)).collect();
+    let turns = 15;
+    let threads: Vec<_> = (0..6)
+        .map(|i| {
+            let c = clients[i % 3].clone();
+            thread::spawn(move || {
+                let lock = Lock::new(&c, dir);
+                for _ in 0..turns {
+                    let guard = lock.acquire().expect("the lock");
+                    assert!(guard.is_held());
+                    // Two holders at once in server time fail here, on the server.
+                    match c.create(marker, "x", &CreateOptions::ephemeral()) {
+                        Ok(_) => {}
+                        Err(e) if e.server_code() == Some(ErrorCode::NodeExists) => {
+                            panic!("two holders at once")
+                        }
+                        Err(e) => panic!("creating the marker: {e}"),
+                    }
+                    c.delete(marker, None).expect("deleting the marker");
+                    guard.release().expect("released");
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("a contender thread");
+    }
+    settle(&clients[0], dir, 0, Duration::from_secs(5));
+    for c in clients {
+        c.close();
+    }
+}
+
+#[test]
+fn dropped_guards_lost_replies_and_outages_leave_nothing_behind() {
+    let dir = "/blocking-locks/faults";
+    let other = connect(&shared_server().connect_string());
+    let proxy = Proxy::start(shared_server().addr()).unwrap();
+    let c = connect(&proxy.connect_string());
+    let lock = Lock::new(&c, dir);
+
+    // A dropped guard: the node goes in the background.
+    let guard = lock.acquire().unwrap();
+    assert_eq!(guard.state(), LockState::Held);
+    drop(guard);
+    settle(&other, dir, 0, Duration::from_secs(5));
+
+    // A create whose reply is lost while another client holds the lock: adopted by its id
+    // after the reconnect, not repeated.
+    let held = Lock::new(&other, dir).acquire().unwrap();
+    proxy.set_fault(Fault::Delay(Duration::from_millis(300)));
+    let waiting = {
+        let lock = lock.clone();
+        thread::spawn(move || lock.acquire())
+    };
+    settle(&other, dir, 2, Duration::from_secs(5));
+    proxy.set_fault(Fault::Pass);
+    proxy.cut();
+    thread::sleep(Duration::from_millis(800));
+    settle(&other, dir, 2, Duration::from_secs(5));
+    held.release().unwrap();
+    let guard = waiting.join().unwrap().expect("the waiter takes the lock");
+    assert!(guard.is_held());
+    settle(&other, dir, 1, Duration::from_secs(5));
+    guard.release().unwrap();
+    settle(&other, dir, 0, Duration::from_secs(5));
+
+    // A deadline during an outage: kept, and the waiter's node (if any) goes once back.
+    let held = Lock::new(&other, dir).acquire().unwrap();
+    proxy.set_fault(Fault::BlackHole);
+    proxy.cut();
+    let started = Instant::now();
+    let got = lock.acquire_timeout(Duration::from_secs(1)).unwrap();
+    let took = started.elapsed();
+    assert!(got.is_none());
+    assert!(
+        took < Duration::from_millis(1500),
+        "returned after {took:?}"
+    );
+    proxy.set_fault(Fault::Pass);
+    held.release().unwrap();
+    settle(&other, dir, 0, Duration::from_secs(15));
+
+    // A holder whose link goes silent hears Suspended, then Held again on the same session.
+    let guard = lock.acquire().unwrap();
+    proxy.set_fault(Fault::BlackHole);
+    let state = guard.wait_change(LockState::Held, Duration::from_secs(4));
+    assert_eq!(state, LockState::Suspended);
+    proxy.set_fault(Fault::Pass);
+    proxy.cut();
+    let state = guard.wait_change(LockState::Suspended, Duration::from_secs(10));
+    assert_eq!(state, LockState::Held);
+    guard.release().unwrap();
+    settle(&other, dir, 0, Duration::from_secs(5));
+
+    let shared = Arc::new(c);
+    shared.close();
+    other.close();
+}
