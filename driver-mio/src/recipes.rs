@@ -70,7 +70,7 @@ use zk_recipes::lock::{Lock as Machine, Options, Progress, Standing};
 use zk_recipes::{Driven, Recipe};
 
 pub use zk_recipes as machines;
-pub use zk_recipes::lock::{Flavor, LockState};
+pub use zk_recipes::lock::{Flavor, Kind as LockKind, LockState};
 
 use crate::blocking::Client;
 use crate::{Connection, Error, Result};
@@ -385,5 +385,52 @@ impl LockGuard {
             // The session ended: the ephemeral node went with it.
             Err(None) => Ok(()),
         }
+    }
+}
+
+/// A read/write lock: any number of readers, or one writer. A reader waits for every
+/// writer that asked before it, so writers are not starved. Kazoo's `ReadLock` and
+/// `WriteLock` layout by default, Curator's `InterProcessReadWriteLock` with
+/// [`Flavor::Curator`]; both sides are a [`Lock`] of their kind, with the same cancel
+/// safety and cleanup.
+///
+/// ```no_run
+/// # fn demo(client: zk_mio::blocking::Client) -> zk_mio::Result<()> {
+/// use zk_mio::recipes::ReadWriteLock;
+/// let rw = ReadWriteLock::new(&client, "/locks/catalog");
+/// let reading = rw.read_lock().acquire()?;
+/// // ... read; writers wait, other readers do not ...
+/// reading.release()?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct ReadWriteLock {
+    read: Lock,
+    write: Lock,
+}
+
+impl ReadWriteLock {
+    /// A read/write lock at `path`, with Kazoo's names.
+    pub fn new(client: &Client, path: &str) -> ReadWriteLock {
+        ReadWriteLock::with_flavor(client, path, Flavor::Kazoo)
+    }
+
+    /// A read/write lock at `path`, with `flavor`'s names.
+    pub fn with_flavor(client: &Client, path: &str, flavor: Flavor) -> ReadWriteLock {
+        let side = |kind| Lock::new(client, path).with_flavor(flavor).with_kind(kind);
+        ReadWriteLock {
+            read: side(LockKind::Read),
+            write: side(LockKind::Write),
+        }
+    }
+
+    /// The read side: shared with other readers.
+    pub fn read_lock(&self) -> &Lock {
+        &self.read
+    }
+
+    /// The write side: alone.
+    pub fn write_lock(&self) -> &Lock {
+        &self.write
     }
 }

@@ -1,11 +1,13 @@
-//! An exclusive lock, as a sans-IO state machine.
+//! A lock, exclusive or either side of a read/write lock, as a sans-IO state machine.
 //!
 //! Each contender creates an ephemeral sequential node `<dir>/<id>__lock__<sequence>` (Kazoo's
-//! layout) and holds the lock while its node has the lowest sequence number among the
-//! contenders; otherwise it watches the one node just before its own, so a release wakes one
-//! waiter. Contenders are every child with a sequence after `__lock__` (Kazoo) or `lock-`
-//! (Curator's `_c_<id>-lock-<sequence>`), ordered by that number alone, as both libraries
-//! order them.
+//! layout; `__rlock__` for a reader) or `<dir>/_c_<uuid>-lock-<sequence>` (Curator's
+//! `InterProcessMutex`; `__READ__` and `__WRIT__` for its read/write lock), see
+//! [`Flavor`] and [`Kind`]. A writer or exclusive contender holds the lock while its node
+//! has the lowest sequence number; a reader while no writer's node is lower. Otherwise it
+//! watches the one node it waits for (the node just before its own; for a reader, the
+//! last writer before it), so a release wakes only those it concerns. Contenders are
+//! ordered by their sequence number alone, as both libraries order them.
 //!
 //! The faults a lock must survive are handled here, once:
 //!
@@ -72,10 +74,63 @@ use zk_proto::session::{AppState, Error as SessionError, WatchedEvent};
 
 use crate::{Recipe, Tag, sequence_of};
 
-/// What separates a Kazoo lock node's id from its sequence number.
+/// What separates a Kazoo lock node's id from its sequence number (`Lock`, `WriteLock`).
 pub const MARKER: &str = "__lock__";
 /// What precedes the sequence number in a Curator `InterProcessMutex` node.
 pub const CURATOR_MARKER: &str = "lock-";
+/// Curator's `LeaderLatch` nodes.
+pub const CURATOR_LATCH_MARKER: &str = "latch-";
+/// Kazoo's `ReadLock` nodes.
+pub const READ_MARKER: &str = "__rlock__";
+/// Curator's `InterProcessReadWriteLock` read nodes.
+pub const CURATOR_READ_MARKER: &str = "__READ__";
+/// Curator's `InterProcessReadWriteLock` write nodes.
+pub const CURATOR_WRITE_MARKER: &str = "__WRIT__";
+
+/// Every marker a contender's name may carry before its sequence number, readers first.
+const MARKERS: [&str; 6] = [
+    READ_MARKER,
+    CURATOR_READ_MARKER,
+    MARKER,
+    CURATOR_MARKER,
+    CURATOR_WRITE_MARKER,
+    CURATOR_LATCH_MARKER,
+];
+
+/// What a contender asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Kind {
+    /// The lock alone (Kazoo's `Lock`, Curator's `InterProcessMutex`).
+    #[default]
+    Exclusive,
+    /// Shared with other readers, after every writer that asked before (Kazoo's
+    /// `ReadLock`, the read side of Curator's `InterProcessReadWriteLock`).
+    Read,
+    /// Alone, after everyone who asked before (Kazoo's `WriteLock`, the write side of
+    /// Curator's `InterProcessReadWriteLock`).
+    Write,
+}
+
+impl Kind {
+    /// The marker of this kind's nodes in `flavor`'s layout.
+    pub fn marker(self, flavor: Flavor) -> &'static str {
+        match (flavor, self) {
+            (Flavor::Kazoo, Kind::Read) => READ_MARKER,
+            (Flavor::Kazoo, Kind::Exclusive | Kind::Write) => MARKER,
+            (Flavor::Curator, Kind::Read) => CURATOR_READ_MARKER,
+            (Flavor::Curator, Kind::Write) => CURATOR_WRITE_MARKER,
+            (Flavor::Curator, Kind::Exclusive) => CURATOR_MARKER,
+            (Flavor::CuratorLatch, _) => CURATOR_LATCH_MARKER,
+        }
+    }
+}
+
+/// Whether a contender's node is a reader's, in either layout.
+pub fn is_reader(name: &str) -> bool {
+    [READ_MARKER, CURATOR_READ_MARKER]
+        .iter()
+        .any(|m| sequence_of(name, m).is_some())
+}
 
 /// Something the lock machine has for its driver.
 pub type Output = crate::Output<Outcome>;
@@ -88,9 +143,14 @@ pub enum Flavor {
     /// Kazoo's `Lock` (and `WriteLock`): `<id>__lock__<sequence>`.
     #[default]
     Kazoo,
-    /// Curator's `InterProcessMutex` with its protected names:
-    /// `_c_<uuid>-lock-<sequence>`, the uuid derived from the id and the create.
+    /// Curator's `InterProcessMutex` (and so `LeaderSelector`) with its protected names:
+    /// `_c_<uuid>-lock-<sequence>`, the uuid derived from the id and the create; for
+    /// [`Kind::Read`] and [`Kind::Write`], `InterProcessReadWriteLock`'s `__READ__` and
+    /// `__WRIT__`.
     Curator,
+    /// Curator's `LeaderLatch`: `_c_<uuid>-latch-<sequence>`, for an election beside
+    /// latches. Exclusive only.
+    CuratorLatch,
 }
 
 /// What happened to the lock, for the application.
@@ -127,6 +187,7 @@ pub enum Outcome {
 pub struct Options {
     dir: String,
     flavor: Flavor,
+    kind: Kind,
     acl: Vec<Acl>,
     data: Bytes,
 }
@@ -137,6 +198,7 @@ impl Options {
         Options {
             dir: dir.to_string(),
             flavor: Flavor::Kazoo,
+            kind: Kind::Exclusive,
             acl: Acl::open_unsafe(),
             data: Bytes::new(),
         }
@@ -145,6 +207,11 @@ impl Options {
     /// Names nodes as `flavor`'s library does.
     pub fn with_flavor(self, flavor: Flavor) -> Options {
         Options { flavor, ..self }
+    }
+
+    /// Asks for `kind`.
+    pub fn with_kind(self, kind: Kind) -> Options {
+        Options { kind, ..self }
     }
 
     /// The ACL of the directory and the nodes.
@@ -171,14 +238,20 @@ impl Options {
                 "a lock needs a directory of its own, not /",
             ));
         }
+        if self.flavor == Flavor::CuratorLatch && self.kind != Kind::Exclusive {
+            return Err(SessionError::InvalidRequest(
+                "Curator's latch names are for exclusive contenders only",
+            ));
+        }
         Ok(Lock::new(&self.dir, id, self.acl.clone())
             .with_flavor(self.flavor)
+            .with_kind(self.kind)
             .with_data(self.data.clone()))
     }
 }
 
 /// Writes a driver's lock handle's builder methods (`with_flavor`, `with_identifier`,
-/// `with_acl`) over its `options: Options` field, so every driver offers the same ones.
+/// `with_kind`, `with_acl`) over its `options: Options` field, so every driver offers the same ones.
 #[macro_export]
 macro_rules! lock_option_setters {
     () => {
@@ -192,6 +265,12 @@ macro_rules! lock_option_setters {
         /// Data stored in this contender's node, as Kazoo's `identifier`.
         pub fn with_identifier(mut self, identifier: impl Into<$crate::__bytes::Bytes>) -> Self {
             self.options = self.options.with_data(identifier.into());
+            self
+        }
+
+        /// Asks for `kind`: exclusive (the default), or one side of a read/write lock.
+        pub fn with_kind(mut self, kind: $crate::lock::Kind) -> Self {
+            self.options = self.options.with_kind(kind);
             self
         }
 
@@ -349,6 +428,7 @@ pub struct Lock {
     creates: u64,
     prefix: String,
     flavor: Flavor,
+    kind: Kind,
     data: Bytes,
     acl: Vec<Acl>,
     phase: Phase,
@@ -377,6 +457,7 @@ impl Lock {
             creates: 0,
             prefix: String::new(),
             flavor: Flavor::Kazoo,
+            kind: Kind::Exclusive,
             data: Bytes::new(),
             acl,
             phase: Phase::Idle,
@@ -395,6 +476,12 @@ impl Lock {
     /// Names nodes as `flavor`'s library does, to share the lock with it.
     pub fn with_flavor(mut self, flavor: Flavor) -> Lock {
         self.flavor = flavor;
+        self
+    }
+
+    /// Asks for `kind`: exclusive (the default), or one side of a read/write lock.
+    pub fn with_kind(mut self, kind: Kind) -> Lock {
+        self.kind = kind;
         self
     }
 
@@ -447,8 +534,17 @@ impl Lock {
     fn create(&mut self) {
         self.creates += 1;
         self.prefix = match self.flavor {
-            Flavor::Kazoo => format!("{}-{}{MARKER}", self.id, self.creates),
-            Flavor::Curator => format!("_c_{}-{CURATOR_MARKER}", uuid_of(&self.id, self.creates)),
+            Flavor::Kazoo => format!(
+                "{}-{}{}",
+                self.id,
+                self.creates,
+                self.kind.marker(self.flavor)
+            ),
+            Flavor::Curator | Flavor::CuratorLatch => format!(
+                "_c_{}-{}",
+                uuid_of(&self.id, self.creates),
+                self.kind.marker(self.flavor)
+            ),
         };
         let request = Request::Create2(CreateRequest {
             path: format!("{}/{}", self.dir, self.prefix),
@@ -672,14 +768,20 @@ impl Lock {
             // Our node is gone (its session ended, or someone deleted it): try again.
             return self.start_over();
         };
-        if at == 0 {
+        // What we wait for: the contender just before us, or for a reader the last writer
+        // before it (readers share).
+        let blocker = match self.kind {
+            Kind::Read => contenders[..at].iter().rev().find(|(_, c)| !is_reader(c)),
+            Kind::Exclusive | Kind::Write => at.checked_sub(1).map(|b| &contenders[b]),
+        };
+        let Some((_, blocker)) = blocker else {
             self.phase = Phase::Held;
             self.suspended = false;
-            let fencing = contenders[0].0;
+            let fencing = contenders[at].0;
             self.emit(Outcome::Acquired { node, fencing });
             return;
-        }
-        let before = format!("{}/{}", self.dir, contenders[at - 1].1);
+        };
+        let before = format!("{}/{blocker}", self.dir);
         let request = Request::Exists(ExistsRequest {
             path: before,
             watch: true,
@@ -831,7 +933,7 @@ impl Recipe for Lock {
 /// The order of a contender from its node name, in either library's layout; `None` for a
 /// name that is not a lock node's.
 pub fn order_of(name: &str) -> Option<i64> {
-    sequence_of(name, MARKER).or_else(|| sequence_of(name, CURATOR_MARKER))
+    MARKERS.iter().find_map(|m| sequence_of(name, m))
 }
 
 /// Errors after which the same request may simply be sent again.

@@ -4,11 +4,13 @@
 //! sessions). Safety is judged on the server's history, not on what the clients believed:
 //!
 //! - while a client believes it holds the lock (from `Acquired` until it releases, or hears
-//!   `Suspended` or `Lost`), its node exists on the server and is the lowest contender;
-//! - so no two clients hold it at once in server time;
+//!   `Suspended` or `Lost`), its node exists on the server and no lower node excludes it
+//!   (any lower node excludes a writer; a lower writer excludes a reader);
+//! - so no writer holds it at once with anyone else in server time;
 //! - once faults stop and every contender has released, no lock node is left.
 //!
-//! Odd seeds use Curator's node names, even ones Kazoo's.
+//! Odd seeds use Curator's node names, even ones Kazoo's; seeds 2, 3, 6, 7, ... run two
+//! readers and a writer instead of three exclusive contenders.
 //!
 //! `ZK_LOCK_SIM_SEEDS=5000 cargo test -p zk-recipes --test lock_sim` runs a long campaign.
 
@@ -17,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use zk_proto::records::{Acl, GetChildrenRequest, Request, Response};
 use zk_proto::session::{Event, RequestId};
-use zk_recipes::lock::{Flavor, Lock, Outcome, Output};
+use zk_recipes::lock::{Flavor, Kind, Lock, Outcome, Output, is_reader};
 use zk_recipes::{Recipe, Tag};
 use zk_sim::TxnOp;
 use zk_sim::harness::{ClientId, Fault, Happened, SimConfig, Simulation};
@@ -71,14 +73,19 @@ impl World {
                 let client = sim.add_client(|c| c.with_session_timeout(Duration::from_secs(4)));
                 Contender {
                     client,
-                    // Odd seeds name nodes as Curator does, even ones as Kazoo does.
-                    lock: Lock::new(DIR, &format!("c{i}s{seed}"), Acl::open_unsafe()).with_flavor(
-                        if seed % 2 == 1 {
+                    // Odd seeds name nodes as Curator does, even ones as Kazoo does; every
+                    // other pair of seeds has two readers and a writer.
+                    lock: Lock::new(DIR, &format!("c{i}s{seed}"), Acl::open_unsafe())
+                        .with_flavor(if seed % 2 == 1 {
                             Flavor::Curator
                         } else {
                             Flavor::Kazoo
-                        },
-                    ),
+                        })
+                        .with_kind(match (seed / 2 % 2, i) {
+                            (0, _) => Kind::Exclusive,
+                            (_, 0) => Kind::Write,
+                            _ => Kind::Read,
+                        }),
                     tags: HashMap::new(),
                     watches: HashMap::new(),
                     holding: None,
@@ -231,11 +238,13 @@ impl World {
             if now < self.faults_until && now >= next_fault {
                 let n = self.contenders.len() as u64;
                 // Half the time, hit whoever holds the lock: that is where safety is at stake.
-                let holder = self
+                let holders: Vec<ClientId> = self
                     .contenders
                     .iter()
-                    .find(|c| c.holding.is_some())
-                    .map(|c| c.client);
+                    .filter(|c| c.holding.is_some())
+                    .map(|c| c.client)
+                    .collect();
+                let holder = holders.first().copied();
                 let pick = self.contenders[0].next(12);
                 let fault = match (holder, pick) {
                     // The holder's link fails: lost replies, resets, a silent link, or a
@@ -261,7 +270,8 @@ impl World {
                     }
                     (_, 8) => {
                         let other = ClientId(self.contenders[0].next(n) as usize);
-                        if Some(other) == holder {
+                        // Readers hold it together: spare every holder.
+                        if holders.contains(&other) {
                             Fault::Reset(other)
                         } else {
                             Fault::ExpireSession(other)
@@ -316,9 +326,12 @@ fn node_lifetimes(sim: &Simulation) -> BTreeMap<String, (Instant, Option<Instant
 }
 
 fn sequence(path: &str) -> i64 {
-    zk_recipes::sequence_of(path, zk_recipes::lock::MARKER)
-        .or_else(|| zk_recipes::sequence_of(path, zk_recipes::lock::CURATOR_MARKER))
-        .expect("a lock node")
+    zk_recipes::lock::order_of(path).expect("a lock node")
+}
+
+/// Whether two lock nodes exclude each other: unless both are readers'.
+fn conflict(a: &str, b: &str) -> bool {
+    !(is_reader(a) && is_reader(b))
 }
 
 fn check(seed: u64) -> Stats {
@@ -364,15 +377,24 @@ fn check(seed: u64) -> Stats {
             _ => None,
         })
         .collect();
-    for (who, node, from, until) in &w.beliefs {
+    // When a belief ended in server time: its end, or, for a node whose session the server
+    // expired by force, the deletion the client could not hear of before it happened.
+    let news = Duration::from_millis(10);
+    let believed_until = |(who, node, from, until): &Belief| -> (Instant, bool) {
+        let died = lives.get(node).and_then(|l| l.1);
+        match died {
+            Some(d) if forced.contains(&(*who, d)) && *until <= d + news && *from <= d + news => {
+                ((*until).min(d), true)
+            }
+            _ => (*until, false),
+        }
+    };
+    for belief in &w.beliefs {
+        let (who, node, from, until) = belief;
         let (born, died) = lives
             .get(node)
             .unwrap_or_else(|| panic!("seed {seed}: client {who} held {node}, never created"));
-        let news = Duration::from_millis(10);
-        let expired_by_force = died.is_some_and(|d| {
-            forced.contains(&(*who, d)) && *until <= d + news && *from <= d + news
-        });
-        if expired_by_force {
+        if believed_until(belief).1 {
             continue;
         }
         assert!(born <= from, "seed {seed}: {node} held before it existed");
@@ -382,9 +404,11 @@ fn check(seed: u64) -> Stats {
              server deleted it at {died:?}\n{}",
             report()
         );
-        // Lowest at the start of the belief, hence for all of it (later nodes sort after).
+        // No conflicting lower node at the start of the belief, hence for all of it (later
+        // nodes sort after).
         for (other, (b, d)) in &lives {
             if other != node
+                && conflict(other, node)
                 && sequence(other) < sequence(node)
                 && *b <= *from
                 && d.is_none_or(|d| d > *from)
@@ -397,15 +421,21 @@ fn check(seed: u64) -> Stats {
             }
         }
     }
+    let mut shared = 0;
     for (a, b) in w
         .beliefs
         .iter()
         .flat_map(|a| w.beliefs.iter().map(move |b| (a, b)))
     {
-        if a.0 != b.0 {
+        if a.0 < b.0 && !conflict(&a.1, &b.1) && a.2 < b.3 && b.2 < a.3 {
+            shared += 1;
+        }
+        if a.0 != b.0 && conflict(&a.1, &b.1) {
+            let (a_until, b_until) = (believed_until(a).0, believed_until(b).0);
             assert!(
-                a.3 <= b.2 || b.3 <= a.2,
-                "seed {seed}: two holders at once: {a:?} and {b:?}"
+                a_until <= b.2 || b_until <= a.2,
+                "seed {seed}: two holders at once: {a:?} and {b:?}\n{}",
+                report()
             );
         }
     }
@@ -455,6 +485,7 @@ fn check(seed: u64) -> Stats {
             .filter(|r| format!("{:?}", r.what).starts_with("Fault"))
             .count(),
         nodes: lives.len(),
+        shared,
     }
 }
 
@@ -468,6 +499,8 @@ struct Stats {
     beliefs: usize,
     faults: usize,
     nodes: usize,
+    /// Times two readers held the lock at once.
+    shared: usize,
 }
 
 #[test]
@@ -491,6 +524,7 @@ fn the_lock_holds_under_faults_and_cancellation() {
         total.beliefs += s.beliefs;
         total.faults += s.faults;
         total.nodes += s.nodes;
+        total.shared += s.shared;
     }
     eprintln!("{seeds} schedules: {total:?}");
     // The schedules must exercise the lock, not idle past it.
@@ -499,4 +533,8 @@ fn the_lock_holds_under_faults_and_cancellation() {
     // Cancellations and lost replies are what the machine is for: they must happen.
     assert!(total.cancelled >= seeds as usize / 4, "{total:?}");
     assert!(total.lost_replies >= seeds as usize * 5, "{total:?}");
+    // Readers share: a read/write schedule where they never did would prove little.
+    if seeds >= 4 {
+        assert!(total.shared > 0, "{total:?}");
+    }
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use zk_client::CreateOptions;
 use zk_harness::{Fault, Proxy};
 use zk_mio::blocking::Client;
-use zk_mio::recipes::{Lock, LockState};
+use zk_mio::recipes::{Lock, LockState, ReadWriteLock};
 use zk_proto::ErrorCode;
 use zk_tests::shared_server;
 
@@ -140,4 +140,35 @@ fn dropped_guards_lost_replies_and_outages_leave_nothing_behind() {
     let shared = Arc::new(c);
     shared.close();
     other.close();
+}
+
+#[test]
+fn readers_share_and_a_writer_waits_for_them() {
+    let dir = "/blocking-locks/rw";
+    let hosts = shared_server().connect_string();
+    let (a, b) = (connect(&hosts), connect(&hosts));
+    let (rw_a, rw_b) = (ReadWriteLock::new(&a, dir), ReadWriteLock::new(&b, dir));
+    let r1 = rw_a.read_lock().acquire().unwrap();
+    let r2 = rw_b
+        .read_lock()
+        .acquire_timeout(Duration::from_secs(2))
+        .unwrap()
+        .expect("readers share");
+    let waited = rw_b
+        .write_lock()
+        .acquire_timeout(Duration::from_millis(200))
+        .unwrap();
+    assert!(waited.is_none(), "the writer waits for the readers");
+    r1.release().unwrap();
+    r2.release().unwrap();
+    let w = rw_b
+        .write_lock()
+        .acquire_timeout(Duration::from_secs(2))
+        .unwrap()
+        .expect("the writer once the readers left");
+    assert!(w.is_held());
+    w.release().unwrap();
+    settle(&a, dir, 0, Duration::from_secs(5));
+    a.close();
+    b.close();
 }

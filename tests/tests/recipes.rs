@@ -163,24 +163,27 @@ async fn read_write_locks_share_reads_and_exclude_writes() {
     let b = client(&hosts()).await;
     let rw_a = ReadWriteLock::new(&a, "/locks/rw");
     let rw_b = ReadWriteLock::new(&b, "/locks/rw");
-    let r1 = rw_a.read(None).await.unwrap().unwrap();
+    let r1 = rw_a.read_lock().acquire().await.unwrap();
     let r2 = rw_b
-        .read(Some(Duration::from_secs(2)))
+        .read_lock()
+        .acquire_timeout(Duration::from_secs(2))
         .await
         .unwrap()
         .expect("readers share");
     assert!(
-        rw_b.write(Some(Duration::from_millis(200)))
+        rw_b.write_lock()
+            .acquire_timeout(Duration::from_millis(200))
             .await
             .unwrap()
             .is_none(),
         "writer waits"
     );
-    let writer = tokio::spawn(async move { rw_b.write(None).await.unwrap().unwrap() });
+    let writer = tokio::spawn(async move { rw_b.write_lock().acquire().await.unwrap() });
     tokio::time::sleep(Duration::from_millis(100)).await;
     // A reader arriving after a waiting writer waits for it.
     assert!(
-        rw_a.read(Some(Duration::from_millis(200)))
+        rw_a.read_lock()
+            .acquire_timeout(Duration::from_millis(200))
             .await
             .unwrap()
             .is_none()

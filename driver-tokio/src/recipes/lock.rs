@@ -8,7 +8,7 @@ use tokio::time::Instant;
 use zk_recipes::Recipe;
 use zk_recipes::lock::{Lock as Machine, Options, Progress, Standing};
 
-pub use zk_recipes::lock::{Flavor, LockState};
+pub use zk_recipes::lock::{Flavor, Kind as LockKind, LockState};
 
 use super::runner::{self, Control};
 use super::unique_id;
@@ -209,5 +209,52 @@ impl LockGuard {
             Standing::Failed(e) => Err(e.into()),
             _ => Ok(()),
         }
+    }
+}
+
+/// A read/write lock: any number of readers, or one writer. A reader waits for every
+/// writer that asked before it, so writers are not starved. Kazoo's `ReadLock` and
+/// `WriteLock` layout by default, Curator's `InterProcessReadWriteLock` with
+/// [`Flavor::Curator`]; both sides are a [`Lock`] of their kind, with the same cancel
+/// safety and cleanup.
+///
+/// ```no_run
+/// # async fn demo(client: zk_tokio::Client) -> zk_tokio::Result<()> {
+/// use zk_tokio::recipes::ReadWriteLock;
+/// let rw = ReadWriteLock::new(&client, "/locks/catalog");
+/// let reading = rw.read_lock().acquire().await?;
+/// // ... read; writers wait, other readers do not ...
+/// reading.release().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct ReadWriteLock {
+    read: Lock,
+    write: Lock,
+}
+
+impl ReadWriteLock {
+    /// A read/write lock at `path`, with Kazoo's names.
+    pub fn new(client: &Client, path: &str) -> ReadWriteLock {
+        ReadWriteLock::with_flavor(client, path, Flavor::Kazoo)
+    }
+
+    /// A read/write lock at `path`, with `flavor`'s names.
+    pub fn with_flavor(client: &Client, path: &str, flavor: Flavor) -> ReadWriteLock {
+        let side = |kind| Lock::new(client, path).with_flavor(flavor).with_kind(kind);
+        ReadWriteLock {
+            read: side(LockKind::Read),
+            write: side(LockKind::Write),
+        }
+    }
+
+    /// The read side: shared with other readers.
+    pub fn read_lock(&self) -> &Lock {
+        &self.read
+    }
+
+    /// The write side: alone.
+    pub fn write_lock(&self) -> &Lock {
+        &self.write
     }
 }

@@ -17,7 +17,7 @@ mod lock;
 mod party;
 mod queue;
 mod runner;
-mod rwlock;
+mod semaphore;
 mod tree_cache;
 
 pub use barrier::{Barrier, DoubleBarrier};
@@ -25,10 +25,10 @@ pub use counter::Counter;
 pub use data_watch::{ChildrenWatch, DataWatch};
 pub use election::{Election, Leadership};
 pub use lease::Lease;
-pub use lock::{Flavor, Lock, LockGuard, LockState};
+pub use lock::{Flavor, Lock, LockGuard, LockKind, LockState, ReadWriteLock};
 pub use party::Party;
 pub use queue::{LockingQueue, Queue, QueueItem};
-pub use rwlock::{LockKind, ReadWriteGuard, ReadWriteLock, Semaphore, SemaphoreLease};
+pub use semaphore::{Semaphore, SemaphoreLease};
 pub use tree_cache::{TreeCache, TreeEvent, TreeNode};
 
 use std::time::Duration;
@@ -36,12 +36,6 @@ use std::time::Duration;
 use crate::{Client, Error, ErrorCode, Result, SessionState};
 
 pub(crate) use zk_client::unique_id;
-
-/// The sequence number ZooKeeper appended to a sequential node's name.
-pub(crate) fn sequence(name: &str) -> Option<u64> {
-    let digits = name.get(name.len().checked_sub(10)?..)?;
-    digits.parse().ok()
-}
 
 /// Waits until the session is connected again after a connection problem, so a loop can
 /// retry without spinning. Gives up when the client is closed.
