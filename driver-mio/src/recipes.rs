@@ -65,15 +65,16 @@ use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use zk_proto::session::Event;
-use zk_recipes::lock::{Lock as Machine, Options, Progress, Standing};
+use zk_recipes::lock::{Lock as Machine, Options, Progress, Standing, order_of};
 use zk_recipes::{Driven, Recipe};
 
 pub use zk_recipes as machines;
 pub use zk_recipes::lock::{Flavor, Kind as LockKind, LockState};
 
 use crate::blocking::Client;
-use crate::{Connection, Error, Result};
+use crate::{Connection, Error, ErrorCode, Result};
 use zk_client::unique_id;
 
 /// A step a handle asks of its machine.
@@ -432,5 +433,136 @@ impl ReadWriteLock {
     /// The write side: alone.
     pub fn write_lock(&self) -> &Lock {
         &self.write
+    }
+}
+
+impl Lock {
+    /// The identifiers of the holder and the waiters, in order (Kazoo's `contenders()`).
+    pub fn contenders(&self) -> Result<Vec<Bytes>> {
+        let dir = self.options.dir();
+        let mut children = match self.client.get_children(dir) {
+            Ok(c) => c,
+            Err(e) if e.server_code() == Some(ErrorCode::NoNode) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        children.retain(|c| order_of(c).is_some());
+        children.sort_by_key(|c| order_of(c));
+        let mut out = Vec::with_capacity(children.len());
+        for c in children {
+            match self.client.get_data(&format!("{dir}/{c}")) {
+                Ok((data, _)) => out.push(data),
+                // Left meanwhile.
+                Err(e) if e.server_code() == Some(ErrorCode::NoNode) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Leader election among contenders for one path: the holder of a [`Lock`] leads, with
+/// the lock's cleanup. Kazoo's `Election` layout by default; with
+/// [`Election::with_flavor`], Curator's `LeaderSelector` ([`Flavor::Curator`]) or
+/// `LeaderLatch` ([`Flavor::CuratorLatch`]).
+///
+/// A leader whose connection is lost is suspended: the server may expire its session and
+/// let the next contender lead before this client can know, so
+/// [`Leadership::is_leader`] is false from that moment. Work done under
+/// [`Election::run`] should check it before each step that must not happen twice.
+///
+/// ```no_run
+/// use zk_mio::blocking::Client;
+/// use zk_mio::recipes::Election;
+///
+/// let client = Client::connect("127.0.0.1:2181")?;
+/// let election = Election::new(&client, "/election/scheduler", "node-a");
+/// election.run(|leadership| {
+///     while leadership.is_leader() {
+///         // ... one step of the leader's work ...
+/// #       break;
+///     }
+/// })?;
+/// # Ok::<(), zk_mio::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Election {
+    lock: Lock,
+}
+
+/// Being the leader. It ends with [`Leadership::relinquish`], when dropped (in the
+/// background), or with the session.
+#[derive(Debug)]
+#[must_use = "dropping leadership relinquishes it"]
+pub struct Leadership {
+    guard: LockGuard,
+}
+
+impl Leadership {
+    /// Leading now: the session that won is connected and has not been lost.
+    pub fn is_leader(&self) -> bool {
+        self.guard.is_held()
+    }
+
+    /// Where leadership stands: held, suspended or gone.
+    pub fn state(&self) -> LockState {
+        self.guard.state()
+    }
+
+    /// Waits at most `timeout` until the state differs from `seen`, and returns it.
+    pub fn wait_change(&self, seen: LockState, timeout: Duration) -> LockState {
+        self.guard.wait_change(seen, timeout)
+    }
+
+    /// A number that grows with every later leader.
+    pub fn fencing_token(&self) -> i64 {
+        self.guard.fencing_token()
+    }
+
+    /// Steps down and waits (at most the call timeout) until the server confirmed it.
+    pub fn relinquish(self) -> Result<()> {
+        self.guard.release()
+    }
+}
+
+impl Election {
+    /// An election at `path`; `identifier` tells contenders apart in
+    /// [`Election::contenders`].
+    pub fn new(client: &Client, path: &str, identifier: impl Into<Bytes>) -> Election {
+        Election {
+            lock: Lock::new(client, path).with_identifier(identifier),
+        }
+    }
+
+    /// Names the election's nodes as `flavor`'s library does.
+    pub fn with_flavor(self, flavor: Flavor) -> Election {
+        Election {
+            lock: self.lock.with_flavor(flavor),
+        }
+    }
+
+    /// Waits until this contender leads.
+    pub fn lead(&self) -> Result<Leadership> {
+        Ok(Leadership {
+            guard: self.lock.acquire()?,
+        })
+    }
+
+    /// Waits for leadership, runs `work` while leading and steps down after it, as Kazoo's
+    /// `Election.run`; `None` if leadership was suspended or lost before `work` could
+    /// start.
+    pub fn run<T>(&self, work: impl FnOnce(&Leadership) -> T) -> Result<Option<T>> {
+        let leadership = self.lead()?;
+        let out = leadership.is_leader().then(|| work(&leadership));
+        if leadership.is_leader() {
+            leadership.relinquish()?;
+        }
+        // Otherwise the release finishes in the background once the server answers again:
+        // waiting for it here would hold the caller for the outage.
+        Ok(out)
+    }
+
+    /// The contenders' identifiers; the first one leads.
+    pub fn contenders(&self) -> Result<Vec<Bytes>> {
+        self.lock.contenders()
     }
 }

@@ -1,5 +1,6 @@
-// Curator's side of the lock interop test: takes Curator's InterProcessMutex on a path
-// `turns` times and, while holding it, does the critical section the Rust side also does
+// Curator's side of the lock and election interop tests: takes Curator's InterProcessMutex
+// (mode "mutex") or wins a LeaderLatch (mode "latch") on a path `turns` times and, while
+// holding it, does the critical section the Rust side also does
 // (an ephemeral marker node that must not exist, then a read-modify-write of a counter
 // with its version). Any overlap with another holder shows up on the server as
 // NodeExists or BadVersion. Creates `<marker>-ready` once connected, and prints
@@ -9,6 +10,7 @@ import java.util.concurrent.TimeUnit;
 
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.CuratorFrameworkFactory;
+import org.apache.curator.framework.recipes.leader.LeaderLatch;
 import org.apache.curator.framework.recipes.locks.InterProcessMutex;
 import org.apache.curator.retry.ExponentialBackoffRetry;
 import org.apache.zookeeper.CreateMode;
@@ -22,6 +24,7 @@ public class CuratorLockSide {
         String lockPath = args[2];
         String counter = args[3];
         String marker = args[4];
+        boolean latch = args.length > 5 && args[5].equals("latch");
         CuratorFramework client = CuratorFrameworkFactory.newClient(
                 hosts, 10000, 10000, new ExponentialBackoffRetry(100, 5));
         client.start();
@@ -32,7 +35,15 @@ public class CuratorLockSide {
         int done = 0;
         int overlaps = 0;
         for (int i = 0; i < turns; i++) {
-            if (!lock.acquire(60, TimeUnit.SECONDS)) {
+            LeaderLatch leader = null;
+            if (latch) {
+                leader = new LeaderLatch(client, lockPath, "curator");
+                leader.start();
+                if (!leader.await(60, TimeUnit.SECONDS)) {
+                    System.out.println("TIMEOUT at turn " + i);
+                    System.exit(2);
+                }
+            } else if (!lock.acquire(60, TimeUnit.SECONDS)) {
                 System.out.println("TIMEOUT at turn " + i);
                 System.exit(2);
             }
@@ -52,7 +63,11 @@ public class CuratorLockSide {
             } catch (KeeperException.NodeExistsException e) {
                 overlaps++;
             } finally {
-                lock.release();
+                if (latch) {
+                    leader.close();
+                } else {
+                    lock.release();
+                }
             }
         }
         System.out.println("DONE " + done + " OVERLAPS " + overlaps);

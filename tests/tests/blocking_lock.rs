@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use zk_client::CreateOptions;
 use zk_harness::{Fault, Proxy};
 use zk_mio::blocking::Client;
-use zk_mio::recipes::{Lock, LockState, ReadWriteLock};
+use zk_mio::recipes::{Election, Lock, LockState, ReadWriteLock};
 use zk_proto::ErrorCode;
 use zk_tests::shared_server;
 
@@ -169,6 +169,60 @@ fn readers_share_and_a_writer_waits_for_them() {
     assert!(w.is_held());
     w.release().unwrap();
     settle(&a, dir, 0, Duration::from_secs(5));
+    a.close();
+    b.close();
+}
+
+#[test]
+fn a_blocking_leader_sees_suspension_and_the_rival_leads_after_expiry() {
+    let path = "/blocking-elections/suspended";
+    let proxy = Proxy::start(shared_server().addr()).unwrap();
+    let a = Client::builder(&proxy.connect_string())
+        .session_timeout(Duration::from_secs(6))
+        .connect()
+        .unwrap();
+    let b = connect(&shared_server().connect_string());
+    let rival = Election::new(&b, path, "b");
+    let (steps_tx, steps_rx) = std::sync::mpsc::channel();
+    let leading = {
+        let election = Election::new(&a, path, "a");
+        thread::spawn(move || {
+            election.run(|leadership| {
+                let mut steps = 0u32;
+                while leadership.is_leader() {
+                    steps += 1;
+                    let _ = steps_tx.send(steps);
+                    thread::sleep(Duration::from_millis(20));
+                }
+                steps
+            })
+        })
+    };
+    steps_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the leader works");
+    assert_eq!(rival.contenders().unwrap(), vec![bytes::Bytes::from("a")]);
+    let waiting = thread::spawn(move || rival.lead());
+
+    proxy.set_fault(Fault::BlackHole);
+    let silent = Instant::now();
+    let steps = leading.join().unwrap().unwrap().expect("it led");
+    let stopped_after = silent.elapsed();
+    assert!(steps > 0);
+    assert!(
+        stopped_after < Duration::from_secs(3),
+        "stopped {stopped_after:?} into the silence; the session lasts 6 s"
+    );
+    let next = waiting.join().unwrap().expect("the rival leads");
+    let led_after = silent.elapsed();
+    assert!(next.is_leader());
+    assert!(
+        led_after > Duration::from_secs(5),
+        "the rival led {led_after:?} in, before the old session could expire"
+    );
+    next.relinquish().unwrap();
+    proxy.set_fault(Fault::Pass);
+    proxy.cut();
     a.close();
     b.close();
 }

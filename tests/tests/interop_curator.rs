@@ -1,6 +1,7 @@
 //! Interoperability with Curator 5.4 (Debian's `libcurator-recipes-java`): our lock with
 //! Curator's node names and Curator's `InterProcessMutex` take turns on one path of a real
-//! server. Each side, while it holds the lock, creates an ephemeral marker node that must
+//! server, and so do our election with `LeaderLatch` names and Curator's `LeaderLatch`
+//! (Curator's `LeaderSelector` is an `InterProcessMutex` underneath). Each side, while it holds the lock, creates an ephemeral marker node that must
 //! not exist and bumps a counter with a versioned write: an overlap in server time fails
 //! one of the two on the server, whatever the clients believe.
 //!
@@ -12,16 +13,32 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use zk_tests::{client, shared_server};
-use zk_tokio::recipes::{Flavor, Lock};
+use zk_tokio::recipes::{Election, Flavor, Leadership, Lock, LockGuard};
 use zk_tokio::{CreateOptions, ErrorCode};
 
 const CURATOR: &str = "/usr/share/java/curator-recipes.jar";
 const SLF4J_SIMPLE: &str = "/usr/share/java/slf4j-simple.jar";
-const DIR: &str = "/interop-curator";
 const TURNS: u32 = 60;
+
+/// What our side holds in a turn.
+enum Held {
+    Lock(LockGuard),
+    Lead(Leadership),
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn our_lock_and_curators_interprocess_mutex_exclude_each_other() {
+    take_turns("/interop-curator", "mutex").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_election_and_curators_leader_latch_never_lead_at_once() {
+    take_turns("/interop-curator-latch", "latch").await;
+}
+
+/// Our side and Curator's (`mode`: "mutex" or "latch") take `TURNS` turns each under
+/// `dir`; overlaps are judged on the server.
+async fn take_turns(dir: &str, mode: &str) {
     if !Path::new(CURATOR).exists() {
         assert!(
             std::env::var("ZK_REQUIRE_INTEROP").is_err(),
@@ -52,11 +69,11 @@ async fn our_lock_and_curators_interprocess_mutex_exclude_each_other() {
     let hosts = shared_server().connect_string();
     let c = client(&hosts).await;
     let (lock_dir, counter, marker) = (
-        format!("{DIR}/lock"),
-        format!("{DIR}/counter"),
-        format!("{DIR}/inside"),
+        format!("{dir}/lock"),
+        format!("{dir}/counter"),
+        format!("{dir}/inside"),
     );
-    for (path, data) in [(DIR, ""), (counter.as_str(), "0")] {
+    for (path, data) in [(dir, ""), (counter.as_str(), "0")] {
         match c.create(path, data, &CreateOptions::persistent()).await {
             Ok(_) => {}
             Err(e) if e.server_code() == Some(ErrorCode::NodeExists) => {}
@@ -68,7 +85,7 @@ async fn our_lock_and_curators_interprocess_mutex_exclude_each_other() {
     let cp = format!("{classpath}:{}", work.path().display());
     let curator = Command::new("java")
         .args(["-cp", &cp, "CuratorLockSide", &hosts, &TURNS.to_string()])
-        .args([&lock_dir, &counter, &marker])
+        .args([&lock_dir, &counter, &marker, mode])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -84,12 +101,18 @@ async fn our_lock_and_curators_interprocess_mutex_exclude_each_other() {
     }
 
     let lock = Lock::new(&c, &lock_dir).with_flavor(Flavor::Curator);
+    let election = Election::new(&c, &lock_dir, "rust").with_flavor(Flavor::CuratorLatch);
     let (mut done, mut overlaps, mut contended) = (0u32, 0u32, 0u32);
     for _ in 0..TURNS {
-        let guard = tokio::time::timeout(Duration::from_secs(60), lock.acquire())
+        let take = async {
+            match mode {
+                "latch" => Held::Lead(election.lead().await.expect("leadership")),
+                _ => Held::Lock(lock.acquire().await.expect("the lock")),
+            }
+        };
+        let held = tokio::time::timeout(Duration::from_secs(60), take)
             .await
-            .expect("the lock within 60 s")
-            .expect("the lock");
+            .expect("our turn within 60 s");
         if c.get_children(&lock_dir).await.unwrap().len() > 1 {
             contended += 1;
         }
@@ -110,7 +133,10 @@ async fn our_lock_and_curators_interprocess_mutex_exclude_each_other() {
             Err(e) if e.server_code() == Some(ErrorCode::NodeExists) => overlaps += 1,
             Err(e) => panic!("creating the marker: {e}"),
         }
-        guard.release().await.unwrap();
+        match held {
+            Held::Lock(guard) => guard.release().await.unwrap(),
+            Held::Lead(leadership) => leadership.relinquish().await.unwrap(),
+        }
     }
 
     let output = tokio::task::spawn_blocking(move || curator.wait_with_output())

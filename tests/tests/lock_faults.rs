@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use zk_harness::{Fault, Proxy};
 use zk_tests::{client, shared_server};
 use zk_tokio::Client;
-use zk_tokio::recipes::{Lock, LockGuard, LockState};
+use zk_tokio::recipes::{Election, Lock, LockGuard, LockState};
 
 /// Waits until `dir` holds exactly `n` children, and returns them.
 async fn settle(c: &Client, dir: &str, n: usize, within: Duration) -> Vec<String> {
@@ -161,5 +161,64 @@ async fn a_deadline_holds_while_no_server_answers_and_a_holder_hears_suspension(
     guard.release().await.unwrap();
     settle(&other, dir, 0, Duration::from_secs(5)).await;
     c.close().await;
+    other.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_suspended_leader_stops_its_work_before_its_session_can_expire() {
+    let path = "/elections/suspended";
+    let proxy = Proxy::start(shared_server().addr()).unwrap();
+    let leader_client = zk_tokio::Client::builder(&proxy.connect_string())
+        .session_timeout(Duration::from_secs(6))
+        .connect()
+        .await
+        .unwrap();
+    let other = client(&shared_server().connect_string()).await;
+    let election = Election::new(&leader_client, path, "a");
+    let rival = Election::new(&other, path, "b");
+
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+    let running = tokio::spawn(async move {
+        election
+            .run(async move {
+                let _ = started_tx.send(());
+                std::future::pending::<()>().await
+            })
+            .await
+    });
+    started_rx.await.expect("the work starts once leading");
+    assert_eq!(
+        rival.contenders().await.unwrap(),
+        vec![bytes::Bytes::from("a")]
+    );
+    let waiting = tokio::spawn(async move { rival.lead().await });
+
+    proxy.set_fault(Fault::BlackHole);
+    let silent = Instant::now();
+    let ran = tokio::time::timeout(Duration::from_secs(6), running)
+        .await
+        .expect("run returns once suspended")
+        .unwrap();
+    let stopped_after = silent.elapsed();
+    assert!(matches!(ran, Ok(None)), "the work was stopped: {ran:?}");
+    assert!(
+        stopped_after < Duration::from_secs(3),
+        "stopped {stopped_after:?} into the silence; the session lasts 6 s"
+    );
+    // The session expires on the server; only then does the rival lead.
+    let next = tokio::time::timeout(Duration::from_secs(20), waiting)
+        .await
+        .expect("the rival leads once the old session is gone")
+        .unwrap()
+        .unwrap();
+    assert!(next.is_leader());
+    eprintln!(
+        "suspended leader stopped {stopped_after:?} into the silence; the rival led {:?} in",
+        silent.elapsed()
+    );
+    next.relinquish().await.unwrap();
+    proxy.set_fault(Fault::Pass);
+    proxy.cut();
+    leader_client.close().await;
     other.close().await;
 }
