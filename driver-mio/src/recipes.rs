@@ -67,8 +67,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use zk_proto::session::Event;
-use zk_recipes::lock::{Lock as Machine, Options, Progress, Standing, order_of};
-use zk_recipes::{Driven, Recipe};
+use zk_recipes::Driven;
+use zk_recipes::lock::{Acquire, Lock as Machine, Options, Progress, Standing, order_of};
+use zk_recipes::semaphore::Semaphore as SemaphoreMachine;
 
 pub use zk_recipes as machines;
 pub use zk_recipes::lock::{Flavor, Kind as LockKind, LockState};
@@ -144,21 +145,21 @@ impl Shared {
     }
 }
 
-/// The lock machine as the IO thread hosts it.
-struct Host {
-    driven: Driven<Machine>,
-    steps: Receiver<Control<Machine>>,
+/// A machine that acquires (the lock, a semaphore lease) as the IO thread hosts it.
+struct Host<R: Acquire> {
+    driven: Driven<R>,
+    steps: Receiver<Control<R>>,
     steering: bool,
     shared: Arc<Shared>,
 }
 
-impl Drop for Host {
+impl<R: Acquire> Drop for Host<R> {
     fn drop(&mut self) {
         self.shared.update(|_, ended| *ended = true);
     }
 }
 
-impl Hosted for Host {
+impl<R: Acquire + Send> Hosted for Host<R> {
     fn handle_event(&mut self, now: Instant, event: Event, session_id: i64) -> Option<Event> {
         self.driven.handle_event(now, event, session_id)
     }
@@ -253,63 +254,79 @@ impl Lock {
 
     fn acquire_until(&self, deadline: Option<Instant>) -> Result<Option<LockGuard>> {
         let machine = self.options.machine(&unique_id())?;
-        let shared = Arc::new(Shared::default());
-        let (steps, rx) = mpsc::channel::<Control<Machine>>();
-        let session_id = self.client.session_id();
-        let _ = steps.send(Box::new(move |m: &mut Machine, now| {
-            m.acquire(now, session_id, deadline)
-        }));
-        let host = Host {
-            driven: Driven::new(machine),
-            steps: rx,
-            steering: true,
-            shared: shared.clone(),
-        };
-        if !self.client.host(Box::new(host)) {
-            return Err(Error::Closed);
-        }
-        let mut guard = LockGuard {
-            client: self.client.clone(),
-            steps,
-            shared,
-            node: String::new(),
-            fencing: 0,
-        };
-        // The machine's own deadline decides; this wait only outlasts it.
-        let progress = match guard.shared.wait(None, Progress::decided) {
-            Ok(p) => p,
-            Err(_) => return Err(Error::Closed),
-        };
-        match progress.standing {
-            Standing::Held | Standing::Suspended => {
-                guard.node = progress.node.unwrap_or_default();
-                guard.fencing = progress.fencing;
-                Ok(Some(guard))
-            }
-            Standing::TimedOut => Ok(None),
-            Standing::Failed(e) => Err(e.into()),
-            Standing::Acquiring | Standing::Lost | Standing::Released => {
-                Err(Error::UnexpectedResponse)
-            }
-        }
+        acquire_with(&self.client, machine, deadline)
     }
 }
 
-/// A held lock. Dropping it releases the lock in the background (the node is deleted,
-/// retried until the server confirms it); [`LockGuard::release`] releases it and waits for
-/// that confirmation.
-#[must_use = "dropping the guard releases the lock"]
-pub struct LockGuard {
+/// Hands `machine` to the IO thread and waits until it acquires (a guard), times out
+/// (`None`) or fails. The machine's own deadline decides; this wait only outlasts it.
+fn acquire_with<R>(
+    client: &Client,
+    machine: R,
+    deadline: Option<Instant>,
+) -> Result<Option<Guard<R>>>
+where
+    R: Acquire + Send + 'static,
+{
+    let shared = Arc::new(Shared::default());
+    let (steps, rx) = mpsc::channel::<Control<R>>();
+    let session_id = client.session_id();
+    let _ = steps.send(Box::new(move |m: &mut R, now| {
+        m.acquire(now, session_id, deadline)
+    }));
+    let host = Host {
+        driven: Driven::new(machine),
+        steps: rx,
+        steering: true,
+        shared: shared.clone(),
+    };
+    if !client.host(Box::new(host)) {
+        return Err(Error::Closed);
+    }
+    let mut guard = Guard {
+        client: client.clone(),
+        steps,
+        shared,
+        node: String::new(),
+        fencing: 0,
+    };
+    let progress = match guard.shared.wait(None, Progress::decided) {
+        Ok(p) => p,
+        Err(_) => return Err(Error::Closed),
+    };
+    match progress.standing {
+        Standing::Held | Standing::Suspended => {
+            guard.node = progress.node.unwrap_or_default();
+            guard.fencing = progress.fencing;
+            Ok(Some(guard))
+        }
+        Standing::TimedOut => Ok(None),
+        Standing::Failed(e) => Err(e.into()),
+        Standing::Acquiring | Standing::Lost | Standing::Released => Err(Error::UnexpectedResponse),
+    }
+}
+
+/// A held lock ([`Lock`]).
+pub type LockGuard = Guard<Machine>;
+
+/// A held semaphore lease ([`Semaphore`]).
+pub type SemaphoreLease = Guard<SemaphoreMachine>;
+
+/// Something held: a lock ([`LockGuard`]) or a semaphore lease ([`SemaphoreLease`]).
+/// Dropping it releases it in the background (the node is deleted, retried until the
+/// server confirms it); [`Guard::release`] releases it and waits for that confirmation.
+#[must_use = "dropping the guard releases what it holds"]
+pub struct Guard<R: Acquire> {
     client: Client,
-    steps: Sender<Control<Machine>>,
+    steps: Sender<Control<R>>,
     shared: Arc<Shared>,
     node: String,
     fencing: i64,
 }
 
-impl std::fmt::Debug for LockGuard {
+impl<R: Acquire> std::fmt::Debug for Guard<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LockGuard")
+        f.debug_struct("Guard")
             .field("node", &self.node)
             .field("fencing", &self.fencing)
             .field("state", &self.state())
@@ -317,7 +334,7 @@ impl std::fmt::Debug for LockGuard {
     }
 }
 
-impl Drop for LockGuard {
+impl<R: Acquire> Drop for Guard<R> {
     fn drop(&mut self) {
         // The closed channel is the release; the IO thread hears of it at its next turn.
         let (dead, _) = mpsc::channel();
@@ -326,8 +343,8 @@ impl Drop for LockGuard {
     }
 }
 
-impl LockGuard {
-    /// The lock node's path.
+impl<R: Acquire> Guard<R> {
+    /// The node held: the lock node, or the lease node.
     pub fn node(&self) -> &str {
         &self.node
     }
@@ -369,9 +386,7 @@ impl LockGuard {
     /// confirmed its node is gone. Past that the release goes on in the background and
     /// this returns [`Error::CallTimeout`].
     pub fn release(self) -> Result<()> {
-        let _ = self
-            .steps
-            .send(Box::new(|m: &mut Machine, now| m.release(now)));
+        let _ = self.steps.send(Box::new(|m: &mut R, now| m.release(now)));
         self.client.poke();
         let limit = self.client.call_timeout();
         match self
@@ -564,5 +579,84 @@ impl Election {
     /// The contenders' identifiers; the first one leads.
     pub fn contenders(&self) -> Result<Vec<Bytes>> {
         self.lock.contenders()
+    }
+}
+
+/// A counting semaphore on the blocking client: at most `max_leases` holders at once, the
+/// same machine as `zk_tokio::recipes::Semaphore` ([`zk_recipes::semaphore`]), in Kazoo's
+/// `Semaphore` layout or Curator's `InterProcessSemaphoreV2` ([`Semaphore::with_flavor`]).
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use zk_mio::blocking::Client;
+/// use zk_mio::recipes::Semaphore;
+///
+/// let client = Client::connect("127.0.0.1:2181")?;
+/// let slots = Semaphore::new(&client, "/semaphores/db", 4);
+/// if let Some(lease) = slots.acquire_timeout(Duration::from_secs(10))? {
+///     // ... at most four of these at once ...
+///     lease.release()?;
+/// }
+/// # Ok::<(), zk_mio::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Semaphore {
+    client: Client,
+    path: String,
+    max_leases: u32,
+    flavor: Flavor,
+    identifier: Bytes,
+}
+
+impl Semaphore {
+    /// A semaphore at `path` with `max_leases` leases (at least 1).
+    pub fn new(client: &Client, path: &str, max_leases: u32) -> Semaphore {
+        Semaphore {
+            client: client.clone(),
+            path: path.to_string(),
+            max_leases: max_leases.max(1),
+            flavor: Flavor::Kazoo,
+            identifier: Bytes::new(),
+        }
+    }
+
+    /// Lays the semaphore out as `flavor`'s library does.
+    pub fn with_flavor(mut self, flavor: Flavor) -> Semaphore {
+        self.flavor = flavor;
+        self
+    }
+
+    /// Data stored in this contender's nodes (Kazoo's identifier).
+    pub fn with_identifier(mut self, identifier: impl Into<Bytes>) -> Semaphore {
+        self.identifier = identifier.into();
+        self
+    }
+
+    /// Waits for a lease as long as it takes.
+    pub fn acquire(&self) -> Result<SemaphoreLease> {
+        self.acquire_until(None)?.ok_or(Error::UnexpectedResponse)
+    }
+
+    /// Waits for a lease at most `timeout`, connected or not; `None` when none came.
+    pub fn acquire_timeout(&self, timeout: Duration) -> Result<Option<SemaphoreLease>> {
+        self.acquire_until(Some(Instant::now() + timeout))
+    }
+
+    fn acquire_until(&self, deadline: Option<Instant>) -> Result<Option<SemaphoreLease>> {
+        zk_proto::path::validate_path(&self.path)?;
+        if self.path == "/" {
+            return Err(Error::InvalidRequest(
+                "a semaphore needs a path of its own, not /",
+            ));
+        }
+        let machine = SemaphoreMachine::new(
+            &self.path,
+            &unique_id(),
+            self.max_leases,
+            self.flavor,
+            self.identifier.clone(),
+            crate::Acl::open_unsafe(),
+        );
+        acquire_with(&self.client, machine, deadline)
     }
 }

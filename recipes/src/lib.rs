@@ -26,6 +26,7 @@
 
 mod driven;
 pub mod lock;
+pub mod semaphore;
 mod sequence;
 
 use std::time::Instant;

@@ -282,6 +282,19 @@ macro_rules! lock_option_setters {
     };
 }
 
+/// A machine that acquires something and reports it with the lock's [`Outcome`]s: the lock
+/// itself and the semaphore's lease. Driver handles are written once over it.
+pub trait Acquire: Recipe<Outcome = Outcome> {
+    /// Starts acquiring on the session `session_id`, giving up at `deadline`.
+    fn acquire(&mut self, now: Instant, session_id: i64, deadline: Option<Instant>);
+}
+
+impl Acquire for Lock {
+    fn acquire(&mut self, now: Instant, session_id: i64, deadline: Option<Instant>) {
+        Lock::acquire(self, now, session_id, deadline);
+    }
+}
+
 /// Where a lock stands for its holder: what a driver's guard reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum LockState {
@@ -364,8 +377,8 @@ impl Progress {
     }
 
     /// Takes in the machine's state after a step.
-    pub fn observe(&mut self, lock: &Lock) {
-        self.done = lock.is_done();
+    pub fn observe(&mut self, machine: &impl Recipe) {
+        self.done = machine.is_done();
     }
 
     /// Whether the acquisition is decided: held (maybe suspended), timed out, or ended.
@@ -937,7 +950,7 @@ pub fn order_of(name: &str) -> Option<i64> {
 }
 
 /// Errors after which the same request may simply be sent again.
-fn retryable(e: &SessionError) -> bool {
+pub(crate) fn retryable(e: &SessionError) -> bool {
     matches!(
         e,
         SessionError::ConnectionLoss | SessionError::Timeout(_) | SessionError::QueueFull(_)
@@ -949,7 +962,7 @@ fn retryable(e: &SessionError) -> bool {
 
 /// A UUID-shaped name (`8-4-4-4-12` hex digits, as Curator's protected names carry) for
 /// the `create`th create of the machine `id`: FNV-1a over both, 128 bits.
-fn uuid_of(id: &str, create: u64) -> String {
+pub(crate) fn uuid_of(id: &str, create: u64) -> String {
     let mut h: u128 = 0x6c62272e07bb014262b821756295c58d;
     for b in id.bytes().chain(create.to_le_bytes()) {
         h ^= u128::from(b);

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use zk_client::CreateOptions;
 use zk_harness::{Fault, Proxy};
 use zk_mio::blocking::Client;
-use zk_mio::recipes::{Election, Lock, LockState, ReadWriteLock};
+use zk_mio::recipes::{Election, Lock, LockState, ReadWriteLock, Semaphore};
 use zk_proto::ErrorCode;
 use zk_tests::shared_server;
 
@@ -225,4 +225,44 @@ fn a_blocking_leader_sees_suspension_and_the_rival_leads_after_expiry() {
     proxy.cut();
     a.close();
     b.close();
+}
+
+#[test]
+fn a_blocking_semaphore_hands_out_its_leases_and_no_more() {
+    let path = "/blocking-semaphores/two";
+    let hosts = shared_server().connect_string();
+    let c = connect(&hosts);
+    let sem = Semaphore::new(&c, path, 2);
+    let first = sem.acquire().unwrap();
+    let second = sem.acquire().unwrap();
+    assert!(
+        sem.acquire_timeout(Duration::from_millis(300))
+            .unwrap()
+            .is_none(),
+        "a third waits"
+    );
+    let third = {
+        let sem = sem.clone();
+        thread::spawn(move || sem.acquire())
+    };
+    thread::sleep(Duration::from_millis(100));
+    drop(first); // released in the background
+    let third = third
+        .join()
+        .unwrap()
+        .expect("the third once a lease is back");
+    assert!(third.is_held());
+    second.release().unwrap();
+    third.release().unwrap();
+    // Kazoo's layout: max stored at the path, leases under it, the turn lock beside it.
+    let (max, _) = c.get_data(path).unwrap();
+    assert_eq!(&max[..], b"2");
+    settle(&c, path, 0, Duration::from_secs(5));
+    settle(&c, &format!("{path}-__lock__"), 0, Duration::from_secs(5));
+    let other = Semaphore::new(&c, path, 3);
+    assert!(
+        other.acquire_timeout(Duration::from_secs(2)).is_err(),
+        "a semaphore storing another maximum is refused, as Kazoo refuses it"
+    );
+    c.close();
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use zk_harness::{Fault, Proxy};
 use zk_tests::{client, shared_server};
 use zk_tokio::Client;
-use zk_tokio::recipes::{Election, Lock, LockGuard, LockState};
+use zk_tokio::recipes::{Election, Lock, LockGuard, LockState, Semaphore};
 
 /// Waits until `dir` holds exactly `n` children, and returns them.
 async fn settle(c: &Client, dir: &str, n: usize, within: Duration) -> Vec<String> {
@@ -221,4 +221,34 @@ async fn a_suspended_leader_stops_its_work_before_its_session_can_expire() {
     proxy.cut();
     leader_client.close().await;
     other.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn semaphore_acquisitions_dropped_at_any_await_point_leave_no_node() {
+    let path = "/semaphores/dropped";
+    let holder = client(&shared_server().connect_string()).await;
+    let held = Semaphore::new(&holder, path, 1).acquire().await.unwrap();
+    let proxy = Proxy::start(shared_server().addr()).unwrap();
+    let waiter = client(&proxy.connect_string()).await;
+    proxy.set_fault(Fault::Delay(Duration::from_millis(300)));
+    let sem = Semaphore::new(&waiter, path, 1);
+    for ms in [50u64, 250, 650, 900, 1400, 2000] {
+        let attempt = tokio::time::timeout(Duration::from_millis(ms), sem.acquire()).await;
+        assert!(attempt.is_err(), "the only lease is held");
+    }
+    // The holder's lease is all that stays: no turn node, no second lease.
+    let turn = format!("{path}-__lock__");
+    settle(&holder, &turn, 0, Duration::from_secs(15)).await;
+    let leases = settle(&holder, path, 1, Duration::from_secs(5)).await;
+    assert!(held.node().ends_with(&leases[0]));
+    held.release().await.unwrap();
+    proxy.set_fault(Fault::Pass);
+    let lease = tokio::time::timeout(Duration::from_secs(5), sem.acquire())
+        .await
+        .expect("a free lease is taken at once")
+        .unwrap();
+    lease.release().await.unwrap();
+    settle(&holder, path, 0, Duration::from_secs(5)).await;
+    waiter.close().await;
+    holder.close().await;
 }

@@ -203,10 +203,10 @@ async fn read_write_locks_share_reads_and_exclude_writes() {
 async fn a_semaphore_hands_out_at_most_its_leases() {
     let a = client(&hosts()).await;
     let sem = Semaphore::new(&a, "/sem", 2);
-    let l1 = sem.acquire(None).await.unwrap().unwrap();
-    let l2 = sem.acquire(None).await.unwrap().unwrap();
+    let l1 = sem.acquire().await.unwrap();
+    let l2 = sem.acquire().await.unwrap();
     assert!(
-        sem.acquire(Some(Duration::from_millis(200)))
+        sem.acquire_timeout(Duration::from_millis(200))
             .await
             .unwrap()
             .is_none()
@@ -214,7 +214,7 @@ async fn a_semaphore_hands_out_at_most_its_leases() {
     assert_eq!(sem.holders().await.unwrap().len(), 2);
     let third = {
         let sem = sem.clone();
-        tokio::spawn(async move { sem.acquire(None).await.unwrap().unwrap() })
+        tokio::spawn(async move { sem.acquire().await.unwrap() })
     };
     tokio::time::sleep(Duration::from_millis(100)).await;
     l1.release().await.unwrap();

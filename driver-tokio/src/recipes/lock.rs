@@ -1,12 +1,12 @@
-//! The exclusive lock: [`zk_recipes::lock::Lock`] driven on a task of its own.
+//! The lock ([`zk_recipes::lock::Lock`]) and what else acquires the same way, driven on a
+//! task of its own.
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
-use zk_recipes::Recipe;
-use zk_recipes::lock::{Lock as Machine, Options, Progress, Standing};
+use zk_recipes::lock::{Acquire, Lock as Machine, Options, Progress, Standing};
 
 pub use zk_recipes::lock::{Flavor, Kind as LockKind, LockState};
 
@@ -107,55 +107,78 @@ impl Lock {
         deadline: Option<Instant>,
     ) -> Result<Option<LockGuard>> {
         let machine = self.options.machine(&unique_id())?;
-        let (status_tx, mut status) = watch::channel(Progress::default());
-        let session_id = self.client.session_id();
-        let deadline = deadline.map(Instant::into_std);
-        let start: Control<Machine> =
-            Box::new(move |m: &mut Machine, now| m.acquire(now, session_id, deadline));
-        let control = runner::spawn(&self.client, machine, start, move |m: &Machine, outcome| {
-            status_tx.send_modify(|s| {
-                if let Some(o) = outcome {
-                    s.apply(o);
-                }
-                s.observe(m);
-            })
-        });
-        // Dropping this future drops `control`: the task then releases whatever exists.
-        let now = status
-            .wait_for(Progress::decided)
-            .await
-            .map_err(|_| Error::Closed)?
-            .clone();
-        match now.standing {
-            Standing::Held | Standing::Suspended => Ok(Some(LockGuard {
-                control,
-                status,
-                node: now.node.unwrap_or_default(),
-                fencing: now.fencing,
-            })),
-            Standing::TimedOut => Ok(None),
-            Standing::Failed(e) => Err(e.into()),
-            Standing::Acquiring | Standing::Lost | Standing::Released => {
-                Err(Error::UnexpectedResponse)
-            }
-        }
+        acquire_with(&self.client, machine, deadline).await
     }
 }
 
-/// A held lock. Dropping it releases the lock in the background (the node is deleted,
-/// retried until the server confirms it); [`LockGuard::release`] releases it and waits for
-/// that confirmation.
-#[derive(Debug)]
-#[must_use = "dropping the guard releases the lock"]
-pub struct LockGuard {
-    control: mpsc::UnboundedSender<Control<Machine>>,
+/// Runs `machine` on a task of its own until it acquires (a guard), times out (`None`) or
+/// fails. Dropping this future drops the guard-to-be's control channel: the task then
+/// releases whatever exists.
+pub(crate) async fn acquire_with<R>(
+    client: &Client,
+    machine: R,
+    deadline: Option<Instant>,
+) -> Result<Option<Guard<R>>>
+where
+    R: Acquire + Send + 'static,
+{
+    let (status_tx, mut status) = watch::channel(Progress::default());
+    let session_id = client.session_id();
+    let deadline = deadline.map(Instant::into_std);
+    let start: Control<R> = Box::new(move |m: &mut R, now| m.acquire(now, session_id, deadline));
+    let control = runner::spawn(client, machine, start, move |m: &R, outcome| {
+        status_tx.send_modify(|s| {
+            if let Some(o) = outcome {
+                s.apply(o);
+            }
+            s.observe(m);
+        })
+    });
+    let now = status
+        .wait_for(Progress::decided)
+        .await
+        .map_err(|_| Error::Closed)?
+        .clone();
+    match now.standing {
+        Standing::Held | Standing::Suspended => Ok(Some(Guard {
+            control,
+            status,
+            node: now.node.unwrap_or_default(),
+            fencing: now.fencing,
+        })),
+        Standing::TimedOut => Ok(None),
+        Standing::Failed(e) => Err(e.into()),
+        Standing::Acquiring | Standing::Lost | Standing::Released => Err(Error::UnexpectedResponse),
+    }
+}
+
+/// A held lock ([`Lock`]) or semaphore lease ([`super::Semaphore`]).
+pub type LockGuard = Guard<Machine>;
+
+/// Something held: a lock ([`LockGuard`]) or a semaphore lease
+/// ([`super::SemaphoreLease`]). Dropping it releases it in the background (the node is
+/// deleted, retried until the server confirms it); [`Guard::release`] releases it and
+/// waits for that confirmation.
+#[must_use = "dropping the guard releases what it holds"]
+pub struct Guard<R: Acquire> {
+    control: mpsc::UnboundedSender<Control<R>>,
     status: watch::Receiver<Progress>,
     node: String,
     fencing: i64,
 }
 
-impl LockGuard {
-    /// The lock node's path.
+impl<R: Acquire> std::fmt::Debug for Guard<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Guard")
+            .field("node", &self.node)
+            .field("fencing", &self.fencing)
+            .field("state", &self.state())
+            .finish()
+    }
+}
+
+impl<R: Acquire> Guard<R> {
+    /// The node held: the lock node, or the lease node.
     pub fn node(&self) -> &str {
         &self.node
     }
@@ -196,9 +219,7 @@ impl LockGuard {
     /// Releases the lock and waits until the server confirmed its node is gone. If this
     /// future is dropped first, the release still completes in the background.
     pub async fn release(mut self) -> Result<()> {
-        let _ = self
-            .control
-            .send(Box::new(|m: &mut Machine, now| m.release(now)));
+        let _ = self.control.send(Box::new(|m: &mut R, now| m.release(now)));
         let status = self
             .status
             .wait_for(Progress::settled)

@@ -25,7 +25,7 @@ pub use counter::Counter;
 pub use data_watch::{ChildrenWatch, DataWatch};
 pub use election::{Election, Leadership};
 pub use lease::Lease;
-pub use lock::{Flavor, Lock, LockGuard, LockKind, LockState, ReadWriteLock};
+pub use lock::{Flavor, Guard, Lock, LockGuard, LockKind, LockState, ReadWriteLock};
 pub use party::Party;
 pub use queue::{LockingQueue, Queue, QueueItem};
 pub use semaphore::{Semaphore, SemaphoreLease};

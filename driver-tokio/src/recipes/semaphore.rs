@@ -1,32 +1,35 @@
-//! The counting semaphore: waiters queue on a [`super::Lock`] and, each in turn, take a
-//! lease node when fewer than the maximum exist.
+//! The counting semaphore: [`zk_recipes::semaphore::Semaphore`] driven on a task of its
+//! own, like the lock.
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::time::Instant;
+use zk_recipes::semaphore::Semaphore as Machine;
 
-use super::{delete_quietly, reconnected, unique_id};
-use crate::{Client, CreateOptions, ErrorCode, Result};
+use super::lock::{Flavor, Guard, acquire_with};
+use super::unique_id;
+use crate::{Acl, Client, Error, ErrorCode, Result};
 
-fn remove_in_background(client: &Client, node: &str) {
-    if let Ok(rt) = tokio::runtime::Handle::try_current() {
-        let (client, node) = (client.clone(), node.to_string());
-        rt.spawn(async move {
-            let _ = delete_quietly(&client, &node).await;
-        });
-    }
-    // Without a runtime the node goes when the session ends (it is ephemeral).
-}
+/// A held semaphore lease.
+pub type SemaphoreLease = Guard<Machine>;
 
-/// A counting semaphore: at most `max_leases` holders at once. Waiters queue on an inner
-/// lock, so they are served in order.
+/// A counting semaphore: at most `max_leases` holders at once, in Kazoo's `Semaphore`
+/// layout (the default: `max_leases` is stored at `path`, and a semaphore that stores
+/// another number is refused) or Curator's `InterProcessSemaphoreV2`
+/// ([`Semaphore::with_flavor`]). Waiters take turns on a lock, so they are served in order
+/// and only one at a time counts the leases.
+///
+/// It has the lock's guarantees: dropping an `acquire` future at any await point leaves
+/// no node behind, a lease is deleted until the server confirms it, the deadline of
+/// [`Semaphore::acquire_timeout`] holds during outages, and a lease reports suspension.
 ///
 /// ```no_run
 /// # async fn demo(client: zk_tokio::Client) -> zk_tokio::Result<()> {
+/// use std::time::Duration;
 /// use zk_tokio::recipes::Semaphore;
 /// let slots = Semaphore::new(&client, "/semaphores/db", 4);
-/// if let Some(lease) = slots.acquire(Some(std::time::Duration::from_secs(10))).await? {
+/// if let Some(lease) = slots.acquire_timeout(Duration::from_secs(10)).await? {
 ///     // ... at most four of these at once ...
 ///     lease.release().await?;
 /// }
@@ -36,109 +39,87 @@ fn remove_in_background(client: &Client, node: &str) {
 pub struct Semaphore {
     client: Client,
     path: String,
-    max_leases: usize,
-}
-
-/// A semaphore lease; dropping it gives the lease back (in the background).
-#[derive(Debug)]
-#[must_use = "dropping the lease gives it back"]
-pub struct SemaphoreLease {
-    node: String,
-    client: Client,
-    released: bool,
-}
-
-impl SemaphoreLease {
-    /// The lease node.
-    pub fn node(&self) -> &str {
-        &self.node
-    }
-
-    /// Gives the lease back and waits until it is gone.
-    pub async fn release(mut self) -> Result<()> {
-        self.released = true;
-        delete_quietly(&self.client, &self.node).await
-    }
-}
-
-impl Drop for SemaphoreLease {
-    fn drop(&mut self) {
-        if !self.released {
-            remove_in_background(&self.client, &self.node);
-        }
-    }
+    max_leases: u32,
+    flavor: Flavor,
+    identifier: Bytes,
+    acl: Vec<Acl>,
 }
 
 impl Semaphore {
-    /// A semaphore at `path` with `max_leases` leases.
-    pub fn new(client: &Client, path: &str, max_leases: usize) -> Semaphore {
+    /// A semaphore at `path` with `max_leases` leases (at least 1).
+    pub fn new(client: &Client, path: &str, max_leases: u32) -> Semaphore {
         Semaphore {
             client: client.clone(),
             path: path.to_string(),
             max_leases: max_leases.max(1),
+            flavor: Flavor::Kazoo,
+            identifier: Bytes::new(),
+            acl: Acl::open_unsafe(),
         }
     }
 
-    /// The current lease holders' nodes.
-    pub async fn holders(&self) -> Result<Vec<String>> {
-        match self
-            .client
-            .get_children(&format!("{}/leases", self.path))
-            .await
-        {
-            Ok(c) => Ok(c),
-            Err(e) if e.server_code() == Some(ErrorCode::NoNode) => Ok(Vec::new()),
-            Err(e) => Err(e),
-        }
+    /// Lays the semaphore out as `flavor`'s library does.
+    pub fn with_flavor(mut self, flavor: Flavor) -> Semaphore {
+        self.flavor = flavor;
+        self
     }
 
-    /// Waits for a lease (at most `timeout`, when given).
-    pub async fn acquire(&self, timeout: Option<Duration>) -> Result<Option<SemaphoreLease>> {
-        let deadline = timeout.map(|t| Instant::now() + t);
-        let lock_dir = format!("{}/lock", self.path);
-        let leases = format!("{}/leases", self.path);
-        let turn = super::Lock::new(&self.client, &lock_dir);
-        let Some(turn) = turn.acquire_until(deadline).await? else {
-            return Ok(None);
+    /// Data stored in this contender's nodes (Kazoo's identifier, listed by
+    /// [`Semaphore::holders`]).
+    pub fn with_identifier(mut self, identifier: impl Into<Bytes>) -> Semaphore {
+        self.identifier = identifier.into();
+        self
+    }
+
+    /// Waits for a lease as long as it takes.
+    pub async fn acquire(&self) -> Result<SemaphoreLease> {
+        self.acquire_until(None)
+            .await?
+            .ok_or(Error::UnexpectedResponse)
+    }
+
+    /// Waits for a lease at most `timeout`, connected or not; `None` when none came.
+    pub async fn acquire_timeout(&self, timeout: Duration) -> Result<Option<SemaphoreLease>> {
+        self.acquire_until(Some(Instant::now() + timeout)).await
+    }
+
+    async fn acquire_until(&self, deadline: Option<Instant>) -> Result<Option<SemaphoreLease>> {
+        zk_proto::path::validate_path(&self.path)?;
+        if self.path == "/" {
+            return Err(Error::InvalidRequest(
+                "a semaphore needs a path of its own, not /",
+            ));
+        }
+        let machine = Machine::new(
+            &self.path,
+            &unique_id(),
+            self.max_leases,
+            self.flavor,
+            self.identifier.clone(),
+            self.acl.clone(),
+        );
+        acquire_with(&self.client, machine, deadline).await
+    }
+
+    /// The data (identifiers) of the leases held now.
+    pub async fn holders(&self) -> Result<Vec<Bytes>> {
+        let dir = match self.flavor {
+            Flavor::Kazoo => self.path.clone(),
+            _ => format!("{}/leases", self.path),
         };
-        self.client.create_all(&leases, Bytes::new()).await?;
-        loop {
-            let (children, _, watcher) = match self.client.get_children_watch(&leases).await {
-                Ok(v) => v,
-                Err(e) if e.is_retryable() => {
-                    reconnected(&self.client).await?;
-                    continue;
-                }
+        let children = match self.client.get_children(&dir).await {
+            Ok(c) => c,
+            Err(e) if e.server_code() == Some(ErrorCode::NoNode) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let mut out = Vec::with_capacity(children.len());
+        for c in children {
+            match self.client.get_data(&format!("{dir}/{c}")).await {
+                Ok((data, _)) => out.push(data),
+                Err(e) if e.server_code() == Some(ErrorCode::NoNode) => {}
                 Err(e) => return Err(e),
-            };
-            if children.len() < self.max_leases {
-                drop(watcher);
-                let node = self
-                    .client
-                    .create(
-                        &format!("{leases}/{}", unique_id()),
-                        Bytes::new(),
-                        &CreateOptions::ephemeral(),
-                    )
-                    .await?;
-                // Our turn is over: the next waiter may look for a free lease.
-                turn.release().await?;
-                return Ok(Some(SemaphoreLease {
-                    node,
-                    client: self.client.clone(),
-                    released: false,
-                }));
-            }
-            match deadline {
-                Some(d) => {
-                    if tokio::time::timeout_at(d, watcher).await.is_err() {
-                        return Ok(None);
-                    }
-                }
-                None => {
-                    let _ = watcher.await;
-                }
             }
         }
+        Ok(out)
     }
 }
