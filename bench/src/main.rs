@@ -7,11 +7,14 @@
 //! cargo run --release -p zk-bench -- --only sequential-get
 //! cargo run --release -p zk-bench -- --vs-sim --rounds 5   # the real server against zk-sim
 //! cargo run --release -p zk-bench -- --detection --rounds 10  # a black-holed server
+//! cargo run --release -p zk-bench -- --locks --rounds 5   # locks: ours, Kazoo, Curator
 //! ```
 //!
 //! Every (client, workload) run happens in a child process of its own, so its CPU time and
 //! peak memory are its own; clients alternate within each round so machine noise hits them
 //! alike, and the median of the rounds is reported.
+
+mod locks;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -137,6 +140,10 @@ fn main() {
     let mut _local = None;
     if args.iter().any(|a| a == "--vs-sim") {
         vs_sim(rounds, only.as_deref());
+        return;
+    }
+    if args.iter().any(|a| a == "--locks") {
+        locks::run(rounds);
         return;
     }
     if args.iter().any(|a| a == "--detection") {
