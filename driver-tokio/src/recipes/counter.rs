@@ -1,11 +1,22 @@
-//! A counter kept in a node's data, changed by versioned compare-and-set.
+//! The shared counter: [`zk_recipes::counter::Counter`] driven on a task of its own.
 
-use bytes::Bytes;
+use tokio::sync::oneshot;
+use zk_recipes::counter::{Counter as Machine, Outcome};
 
-use super::no_node_is_none;
-use crate::{Client, CreateOptions, Error, ErrorCode, Result};
+pub use zk_recipes::counter::Encoding as CounterEncoding;
 
-/// An integer counter at one node (its data is the decimal value).
+use super::runner::{self, Control};
+use crate::{Acl, Client, Error, Result};
+
+/// An integer counter at one node, in Kazoo's `Counter` encoding (decimal text, the
+/// default) or Curator's `SharedCount` ([`CounterEncoding::Curator`], 4 bytes big-endian).
+/// Each addition is a read and a write conditional on the version read, again until no
+/// one wrote in between, so concurrent additions never lose one another.
+///
+/// A write whose reply was lost is checked, not repeated: when others wrote meanwhile and
+/// it cannot be told whether it landed, [`Counter::add`] fails with
+/// [`Error::ConnectionLoss`] rather than risk counting twice. Dropping an `add` future
+/// stops waiting; a write already sent may still land.
 ///
 /// ```no_run
 /// # async fn demo(client: zk_tokio::Client) -> zk_tokio::Result<()> {
@@ -17,70 +28,66 @@ use crate::{Client, CreateOptions, Error, ErrorCode, Result};
 pub struct Counter {
     client: Client,
     path: String,
+    encoding: CounterEncoding,
+    default: i64,
 }
 
 impl Counter {
-    /// A counter at `path`; a missing node reads as 0.
+    /// A counter at `path`; a missing or empty node reads as 0.
     pub fn new(client: &Client, path: &str) -> Counter {
         Counter {
             client: client.clone(),
             path: path.to_string(),
+            encoding: CounterEncoding::Text,
+            default: 0,
         }
+    }
+
+    /// Writes the value as `encoding`'s library does.
+    pub fn with_encoding(mut self, encoding: CounterEncoding) -> Counter {
+        self.encoding = encoding;
+        self
+    }
+
+    /// What a missing or empty node reads as.
+    pub fn with_default(mut self, default: i64) -> Counter {
+        self.default = default;
+        self
     }
 
     /// The current value.
     pub async fn get(&self) -> Result<i64> {
-        match no_node_is_none(self.client.get_data(&self.path).await)? {
-            Some((data, _)) => parse(&data),
-            None => Ok(0),
-        }
-    }
-
-    /// Adds `delta` (may be negative) and returns the new value. Concurrent adds never lose
-    /// an update: each write is conditional on the version it read.
-    pub async fn add(&self, delta: i64) -> Result<i64> {
-        loop {
-            match no_node_is_none(self.client.get_data(&self.path).await)? {
-                None => {
-                    let value = delta;
-                    if let Some(parent) = self.path.rfind('/').filter(|&i| i > 0) {
-                        self.client
-                            .create_all(&self.path[..parent], Bytes::new())
-                            .await?;
-                    }
-                    match self
-                        .client
-                        .create(&self.path, value.to_string(), &CreateOptions::persistent())
-                        .await
-                    {
-                        Ok(_) => return Ok(value),
-                        Err(e) if e.server_code() == Some(ErrorCode::NodeExists) => continue,
-                        Err(e) => return Err(e),
-                    }
-                }
-                Some((data, stat)) => {
-                    let value = parse(&data)? + delta;
-                    match self
-                        .client
-                        .set_data(&self.path, value.to_string(), Some(stat.version))
-                        .await
-                    {
-                        Ok(_) => return Ok(value),
-                        Err(e) if e.server_code() == Some(ErrorCode::BadVersion) => continue,
-                        Err(e) => return Err(e),
-                    }
-                }
+        match self.client.get_data(&self.path).await {
+            Ok((data, _)) => {
+                self.encoding
+                    .decode(&data, self.default)
+                    .ok_or(Error::InvalidRequest(
+                        "the counter node holds something that is not a number in its encoding",
+                    ))
             }
+            Err(e) if e.server_code() == Some(crate::ErrorCode::NoNode) => Ok(self.default),
+            Err(e) => Err(e),
         }
     }
-}
 
-fn parse(data: &[u8]) -> Result<i64> {
-    if data.is_empty() {
-        return Ok(0);
+    /// Adds `delta` (negative to subtract) and returns the new value.
+    pub async fn add(&self, delta: i64) -> Result<i64> {
+        zk_proto::path::validate_path(&self.path)?;
+        let machine = Machine::new(&self.path, self.encoding, self.default, Acl::open_unsafe());
+        let (tx, rx) = oneshot::channel();
+        let mut tx = Some(tx);
+        let start: Control<Machine> = Box::new(move |m: &mut Machine, now| m.add(now, delta));
+        let _control = runner::spawn(&self.client, machine, start, move |_m: &Machine, o| {
+            if let Some(o) = o
+                && let Some(tx) = tx.take()
+            {
+                let _ = tx.send(o);
+            }
+        });
+        match rx.await.map_err(|_| Error::Closed)? {
+            Outcome::Added { after, .. } => Ok(after),
+            Outcome::InDoubt => Err(Error::ConnectionLoss),
+            Outcome::Failed(e) => Err(e.into()),
+        }
     }
-    std::str::from_utf8(data)
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .ok_or(Error::UnexpectedResponse)
 }

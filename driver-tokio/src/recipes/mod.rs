@@ -21,7 +21,7 @@ mod semaphore;
 mod tree_cache;
 
 pub use barrier::{Barrier, DoubleBarrier};
-pub use counter::Counter;
+pub use counter::{Counter, CounterEncoding};
 pub use data_watch::{ChildrenWatch, DataWatch};
 pub use election::{Election, Leadership};
 pub use lease::Lease;
