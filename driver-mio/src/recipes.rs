@@ -67,11 +67,13 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use zk_proto::session::Event;
-use zk_recipes::Driven;
+use zk_recipes::counter::{Counter as CounterMachine, Outcome as CounterOutcome};
 use zk_recipes::lock::{Acquire, Lock as Machine, Options, Progress, Standing, order_of};
 use zk_recipes::semaphore::Semaphore as SemaphoreMachine;
+use zk_recipes::{Driven, Recipe};
 
 pub use zk_recipes as machines;
+pub use zk_recipes::counter::Encoding as CounterEncoding;
 pub use zk_recipes::lock::{Flavor, Kind as LockKind, LockState};
 
 use crate::blocking::Client;
@@ -145,21 +147,36 @@ impl Shared {
     }
 }
 
-/// A machine that acquires (the lock, a semaphore lease) as the IO thread hosts it.
-struct Host<R: Acquire> {
+/// Where a hosted machine's outcomes go: called after each step with the machine and what
+/// it reported, and once with `None` when the IO thread lets the machine go.
+type Report<R> = Box<dyn FnMut(Option<&R>, Vec<<R as Recipe>::Outcome>) + Send>;
+
+/// A machine as the IO thread hosts it.
+struct Host<R: Recipe> {
     driven: Driven<R>,
     steps: Receiver<Control<R>>,
     steering: bool,
-    shared: Arc<Shared>,
+    report: Report<R>,
 }
 
-impl<R: Acquire> Drop for Host<R> {
-    fn drop(&mut self) {
-        self.shared.update(|_, ended| *ended = true);
+impl<R: Recipe> Host<R> {
+    fn new(machine: R, steps: Receiver<Control<R>>, report: Report<R>) -> Host<R> {
+        Host {
+            driven: Driven::new(machine),
+            steps,
+            steering: true,
+            report,
+        }
     }
 }
 
-impl<R: Acquire + Send> Hosted for Host<R> {
+impl<R: Recipe> Drop for Host<R> {
+    fn drop(&mut self) {
+        (self.report)(None, Vec::new());
+    }
+}
+
+impl<R: Recipe + Send> Hosted for Host<R> {
     fn handle_event(&mut self, now: Instant, event: Event, session_id: i64) -> Option<Event> {
         self.driven.handle_event(now, event, session_id)
     }
@@ -177,6 +194,7 @@ impl<R: Acquire + Send> Hosted for Host<R> {
             match self.steps.try_recv() {
                 Ok(step) => step(self.driven.machine_mut(), now),
                 Err(TryRecvError::Empty) => break,
+                // The handle is gone: whatever the machine holds goes too.
                 Err(TryRecvError::Disconnected) => {
                     self.steering = false;
                     self.driven.machine_mut().release(now);
@@ -189,14 +207,8 @@ impl<R: Acquire + Send> Hosted for Host<R> {
             |request| conn.submit(now, request),
             |o| outcomes.push(o),
         );
-        let machine = self.driven.machine();
-        self.shared.update(|progress, _| {
-            for o in outcomes {
-                progress.apply(o);
-            }
-            progress.observe(machine);
-        });
-        self.steering || !machine.is_done()
+        (self.report)(Some(self.driven.machine()), outcomes);
+        self.steering || !self.driven.machine().is_done()
     }
 }
 
@@ -274,13 +286,19 @@ where
     let _ = steps.send(Box::new(move |m: &mut R, now| {
         m.acquire(now, session_id, deadline)
     }));
-    let host = Host {
-        driven: Driven::new(machine),
-        steps: rx,
-        steering: true,
-        shared: shared.clone(),
-    };
-    if !client.host(Box::new(host)) {
+    let progress = shared.clone();
+    let report: Report<R> = Box::new(move |machine, outcomes| {
+        progress.update(|p, ended| match machine {
+            Some(m) => {
+                for o in outcomes {
+                    p.apply(o);
+                }
+                p.observe(m);
+            }
+            None => *ended = true,
+        })
+    });
+    if !client.host(Box::new(Host::new(machine, rx, report))) {
         return Err(Error::Closed);
     }
     let mut guard = Guard {
@@ -658,5 +676,94 @@ impl Semaphore {
             crate::Acl::open_unsafe(),
         );
         acquire_with(&self.client, machine, deadline)
+    }
+}
+
+/// An integer counter at one node on the blocking client: the same machine as
+/// `zk_tokio::recipes::Counter` ([`zk_recipes::counter`]), in Kazoo's `Counter` encoding
+/// (decimal text, the default) or Curator's `SharedCount` ([`CounterEncoding::Curator`]).
+/// A write whose reply was lost while others wrote cannot be told landed or not:
+/// [`Counter::add`] then fails with [`Error::ConnectionLoss`] rather than risk counting
+/// twice.
+///
+/// ```no_run
+/// use zk_mio::blocking::Client;
+/// use zk_mio::recipes::Counter;
+///
+/// let client = Client::connect("127.0.0.1:2181")?;
+/// let hits = Counter::new(&client, "/stats/hits");
+/// println!("{}", hits.add(1)?);
+/// # Ok::<(), zk_mio::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Counter {
+    client: Client,
+    path: String,
+    encoding: CounterEncoding,
+    default: i64,
+}
+
+impl Counter {
+    /// A counter at `path`; a missing or empty node reads as 0.
+    pub fn new(client: &Client, path: &str) -> Counter {
+        Counter {
+            client: client.clone(),
+            path: path.to_string(),
+            encoding: CounterEncoding::Text,
+            default: 0,
+        }
+    }
+
+    zk_recipes::counter_option_setters!();
+
+    /// The current value.
+    pub fn get(&self) -> Result<i64> {
+        match self.client.get_data(&self.path) {
+            Ok((data, _)) => {
+                self.encoding
+                    .decode(&data, self.default)
+                    .ok_or(Error::InvalidRequest(
+                        "the counter node holds something that is not a number in its encoding",
+                    ))
+            }
+            Err(e) if e.server_code() == Some(ErrorCode::NoNode) => Ok(self.default),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Adds `delta` (negative to subtract) and returns the new value; waits at most the
+    /// client's call timeout (the addition may still land after [`Error::CallTimeout`]).
+    pub fn add(&self, delta: i64) -> Result<i64> {
+        zk_proto::path::validate_path(&self.path)?;
+        let machine = CounterMachine::new(
+            &self.path,
+            self.encoding,
+            self.default,
+            crate::Acl::open_unsafe(),
+        );
+        let (steps, rx) = mpsc::channel::<Control<CounterMachine>>();
+        let (outcomes, answer) = mpsc::channel();
+        let _ = steps.send(Box::new(move |m: &mut CounterMachine, now| {
+            m.add(now, delta)
+        }));
+        let report: Report<CounterMachine> = Box::new(move |_, found| {
+            for o in found {
+                let _ = outcomes.send(o);
+            }
+        });
+        if !self.client.host(Box::new(Host::new(machine, rx, report))) {
+            return Err(Error::Closed);
+        }
+        let limit = self.client.call_timeout();
+        let outcome = answer.recv_timeout(limit);
+        drop(steps);
+        self.client.poke();
+        match outcome {
+            Ok(CounterOutcome::Added { after, .. }) => Ok(after),
+            Ok(CounterOutcome::InDoubt) => Err(Error::ConnectionLoss),
+            Ok(CounterOutcome::Failed(e)) => Err(e.into()),
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(Error::CallTimeout(limit)),
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err(Error::Closed),
+        }
     }
 }

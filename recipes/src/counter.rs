@@ -59,6 +59,25 @@ impl Encoding {
     }
 }
 
+/// Writes a driver's counter handle's builder methods (`with_encoding`, `with_default`)
+/// over its `encoding` and `default` fields, so every driver offers the same ones.
+#[macro_export]
+macro_rules! counter_option_setters {
+    () => {
+        /// Writes the value as `encoding`'s library does.
+        pub fn with_encoding(mut self, encoding: $crate::counter::Encoding) -> Self {
+            self.encoding = encoding;
+            self
+        }
+
+        /// What a missing or empty node reads as.
+        pub fn with_default(mut self, default: i64) -> Self {
+            self.default = default;
+            self
+        }
+    };
+}
+
 /// What became of an addition.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {

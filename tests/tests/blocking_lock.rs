@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use zk_client::CreateOptions;
 use zk_harness::{Fault, Proxy};
 use zk_mio::blocking::Client;
-use zk_mio::recipes::{Election, Lock, LockState, ReadWriteLock, Semaphore};
+use zk_mio::recipes::{
+    Counter, CounterEncoding, Election, Lock, LockState, ReadWriteLock, Semaphore,
+};
 use zk_proto::ErrorCode;
 use zk_tests::shared_server;
 
@@ -265,4 +267,40 @@ fn a_blocking_semaphore_hands_out_its_leases_and_no_more() {
         "a semaphore storing another maximum is refused, as Kazoo refuses it"
     );
     c.close();
+}
+
+#[test]
+fn blocking_counters_lose_no_addition_in_either_encoding() {
+    let hosts = shared_server().connect_string();
+    let clients: Vec<Client> = (0..3).map(|_| connect(&hosts)).collect();
+    for (path, encoding) in [
+        ("/blocking-counters/text", CounterEncoding::Text),
+        ("/blocking-counters/curator", CounterEncoding::Curator),
+    ] {
+        let threads: Vec<_> = clients
+            .iter()
+            .map(|c| {
+                let counter = Counter::new(c, path).with_encoding(encoding);
+                thread::spawn(move || {
+                    for _ in 0..50 {
+                        counter.add(1).expect("an addition");
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let counter = Counter::new(&clients[0], path).with_encoding(encoding);
+        assert_eq!(counter.get().unwrap(), 150, "{path}");
+        let (raw, _) = clients[0].get_data(path).unwrap();
+        match encoding {
+            CounterEncoding::Text => assert_eq!(&raw[..], b"150"),
+            CounterEncoding::Curator => assert_eq!(&raw[..], &150i32.to_be_bytes()),
+        }
+        assert_eq!(counter.add(-50).unwrap(), 100);
+    }
+    for c in clients {
+        c.close();
+    }
 }

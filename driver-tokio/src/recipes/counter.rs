@@ -43,17 +43,7 @@ impl Counter {
         }
     }
 
-    /// Writes the value as `encoding`'s library does.
-    pub fn with_encoding(mut self, encoding: CounterEncoding) -> Counter {
-        self.encoding = encoding;
-        self
-    }
-
-    /// What a missing or empty node reads as.
-    pub fn with_default(mut self, default: i64) -> Counter {
-        self.default = default;
-        self
-    }
+    zk_recipes::counter_option_setters!();
 
     /// The current value.
     pub async fn get(&self) -> Result<i64> {
