@@ -70,6 +70,7 @@ use zk_proto::session::Event;
 use zk_recipes::counter::{Counter as CounterMachine, Outcome as CounterOutcome};
 use zk_recipes::lock::{Acquire, Lock as Machine, Options, Progress, Standing, order_of};
 use zk_recipes::semaphore::Semaphore as SemaphoreMachine;
+use zk_recipes::watch::{NodeWatch, Outcome as WatchOutcome, Target};
 use zk_recipes::{Driven, Recipe};
 
 pub use zk_recipes as machines;
@@ -77,7 +78,7 @@ pub use zk_recipes::counter::Encoding as CounterEncoding;
 pub use zk_recipes::lock::{Flavor, Kind as LockKind, LockState};
 
 use crate::blocking::Client;
-use crate::{Connection, Error, ErrorCode, Result};
+use crate::{Connection, Error, ErrorCode, Result, Stat};
 use zk_client::unique_id;
 
 /// A step a handle asks of its machine.
@@ -764,6 +765,178 @@ impl Counter {
             Ok(CounterOutcome::Failed(e)) => Err(e.into()),
             Err(mpsc::RecvTimeoutError::Timeout) => Err(Error::CallTimeout(limit)),
             Err(mpsc::RecvTimeoutError::Disconnected) => Err(Error::Closed),
+        }
+    }
+}
+
+/// The latest outcome of a hosted watch machine, for the thread that runs its callback.
+#[derive(Default)]
+struct Latest {
+    slot: Mutex<(Option<WatchOutcome>, bool)>,
+    changed: Condvar,
+}
+
+/// Runs a watch machine on the IO thread and its callback on a thread of its own, in
+/// order, latest value first: values overtaken while the callback runs are skipped.
+struct Follower {
+    client: Client,
+    steps: Sender<Control<NodeWatch>>,
+}
+
+impl Follower {
+    fn start(
+        client: &Client,
+        path: &str,
+        target: Target,
+        mut deliver: impl FnMut(WatchOutcome) + Send + 'static,
+    ) -> Follower {
+        let latest = Arc::new(Latest::default());
+        let (steps, rx) = mpsc::channel::<Control<NodeWatch>>();
+        let _ = steps.send(Box::new(|m: &mut NodeWatch, now| m.start(now)));
+        let slot = latest.clone();
+        let report: Report<NodeWatch> = Box::new(move |machine, outcomes| {
+            if let Ok(mut s) = slot.slot.lock() {
+                match machine {
+                    Some(_) => {
+                        if let Some(last) = outcomes.into_iter().last() {
+                            s.0 = Some(last);
+                        }
+                    }
+                    None => s.1 = true,
+                }
+            }
+            slot.changed.notify_all();
+        });
+        let hosted = client.host(Box::new(Host::new(
+            NodeWatch::new(path, target),
+            rx,
+            report,
+        )));
+        if !hosted {
+            deliver(WatchOutcome::Failed(zk_proto::session::Error::Closed));
+        } else {
+            let spawned = std::thread::Builder::new()
+                .name("zk-watch".into())
+                .spawn(move || {
+                    loop {
+                        let next = {
+                            let Ok(mut s) = latest.slot.lock() else {
+                                return;
+                            };
+                            loop {
+                                if let Some(o) = s.0.take() {
+                                    break o;
+                                }
+                                if s.1 {
+                                    return;
+                                }
+                                s = match latest.changed.wait(s) {
+                                    Ok(s) => s,
+                                    Err(_) => return,
+                                };
+                            }
+                        };
+                        let last = matches!(next, WatchOutcome::Failed(_));
+                        deliver(next);
+                        if last {
+                            return;
+                        }
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::warn!(error = %e, "cannot start a watch's callback thread");
+            }
+        }
+        Follower {
+            client: client.clone(),
+            steps,
+        }
+    }
+}
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        let (dead, _) = mpsc::channel();
+        drop(std::mem::replace(&mut self.steps, dead));
+        self.client.poke();
+    }
+}
+
+/// The data of one node, Kazoo's `DataWatch` on the blocking client: calls `f` with
+/// `Ok(Some((data, stat)))` while the node exists and `Ok(None)` while it does not, first
+/// with the value now and then after every change, through reconnects and a new session.
+/// A bad path, a node that may not be read or a closed client comes as one `Err`, and the
+/// calls stop. `f` runs on a thread of this watch, calls in order; a slow `f` gets the
+/// latest value (overtaken ones are skipped). Dropping the watch stops it.
+///
+/// ```no_run
+/// use zk_mio::blocking::Client;
+/// use zk_mio::recipes::DataWatch;
+///
+/// let client = Client::connect("127.0.0.1:2181")?;
+/// let _watch = DataWatch::new(&client, "/app/config", |value| match value {
+///     Ok(Some((data, stat))) => println!("config v{}: {} bytes", stat.version, data.len()),
+///     Ok(None) => println!("no config yet"),
+///     Err(e) => eprintln!("watch ended: {e}"),
+/// });
+/// # Ok::<(), zk_mio::Error>(())
+/// ```
+pub struct DataWatch {
+    _follower: Follower,
+}
+
+impl std::fmt::Debug for DataWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DataWatch").finish_non_exhaustive()
+    }
+}
+
+impl DataWatch {
+    /// Starts following `path`'s data, calling `f` with each value.
+    pub fn new(
+        client: &Client,
+        path: &str,
+        mut f: impl FnMut(Result<Option<(Bytes, Stat)>>) + Send + 'static,
+    ) -> DataWatch {
+        let follower = Follower::start(client, path, Target::Data, move |o| match o {
+            WatchOutcome::Data(v) => f(Ok(v)),
+            WatchOutcome::Failed(e) => f(Err(e.into())),
+            WatchOutcome::Children(_) => {}
+        });
+        DataWatch {
+            _follower: follower,
+        }
+    }
+}
+
+/// The children of one node, Kazoo's `ChildrenWatch` on the blocking client: calls `f`
+/// with `Ok(Some((names, stat)))` (names sorted; `stat.cversion` moves with every child
+/// created or deleted, so a child that left and came back shows as a call) and `Ok(None)`
+/// while the node does not exist; otherwise as [`DataWatch`].
+pub struct ChildrenWatch {
+    _follower: Follower,
+}
+
+impl std::fmt::Debug for ChildrenWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChildrenWatch").finish_non_exhaustive()
+    }
+}
+
+impl ChildrenWatch {
+    /// Starts following `path`'s children, calling `f` with each list.
+    pub fn new(
+        client: &Client,
+        path: &str,
+        mut f: impl FnMut(Result<Option<(Vec<String>, Stat)>>) + Send + 'static,
+    ) -> ChildrenWatch {
+        let follower = Follower::start(client, path, Target::Children, move |o| match o {
+            WatchOutcome::Children(v) => f(Ok(v)),
+            WatchOutcome::Failed(e) => f(Err(e.into())),
+            WatchOutcome::Data(_) => {}
+        });
+        ChildrenWatch {
+            _follower: follower,
         }
     }
 }

@@ -21,7 +21,7 @@ use bytes::Bytes;
 use zk_proto::ErrorCode;
 use zk_proto::consts::CreateMode;
 use zk_proto::records::*;
-use zk_proto::session::{AppState, Error as SessionError, WatchedEvent};
+use zk_proto::session::Error as SessionError;
 
 use crate::lock::retryable;
 use crate::{Recipe, Tag};
@@ -314,14 +314,6 @@ impl Recipe for Counter {
         self.out.pop_front()
     }
 
-    fn poll_timeout(&self) -> Option<Instant> {
-        None
-    }
-
-    fn handle_timeout(&mut self, _now: Instant) {}
-
-    fn handle_state(&mut self, _now: Instant, _state: AppState, _session_id: i64) {}
-
     fn handle_reply(&mut self, _now: Instant, tag: Tag, reply: Result<Response, SessionError>) {
         if self.in_flight != Some(tag) {
             return;
@@ -339,8 +331,6 @@ impl Recipe for Counter {
             Step::Checking { version } => self.check_reply(version, reply),
         }
     }
-
-    fn handle_watch(&mut self, _now: Instant, _tag: Tag, _event: &WatchedEvent) {}
 
     /// A counter leaves nothing to clean up: a release only stops waiting for the answer
     /// of the addition under way (which may still land).

@@ -29,6 +29,7 @@ mod driven;
 pub mod lock;
 pub mod semaphore;
 mod sequence;
+pub mod watch;
 
 use std::time::Instant;
 
@@ -78,20 +79,28 @@ pub trait Recipe {
     #[must_use = "a request must be submitted, an outcome delivered"]
     fn poll_output(&mut self) -> Option<Output<Self::Outcome>>;
 
-    /// When [`Recipe::handle_timeout`] has work.
-    fn poll_timeout(&self) -> Option<Instant>;
+    /// When [`Recipe::handle_timeout`] has work (never, for a machine without deadlines).
+    fn poll_timeout(&self) -> Option<Instant> {
+        None
+    }
 
     /// Time passed.
-    fn handle_timeout(&mut self, now: Instant);
+    fn handle_timeout(&mut self, now: Instant) {
+        let _ = now;
+    }
 
     /// The session's application view changed; `session_id` is the session's id now.
-    fn handle_state(&mut self, now: Instant, state: AppState, session_id: i64);
+    fn handle_state(&mut self, now: Instant, state: AppState, session_id: i64) {
+        let _ = (now, state, session_id);
+    }
 
     /// The reply to the request submitted under `tag`.
     fn handle_reply(&mut self, now: Instant, tag: Tag, reply: Result<Response, SessionError>);
 
     /// An event of the watch the request under `tag` left.
-    fn handle_watch(&mut self, now: Instant, tag: Tag, event: &WatchedEvent);
+    fn handle_watch(&mut self, now: Instant, tag: Tag, event: &WatchedEvent) {
+        let _ = (now, tag, event);
+    }
 
     /// The application gave up on whatever the machine is doing: remove everything it
     /// has on the server, in any phase.

@@ -11,7 +11,8 @@ use zk_client::CreateOptions;
 use zk_harness::{Fault, Proxy};
 use zk_mio::blocking::Client;
 use zk_mio::recipes::{
-    Counter, CounterEncoding, Election, Lock, LockState, ReadWriteLock, Semaphore,
+    ChildrenWatch, Counter, CounterEncoding, DataWatch, Election, Lock, LockState, ReadWriteLock,
+    Semaphore,
 };
 use zk_proto::ErrorCode;
 use zk_tests::shared_server;
@@ -219,8 +220,8 @@ fn a_blocking_leader_sees_suspension_and_the_rival_leads_after_expiry() {
     let led_after = silent.elapsed();
     assert!(next.is_leader());
     assert!(
-        led_after > Duration::from_secs(5),
-        "the rival led {led_after:?} in, before the old session could expire"
+        led_after > stopped_after,
+        "the rival led {led_after:?} in, before the old leader stopped ({stopped_after:?})"
     );
     next.relinquish().unwrap();
     proxy.set_fault(Fault::Pass);
@@ -303,4 +304,51 @@ fn blocking_counters_lose_no_addition_in_either_encoding() {
     for c in clients {
         c.close();
     }
+}
+
+#[test]
+fn blocking_watches_call_back_with_every_value_and_report_errors() {
+    let hosts = shared_server().connect_string();
+    let (c, w) = (connect(&hosts), connect(&hosts));
+    let path = "/blocking-watches/config";
+    let _ = w.delete(path, None);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let watch = DataWatch::new(&c, path, move |v| {
+        let _ = tx.send(v.map(|v| v.map(|(data, _)| data)));
+    });
+    let next = || rx.recv_timeout(Duration::from_secs(10)).expect("a call");
+    assert_eq!(next().unwrap(), None, "first the value now: absent");
+    w.create_all(path, "1").unwrap();
+    assert_eq!(next().unwrap().as_deref(), Some(&b"1"[..]));
+    w.set_data(path, "2", None).unwrap();
+    assert_eq!(next().unwrap().as_deref(), Some(&b"2"[..]));
+    w.delete(path, None).unwrap();
+    assert_eq!(next().unwrap(), None);
+    drop(watch);
+
+    let (tx, rx) = std::sync::mpsc::channel();
+    let _kids = ChildrenWatch::new(&c, "/blocking-watches", move |v| {
+        let _ = tx.send(v.map(|v| v.map(|(names, _)| names)));
+    });
+    let first = rx.recv_timeout(Duration::from_secs(10)).unwrap().unwrap();
+    assert_eq!(first, Some(vec![]));
+    w.create("/blocking-watches/a", "", &CreateOptions::ephemeral())
+        .unwrap();
+    let then = rx.recv_timeout(Duration::from_secs(10)).unwrap().unwrap();
+    assert_eq!(then, Some(vec!["a".to_string()]));
+
+    let (tx, rx) = std::sync::mpsc::channel();
+    let _bad = DataWatch::new(&c, "no/leading/slash", move |v| {
+        let _ = tx.send(v.is_err());
+    });
+    assert!(
+        rx.recv_timeout(Duration::from_secs(10)).unwrap(),
+        "a bad path is an error"
+    );
+    assert!(
+        rx.recv_timeout(Duration::from_millis(300)).is_err(),
+        "and the last call"
+    );
+    c.close();
+    w.close();
 }

@@ -15,11 +15,12 @@ fn hosts() -> String {
     shared_sim().connect_string()
 }
 
-async fn next<T>(f: impl std::future::Future<Output = Option<T>>) -> T {
+async fn next<T>(f: impl std::future::Future<Output = Option<zk_tokio::Result<T>>>) -> T {
     tokio::time::timeout(Duration::from_secs(10), f)
         .await
         .expect("an item within 10 s")
         .expect("the stream goes on")
+        .expect("no error")
 }
 
 #[tokio::test]
@@ -42,23 +43,47 @@ async fn data_watch_follows_a_node_through_absence_changes_and_recreation() {
     assert_eq!(&next(watch.next()).await.unwrap().0[..], b"3");
     drop(watch);
 
+    let names = |v: Option<(Vec<String>, zk_tokio::Stat)>| v.map(|(n, _)| n);
     let mut kids = ChildrenWatch::new(&c, "/cw-node");
-    assert_eq!(next(kids.next()).await, None);
+    assert_eq!(names(next(kids.next()).await), None);
     w.create("/cw-node", "", &CreateOptions::persistent())
         .await
         .unwrap();
-    assert_eq!(next(kids.next()).await, Some(vec![]));
+    assert_eq!(names(next(kids.next()).await), Some(vec![]));
     w.create("/cw-node/a", "", &CreateOptions::persistent())
         .await
         .unwrap();
-    assert_eq!(next(kids.next()).await, Some(vec!["a".to_string()]));
+    assert_eq!(names(next(kids.next()).await), Some(vec!["a".to_string()]));
     w.create("/cw-node/b", "", &CreateOptions::persistent())
         .await
         .unwrap();
-    assert_eq!(
-        next(kids.next()).await,
-        Some(vec!["a".to_string(), "b".into()])
+    let (list, before) = next(kids.next()).await.unwrap();
+    assert_eq!(list, vec!["a".to_string(), "b".into()]);
+    // A child that leaves and comes back shows as a change: the list is the same, the
+    // parent's child version is not.
+    w.delete("/cw-node/b", None).await.unwrap();
+    w.create("/cw-node/b", "", &CreateOptions::persistent())
+        .await
+        .unwrap();
+    loop {
+        let (list, stat) = next(kids.next()).await.unwrap();
+        if list == vec!["a".to_string(), "b".into()] {
+            assert!(stat.cversion >= before.cversion + 2, "{stat:?}");
+            break;
+        }
+    }
+    drop(kids);
+
+    // A bad path is an error, not a silent end.
+    let mut bad = DataWatch::new(&c, "no/leading/slash");
+    let first = tokio::time::timeout(Duration::from_secs(10), bad.next())
+        .await
+        .expect("an answer within 10 s");
+    assert!(
+        matches!(first, Some(Err(zk_tokio::Error::InvalidPath(_)))),
+        "{first:?}"
     );
+    assert!(bad.next().await.is_none(), "the watch ended");
     c.close().await;
     w.close().await;
 }

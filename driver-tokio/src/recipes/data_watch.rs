@@ -1,5 +1,6 @@
-//! DataWatch and ChildrenWatch: the current value at once and after every change, re-armed
-//! across reconnects and session renewals, for nodes that may not exist yet.
+//! DataWatch and ChildrenWatch: [`zk_recipes::watch::NodeWatch`] on a task of its own, the
+//! node's value at once and after every change, through absence, reconnects and session
+//! renewals.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -7,189 +8,169 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use futures_core::Stream;
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
+use tokio::sync::{mpsc, watch};
+use zk_recipes::watch::{NodeWatch, Outcome, Target};
 
-use super::reconnected;
-use crate::{Client, ErrorCode, OneshotWatcher, Stat};
+use super::runner::{self, Control};
+use crate::{Client, Error, Result, Stat};
 
-/// The data of one node as a stream: `Some((data, stat))` while it exists, `None` while it
-/// does not, first the current value and then one item per change. Stops when dropped.
+type Changed = Pin<Box<dyn Future<Output = (watch::Receiver<Option<Outcome>>, bool)> + Send>>;
+
+/// What both watches share: the machine's task, and the latest outcome it reported.
+struct Follower {
+    rx: watch::Receiver<Option<Outcome>>,
+    _control: mpsc::UnboundedSender<Control<NodeWatch>>,
+    pending: Option<Changed>,
+    ended: bool,
+}
+
+impl Follower {
+    fn start(client: &Client, path: &str, target: Target) -> Follower {
+        let (tx, rx) = watch::channel(None);
+        let start: Control<NodeWatch> = Box::new(|m: &mut NodeWatch, now| m.start(now));
+        let control = runner::spawn(client, NodeWatch::new(path, target), start, move |_, o| {
+            if let Some(o) = o {
+                tx.send_replace(Some(o));
+            }
+        });
+        Follower {
+            rx,
+            _control: control,
+            pending: None,
+            ended: false,
+        }
+    }
+
+    /// The latest outcome not yet taken, waiting for one; `None` once ended.
+    fn poll_outcome(&mut self, cx: &mut Context<'_>) -> Poll<Option<Outcome>> {
+        if self.ended {
+            return Poll::Ready(None);
+        }
+        let rx = self.rx.clone();
+        let pending = self.pending.get_or_insert_with(move || {
+            let mut rx = rx;
+            Box::pin(async move {
+                let alive = rx.changed().await.is_ok();
+                (rx, alive)
+            })
+        });
+        let (rx, alive) = std::task::ready!(pending.as_mut().poll(cx));
+        self.pending = None;
+        self.rx = rx;
+        let outcome = alive.then(|| self.rx.borrow_and_update().clone()).flatten();
+        if matches!(outcome, None | Some(Outcome::Failed(_))) {
+            self.ended = true;
+        }
+        Poll::Ready(outcome)
+    }
+}
+
+fn failed(e: zk_proto::session::Error) -> Error {
+    e.into()
+}
+
+/// The data of one node, Kazoo's `DataWatch`: `Ok(Some((data, stat)))` while it exists,
+/// `Ok(None)` while it does not, first the value now and then one item per change. A bad
+/// path, a node that may not be read or a closed client comes as an `Err`, after which the
+/// watch ends. A slow reader gets the latest value: values overtaken meanwhile are skipped,
+/// so nothing piles up. Dropping the watch stops it.
 ///
 /// ```no_run
-/// # async fn demo(client: zk_tokio::Client) {
+/// # async fn demo(client: zk_tokio::Client) -> zk_tokio::Result<()> {
 /// use zk_tokio::recipes::DataWatch;
 /// let mut config = DataWatch::new(&client, "/app/config");
 /// while let Some(value) = config.next().await {
-///     match value {
+///     match value? {
 ///         Some((data, stat)) => println!("config v{}: {} bytes", stat.version, data.len()),
 ///         None => println!("no config yet"),
 ///     }
 /// }
-/// # }
+/// # Ok(()) }
 /// ```
-#[derive(Debug)]
 pub struct DataWatch {
-    rx: mpsc::UnboundedReceiver<Option<(Bytes, Stat)>>,
-    task: JoinHandle<()>,
+    follower: Follower,
+}
+
+impl std::fmt::Debug for DataWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DataWatch").finish_non_exhaustive()
+    }
 }
 
 impl DataWatch {
     /// Starts watching `path`.
     pub fn new(client: &Client, path: &str) -> DataWatch {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(watch_data(client.clone(), path.to_string(), tx));
-        DataWatch { rx, task }
+        DataWatch {
+            follower: Follower::start(client, path, Target::Data),
+        }
     }
 
-    /// The next value, or `None` when the watch stopped (the client closed).
-    pub async fn next(&mut self) -> Option<Option<(Bytes, Stat)>> {
-        self.rx.recv().await
+    /// The next value; `None` once the watch ended. Cancel-safe.
+    pub async fn next(&mut self) -> Option<Result<Option<(Bytes, Stat)>>> {
+        std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
     }
 }
 
 impl Stream for DataWatch {
-    type Item = Option<(Bytes, Stat)>;
+    type Item = Result<Option<(Bytes, Stat)>>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.rx.poll_recv(cx)
+        self.follower.poll_outcome(cx).map(|o| match o? {
+            Outcome::Data(value) => Some(Ok(value)),
+            Outcome::Failed(e) => Some(Err(failed(e))),
+            Outcome::Children(_) => None,
+        })
     }
 }
 
-impl Drop for DataWatch {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-async fn watch_data(
-    client: Client,
-    path: String,
-    tx: mpsc::UnboundedSender<Option<(Bytes, Stat)>>,
-) {
-    follow(client, path, tx, |c, p| async move {
-        c.get_data_watch(&p).await.map(|(d, s, w)| ((d, s), w))
-    })
-    .await
-}
-
-/// The loop both watches share: read with a watch (or wait for the node to exist), send the
-/// value when it differs from the last one sent, wait for the watch, repeat; after a
-/// connection problem or an expired session, wait for the next connection and read again.
-async fn follow<T, F, Fut>(
-    client: Client,
-    path: String,
-    tx: mpsc::UnboundedSender<Option<T>>,
-    read: F,
-) where
-    T: PartialEq + Clone,
-    F: Fn(Client, String) -> Fut,
-    Fut: Future<Output = crate::Result<(T, OneshotWatcher)>>,
-{
-    let mut last: Option<Option<T>> = None;
-    let send = |value: Option<T>, last: &mut Option<Option<T>>| {
-        if last.as_ref() == Some(&value) {
-            return true;
-        }
-        *last = Some(value.clone());
-        tx.send(value).is_ok()
-    };
-    loop {
-        let watcher = match read(client.clone(), path.clone()).await {
-            Ok((value, w)) => {
-                if !send(Some(value), &mut last) {
-                    return;
-                }
-                w
-            }
-            Err(e) if e.server_code() == Some(ErrorCode::NoNode) => {
-                match client.exists_watch(&path).await {
-                    // Created in between: read it.
-                    Ok((Some(_), _)) => continue,
-                    Ok((None, w)) => {
-                        if !send(None, &mut last) {
-                            return;
-                        }
-                        w
-                    }
-                    Err(e) if e.is_retryable() || e.is(ErrorCode::SessionExpired) => {
-                        if reconnected(&client).await.is_err() {
-                            return;
-                        }
-                        continue;
-                    }
-                    Err(_) => return,
-                }
-            }
-            Err(e) if e.is_retryable() || e.is(ErrorCode::SessionExpired) => {
-                if reconnected(&client).await.is_err() {
-                    return;
-                }
-                continue;
-            }
-            Err(_) => return,
-        };
-        // Any event, including the final one of an expired session, means: read again.
-        let _ = watcher.await;
-    }
-}
-
-/// The children of one node as a stream: `Some(names)` while it exists, `None` while it
-/// does not, first the current list and then one item per change. Stops when dropped.
+/// The children of one node, Kazoo's `ChildrenWatch`: `Ok(Some((names, stat)))` while it
+/// exists (names sorted; `stat.cversion` counts every child created or deleted, so a
+/// child that left and came back shows as a change), `Ok(None)` while it does not, first
+/// the list now and then one item per change. Errors and slow readers as for
+/// [`DataWatch`].
 ///
 /// ```no_run
 /// # async fn demo(client: zk_tokio::Client) -> zk_tokio::Result<()> {
 /// use zk_tokio::recipes::ChildrenWatch;
 /// let mut workers = ChildrenWatch::new(&client, "/workers");
 /// while let Some(list) = workers.next().await {
-///     println!("workers: {:?}", list.unwrap_or_default());
+///     let names = list?.map(|(names, _)| names).unwrap_or_default();
+///     println!("workers: {names:?}");
 /// }
 /// # Ok(()) }
 /// ```
-#[derive(Debug)]
 pub struct ChildrenWatch {
-    rx: mpsc::UnboundedReceiver<Option<Vec<String>>>,
-    task: JoinHandle<()>,
+    follower: Follower,
+}
+
+impl std::fmt::Debug for ChildrenWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChildrenWatch").finish_non_exhaustive()
+    }
 }
 
 impl ChildrenWatch {
     /// Starts watching the children of `path`.
     pub fn new(client: &Client, path: &str) -> ChildrenWatch {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(watch_children(client.clone(), path.to_string(), tx));
-        ChildrenWatch { rx, task }
+        ChildrenWatch {
+            follower: Follower::start(client, path, Target::Children),
+        }
     }
 
-    /// The next list, or `None` when the watch stopped.
-    pub async fn next(&mut self) -> Option<Option<Vec<String>>> {
-        self.rx.recv().await
+    /// The next list; `None` once the watch ended. Cancel-safe.
+    pub async fn next(&mut self) -> Option<Result<Option<(Vec<String>, Stat)>>> {
+        std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
     }
 }
 
 impl Stream for ChildrenWatch {
-    type Item = Option<Vec<String>>;
+    type Item = Result<Option<(Vec<String>, Stat)>>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.rx.poll_recv(cx)
-    }
-}
-
-impl Drop for ChildrenWatch {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-async fn watch_children(
-    client: Client,
-    path: String,
-    tx: mpsc::UnboundedSender<Option<Vec<String>>>,
-) {
-    follow(client, path, tx, |c, p| async move {
-        c.get_children_watch(&p).await.map(|(mut kids, _, w)| {
-            kids.sort();
-            (kids, w)
+        self.follower.poll_outcome(cx).map(|o| match o? {
+            Outcome::Children(value) => Some(Ok(value)),
+            Outcome::Failed(e) => Some(Err(failed(e))),
+            Outcome::Data(_) => None,
         })
-    })
-    .await
+    }
 }
