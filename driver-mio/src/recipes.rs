@@ -69,6 +69,7 @@ use bytes::Bytes;
 use zk_proto::session::Event;
 use zk_recipes::counter::{Counter as CounterMachine, Outcome as CounterOutcome};
 use zk_recipes::lock::{Acquire, Lock as Machine, Options, Progress, Standing, order_of};
+use zk_recipes::party::{Party as PartyMachine, Style as PartyStyle};
 use zk_recipes::semaphore::Semaphore as SemaphoreMachine;
 use zk_recipes::watch::{NodeWatch, Outcome as WatchOutcome, Target};
 use zk_recipes::{Driven, Recipe};
@@ -938,5 +939,89 @@ impl ChildrenWatch {
         ChildrenWatch {
             _follower: follower,
         }
+    }
+}
+
+/// Being a member of a [`Party`]: dropping it leaves in the background, `release` leaves
+/// and waits for the server's confirmation.
+pub type Membership = Guard<PartyMachine>;
+
+/// A party on the blocking client, Kazoo's `Party` or, with [`Party::shallow`],
+/// `ShallowParty`: the same machine as `zk_tokio::recipes::Party`
+/// ([`zk_recipes::party`]). A join whose reply was lost never leaves a second node.
+///
+/// ```no_run
+/// use zk_mio::blocking::Client;
+/// use zk_mio::recipes::Party;
+///
+/// let client = Client::connect("127.0.0.1:2181")?;
+/// let party = Party::new(&client, "/workers", "worker-7");
+/// let membership = party.join()?;
+/// println!("present: {:?}", party.members()?);
+/// membership.release()?;
+/// # Ok::<(), zk_mio::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Party {
+    client: Client,
+    path: String,
+    identifier: String,
+    style: PartyStyle,
+}
+
+impl Party {
+    /// A party at `path`, where this process is known as `identifier`.
+    pub fn new(client: &Client, path: &str, identifier: impl Into<String>) -> Party {
+        Party {
+            client: client.clone(),
+            path: path.to_string(),
+            identifier: identifier.into(),
+            style: PartyStyle::Party,
+        }
+    }
+
+    /// Kazoo's `ShallowParty` layout: the identifier in the node name.
+    pub fn shallow(mut self) -> Party {
+        self.style = PartyStyle::Shallow;
+        self
+    }
+
+    /// Joins the party and waits until the server has the member's node.
+    pub fn join(&self) -> Result<Membership> {
+        zk_proto::path::validate_path(&self.path)?;
+        let machine = PartyMachine::new(
+            &self.path,
+            &unique_id(),
+            &self.identifier,
+            self.style,
+            crate::Acl::open_unsafe(),
+        );
+        acquire_with(&self.client, machine, None)?.ok_or(Error::UnexpectedResponse)
+    }
+
+    /// The identifiers of the members present.
+    pub fn members(&self) -> Result<Vec<String>> {
+        let children = match self.client.get_children(&self.path) {
+            Ok(c) => c,
+            Err(e) if e.server_code() == Some(ErrorCode::NoNode) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let mut out = Vec::new();
+        for child in children {
+            let Some(member) = self.style.member_of(&child) else {
+                continue;
+            };
+            match self.style {
+                PartyStyle::Shallow => out.push(member.to_string()),
+                PartyStyle::Party => {
+                    match self.client.get_data(&format!("{}/{child}", self.path)) {
+                        Ok((data, _)) => out.push(String::from_utf8_lossy(&data).into_owned()),
+                        Err(e) if e.server_code() == Some(ErrorCode::NoNode) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+        }
+        Ok(out)
     }
 }

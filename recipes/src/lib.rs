@@ -27,6 +27,7 @@
 pub mod counter;
 mod driven;
 pub mod lock;
+pub mod party;
 pub mod semaphore;
 mod sequence;
 pub mod watch;

@@ -366,9 +366,14 @@ impl Progress {
             Outcome::Resumed => Standing::Held,
             Outcome::Lost => Standing::Lost,
             Outcome::TimedOut => Standing::TimedOut,
-            // After a timeout or a loss, that stays the answer: `Released` only says the
-            // node is gone.
-            Outcome::Released if matches!(self.standing, Standing::TimedOut | Standing::Lost) => {
+            // After a timeout, a loss or a failure, that stays the answer: `Released` only
+            // says the node is gone.
+            Outcome::Released
+                if matches!(
+                    self.standing,
+                    Standing::TimedOut | Standing::Lost | Standing::Failed(_)
+                ) =>
+            {
                 return;
             }
             Outcome::Released => Standing::Released,

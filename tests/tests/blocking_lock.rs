@@ -11,8 +11,8 @@ use zk_client::CreateOptions;
 use zk_harness::{Fault, Proxy};
 use zk_mio::blocking::Client;
 use zk_mio::recipes::{
-    ChildrenWatch, Counter, CounterEncoding, DataWatch, Election, Lock, LockState, ReadWriteLock,
-    Semaphore,
+    ChildrenWatch, Counter, CounterEncoding, DataWatch, Election, Lock, LockState, Party,
+    ReadWriteLock, Semaphore,
 };
 use zk_proto::ErrorCode;
 use zk_tests::shared_server;
@@ -351,4 +351,21 @@ fn blocking_watches_call_back_with_every_value_and_report_errors() {
     );
     c.close();
     w.close();
+}
+
+#[test]
+fn a_blocking_party_lists_its_members_by_identifier() {
+    let hosts = shared_server().connect_string();
+    let (a, b) = (connect(&hosts), connect(&hosts));
+    let path = "/blocking-parties/p";
+    let alice = Party::new(&a, path, "alice").join().unwrap();
+    let bob = Party::new(&b, path, "bob").join().unwrap();
+    let mut members = Party::new(&a, path, "x").members().unwrap();
+    members.sort();
+    assert_eq!(members, ["alice", "bob"]);
+    bob.release().unwrap();
+    drop(alice);
+    settle(&a, path, 0, Duration::from_secs(5));
+    a.close();
+    b.close();
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use zk_harness::{Fault, Proxy};
 use zk_tests::{client, shared_server};
 use zk_tokio::Client;
-use zk_tokio::recipes::{Election, Lock, LockGuard, LockState, Semaphore};
+use zk_tokio::recipes::{Election, Lock, LockGuard, LockState, Party, Semaphore};
 
 /// Waits until `dir` holds exactly `n` children, and returns them.
 async fn settle(c: &Client, dir: &str, n: usize, within: Duration) -> Vec<String> {
@@ -251,4 +251,49 @@ async fn semaphore_acquisitions_dropped_at_any_await_point_leave_no_node() {
     settle(&holder, path, 0, Duration::from_secs(5)).await;
     waiter.close().await;
     holder.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_join_whose_reply_was_lost_leaves_one_member_and_leaving_is_confirmed() {
+    let path = "/parties/lost-reply";
+    let observer = client(&shared_server().connect_string()).await;
+    let proxy = Proxy::start(shared_server().addr()).unwrap();
+    let member = client(&proxy.connect_string()).await;
+    let party = Party::new(&member, path, "m");
+    // Make the party node first, so the create that matters is the member's own.
+    observer.create_all(path, "").await.unwrap();
+    proxy.set_fault(Fault::Delay(Duration::from_millis(300)));
+    let joining = tokio::spawn(async move { party.join().await });
+    settle(&observer, path, 1, Duration::from_secs(5)).await;
+    proxy.set_fault(Fault::Pass);
+    proxy.cut();
+    let membership = tokio::time::timeout(Duration::from_secs(10), joining)
+        .await
+        .expect("the join completes after the reconnect")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        settle(&observer, path, 1, Duration::from_secs(2))
+            .await
+            .len(),
+        1
+    );
+    assert_eq!(
+        Party::new(&observer, path, "o").members().await.unwrap(),
+        ["m"],
+        "one member, not two"
+    );
+    proxy.set_fault(Fault::Delay(Duration::from_millis(300)));
+    let leaving = tokio::spawn(membership.release());
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    proxy.set_fault(Fault::Pass);
+    proxy.cut();
+    tokio::time::timeout(Duration::from_secs(10), leaving)
+        .await
+        .expect("leaving is confirmed after the reconnect")
+        .unwrap()
+        .unwrap();
+    settle(&observer, path, 0, Duration::from_secs(2)).await;
+    member.close().await;
+    observer.close().await;
 }

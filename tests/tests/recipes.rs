@@ -365,15 +365,21 @@ async fn barriers_counters_queues_parties_and_leases() {
     assert!(lq.get(Duration::from_millis(100)).await.unwrap().is_none());
 
     // Party.
-    let mut pa = Party::new(&a, "/party", "alice");
-    let mut pb = Party::new(&b, "/party", "bob");
-    pa.join().await.unwrap();
-    pb.join().await.unwrap();
+    let pa = Party::new(&a, "/party", "alice");
+    let pb = Party::new(&b, "/party", "bob");
+    let alice = pa.join().await.unwrap();
+    let bob = pb.join().await.unwrap();
     let mut members = pa.members().await.unwrap();
     members.sort();
-    assert_eq!(members, [Bytes::from("alice"), Bytes::from("bob")]);
-    pb.leave().await.unwrap();
+    assert_eq!(members, ["alice", "bob"]);
+    bob.release().await.unwrap();
     assert_eq!(pa.len().await.unwrap(), 1);
+    drop(alice);
+    let shallow = Party::new(&a, "/shallow-party", "carol").shallow();
+    let carol = shallow.join().await.unwrap();
+    assert_eq!(shallow.members().await.unwrap(), ["carol"]);
+    carol.release().await.unwrap();
+    assert!(shallow.is_empty().await.unwrap());
 
     // Lease.
     let la = Lease::new(&a, "/leases/l", "a");

@@ -26,7 +26,7 @@ pub use data_watch::{ChildrenWatch, DataWatch};
 pub use election::{Election, Leadership};
 pub use lease::Lease;
 pub use lock::{Flavor, Guard, Lock, LockGuard, LockKind, LockState, ReadWriteLock};
-pub use party::Party;
+pub use party::{Membership, Party};
 pub use queue::{LockingQueue, Queue, QueueItem};
 pub use semaphore::{Semaphore, SemaphoreLease};
 pub use tree_cache::{TreeCache, TreeEvent, TreeNode};

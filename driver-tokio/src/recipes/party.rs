@@ -1,87 +1,115 @@
-//! A party: members announce themselves with ephemeral nodes and list each other.
+//! Party membership: [`zk_recipes::party::Party`] driven on a task of its own, like the
+//! lock.
 
-use bytes::Bytes;
+use tokio::time::Instant;
+use zk_recipes::party::{Party as Machine, Style};
 
-use super::{delete_quietly, no_node_is_none, unique_id};
-use crate::{Client, CreateOptions, Result};
+use super::lock::{Guard, acquire_with};
+use super::unique_id;
+use crate::{Acl, Client, Error, ErrorCode, Result};
 
-/// Group membership: [`Party::join`] adds this member (until [`Party::leave`] or the end of
-/// the session), [`Party::members`] lists everyone's data.
+/// Being a member of a [`Party`]. Dropping it leaves (in the background, the node deleted
+/// until the server confirms it); `release` leaves and waits for that; `state` says
+/// whether the membership is held, suspended or gone with the session.
+pub type Membership = Guard<Machine>;
+
+/// A party, Kazoo's `Party` (identifiers in the members' data) or, with
+/// [`Party::shallow`], `ShallowParty` (identifiers in the names): who is present, each
+/// member an ephemeral node. Joining is cancel-safe and idempotent: a lost reply or a
+/// dropped future never leaves a second node for the same member.
 ///
 /// ```no_run
 /// # async fn demo(client: zk_tokio::Client) -> zk_tokio::Result<()> {
 /// use zk_tokio::recipes::Party;
-/// let mut party = Party::new(&client, "/parties/cache-nodes", "10.0.0.7:11211");
-/// party.join().await?;
-/// println!("members: {:?}", party.members().await?);
+/// let party = Party::new(&client, "/workers", "worker-7");
+/// let membership = party.join().await?;
+/// println!("{} present", party.len().await?);
+/// membership.release().await?;
 /// # Ok(()) }
 /// ```
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Party {
     client: Client,
     path: String,
-    data: Bytes,
-    node: Option<String>,
+    identifier: String,
+    style: Style,
 }
 
 impl Party {
-    /// A party at `path`; `data` identifies this member.
-    pub fn new(client: &Client, path: &str, data: impl Into<Bytes>) -> Party {
+    /// A party at `path`, where this process is known as `identifier`.
+    pub fn new(client: &Client, path: &str, identifier: impl Into<String>) -> Party {
         Party {
             client: client.clone(),
             path: path.to_string(),
-            data: data.into(),
-            node: None,
+            identifier: identifier.into(),
+            style: Style::Party,
         }
     }
 
-    /// Joins (once; joining again is a no-op).
-    pub async fn join(&mut self) -> Result<()> {
-        if self.node.is_some() {
-            return Ok(());
-        }
-        self.client.create_all(&self.path, Bytes::new()).await?;
-        let node = self
-            .client
-            .create(
-                &format!("{}/{}", self.path, unique_id()),
-                self.data.clone(),
-                &CreateOptions::ephemeral(),
-            )
-            .await?;
-        self.node = Some(node);
-        Ok(())
+    /// Kazoo's `ShallowParty` layout: the identifier in the node name (it must then be a
+    /// valid node name), one listing for every identifier.
+    pub fn shallow(mut self) -> Party {
+        self.style = Style::Shallow;
+        self
     }
 
-    /// Leaves.
-    pub async fn leave(&mut self) -> Result<()> {
-        if let Some(node) = self.node.take() {
-            delete_quietly(&self.client, &node).await?;
-        }
-        Ok(())
+    /// Joins the party and waits until the server has the member's node.
+    pub async fn join(&self) -> Result<Membership> {
+        zk_proto::path::validate_path(&self.path)?;
+        let machine = Machine::new(
+            &self.path,
+            &unique_id(),
+            &self.identifier,
+            self.style,
+            Acl::open_unsafe(),
+        );
+        acquire_with(&self.client, machine, None::<Instant>)
+            .await?
+            .ok_or(Error::UnexpectedResponse)
     }
 
-    /// Every member's data.
-    pub async fn members(&self) -> Result<Vec<Bytes>> {
-        let children =
-            no_node_is_none(self.client.get_children(&self.path).await)?.unwrap_or_default();
-        let mut out = Vec::with_capacity(children.len());
-        for c in children {
-            if let Some((data, _)) =
-                no_node_is_none(self.client.get_data(&format!("{}/{c}", self.path)).await)?
-            {
-                out.push(data);
+    /// The identifiers of the members present.
+    pub async fn members(&self) -> Result<Vec<String>> {
+        let children = match self.client.get_children(&self.path).await {
+            Ok(c) => c,
+            Err(e) if e.server_code() == Some(ErrorCode::NoNode) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let mut out = Vec::new();
+        for child in children {
+            let Some(member) = self.style.member_of(&child) else {
+                continue;
+            };
+            match self.style {
+                Style::Shallow => out.push(member.to_string()),
+                Style::Party => match self
+                    .client
+                    .get_data(&format!("{}/{child}", self.path))
+                    .await
+                {
+                    Ok((data, _)) => out.push(String::from_utf8_lossy(&data).into_owned()),
+                    Err(e) if e.server_code() == Some(ErrorCode::NoNode) => {}
+                    Err(e) => return Err(e),
+                },
             }
         }
         Ok(out)
     }
 
-    /// The number of members.
+    /// How many members are present.
     pub async fn len(&self) -> Result<usize> {
-        Ok(no_node_is_none(self.client.get_children(&self.path).await)?.map_or(0, |c| c.len()))
+        let children = match self.client.get_children(&self.path).await {
+            Ok(c) => c,
+            Err(e) if e.server_code() == Some(ErrorCode::NoNode) => return Ok(0),
+            Err(e) => return Err(e),
+        };
+        Ok(children
+            .iter()
+            .filter(|c| self.style.member_of(c).is_some())
+            .count())
     }
 
-    /// Whether nobody is in the party.
+    /// Whether no member is present.
     pub async fn is_empty(&self) -> Result<bool> {
         Ok(self.len().await? == 0)
     }
