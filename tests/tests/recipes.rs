@@ -399,3 +399,62 @@ async fn barriers_counters_queues_parties_and_leases() {
     a.close().await;
     b.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tree_cache_reader_that_falls_behind_hears_lagged_and_memory_stays_bounded() {
+    let c = client(&hosts()).await;
+    let w = client(&hosts()).await;
+    w.create_all("/tc-lag", "").await.unwrap();
+    let mut cache = TreeCache::start(&c, "/tc-lag").await.unwrap();
+    let n = EVENT_BACKLOG + 100;
+    let creates: Vec<_> = (0..n)
+        .map(|i| {
+            let w = w.clone();
+            tokio::spawn(async move {
+                w.create(&format!("/tc-lag/n{i}"), "", &CreateOptions::persistent())
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    for t in creates {
+        t.await.unwrap();
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while cache.len() < n + 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "mirror at {}",
+            cache.len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Nobody read the events meanwhile: more than the backlog were dropped, not kept.
+    assert_eq!(
+        next_event(&mut cache).await,
+        TreeEvent::Lagged,
+        "the reader hears it fell behind"
+    );
+    assert_eq!(
+        cache.snapshot().len(),
+        n + 1,
+        "the mirror itself lost nothing"
+    );
+    w.create("/tc-lag/after", "", &CreateOptions::persistent())
+        .await
+        .unwrap();
+    loop {
+        if next_event(&mut cache).await == TreeEvent::Added("/tc-lag/after".into()) {
+            break;
+        }
+    }
+    c.close().await;
+    w.close().await;
+}
+
+async fn next_event(cache: &mut TreeCache) -> TreeEvent {
+    tokio::time::timeout(Duration::from_secs(10), cache.next_event())
+        .await
+        .expect("an event within 10 s")
+        .expect("the cache goes on")
+}

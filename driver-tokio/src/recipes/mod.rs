@@ -29,7 +29,7 @@ pub use lock::{Flavor, Guard, Lock, LockGuard, LockKind, LockState, ReadWriteLoc
 pub use party::{Membership, Party};
 pub use queue::{LockingQueue, Queue, QueueItem};
 pub use semaphore::{Semaphore, SemaphoreLease};
-pub use tree_cache::{TreeCache, TreeEvent, TreeNode};
+pub use tree_cache::{EVENT_BACKLOG, TreeCache, TreeEvent, TreeNode};
 
 use std::time::Duration;
 

@@ -3,6 +3,7 @@
 //! watches), with a stream of changes.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -34,9 +35,36 @@ pub enum TreeEvent {
     Removed(String),
     /// The mirror was reloaded after a reconnect; the events before it cover what changed.
     Resynced,
+    /// The reader fell more than [`EVENT_BACKLOG`] changes behind and some were dropped:
+    /// read the mirror ([`TreeCache::snapshot`]) again; it is current.
+    Lagged,
 }
 
 type Nodes = Arc<Mutex<BTreeMap<String, TreeNode>>>;
+
+/// How many changes wait for the reader at most. Past that, changes are dropped and the
+/// reader hears [`TreeEvent::Lagged`]: the mirror itself is always current, so nothing of
+/// the tree is lost, only the account of how it got there.
+pub const EVENT_BACKLOG: usize = 1024;
+
+/// The task's end of the event queue: bounded, never blocking the mirror.
+#[derive(Debug, Clone)]
+struct Events {
+    tx: mpsc::Sender<TreeEvent>,
+    lagged: Arc<AtomicBool>,
+}
+
+impl Events {
+    fn send(&self, event: TreeEvent) {
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.tx.try_send(event) {
+            self.lagged.store(true, Ordering::Release);
+        }
+    }
+
+    fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+}
 
 /// A local mirror of the subtree at a path.
 ///
@@ -55,7 +83,8 @@ type Nodes = Arc<Mutex<BTreeMap<String, TreeNode>>>;
 #[derive(Debug)]
 pub struct TreeCache {
     nodes: Nodes,
-    events: mpsc::UnboundedReceiver<TreeEvent>,
+    events: mpsc::Receiver<TreeEvent>,
+    lagged: Arc<AtomicBool>,
     task: JoinHandle<()>,
 }
 
@@ -63,7 +92,12 @@ impl TreeCache {
     /// Starts mirroring `root` and waits for the first full load.
     pub async fn start(client: &Client, root: &str) -> Result<TreeCache> {
         let nodes: Nodes = Arc::new(Mutex::new(BTreeMap::new()));
-        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (tx, mut rx) = mpsc::channel(EVENT_BACKLOG);
+        let lagged = Arc::new(AtomicBool::new(false));
+        let tx = Events {
+            tx,
+            lagged: lagged.clone(),
+        };
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
         let task = tokio::spawn(run(
             client.clone(),
@@ -79,9 +113,12 @@ impl TreeCache {
                 break;
             }
         }
+        // The first load's events may have overflowed the queue: they are the mirror.
+        lagged.store(false, Ordering::Release);
         Ok(TreeCache {
             nodes,
             events: rx,
+            lagged,
             task,
         })
     }
@@ -121,8 +158,15 @@ impl TreeCache {
         self.lock().is_empty()
     }
 
-    /// The next change, or `None` once the cache stopped (the client closed).
+    /// The next change, or `None` once the cache stopped (the client closed). A reader
+    /// that fell behind by more than [`EVENT_BACKLOG`] changes gets [`TreeEvent::Lagged`]
+    /// instead of what was dropped. Cancel-safe.
     pub async fn next_event(&mut self) -> Option<TreeEvent> {
+        if self.lagged.swap(false, Ordering::AcqRel) {
+            // What is queued predates the mirror the reader is about to read.
+            while self.events.try_recv().is_ok() {}
+            return Some(TreeEvent::Lagged);
+        }
         self.events.recv().await
     }
 
@@ -164,22 +208,22 @@ async fn load(client: &Client, root: &str) -> Result<BTreeMap<String, TreeNode>>
 }
 
 /// Replaces the mirror with `fresh`, reporting the differences.
-fn apply(nodes: &Nodes, fresh: BTreeMap<String, TreeNode>, tx: &mpsc::UnboundedSender<TreeEvent>) {
+fn apply(nodes: &Nodes, fresh: BTreeMap<String, TreeNode>, tx: &Events) {
     let mut map = nodes.lock().unwrap_or_else(|p| p.into_inner());
     let old: BTreeSet<String> = map.keys().cloned().collect();
     for (path, node) in &fresh {
         match map.get(path) {
             None => {
-                let _ = tx.send(TreeEvent::Added(path.clone()));
+                tx.send(TreeEvent::Added(path.clone()));
             }
             Some(n) if n != node => {
-                let _ = tx.send(TreeEvent::Updated(path.clone()));
+                tx.send(TreeEvent::Updated(path.clone()));
             }
             _ => {}
         }
     }
     for path in old.iter().filter(|p| !fresh.contains_key(*p)) {
-        let _ = tx.send(TreeEvent::Removed(path.clone()));
+        tx.send(TreeEvent::Removed(path.clone()));
     }
     *map = fresh;
 }
@@ -188,7 +232,7 @@ async fn run(
     client: Client,
     root: String,
     nodes: Nodes,
-    tx: mpsc::UnboundedSender<TreeEvent>,
+    tx: Events,
     ready: tokio::sync::oneshot::Sender<Result<()>>,
 ) {
     let mut ready = Some(ready);
@@ -219,11 +263,11 @@ async fn run(
         apply(&nodes, fresh, &tx);
         match ready.take() {
             Some(r) => {
-                let _ = tx.send(TreeEvent::Initialized);
+                tx.send(TreeEvent::Initialized);
                 let _ = r.send(Ok(()));
             }
             None => {
-                let _ = tx.send(TreeEvent::Resynced);
+                tx.send(TreeEvent::Resynced);
             }
         }
         // Follow events until the connection is re-established (missed events must be
@@ -246,7 +290,7 @@ async fn run(
                                     };
                                     drop(map);
                                     if let Some(c) = change {
-                                        let _ = tx.send(c);
+                                        tx.send(c);
                                     }
                                 }
                                 Err(e) if e.server_code() == Some(crate::ErrorCode::NoNode) => {}
@@ -267,7 +311,7 @@ async fn run(
                             }
                             drop(map);
                             for p in gone {
-                                let _ = tx.send(TreeEvent::Removed(p));
+                                tx.send(TreeEvent::Removed(p));
                             }
                         }
                         // The session ended: start over on the next one.
