@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use zk_harness::{Fault, Proxy};
 use zk_tests::{client, shared_server};
 use zk_tokio::Client;
-use zk_tokio::recipes::{Election, Lock, LockGuard, LockState, Party, Semaphore};
+use zk_tokio::recipes::{DoubleBarrier, Election, Lock, LockGuard, LockState, Party, Semaphore};
 
 /// Waits until `dir` holds exactly `n` children, and returns them.
 async fn settle(c: &Client, dir: &str, n: usize, within: Duration) -> Vec<String> {
@@ -296,4 +296,49 @@ async fn a_join_whose_reply_was_lost_leaves_one_member_and_leaving_is_confirmed(
     settle(&observer, path, 0, Duration::from_secs(2)).await;
     member.close().await;
     observer.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_double_barrier_is_not_entered_by_a_session_expiring() {
+    let path = "/barriers/expiry";
+    let proxy = Proxy::start(shared_server().addr()).unwrap();
+    let a = zk_tokio::Client::builder(&proxy.connect_string())
+        .session_timeout(Duration::from_secs(2))
+        .connect()
+        .await
+        .unwrap();
+    let b = client(&shared_server().connect_string()).await;
+    let mut first = DoubleBarrier::new(&a, path, 2);
+    let entering = tokio::spawn(async move { (first.enter(None).await, first) });
+    settle(&b, path, 1, Duration::from_secs(5)).await;
+    // Silence until the server expires the first participant's session, then let it back.
+    proxy.set_fault(Fault::BlackHole);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !b.get_children(path).await.unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "the session never expired");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    proxy.set_fault(Fault::Pass);
+    proxy.cut();
+    // Back on a new session it is a participant again, and still waiting.
+    settle(&b, path, 1, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !entering.is_finished(),
+        "enter returned although only one participant is in"
+    );
+    let mut second = DoubleBarrier::new(&b, path, 2);
+    assert!(second.enter(Some(Duration::from_secs(10))).await.unwrap());
+    let (entered, mut first) = tokio::time::timeout(Duration::from_secs(10), entering)
+        .await
+        .expect("the first enters with the second")
+        .unwrap();
+    assert!(entered.unwrap());
+    let (l1, l2) = tokio::join!(
+        first.leave(Some(Duration::from_secs(10))),
+        second.leave(Some(Duration::from_secs(10)))
+    );
+    assert!(l1.unwrap() && l2.unwrap());
+    a.close().await;
+    b.close().await;
 }

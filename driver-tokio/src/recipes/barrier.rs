@@ -7,7 +7,7 @@ use bytes::Bytes;
 use tokio::time::Instant;
 
 use super::{delete_quietly, reconnected, unique_id};
-use crate::{Client, CreateOptions, ErrorCode, Result};
+use crate::{Client, CreateOptions, ErrorCode, EventType, Result};
 
 /// A barrier: while its node exists, [`Barrier::wait`] blocks.
 ///
@@ -114,40 +114,77 @@ impl DoubleBarrier {
     }
 
     /// Enters and waits until `count` participants are in; `false` on timeout (then this
-    /// participant has left again).
+    /// participant has left again). Only the ready node's creation counts as ready: the end
+    /// of a session's watches is not, and after a new session this participant's node
+    /// (which went with the old one) is created again.
     pub async fn enter(&mut self, timeout: Option<Duration>) -> Result<bool> {
         let deadline = timeout.map(|t| Instant::now() + t);
-        self.client.create_all(&self.path, Bytes::new()).await?;
-        // Watch for the ready node before joining, so its creation cannot be missed.
-        let (ready, watcher) = self.client.exists_watch(&self.ready()).await?;
+        // One name per participant: a create whose reply was lost is sent again, and
+        // NodeExists means it landed.
         let node = self
-            .client
-            .create(
-                &format!("{}/{}", self.path, unique_id()),
-                Bytes::new(),
-                &CreateOptions::ephemeral(),
-            )
-            .await?;
-        self.node = Some(node);
-        if ready.is_some() {
-            return Ok(true);
-        }
-        let members = self.client.get_children(&self.path).await?;
-        if members.len() >= self.count {
-            match self
-                .client
-                .create(&self.ready(), Bytes::new(), &CreateOptions::persistent())
-                .await
-            {
-                Err(e) if e.server_code() != Some(ErrorCode::NodeExists) => return Err(e),
-                _ => return Ok(true),
+            .node
+            .clone()
+            .unwrap_or_else(|| format!("{}/{}", self.path, unique_id()));
+        self.node = Some(node.clone());
+        loop {
+            let step = async {
+                self.client.create_all(&self.path, Bytes::new()).await?;
+                // Watch for the ready node before joining, so its creation cannot be missed.
+                let (ready, watcher) = self.client.exists_watch(&self.ready()).await?;
+                match self
+                    .client
+                    .create(&node, Bytes::new(), &CreateOptions::ephemeral())
+                    .await
+                {
+                    Err(e) if e.server_code() != Some(ErrorCode::NodeExists) => return Err(e),
+                    _ => {}
+                }
+                if ready.is_some() {
+                    return Ok(None);
+                }
+                let members = self.client.get_children(&self.path).await?;
+                if members.len() >= self.count {
+                    match self
+                        .client
+                        .create(&self.ready(), Bytes::new(), &CreateOptions::persistent())
+                        .await
+                    {
+                        Err(e) if e.server_code() != Some(ErrorCode::NodeExists) => {
+                            return Err(e);
+                        }
+                        _ => return Ok(None),
+                    }
+                }
+                Ok(Some(watcher))
+            };
+            let watcher = match step.await {
+                Ok(None) => return Ok(true),
+                Ok(Some(w)) => w,
+                Err(e) if e.is_retryable() || e.is(ErrorCode::SessionExpired) => {
+                    reconnected(&self.client).await?;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let event = match deadline {
+                Some(d) => tokio::time::timeout_at(d, watcher).await.ok(),
+                None => Some(watcher.await),
+            };
+            match event {
+                None => {
+                    self.leave_now().await?;
+                    return Ok(false);
+                }
+                Some(e) if e.kind == EventType::NodeCreated => return Ok(true),
+                // The session's watches ended (expiry, close) or something else happened:
+                // look again, on whatever session there is now.
+                Some(_) => {
+                    if self.client.state() == crate::SessionState::Closed {
+                        return Err(crate::Error::Closed);
+                    }
+                    reconnected(&self.client).await?;
+                }
             }
-        }
-        if wait_until(deadline, watcher).await {
-            Ok(true)
-        } else {
-            self.leave_now().await?;
-            Ok(false)
         }
     }
 
