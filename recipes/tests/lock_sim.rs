@@ -14,14 +14,16 @@
 //!
 //! `ZK_LOCK_SIM_SEEDS=5000 cargo test -p zk-recipes --test lock_sim` runs a long campaign.
 
-use std::collections::{BTreeMap, HashMap};
+#[path = "sim_support/mod.rs"]
+mod sim_support;
+
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use zk_proto::records::{Acl, GetChildrenRequest, Request, Response};
 use zk_proto::session::{Event, RequestId};
 use zk_recipes::lock::{Flavor, Kind, Lock, Outcome, Output, is_reader};
 use zk_recipes::{Recipe, Tag};
-use zk_sim::TxnOp;
 use zk_sim::harness::{ClientId, Fault, Happened, SimConfig, Simulation};
 
 const DIR: &str = "/lock";
@@ -42,15 +44,12 @@ struct Contender {
     lost: u32,
     /// Acquisitions given up before they ended.
     cancelled: u32,
-    rng: u64,
+    rng: sim_support::Rng,
 }
 
 impl Contender {
     fn next(&mut self, below: u64) -> u64 {
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
-        self.rng % below.max(1)
+        self.rng.next(below)
     }
 }
 
@@ -95,7 +94,7 @@ impl World {
                     suspended: 0,
                     lost: 0,
                     cancelled: 0,
-                    rng: seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (i as u64 + 1),
+                    rng: sim_support::Rng::new(seed, i),
                 }
             })
             .collect();
@@ -299,32 +298,6 @@ impl World {
     }
 }
 
-/// The lock nodes alive on the server at each moment: from the server's history.
-fn node_lifetimes(sim: &Simulation) -> BTreeMap<String, (Instant, Option<Instant>)> {
-    let mut alive: BTreeMap<String, (Instant, Option<Instant>)> = BTreeMap::new();
-    for txn in sim.server_history() {
-        match &txn.op {
-            TxnOp::Create { path, .. } if path.starts_with(&format!("{DIR}/")) => {
-                alive.insert(path.clone(), (txn.time, None));
-            }
-            TxnOp::Delete { path } => {
-                if let Some(life) = alive.get_mut(path) {
-                    life.1.get_or_insert(txn.time);
-                }
-            }
-            TxnOp::CloseSession { deleted, .. } => {
-                for path in deleted {
-                    if let Some(life) = alive.get_mut(path) {
-                        life.1.get_or_insert(txn.time);
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    alive
-}
-
 fn sequence(path: &str) -> i64 {
     zk_recipes::lock::order_of(path).expect("a lock node")
 }
@@ -363,20 +336,11 @@ fn check(seed: u64) -> Stats {
     );
 
     // Safety on the server's history.
-    let lives = node_lifetimes(&w.sim);
+    let lives = sim_support::lifetimes(&w.sim, &format!("{DIR}/"));
     // Sessions the server expired by force (not after silence), and when: the one case where
     // a client cannot stop relying on its node before the server deletes it. It hears of it
     // one message later.
-    let start = w.sim.now() - w.sim.elapsed();
-    let forced: Vec<(usize, Instant)> = w
-        .sim
-        .history()
-        .iter()
-        .filter_map(|r| match &r.what {
-            Happened::Fault(Fault::ExpireSession(c)) => Some((c.0, start + r.at)),
-            _ => None,
-        })
-        .collect();
+    let forced = sim_support::forced_expiries(&w.sim);
     // When a belief ended in server time: its end, or, for a node whose session the server
     // expired by force, the deletion the client could not hear of before it happened.
     let news = Duration::from_millis(10);

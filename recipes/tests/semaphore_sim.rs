@@ -12,7 +12,9 @@
 //! Odd seeds use Curator's layout, even ones Kazoo's.
 //! `ZK_SEMAPHORE_SIM_SEEDS=400 cargo test -p zk-recipes --test semaphore_sim` runs more.
 
-use std::collections::BTreeMap;
+#[path = "sim_support/mod.rs"]
+mod sim_support;
+
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -20,7 +22,6 @@ use zk_proto::records::{Acl, GetChildrenRequest, Request, Response};
 use zk_recipes::lock::{Flavor, Outcome};
 use zk_recipes::semaphore::Semaphore;
 use zk_recipes::{Driven, Recipe};
-use zk_sim::TxnOp;
 use zk_sim::harness::{ClientId, Fault, Happened, SimConfig, Simulation};
 
 const PATH: &str = "/sem";
@@ -34,15 +35,12 @@ struct Contender {
     next_try: Option<Instant>,
     acquired: u32,
     cancelled: u32,
-    rng: u64,
+    rng: sim_support::Rng,
 }
 
 impl Contender {
     fn next(&mut self, below: u64) -> u64 {
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
-        self.rng % below.max(1)
+        self.rng.next(below)
     }
 }
 
@@ -86,7 +84,7 @@ impl World {
                     next_try: Some(start + Duration::from_millis(10 * i as u64)),
                     acquired: 0,
                     cancelled: 0,
-                    rng: seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (i as u64 + 1),
+                    rng: sim_support::Rng::new(seed, i),
                 }
             })
             .collect();
@@ -224,32 +222,6 @@ impl World {
     }
 }
 
-/// Every node under the semaphore's paths, with when it lived, from the server's history.
-fn lifetimes(sim: &Simulation) -> BTreeMap<String, (Instant, Option<Instant>)> {
-    let mut alive: BTreeMap<String, (Instant, Option<Instant>)> = BTreeMap::new();
-    for txn in sim.server_history() {
-        match &txn.op {
-            TxnOp::Create { path, .. } if path.starts_with(PATH) => {
-                alive.insert(path.clone(), (txn.time, None));
-            }
-            TxnOp::Delete { path } => {
-                if let Some(life) = alive.get_mut(path) {
-                    life.1.get_or_insert(txn.time);
-                }
-            }
-            TxnOp::CloseSession { deleted, .. } => {
-                for path in deleted {
-                    if let Some(life) = alive.get_mut(path) {
-                        life.1.get_or_insert(txn.time);
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    alive
-}
-
 fn is_lease(flavor: Flavor, path: &str) -> bool {
     match flavor {
         Flavor::Kazoo => path.matches('/').count() == 2 && path.starts_with("/sem/"),
@@ -278,20 +250,11 @@ fn check(seed: u64) -> (usize, usize, usize, usize) {
     let report = || w.sim.render_history();
     assert!(w.quiet(), "seed {seed}: never settled\n{}", report());
 
-    let lives = lifetimes(&w.sim);
+    let lives = sim_support::lifetimes(&w.sim, PATH);
     // Sessions the server expired by force, and when: a client that was reconnecting then
     // may hear "connected" for a session the server has just let go, and learns it one
     // message later. That moment is excused, as in lock_sim.
-    let start = w.sim.now() - w.sim.elapsed();
-    let forced: Vec<(usize, Instant)> = w
-        .sim
-        .history()
-        .iter()
-        .filter_map(|r| match &r.what {
-            Happened::Fault(Fault::ExpireSession(c)) => Some((c.0, start + r.at)),
-            _ => None,
-        })
-        .collect();
+    let forced = sim_support::forced_expiries(&w.sim);
     let news = Duration::from_millis(10);
     for (who, node, from, until) in &w.beliefs {
         let (born, died) = lives

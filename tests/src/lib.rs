@@ -4,6 +4,8 @@
 //! codec and a blocking socket, so codec facts can be checked against a real server without
 //! any client state machine in the way.
 
+pub mod interop;
+
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::OnceLock;

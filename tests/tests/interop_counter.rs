@@ -7,16 +7,12 @@
 //! `libcurator-recipes-java`; without them the tests say so and pass, unless
 //! `ZK_REQUIRE_INTEROP` is set, as `.ci/run` does.
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Child;
 
-use zk_tests::{client, shared_server};
+use zk_tests::{client, interop, shared_server};
 use zk_tokio::recipes::{Counter, CounterEncoding};
 
 const TURNS: i64 = 100;
-const CURATOR: &str = "/usr/share/java/curator-recipes.jar";
-const SLF4J_SIMPLE: &str = "/usr/share/java/slf4j-simple.jar";
 
 const KAZOO_SIDE: &str = r#"
 import sys
@@ -33,17 +29,9 @@ print("DONE %d VALUE %d" % (turns, counter.value))
 zk.stop()
 "#;
 
-async fn add_beside(path: &str, encoding: CounterEncoding, mut other: Child) {
+async fn add_beside(path: &str, encoding: CounterEncoding, other: Child) {
     let c = client(&shared_server().connect_string()).await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while c.exists(&format!("{path}-ready")).await.unwrap().is_none() {
-        assert!(
-            Instant::now() < deadline,
-            "the other side never connected: {:?}",
-            other.try_wait()
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    interop::wait_for(&c, &format!("{path}-ready")).await;
     let tasks: Vec<_> = (0..2)
         .map(|_| {
             let counter = Counter::new(&c, path).with_encoding(encoding);
@@ -61,11 +49,10 @@ async fn add_beside(path: &str, encoding: CounterEncoding, mut other: Child) {
         .await
         .unwrap()
         .expect("the other side ends");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success() && stdout.contains(&format!("DONE {TURNS}")),
-        "the other side failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
+    assert_eq!(
+        interop::summary::<i64>(&output)[0],
+        TURNS,
+        "the other side's additions"
     );
     let value = Counter::new(&c, path)
         .with_encoding(encoding)
@@ -77,32 +64,14 @@ async fn add_beside(path: &str, encoding: CounterEncoding, mut other: Child) {
     c.close().await;
 }
 
-fn skip(what: &str) -> bool {
-    assert!(
-        std::env::var("ZK_REQUIRE_INTEROP").is_err(),
-        "{what} is required (ZK_REQUIRE_INTEROP) but missing"
-    );
-    eprintln!("skipped: no {what} (run .ci/run, or see the README)");
-    true
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn our_counter_and_kazoos_lose_no_addition() {
-    let python = std::env::var("KAZOO_PYTHON").unwrap_or_else(|_| "python3".into());
-    let has_kazoo = Command::new(&python)
-        .args(["-c", "import kazoo"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !has_kazoo && skip("Kazoo") {
+    let Some(python) = interop::kazoo() else {
         return;
-    }
+    };
     let path = "/interop-counter-kazoo";
-    let kazoo = Command::new(&python)
-        .args(["-c", KAZOO_SIDE, &shared_server().connect_string()])
-        .args([&TURNS.to_string(), path])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+    let hosts = shared_server().connect_string();
+    let kazoo = interop::python(&python, KAZOO_SIDE, &[&hosts, &TURNS.to_string(), path])
         .spawn()
         .expect("start the Kazoo side");
     add_beside(path, CounterEncoding::Text, kazoo).await;
@@ -110,39 +79,14 @@ async fn our_counter_and_kazoos_lose_no_addition() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn our_counter_and_curators_shared_count_lose_no_addition() {
-    if !Path::new(CURATOR).exists() && skip("Curator") {
+    let Some(curator) = interop::Curator::compile("CuratorCounterSide") else {
         return;
-    }
-    let mut classpath = CURATOR.to_string();
-    if Path::new(SLF4J_SIMPLE).exists() {
-        classpath = format!("{classpath}:{SLF4J_SIMPLE}");
-    }
-    let work = tempfile::tempdir().expect("a temporary directory");
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("java/CuratorCounterSide.java");
-    let javac = Command::new("javac")
-        .args(["-cp", &classpath, "-d"])
-        .arg(work.path())
-        .arg(&source)
-        .output()
-        .expect("javac runs");
-    assert!(
-        javac.status.success(),
-        "javac failed: {}",
-        String::from_utf8_lossy(&javac.stderr)
-    );
+    };
     let path = "/interop-counter-curator";
-    let cp = format!("{classpath}:{}", work.path().display());
-    let curator = Command::new("java")
-        .args([
-            "-cp",
-            &cp,
-            "CuratorCounterSide",
-            &shared_server().connect_string(),
-        ])
-        .args([&TURNS.to_string(), path])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+    let side = curator
+        .java("CuratorCounterSide")
+        .args([&shared_server().connect_string(), &TURNS.to_string(), path])
         .spawn()
         .expect("start the Curator side");
-    add_beside(path, CounterEncoding::Curator, curator).await;
+    add_beside(path, CounterEncoding::Curator, side).await;
 }

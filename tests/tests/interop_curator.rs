@@ -8,16 +8,12 @@
 //! Skipped, with a note, when Curator's jars are not installed, unless
 //! `ZK_REQUIRE_INTEROP` is set (`.ci/run` installs them and sets it).
 
-use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use zk_tests::{client, shared_server};
+use zk_tests::{client, interop, shared_server};
 use zk_tokio::recipes::{Election, Flavor, Leadership, Lock, LockGuard};
 use zk_tokio::{CreateOptions, ErrorCode};
 
-const CURATOR: &str = "/usr/share/java/curator-recipes.jar";
-const SLF4J_SIMPLE: &str = "/usr/share/java/slf4j-simple.jar";
 const TURNS: u32 = 60;
 
 /// What our side holds in a turn.
@@ -39,33 +35,9 @@ async fn our_election_and_curators_leader_latch_never_lead_at_once() {
 /// Our side and Curator's (`mode`: "mutex" or "latch") take `TURNS` turns each under
 /// `dir`; overlaps are judged on the server.
 async fn take_turns(dir: &str, mode: &str) {
-    if !Path::new(CURATOR).exists() {
-        assert!(
-            std::env::var("ZK_REQUIRE_INTEROP").is_err(),
-            "Curator is required (ZK_REQUIRE_INTEROP) but {CURATOR} is missing"
-        );
-        eprintln!("skipped: no Curator (apt-get install libcurator-recipes-java, or run .ci/run)");
+    let Some(curator) = interop::Curator::compile("CuratorLockSide") else {
         return;
-    }
-    // The manifest of Curator's jar lists the rest of its class path.
-    let mut classpath = CURATOR.to_string();
-    if Path::new(SLF4J_SIMPLE).exists() {
-        classpath = format!("{classpath}:{SLF4J_SIMPLE}");
-    }
-    let work = tempfile::tempdir().expect("a temporary directory");
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("java/CuratorLockSide.java");
-    let javac = Command::new("javac")
-        .args(["-cp", &classpath, "-d"])
-        .arg(work.path())
-        .arg(&source)
-        .output()
-        .expect("javac runs");
-    assert!(
-        javac.status.success(),
-        "javac failed: {}",
-        String::from_utf8_lossy(&javac.stderr)
-    );
-
+    };
     let hosts = shared_server().connect_string();
     let c = client(&hosts).await;
     let (lock_dir, counter, marker) = (
@@ -82,23 +54,13 @@ async fn take_turns(dir: &str, mode: &str) {
     }
     c.set_data(&counter, "0", None).await.unwrap();
 
-    let cp = format!("{classpath}:{}", work.path().display());
-    let curator = Command::new("java")
-        .args(["-cp", &cp, "CuratorLockSide", &hosts, &TURNS.to_string()])
+    let side = curator
+        .java("CuratorLockSide")
+        .args([&hosts, &TURNS.to_string()])
         .args([&lock_dir, &counter, &marker, mode])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .spawn()
         .expect("start the Curator side");
-    let ready = format!("{marker}-ready");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while c.exists(&ready).await.unwrap().is_none() {
-        assert!(
-            Instant::now() < deadline,
-            "the Curator side never connected"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    interop::wait_for(&c, &format!("{marker}-ready")).await;
 
     let lock = Lock::new(&c, &lock_dir).with_flavor(Flavor::Curator);
     let election = Election::new(&c, &lock_dir, "rust").with_flavor(Flavor::CuratorLatch);
@@ -139,7 +101,7 @@ async fn take_turns(dir: &str, mode: &str) {
         }
     }
 
-    let output = tokio::task::spawn_blocking(move || curator.wait_with_output())
+    let output = tokio::task::spawn_blocking(move || side.wait_with_output())
         .await
         .unwrap()
         .expect("the Curator side ends");

@@ -10,7 +10,6 @@
 //! `ZK_REQUIRE_INTEROP` is set, as `.ci/run` does.
 
 use std::collections::HashMap;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -24,6 +23,7 @@ use zk_proto::records::Acl;
 use zk_proto::session::RequestId;
 use zk_recipes::lock::{Lock, Outcome};
 use zk_recipes::{Driven, Recipe};
+use zk_tests::interop;
 
 const LOCK: &str = "/interop/lock";
 const MARKER: &str = "/interop/marker";
@@ -57,25 +57,6 @@ for _ in range(turns):
 zk.stop()
 print("KAZOO", done, overlaps)
 "#;
-
-/// A Python that imports kazoo, if there is one.
-fn kazoo_python() -> Option<String> {
-    let candidates = std::env::var("KAZOO_PYTHON")
-        .ok()
-        .into_iter()
-        .chain(["python3".to_string()]);
-    for python in candidates {
-        let ok = Command::new(&python)
-            .args(["-c", "import kazoo"])
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if ok {
-            return Some(python);
-        }
-    }
-    None
-}
 
 /// One session in a mio loop, running the lock machine (through `Driven`, which keeps its
 /// request ids) and plain calls.
@@ -172,12 +153,7 @@ fn create(path: &str, data: &'static str, options: &CreateOptions) -> Op<String>
 
 #[test]
 fn our_lock_and_kazoos_exclude_each_other() {
-    let Some(python) = kazoo_python() else {
-        assert!(
-            std::env::var("ZK_REQUIRE_INTEROP").is_err(),
-            "Kazoo is required (ZK_REQUIRE_INTEROP) but no Python here imports it"
-        );
-        eprintln!("skipped: no Python with kazoo (set KAZOO_PYTHON, or run .ci/run)");
+    let Some(python) = interop::kazoo() else {
         return;
     };
     let server = ZkServer::standalone().expect("a real server");
@@ -190,10 +166,7 @@ fn our_lock_and_kazoos_exclude_each_other() {
         }
     }
 
-    let kazoo = Command::new(&python)
-        .args(["-c", KAZOO_SIDE, &hosts, &TURNS.to_string(), "kazoo"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+    let kazoo = interop::python(&python, KAZOO_SIDE, &[&hosts, &TURNS.to_string(), "kazoo"])
         .spawn()
         .expect("start the Kazoo side");
 

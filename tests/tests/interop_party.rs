@@ -5,10 +5,9 @@
 //! Kazoo comes from `KAZOO_PYTHON` (or a `python3` that imports it); without it the test
 //! says so and passes, unless `ZK_REQUIRE_INTEROP` is set, as `.ci/run` does.
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use zk_tests::{client, shared_server};
+use zk_tests::{client, interop, shared_server};
 use zk_tokio::CreateOptions;
 use zk_tokio::recipes::Party;
 
@@ -37,31 +36,17 @@ zk.stop()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn our_parties_and_kazoos_see_each_other() {
-    let python = std::env::var("KAZOO_PYTHON").unwrap_or_else(|_| "python3".into());
-    let has_kazoo = Command::new(&python)
-        .args(["-c", "import kazoo"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !has_kazoo {
-        assert!(
-            std::env::var("ZK_REQUIRE_INTEROP").is_err(),
-            "Kazoo is required (ZK_REQUIRE_INTEROP) but missing"
-        );
-        eprintln!("skipped: no Kazoo (run .ci/run, or see the README)");
+    let Some(python) = interop::kazoo() else {
         return;
-    }
+    };
     let (deep, shallow, done) = (
         "/interop-party/deep",
         "/interop-party/shallow",
         "/interop-party-done",
     );
     let c = client(&shared_server().connect_string()).await;
-    let kazoo = Command::new(&python)
-        .args(["-c", KAZOO_SIDE, &shared_server().connect_string()])
-        .args([deep, shallow, done])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+    let hosts = shared_server().connect_string();
+    let kazoo = interop::python(&python, KAZOO_SIDE, &[hosts.as_str(), deep, shallow, done])
         .spawn()
         .expect("start the Kazoo side");
     let ours = Party::new(&c, deep, "rust");

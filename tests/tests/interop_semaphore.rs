@@ -9,17 +9,14 @@
 //! `libcurator-recipes-java`; without them the tests say so and pass, unless
 //! `ZK_REQUIRE_INTEROP` is set, as `.ci/run` does.
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Child;
+use std::time::Duration;
 
-use zk_tests::{client, shared_server};
+use zk_tests::{client, interop, shared_server};
 use zk_tokio::recipes::{Flavor, Semaphore};
 use zk_tokio::{Client, CreateOptions, ErrorCode};
 
 const TURNS: u32 = 30;
-const CURATOR: &str = "/usr/share/java/curator-recipes.jar";
-const SLF4J_SIMPLE: &str = "/usr/share/java/slf4j-simple.jar";
 
 const KAZOO_SIDE: &str = r#"
 import sys, time, threading
@@ -82,16 +79,7 @@ async fn worker(c: Client, sem: Semaphore, inside: String) -> (u32, u32, u32) {
 async fn take_turns(dir: &str, flavor: Flavor, other: Child) {
     let c = client(&shared_server().connect_string()).await;
     let (path, inside) = (format!("{dir}/sem"), format!("{dir}/inside"));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while c
-        .exists(&format!("{inside}-ready"))
-        .await
-        .unwrap()
-        .is_none()
-    {
-        assert!(Instant::now() < deadline, "the other side never connected");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    interop::wait_for(&c, &format!("{inside}-ready")).await;
     let workers: Vec<_> = (0..2)
         .map(|i| {
             let sem = Semaphore::new(&c, &path, 2)
@@ -111,26 +99,11 @@ async fn take_turns(dir: &str, flavor: Flavor, other: Child) {
         .await
         .unwrap()
         .expect("the other side ends");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "the other side failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let line = stdout
-        .lines()
-        .find(|l| l.starts_with("DONE "))
-        .expect("the other side's summary");
-    let f: Vec<u32> = line
-        .split_whitespace()
-        .skip(1)
-        .step_by(2)
-        .map(|x| x.parse().unwrap())
-        .collect();
+    let f: Vec<u32> = interop::summary(&output);
     assert_eq!(
         (f[0], f[1], overlaps),
         (2 * TURNS, 0, 0),
-        "turns done and overlaps (theirs), overlaps (ours): {line}"
+        "turns done and overlaps (theirs), overlaps (ours): {f:?}"
     );
     eprintln!(
         "{TURNS} leases per worker, 2 workers a side: never more than 2 inside; both leases \
@@ -157,37 +130,14 @@ async fn prepare(dir: &str) {
     c.close().await;
 }
 
-fn skip(what: &str) -> bool {
-    assert!(
-        std::env::var("ZK_REQUIRE_INTEROP").is_err(),
-        "{what} is required (ZK_REQUIRE_INTEROP) but missing"
-    );
-    eprintln!("skipped: no {what} (run .ci/run, or see the README)");
-    true
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn our_semaphore_and_kazoos_never_hand_out_more_than_the_leases() {
-    let python = std::env::var("KAZOO_PYTHON").unwrap_or_else(|_| "python3".into());
-    let has_kazoo = Command::new(&python)
-        .args(["-c", "import kazoo"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !has_kazoo && skip("Kazoo") {
+    let Some(python) = interop::kazoo() else {
         return;
-    }
+    };
     let dir = "/interop-sem-kazoo";
     prepare(dir).await;
-    let kazoo = Command::new(&python)
-        .args(["-c", KAZOO_SIDE, &shared_server().connect_string()])
-        .args([
-            &TURNS.to_string(),
-            &format!("{dir}/sem"),
-            &format!("{dir}/inside"),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+    let kazoo = interop::python(&python, KAZOO_SIDE, &side_args(dir))
         .spawn()
         .expect("start the Kazoo side");
     take_turns(dir, Flavor::Kazoo, kazoo).await;
@@ -195,44 +145,25 @@ async fn our_semaphore_and_kazoos_never_hand_out_more_than_the_leases() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn our_semaphore_and_curators_never_hand_out_more_than_the_leases() {
-    if !Path::new(CURATOR).exists() && skip("Curator") {
+    let Some(curator) = interop::Curator::compile("CuratorSemaphoreSide") else {
         return;
-    }
-    let mut classpath = CURATOR.to_string();
-    if Path::new(SLF4J_SIMPLE).exists() {
-        classpath = format!("{classpath}:{SLF4J_SIMPLE}");
-    }
-    let work = tempfile::tempdir().expect("a temporary directory");
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("java/CuratorSemaphoreSide.java");
-    let javac = Command::new("javac")
-        .args(["-cp", &classpath, "-d"])
-        .arg(work.path())
-        .arg(&source)
-        .output()
-        .expect("javac runs");
-    assert!(
-        javac.status.success(),
-        "javac failed: {}",
-        String::from_utf8_lossy(&javac.stderr)
-    );
+    };
     let dir = "/interop-sem-curator";
     prepare(dir).await;
-    let cp = format!("{classpath}:{}", work.path().display());
-    let curator = Command::new("java")
-        .args([
-            "-cp",
-            &cp,
-            "CuratorSemaphoreSide",
-            &shared_server().connect_string(),
-        ])
-        .args([
-            &TURNS.to_string(),
-            &format!("{dir}/sem"),
-            &format!("{dir}/inside"),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+    let side = curator
+        .java("CuratorSemaphoreSide")
+        .args(side_args(dir))
         .spawn()
         .expect("start the Curator side");
-    take_turns(dir, Flavor::Curator, curator).await;
+    take_turns(dir, Flavor::Curator, side).await;
+}
+
+/// The other side's arguments: hosts, turns, the semaphore, the counted directory.
+fn side_args(dir: &str) -> [String; 4] {
+    [
+        shared_server().connect_string(),
+        TURNS.to_string(),
+        format!("{dir}/sem"),
+        format!("{dir}/inside"),
+    ]
 }
