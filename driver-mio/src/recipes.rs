@@ -67,6 +67,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use zk_proto::session::Event;
+use zk_recipes::barrier::{
+    Barrier as BarrierMachine, DoubleBarrier as DoubleBarrierMachine, Outcome as BarrierOutcome,
+};
 use zk_recipes::counter::{Counter as CounterMachine, Outcome as CounterOutcome};
 use zk_recipes::lock::{Acquire, Lock as Machine, Options, Progress, Standing, order_of};
 use zk_recipes::party::{Party as PartyMachine, Style as PartyStyle};
@@ -1023,5 +1026,268 @@ impl Party {
             }
         }
         Ok(out)
+    }
+}
+
+/// The steering end of a hosted machine, and its outcomes.
+type Steering<R> = (Sender<Control<R>>, Receiver<<R as Recipe>::Outcome>);
+
+/// Hosts `machine` on the IO thread with `start` as its first step: the steering end (drop
+/// it to make the machine release) and the machine's outcomes, in order.
+fn host_outcomes<R>(client: &Client, machine: R, start: Control<R>) -> Result<Steering<R>>
+where
+    R: Recipe + Send + 'static,
+    R::Outcome: Send + 'static,
+{
+    let (steps, rx) = mpsc::channel::<Control<R>>();
+    let (outcomes, answers) = mpsc::channel();
+    let _ = steps.send(start);
+    let report: Report<R> = Box::new(move |_, found| {
+        for o in found {
+            let _ = outcomes.send(o);
+        }
+    });
+    if !client.host(Box::new(Host::new(machine, rx, report))) {
+        return Err(Error::Closed);
+    }
+    Ok((steps, answers))
+}
+
+/// Waits for the first outcome `pick` takes, until `deadline`: `Ok(None)` when it passed.
+fn await_outcome<O, T>(
+    answers: &Receiver<O>,
+    deadline: Option<Instant>,
+    mut pick: impl FnMut(O) -> Option<T>,
+) -> Result<Option<T>> {
+    loop {
+        let next = match deadline {
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                match answers.recv_timeout(left) {
+                    Ok(o) => o,
+                    Err(mpsc::RecvTimeoutError::Timeout) => return Ok(None),
+                    Err(mpsc::RecvTimeoutError::Disconnected) => return Err(Error::Closed),
+                }
+            }
+            None => answers.recv().map_err(|_| Error::Closed)?,
+        };
+        if let Some(found) = pick(next) {
+            return Ok(Some(found));
+        }
+    }
+}
+
+/// A barrier on the blocking client (Kazoo's `Barrier`, Curator's `DistributedBarrier`):
+/// while its node exists, [`Barrier::wait`] blocks. The same machine as
+/// `zk_tokio::recipes::Barrier` ([`zk_recipes::barrier::Barrier`]): a wait holds across
+/// connection loss and session expiry, and its timeout holds while no server answers.
+///
+/// ```no_run
+/// use zk_mio::blocking::Client;
+/// use zk_mio::recipes::Barrier;
+///
+/// let client = Client::connect("127.0.0.1:2181")?;
+/// let gate = Barrier::new(&client, "/gates/deploy");
+/// gate.create()?;
+/// // workers: gate.wait(None)? returns once it is removed
+/// gate.remove()?;
+/// # Ok::<(), zk_mio::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Barrier {
+    client: Client,
+    path: String,
+}
+
+impl Barrier {
+    /// A barrier at `path`.
+    pub fn new(client: &Client, path: &str) -> Barrier {
+        Barrier {
+            client: client.clone(),
+            path: path.to_string(),
+        }
+    }
+
+    fn run(
+        &self,
+        deadline: Option<Instant>,
+        start: impl FnOnce(&mut BarrierMachine, Instant) + Send + 'static,
+    ) -> Result<Option<BarrierOutcome>> {
+        zk_proto::path::validate_path(&self.path)?;
+        let machine = BarrierMachine::new(&self.path, crate::Acl::open_unsafe());
+        let (steps, answers) = host_outcomes(&self.client, machine, Box::new(start))?;
+        self.client.poke();
+        let outcome = await_outcome(&answers, deadline, Some);
+        drop(steps);
+        self.client.poke();
+        match outcome? {
+            Some(BarrierOutcome::Failed(e)) => Err(e.into()),
+            other => Ok(other),
+        }
+    }
+
+    /// Raises the barrier (creates its node and any missing ancestor; already raised is
+    /// fine), retried across connection loss for at most the client's call timeout.
+    pub fn create(&self) -> Result<()> {
+        let limit = self.client.call_timeout();
+        match self.run(Some(Instant::now() + limit), |m, now| m.raise(now))? {
+            Some(_) => Ok(()),
+            None => Err(Error::CallTimeout(limit)),
+        }
+    }
+
+    /// Lowers the barrier, releasing the waiters; the delete is retried across connection
+    /// loss for at most the client's call timeout. Already lowered is fine.
+    pub fn remove(&self) -> Result<()> {
+        let limit = self.client.call_timeout();
+        match self.run(Some(Instant::now() + limit), |m, now| m.remove(now))? {
+            Some(_) => Ok(()),
+            None => Err(Error::CallTimeout(limit)),
+        }
+    }
+
+    /// Waits until the barrier is down; `false` if `timeout` passed first.
+    pub fn wait(&self, timeout: Option<Duration>) -> Result<bool> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let outcome = self.run(deadline, move |m, now| m.wait(now, deadline))?;
+        Ok(outcome == Some(BarrierOutcome::Cleared))
+    }
+}
+
+/// A double barrier on the blocking client (Kazoo's `DoubleBarrier`, Curator's
+/// `DistributedDoubleBarrier`): the same machine as `zk_tokio::recipes::DoubleBarrier`
+/// ([`zk_recipes::barrier::DoubleBarrier`]), in the layout both libraries share.
+///
+/// The IO thread owns the participant's node: a timed-out `enter` or `leave`, or a
+/// barrier dropped while inside, has it deleted, retried until the server confirms it.
+///
+/// ```no_run
+/// use zk_mio::blocking::Client;
+/// use zk_mio::recipes::DoubleBarrier;
+///
+/// let client = Client::connect("127.0.0.1:2181")?;
+/// let mut round = DoubleBarrier::new(&client, "/rounds/7", 3);
+/// round.enter(None)?; // all three are in
+/// round.leave(None)?; // all three are out
+/// # Ok::<(), zk_mio::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct DoubleBarrier {
+    client: Client,
+    path: String,
+    count: usize,
+    flavor: Flavor,
+    identifier: Bytes,
+    inside: Option<Steering<DoubleBarrierMachine>>,
+}
+
+impl DoubleBarrier {
+    /// A double barrier at `path` for `count` participants.
+    pub fn new(client: &Client, path: &str, count: usize) -> DoubleBarrier {
+        DoubleBarrier {
+            client: client.clone(),
+            path: path.to_string(),
+            count: count.max(1),
+            flavor: Flavor::Kazoo,
+            identifier: Bytes::new(),
+            inside: None,
+        }
+    }
+
+    /// Names the participant's node as Curator (a UUID) or Kazoo (32 hex digits, the
+    /// default) does.
+    pub fn with_flavor(mut self, flavor: Flavor) -> DoubleBarrier {
+        self.flavor = flavor;
+        self
+    }
+
+    /// What the participant's node holds (empty by default).
+    pub fn with_identifier(mut self, identifier: impl Into<Bytes>) -> DoubleBarrier {
+        self.identifier = identifier.into();
+        self
+    }
+
+    /// Whether this participant entered and has not left.
+    pub fn is_inside(&self) -> bool {
+        self.inside.is_some()
+    }
+
+    /// Enters and waits until `count` participants are in; `false` on timeout (the node
+    /// is then removed in the background). Entering while inside returns `true` at once.
+    pub fn enter(&mut self, timeout: Option<Duration>) -> Result<bool> {
+        if self.inside.is_some() {
+            return Ok(true);
+        }
+        zk_proto::path::validate_path(&self.path)?;
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let machine = DoubleBarrierMachine::new(
+            &self.path,
+            &unique_id(),
+            self.count,
+            self.flavor,
+            self.identifier.clone(),
+            crate::Acl::open_unsafe(),
+        );
+        let session = self.client.session_id();
+        let start: Control<DoubleBarrierMachine> =
+            Box::new(move |m, now| m.enter(now, session, deadline));
+        let (steps, answers) = host_outcomes(&self.client, machine, start)?;
+        self.client.poke();
+        let outcome = await_outcome(&answers, None, |o| match o {
+            BarrierOutcome::Entered => Some(Ok(true)),
+            BarrierOutcome::TimedOut => Some(Ok(false)),
+            BarrierOutcome::Failed(e) => Some(Err(e)),
+            _ => None,
+        });
+        if let Ok(Some(Ok(true))) = outcome {
+            self.inside = Some((steps, answers));
+            return Ok(true);
+        }
+        // Timed out or failed: the machine removes the node once it sees its handle gone.
+        drop(steps);
+        self.client.poke();
+        match outcome {
+            Ok(Some(Ok(_))) => Ok(false),
+            Ok(Some(Err(e))) => Err(e.into()),
+            Ok(None) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Leaves and waits until every participant left; `false` on timeout (the node is then
+    /// removed in the background, and others may still be inside). Leaving without having
+    /// entered returns `true` at once.
+    pub fn leave(&mut self, timeout: Option<Duration>) -> Result<bool> {
+        let Some((steps, answers)) = self.inside.take() else {
+            return Ok(true);
+        };
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let _ = steps.send(Box::new(move |m: &mut DoubleBarrierMachine, now| {
+            m.leave(now, deadline)
+        }));
+        self.client.poke();
+        let outcome = await_outcome(&answers, None, |o| match o {
+            BarrierOutcome::Left => Some(Ok(true)),
+            BarrierOutcome::TimedOut => Some(Ok(false)),
+            BarrierOutcome::Failed(e) => Some(Err(e)),
+            _ => None,
+        });
+        drop(steps);
+        self.client.poke();
+        match outcome? {
+            Some(Ok(left)) => Ok(left),
+            Some(Err(e)) => Err(e.into()),
+            None => Ok(false),
+        }
+    }
+}
+
+impl Drop for DoubleBarrier {
+    fn drop(&mut self) {
+        if let Some(running) = self.inside.take() {
+            // The machine releases: the IO thread deletes the node.
+            drop(running);
+            self.client.poke();
+        }
     }
 }

@@ -24,6 +24,7 @@
 
 #![deny(missing_docs)]
 
+pub mod barrier;
 pub mod counter;
 mod driven;
 pub mod lock;

@@ -11,8 +11,8 @@ use zk_client::CreateOptions;
 use zk_harness::{Fault, Proxy};
 use zk_mio::blocking::Client;
 use zk_mio::recipes::{
-    ChildrenWatch, Counter, CounterEncoding, DataWatch, Election, Lock, LockState, Party,
-    ReadWriteLock, Semaphore,
+    Barrier, ChildrenWatch, Counter, CounterEncoding, DataWatch, DoubleBarrier, Election, Lock,
+    LockState, Party, ReadWriteLock, Semaphore,
 };
 use zk_proto::ErrorCode;
 use zk_tests::shared_server;
@@ -365,6 +365,53 @@ fn a_blocking_party_lists_its_members_by_identifier() {
     assert_eq!(members, ["alice", "bob"]);
     bob.release().unwrap();
     drop(alice);
+    settle(&a, path, 0, Duration::from_secs(5));
+    a.close();
+    b.close();
+}
+
+#[test]
+fn blocking_barriers_hold_until_lowered_and_until_all_arrive() {
+    let hosts = shared_server().connect_string();
+    let (a, b) = (connect(&hosts), connect(&hosts));
+    let gate = Barrier::new(&a, "/blocking/barrier/gate");
+    gate.create().unwrap();
+    assert!(!gate.wait(Some(Duration::from_millis(200))).unwrap());
+    let waiter = {
+        let b = b.clone();
+        thread::spawn(move || {
+            let cleared = Barrier::new(&b, "/blocking/barrier/gate")
+                .wait(None)
+                .unwrap();
+            cleared && b.exists("/blocking/barrier/gate").unwrap().is_none()
+        })
+    };
+    thread::sleep(Duration::from_millis(200));
+    assert!(!waiter.is_finished(), "the gate is still up");
+    gate.remove().unwrap();
+    assert!(
+        waiter.join().unwrap(),
+        "the wait ends once the gate is gone"
+    );
+
+    // Alone, a participant of two times out and leaves nothing; with a second one, both
+    // get in and out.
+    let path = "/blocking/barrier/double";
+    let mut first = DoubleBarrier::new(&a, path, 2);
+    assert!(!first.enter(Some(Duration::from_millis(300))).unwrap());
+    settle(&a, path, 0, Duration::from_secs(5));
+    let other = {
+        let b = b.clone();
+        thread::spawn(move || {
+            let mut second = DoubleBarrier::new(&b, path, 2);
+            second.enter(Some(Duration::from_secs(10))).unwrap()
+                && second.leave(Some(Duration::from_secs(10))).unwrap()
+        })
+    };
+    assert!(first.enter(Some(Duration::from_secs(10))).unwrap());
+    assert!(first.is_inside());
+    assert!(first.leave(Some(Duration::from_secs(10))).unwrap());
+    assert!(other.join().unwrap());
     settle(&a, path, 0, Duration::from_secs(5));
     a.close();
     b.close();

@@ -342,3 +342,30 @@ async fn a_double_barrier_is_not_entered_by_a_session_expiring() {
     a.close().await;
     b.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn double_barrier_enters_dropped_at_any_await_point_leave_no_node() {
+    let path = "/barriers/dropped";
+    let observer = client(&shared_server().connect_string()).await;
+    let proxy = Proxy::start(shared_server().addr()).unwrap();
+    let c = client(&proxy.connect_string()).await;
+    proxy.set_fault(Fault::Delay(Duration::from_millis(300)));
+    // Two of three never arrive: every enter waits, and is dropped on the way (while
+    // its create travels, while the reply does, while it counts, while it waits).
+    for ms in [50u64, 100, 250, 400, 650, 900, 1400, 2000] {
+        let mut barrier = DoubleBarrier::new(&c, path, 3);
+        let attempt = tokio::time::timeout(Duration::from_millis(ms), barrier.enter(None)).await;
+        assert!(attempt.is_err(), "one of three cannot enter");
+    }
+    // A timed-out enter and a participant dropped while inside go too.
+    let mut late = DoubleBarrier::new(&c, path, 3);
+    assert!(!late.enter(Some(Duration::from_millis(800))).await.unwrap());
+    proxy.set_fault(Fault::Pass);
+    let mut inside = DoubleBarrier::new(&c, path, 1);
+    assert!(inside.enter(None).await.unwrap());
+    drop(inside);
+    // Once the delayed deletes are through, no participant is left.
+    settle(&observer, path, 0, Duration::from_secs(15)).await;
+    c.close().await;
+    observer.close().await;
+}

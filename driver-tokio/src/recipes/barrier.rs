@@ -1,15 +1,24 @@
-//! Barriers: one that holds everybody until it is removed, and one that holds everybody
-//! until enough participants arrive and again until they all leave.
+//! Barriers: [`zk_recipes::barrier::Barrier`] and [`zk_recipes::barrier::DoubleBarrier`],
+//! each driven on a task of its own, in the layout Kazoo and Curator share.
 
 use std::time::Duration;
 
 use bytes::Bytes;
+use tokio::sync::mpsc;
 use tokio::time::Instant;
+use zk_recipes::barrier::{Barrier as BarrierMachine, DoubleBarrier as Machine, Outcome};
+use zk_recipes::lock::Flavor;
 
-use super::{delete_quietly, reconnected, unique_id};
-use crate::{Client, CreateOptions, ErrorCode, EventType, Result};
+use super::runner::{self, Control};
+use super::unique_id;
+use crate::{Acl, Client, Error, Result};
 
-/// A barrier: while its node exists, [`Barrier::wait`] blocks.
+/// A barrier (Kazoo's `Barrier`, Curator's `DistributedBarrier`): while its node exists,
+/// [`Barrier::wait`] blocks.
+///
+/// Every call is cancel-safe: the barrier owes the server nothing, so a dropped `wait`
+/// just stops waiting. A wait holds across connection loss and session expiry (the watch
+/// is set again) and its timeout holds while no server is reachable.
 ///
 /// ```no_run
 /// # async fn demo(client: zk_tokio::Client) -> zk_tokio::Result<()> {
@@ -35,51 +44,58 @@ impl Barrier {
         }
     }
 
-    /// Raises the barrier (creates its node; already raised is fine).
-    pub async fn create(&self) -> Result<()> {
-        self.client.create_all(&self.path, Bytes::new()).await
+    async fn run(
+        &self,
+        start: impl FnOnce(&mut BarrierMachine, std::time::Instant) + Send + 'static,
+    ) -> Result<Outcome> {
+        zk_proto::path::validate_path(&self.path)?;
+        let machine = BarrierMachine::new(&self.path, Acl::open_unsafe());
+        let (_control, mut outcomes) =
+            runner::spawn_outcomes(&self.client, machine, Box::new(start));
+        match outcomes.recv().await {
+            Some(Outcome::Failed(e)) => Err(e.into()),
+            Some(o) => Ok(o),
+            None => Err(Error::Closed),
+        }
     }
 
-    /// Lowers the barrier, releasing the waiters.
+    /// Raises the barrier (creates its node and any missing ancestor; already raised is
+    /// fine), retried across connection loss.
+    pub async fn create(&self) -> Result<()> {
+        self.run(|m, now| m.raise(now)).await.map(|_| ())
+    }
+
+    /// Lowers the barrier, releasing the waiters; the delete is retried across connection
+    /// loss until the server confirms it. Already lowered is fine.
     pub async fn remove(&self) -> Result<()> {
-        delete_quietly(&self.client, &self.path).await
+        self.run(|m, now| m.remove(now)).await.map(|_| ())
     }
 
     /// Waits until the barrier is down; `false` if `timeout` passed first.
     pub async fn wait(&self, timeout: Option<Duration>) -> Result<bool> {
-        let deadline = timeout.map(|t| Instant::now() + t);
-        loop {
-            let (stat, watcher) = match self.client.exists_watch(&self.path).await {
-                Ok(v) => v,
-                Err(e) if e.is_retryable() => {
-                    reconnected(&self.client).await?;
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            if stat.is_none() {
-                return Ok(true);
-            }
-            if !wait_until(deadline, watcher).await {
-                return Ok(false);
-            }
-        }
+        let deadline = timeout.map(|t| (Instant::now() + t).into_std());
+        let outcome = self.run(move |m, now| m.wait(now, deadline)).await?;
+        Ok(outcome == Outcome::Cleared)
     }
 }
 
-/// Waits for `fut` until `deadline`; false on timeout.
-async fn wait_until<F: std::future::Future>(deadline: Option<Instant>, fut: F) -> bool {
-    match deadline {
-        Some(d) => tokio::time::timeout_at(d, fut).await.is_ok(),
-        None => {
-            fut.await;
-            true
-        }
-    }
-}
+/// The steering end of a participant's machine, and what it reports.
+type Running = (
+    mpsc::UnboundedSender<Control<Machine>>,
+    mpsc::UnboundedReceiver<Outcome>,
+);
 
-/// A double barrier: [`DoubleBarrier::enter`] returns once `count` participants entered,
-/// [`DoubleBarrier::leave`] once all of them left.
+/// A double barrier (Kazoo's `DoubleBarrier`, Curator's `DistributedDoubleBarrier`):
+/// [`DoubleBarrier::enter`] returns once `count` participants entered,
+/// [`DoubleBarrier::leave`] once all of them left. The nodes are laid out as both
+/// libraries lay them out (`<path>/<unique name>` per participant and `<path>/ready`), so
+/// Python and JVM participants can share a barrier with this one; names are Kazoo's by
+/// default, Curator's with [`DoubleBarrier::with_flavor`].
+///
+/// **Cancel safety.** The participant's node belongs to a task, not to the caller's
+/// future. Dropping an `enter` or `leave` future at any await point, or the barrier
+/// while inside, removes the participant's node (retried until the server confirms it);
+/// so does a timed-out `enter` or `leave`.
 ///
 /// ```no_run
 /// # async fn demo(client: zk_tokio::Client) -> zk_tokio::Result<()> {
@@ -95,7 +111,9 @@ pub struct DoubleBarrier {
     client: Client,
     path: String,
     count: usize,
-    node: Option<String>,
+    flavor: Flavor,
+    identifier: Bytes,
+    inside: Option<Running>,
 }
 
 impl DoubleBarrier {
@@ -105,113 +123,85 @@ impl DoubleBarrier {
             client: client.clone(),
             path: path.to_string(),
             count: count.max(1),
-            node: None,
+            flavor: Flavor::Kazoo,
+            identifier: Bytes::new(),
+            inside: None,
         }
     }
 
-    fn ready(&self) -> String {
-        format!("{}-ready", self.path)
+    /// Names the participant's node as Curator (a UUID) or Kazoo (32 hex digits, the
+    /// default) does. Either library's participants count and wait for both.
+    pub fn with_flavor(mut self, flavor: Flavor) -> DoubleBarrier {
+        self.flavor = flavor;
+        self
+    }
+
+    /// What the participant's node holds (Kazoo stores `<host>-<pid>`; empty by default).
+    pub fn with_identifier(mut self, identifier: impl Into<Bytes>) -> DoubleBarrier {
+        self.identifier = identifier.into();
+        self
+    }
+
+    /// Whether this participant entered and has not left.
+    pub fn is_inside(&self) -> bool {
+        self.inside.is_some()
     }
 
     /// Enters and waits until `count` participants are in; `false` on timeout (then this
-    /// participant has left again). Only the ready node's creation counts as ready: the end
-    /// of a session's watches is not, and after a new session this participant's node
-    /// (which went with the old one) is created again.
+    /// participant's node is removed in the background; the timeout holds while no server
+    /// is reachable). Only the ready node's creation lets a
+    /// participant in, and after a session expiry its node is created again. Entering
+    /// while inside returns `true` at once.
     pub async fn enter(&mut self, timeout: Option<Duration>) -> Result<bool> {
-        let deadline = timeout.map(|t| Instant::now() + t);
-        // One name per participant: a create whose reply was lost is sent again, and
-        // NodeExists means it landed.
-        let node = self
-            .node
-            .clone()
-            .unwrap_or_else(|| format!("{}/{}", self.path, unique_id()));
-        self.node = Some(node.clone());
+        if self.inside.is_some() {
+            return Ok(true);
+        }
+        zk_proto::path::validate_path(&self.path)?;
+        let deadline = timeout.map(|t| (Instant::now() + t).into_std());
+        let machine = Machine::new(
+            &self.path,
+            &unique_id(),
+            self.count,
+            self.flavor,
+            self.identifier.clone(),
+            Acl::open_unsafe(),
+        );
+        let session = self.client.session_id();
+        let start: Control<Machine> = Box::new(move |m, now| m.enter(now, session, deadline));
+        let (control, mut outcomes) = runner::spawn_outcomes(&self.client, machine, start);
         loop {
-            let step = async {
-                self.client.create_all(&self.path, Bytes::new()).await?;
-                // Watch for the ready node before joining, so its creation cannot be missed.
-                let (ready, watcher) = self.client.exists_watch(&self.ready()).await?;
-                match self
-                    .client
-                    .create(&node, Bytes::new(), &CreateOptions::ephemeral())
-                    .await
-                {
-                    Err(e) if e.server_code() != Some(ErrorCode::NodeExists) => return Err(e),
-                    _ => {}
+            match outcomes.recv().await {
+                Some(Outcome::Entered) => {
+                    self.inside = Some((control, outcomes));
+                    return Ok(true);
                 }
-                if ready.is_some() {
-                    return Ok(None);
-                }
-                let members = self.client.get_children(&self.path).await?;
-                if members.len() >= self.count {
-                    match self
-                        .client
-                        .create(&self.ready(), Bytes::new(), &CreateOptions::persistent())
-                        .await
-                    {
-                        Err(e) if e.server_code() != Some(ErrorCode::NodeExists) => {
-                            return Err(e);
-                        }
-                        _ => return Ok(None),
-                    }
-                }
-                Ok(Some(watcher))
-            };
-            let watcher = match step.await {
-                Ok(None) => return Ok(true),
-                Ok(Some(w)) => w,
-                Err(e) if e.is_retryable() || e.is(ErrorCode::SessionExpired) => {
-                    reconnected(&self.client).await?;
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            let event = match deadline {
-                Some(d) => tokio::time::timeout_at(d, watcher).await.ok(),
-                None => Some(watcher.await),
-            };
-            match event {
-                None => {
-                    self.leave_now().await?;
-                    return Ok(false);
-                }
-                Some(e) if e.kind == EventType::NodeCreated => return Ok(true),
-                // The session's watches ended (expiry, close) or something else happened:
-                // look again, on whatever session there is now.
-                Some(_) => {
-                    if self.client.state() == crate::SessionState::Closed {
-                        return Err(crate::Error::Closed);
-                    }
-                    reconnected(&self.client).await?;
-                }
+                // The task removes the node, in the background.
+                Some(Outcome::TimedOut) => return Ok(false),
+                Some(Outcome::Failed(e)) => return Err(e.into()),
+                Some(_) => {}
+                None => return Err(Error::Closed),
             }
         }
     }
 
-    async fn leave_now(&mut self) -> Result<()> {
-        if let Some(node) = self.node.take() {
-            delete_quietly(&self.client, &node).await?;
-        }
-        Ok(())
-    }
-
-    /// Leaves and waits until every participant left; `false` on timeout.
+    /// Leaves and waits until every participant left; `false` on timeout (then this
+    /// participant's node is removed in the background, and others may still be inside). Leaving without having
+    /// entered returns `true` at once.
     pub async fn leave(&mut self, timeout: Option<Duration>) -> Result<bool> {
-        let deadline = timeout.map(|t| Instant::now() + t);
-        self.leave_now().await?;
+        let Some((control, mut outcomes)) = self.inside.take() else {
+            return Ok(true);
+        };
+        let deadline = timeout.map(|t| (Instant::now() + t).into_std());
+        let _ = control.send(Box::new(move |m: &mut Machine, now| m.leave(now, deadline)));
         loop {
-            let (members, _, watcher) = match self.client.get_children_watch(&self.path).await {
-                Ok(v) => v,
-                Err(e) if e.server_code() == Some(ErrorCode::NoNode) => return Ok(true),
-                Err(e) => return Err(e),
-            };
-            if members.is_empty() {
-                // The last one out takes the ready flag down for the next round.
-                delete_quietly(&self.client, &self.ready()).await?;
-                return Ok(true);
-            }
-            if !wait_until(deadline, watcher).await {
-                return Ok(false);
+            match outcomes.recv().await {
+                Some(Outcome::Left) => return Ok(true),
+                // The task removes the node, in the background.
+                Some(Outcome::TimedOut) => return Ok(false),
+                Some(Outcome::Failed(e)) => return Err(e.into()),
+                // Lost while inside, before the leave: the others no longer wait for it.
+                Some(_) => {}
+                None => return Err(Error::Closed),
             }
         }
     }

@@ -181,3 +181,26 @@ fn leaves_watch(request: &Request) -> bool {
         _ => false,
     }
 }
+
+/// Starts driving `machine` like [`spawn`], with every outcome sent, in order, to the
+/// returned receiver.
+pub(crate) fn spawn_outcomes<R>(
+    client: &Client,
+    machine: R,
+    start: Control<R>,
+) -> (
+    mpsc::UnboundedSender<Control<R>>,
+    mpsc::UnboundedReceiver<R::Outcome>,
+)
+where
+    R: Recipe + Send + 'static,
+    R::Outcome: Send + 'static,
+{
+    let (tx, rx) = mpsc::unbounded_channel();
+    let control = spawn(client, machine, start, move |_m: &R, outcome| {
+        if let Some(o) = outcome {
+            let _ = tx.send(o);
+        }
+    });
+    (control, rx)
+}
