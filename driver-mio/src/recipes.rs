@@ -73,6 +73,10 @@ use zk_recipes::barrier::{
 use zk_recipes::counter::{Counter as CounterMachine, Outcome as CounterOutcome};
 use zk_recipes::lock::{Acquire, Lock as Machine, Options, Progress, Standing, order_of};
 use zk_recipes::party::{Party as PartyMachine, Style as PartyStyle};
+use zk_recipes::queue::{
+    DEFAULT_PRIORITY, ENTRIES, ENTRY_PREFIX, LockingQueue as LockingQueueMachine,
+    Outcome as QueueOutcome, Queue as QueueMachine,
+};
 use zk_recipes::semaphore::Semaphore as SemaphoreMachine;
 use zk_recipes::watch::{NodeWatch, Outcome as WatchOutcome, Target};
 use zk_recipes::{Driven, Recipe};
@@ -1289,5 +1293,299 @@ impl Drop for DoubleBarrier {
             drop(running);
             self.client.poke();
         }
+    }
+}
+
+/// Maps the outcomes every queue call shares.
+fn queue_failure(outcome: QueueOutcome) -> Error {
+    match outcome {
+        QueueOutcome::Failed(e) => e.into(),
+        QueueOutcome::InDoubt => Error::ConnectionLoss,
+        QueueOutcome::Lost => Error::SessionExpired,
+        _ => Error::UnexpectedResponse,
+    }
+}
+
+/// The items under `dir` (names starting `entry-`).
+fn count_entries(client: &Client, dir: &str) -> Result<usize> {
+    match client.get_children(dir) {
+        Ok(c) => Ok(c.iter().filter(|n| n.starts_with(ENTRY_PREFIX)).count()),
+        Err(e) if e.server_code() == Some(ErrorCode::NoNode) => Ok(0),
+        Err(e) => Err(e),
+    }
+}
+
+/// Kazoo's `Queue` on the blocking client: the same machine as
+/// `zk_tokio::recipes::Queue` ([`zk_recipes::queue::Queue`]). Items go by priority (0 to
+/// 999, lower first), then in order of arrival; taking one deletes it, so each item goes
+/// to at most one taker. A put or take whose reply was lost fails with
+/// [`Error::ConnectionLoss`] (it may have landed). Calls without a timeout wait at most
+/// the client's call timeout.
+///
+/// ```no_run
+/// use zk_mio::blocking::Client;
+/// use zk_mio::recipes::Queue;
+///
+/// let client = Client::connect("127.0.0.1:2181")?;
+/// let jobs = Queue::new(&client, "/queues/jobs");
+/// jobs.put("resize image 42")?;
+/// if let Some(job) = jobs.get()? {
+///     println!("got {job:?}");
+/// }
+/// # Ok::<(), zk_mio::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Queue {
+    client: Client,
+    path: String,
+}
+
+impl Queue {
+    /// A queue at `path`.
+    pub fn new(client: &Client, path: &str) -> Queue {
+        Queue {
+            client: client.clone(),
+            path: path.to_string(),
+        }
+    }
+
+    fn run(
+        &self,
+        limit: Duration,
+        start: impl FnOnce(&mut QueueMachine, Instant) + Send + 'static,
+    ) -> Result<QueueOutcome> {
+        zk_proto::path::validate_path(&self.path)?;
+        let machine = QueueMachine::new(&self.path, crate::Acl::open_unsafe());
+        let (steps, answers) = host_outcomes(&self.client, machine, Box::new(start))?;
+        self.client.poke();
+        let outcome = await_outcome(&answers, Some(Instant::now() + limit), Some);
+        drop(steps);
+        self.client.poke();
+        outcome?.ok_or(Error::CallTimeout(limit))
+    }
+
+    /// Appends an item with Kazoo's default priority (100).
+    pub fn put(&self, data: impl Into<Bytes>) -> Result<()> {
+        self.put_with_priority(data, DEFAULT_PRIORITY)
+    }
+
+    /// Appends an item with `priority` (0 to 999, lower first).
+    pub fn put_with_priority(&self, data: impl Into<Bytes>, priority: u16) -> Result<()> {
+        let data = data.into();
+        let limit = self.client.call_timeout();
+        match self.run(limit, move |m, now| m.put(now, data, priority))? {
+            QueueOutcome::Put => Ok(()),
+            other => Err(queue_failure(other)),
+        }
+    }
+
+    /// Takes the first item, if any.
+    pub fn get(&self) -> Result<Option<Bytes>> {
+        let limit = self.client.call_timeout();
+        match self.run(limit, |m, now| m.get(now, false, None))? {
+            QueueOutcome::Taken(item) => Ok(Some(item)),
+            QueueOutcome::Empty => Ok(None),
+            other => Err(queue_failure(other)),
+        }
+    }
+
+    /// Takes the first item, waiting for one at most `timeout` (connected or not).
+    pub fn get_wait(&self, timeout: Duration) -> Result<Option<Bytes>> {
+        let deadline = Instant::now() + timeout;
+        // The machine's deadline decides; the extra second covers a take under way.
+        let limit = timeout + Duration::from_secs(1);
+        match self.run(limit, move |m, now| m.get(now, true, Some(deadline))) {
+            Ok(QueueOutcome::Taken(item)) => Ok(Some(item)),
+            Ok(QueueOutcome::TimedOut | QueueOutcome::Empty) | Err(Error::CallTimeout(_)) => {
+                Ok(None)
+            }
+            Ok(other) => Err(queue_failure(other)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The number of items.
+    pub fn len(&self) -> Result<usize> {
+        count_entries(&self.client, &self.path)
+    }
+
+    /// Whether the queue is empty.
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
+    }
+}
+
+/// Kazoo's `LockingQueue` on the blocking client: the same machine as
+/// `zk_tokio::recipes::LockingQueue` ([`zk_recipes::queue::LockingQueue`]). The IO thread
+/// owns every claim: a timed-out `get` and a [`QueueItem`] dropped unconsumed have their
+/// claim deleted, retried until the server confirms it, so no item is left stuck.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use zk_mio::blocking::Client;
+/// use zk_mio::recipes::LockingQueue;
+///
+/// let client = Client::connect("127.0.0.1:2181")?;
+/// let jobs = LockingQueue::new(&client, "/queues/reliable");
+/// jobs.put("send invoice 9")?;
+/// if let Some(item) = jobs.get(Duration::from_secs(5))? {
+///     // ... process item.data; on failure item.release() puts it back ...
+///     item.consume()?;
+/// }
+/// # Ok::<(), zk_mio::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct LockingQueue {
+    client: Client,
+    path: String,
+}
+
+/// An item claimed from a blocking [`LockingQueue`]. Dropping it puts it back.
+#[derive(Debug)]
+pub struct QueueItem {
+    client: Client,
+    running: Option<Steering<LockingQueueMachine>>,
+    entry: String,
+    /// The item's data.
+    pub data: Bytes,
+}
+
+impl QueueItem {
+    /// The item's node name under `<path>/entries`.
+    pub fn entry(&self) -> &str {
+        &self.entry
+    }
+
+    fn finish(mut self, step: Control<LockingQueueMachine>, wanted: QueueOutcome) -> Result<()> {
+        let Some((steps, answers)) = self.running.take() else {
+            return Err(Error::Closed);
+        };
+        let _ = steps.send(step);
+        self.client.poke();
+        let limit = self.client.call_timeout();
+        let outcome = await_outcome(&answers, Some(Instant::now() + limit), |o| {
+            (o == wanted
+                || matches!(
+                    o,
+                    QueueOutcome::Failed(_) | QueueOutcome::Lost | QueueOutcome::InDoubt
+                ))
+            .then_some(o)
+        });
+        drop(steps);
+        self.client.poke();
+        match outcome? {
+            Some(o) if o == wanted => Ok(()),
+            Some(o) => Err(queue_failure(o)),
+            None => Err(Error::CallTimeout(limit)),
+        }
+    }
+
+    /// Removes the item and its claim for good, in one transaction. Fails with
+    /// [`Error::SessionExpired`] when the claim went with its session.
+    pub fn consume(self) -> Result<()> {
+        self.finish(Box::new(|m, now| m.consume(now)), QueueOutcome::Consumed)
+    }
+
+    /// Puts the item back for another worker; returns once the claim is gone.
+    pub fn release(self) -> Result<()> {
+        self.finish(Box::new(|m, now| m.put_back(now)), QueueOutcome::Released)
+    }
+}
+
+impl Drop for QueueItem {
+    fn drop(&mut self) {
+        if let Some(running) = self.running.take() {
+            // The machine puts the item back: the IO thread deletes the claim.
+            drop(running);
+            self.client.poke();
+        }
+    }
+}
+
+impl LockingQueue {
+    /// A locking queue at `path`.
+    pub fn new(client: &Client, path: &str) -> LockingQueue {
+        LockingQueue {
+            client: client.clone(),
+            path: path.to_string(),
+        }
+    }
+
+    fn machine(&self) -> Result<LockingQueueMachine> {
+        zk_proto::path::validate_path(&self.path)?;
+        Ok(LockingQueueMachine::new(
+            &self.path,
+            &unique_id(),
+            crate::Acl::open_unsafe(),
+        ))
+    }
+
+    /// Appends an item with Kazoo's default priority (100).
+    pub fn put(&self, data: impl Into<Bytes>) -> Result<()> {
+        self.put_with_priority(data, DEFAULT_PRIORITY)
+    }
+
+    /// Appends an item with `priority` (0 to 999, lower first).
+    pub fn put_with_priority(&self, data: impl Into<Bytes>, priority: u16) -> Result<()> {
+        let data = data.into();
+        let start: Control<LockingQueueMachine> =
+            Box::new(move |m, now| m.put(now, data, priority));
+        let (steps, answers) = host_outcomes(&self.client, self.machine()?, start)?;
+        self.client.poke();
+        let limit = self.client.call_timeout();
+        let outcome = await_outcome(&answers, Some(Instant::now() + limit), Some);
+        drop(steps);
+        self.client.poke();
+        match outcome? {
+            Some(QueueOutcome::Put) => Ok(()),
+            Some(other) => Err(queue_failure(other)),
+            None => Err(Error::CallTimeout(limit)),
+        }
+    }
+
+    /// Claims the first item nobody holds, waiting at most `timeout` (connected or not).
+    pub fn get(&self, timeout: Duration) -> Result<Option<QueueItem>> {
+        let deadline = Instant::now() + timeout;
+        let session = self.client.session_id();
+        let start: Control<LockingQueueMachine> =
+            Box::new(move |m, now| m.get(now, session, Some(deadline)));
+        let (steps, answers) = host_outcomes(&self.client, self.machine()?, start)?;
+        self.client.poke();
+        let outcome = await_outcome(&answers, None, |o| match o {
+            QueueOutcome::Claimed { entry, data } => Some(Ok((entry, data))),
+            QueueOutcome::TimedOut => Some(Err(None)),
+            o @ (QueueOutcome::Failed(_) | QueueOutcome::Lost | QueueOutcome::InDoubt) => {
+                Some(Err(Some(o)))
+            }
+            _ => None,
+        });
+        match outcome {
+            Ok(Some(Ok((entry, data)))) => Ok(Some(QueueItem {
+                client: self.client.clone(),
+                running: Some((steps, answers)),
+                entry,
+                data,
+            })),
+            other => {
+                // The machine removes a claim made meanwhile once it sees its handle gone.
+                drop(steps);
+                self.client.poke();
+                match other {
+                    Ok(Some(Err(Some(o)))) => Err(queue_failure(o)),
+                    Err(e) => Err(e),
+                    _ => Ok(None),
+                }
+            }
+        }
+    }
+
+    /// Items not yet consumed (claimed or not).
+    pub fn len(&self) -> Result<usize> {
+        count_entries(&self.client, &format!("{}/{ENTRIES}", self.path))
+    }
+
+    /// Whether no item is left.
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
     }
 }

@@ -20,7 +20,6 @@
 //! after a cancelled or timed-out enter or leave) is sent again until the server confirms
 //! it.
 
-use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -29,6 +28,7 @@ use zk_proto::consts::CreateMode;
 use zk_proto::records::*;
 use zk_proto::session::{AppState, Error as SessionError, WatchedEvent};
 
+use crate::io::{Io, again, create, delete, exists, list};
 use crate::lock::{Flavor, retryable, uuid_of};
 use crate::{Recipe, Tag};
 
@@ -68,77 +68,12 @@ pub enum Outcome {
 /// Something a barrier machine has for its driver.
 pub type Output = crate::Output<Outcome>;
 
-/// Requests and outcomes, with the tags both machines hand out.
-#[derive(Debug)]
-struct Queue<P> {
-    next_tag: u64,
-    in_flight: HashMap<Tag, P>,
-    out: VecDeque<Output>,
-}
-
-impl<P> Queue<P> {
-    fn new() -> Self {
-        Queue {
-            next_tag: 1,
-            in_flight: HashMap::new(),
-            out: VecDeque::new(),
-        }
-    }
-
-    fn submit(&mut self, purpose: P, request: Request) -> Tag {
-        let tag = Tag(self.next_tag);
-        self.next_tag += 1;
-        self.in_flight.insert(tag, purpose);
-        self.out.push_back(Output::Submit(tag, request));
-        tag
-    }
-
-    fn emit(&mut self, outcome: Outcome) {
-        self.out.push_back(Output::Outcome(outcome));
-    }
-}
-
-fn create(path: &str, data: Bytes, acl: &[Acl], mode: CreateMode) -> Request {
-    Request::Create(CreateRequest {
-        path: path.to_string(),
-        data,
-        acl: acl.to_vec(),
-        flags: mode.as_i32(),
-    })
-}
-
-fn delete(path: &str) -> Request {
-    Request::Delete(DeleteRequest {
-        path: path.to_string(),
-        version: -1,
-    })
-}
-
-fn exists(path: &str) -> Request {
-    Request::Exists(ExistsRequest {
-        path: path.to_string(),
-        watch: true,
-    })
-}
-
-fn children(path: &str) -> Request {
-    Request::GetChildren(GetChildrenRequest {
-        path: path.to_string(),
-        watch: false,
-    })
-}
-
 /// The next directory to create on the way down to `path`, after `len` bytes of it
 /// exist.
 fn next_dir(path: &str, len: usize) -> usize {
     path[len + 1..]
         .find('/')
         .map_or(path.len(), |i| len + 1 + i)
-}
-
-/// Errors after which the request is simply sent again, on whatever session there is.
-fn again(e: &SessionError) -> bool {
-    retryable(e) || *e == SessionError::SessionExpired
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,7 +104,7 @@ pub struct Barrier {
     current: Option<Tag>,
     /// A delete of the barrier node may have landed.
     maybe_removed: bool,
-    q: Queue<Step>,
+    q: Io<Step, Outcome>,
 }
 
 impl Barrier {
@@ -182,7 +117,7 @@ impl Barrier {
             deadline: None,
             current: None,
             maybe_removed: false,
-            q: Queue::new(),
+            q: Io::new(),
         }
     }
 
@@ -213,7 +148,7 @@ impl Barrier {
         }
         self.op = Op::Remove;
         self.maybe_removed = false;
-        self.current = Some(self.q.submit(Step::Delete, delete(&self.path)));
+        self.current = Some(self.q.submit(Step::Delete, delete(&self.path, -1)));
     }
 
     /// Waits until the barrier node is gone, at most until `deadline`, connected or not.
@@ -228,7 +163,7 @@ impl Barrier {
     }
 
     fn look(&mut self) {
-        self.current = Some(self.q.submit(Step::Exists, exists(&self.path)));
+        self.current = Some(self.q.submit(Step::Exists, exists(&self.path, true)));
     }
 
     fn make_dir(&mut self, len: usize) {
@@ -274,7 +209,7 @@ impl Barrier {
             }
             Err(e) if again(&e) => {
                 self.maybe_removed |= retryable(&e);
-                self.current = Some(self.q.submit(Step::Delete, delete(&self.path)));
+                self.current = Some(self.q.submit(Step::Delete, delete(&self.path, -1)));
             }
             Err(e) => self.finish(Outcome::Failed(e)),
         }
@@ -399,7 +334,7 @@ pub struct DoubleBarrier {
     /// Released after entering: once its node is gone, a participant that was the last
     /// one takes `ready` down, as a leave would.
     tidy: bool,
-    q: Queue<Purpose>,
+    q: Io<Purpose, Outcome>,
 }
 
 impl DoubleBarrier {
@@ -435,7 +370,7 @@ impl DoubleBarrier {
             current: None,
             maybe_there: false,
             tidy: false,
-            q: Queue::new(),
+            q: Io::new(),
         }
     }
 
@@ -496,7 +431,7 @@ impl DoubleBarrier {
     }
 
     fn list(&mut self) {
-        let request = children(&self.path);
+        let request = list(&self.path, false);
         self.send(Purpose::List, request);
     }
 
@@ -524,10 +459,10 @@ impl DoubleBarrier {
             return;
         }
         if self.maybe_there {
-            let request = delete(&self.node);
+            let request = delete(&self.node, -1);
             self.send(Purpose::DeleteOwn, request);
         } else if self.tidy {
-            let request = children(&self.path);
+            let request = list(&self.path, false);
             self.send(Purpose::TidyList, request);
         } else {
             self.phase = Phase::Idle;
@@ -560,7 +495,7 @@ impl DoubleBarrier {
         match reply {
             Ok(_) | Err(SessionError::Server(ErrorCode::NodeExists)) => {
                 self.node_session = self.session;
-                let request = exists(&self.ready);
+                let request = exists(&self.ready, true);
                 self.send(Purpose::ReadyExists, request);
             }
             Err(SessionError::Server(ErrorCode::NoNode)) => {
@@ -598,7 +533,7 @@ impl DoubleBarrier {
             Ok(_) => self.fail(SessionError::InvalidRequest("unexpected reply to exists")),
             // Not yet: the watch is set; count who is here.
             Err(SessionError::Server(ErrorCode::NoNode)) => {
-                let request = children(&self.path);
+                let request = list(&self.path, false);
                 // The watch is the one to wait for; the count's reply is tagged apart.
                 let watch = self.current;
                 self.q.submit(Purpose::Count, request);
@@ -654,21 +589,21 @@ impl DoubleBarrier {
         }
         match (names.first(), names.last()) {
             (None, _) | (_, None) => {
-                let request = delete(&self.ready);
+                let request = delete(&self.ready, -1);
                 self.send(Purpose::DeleteReady, request);
             }
             // The last one, or not first: go, then wait for the first to go.
             (Some(first), _) if ours && (names.len() == 1 || *first != self.name) => {
-                let request = delete(&self.node);
+                let request = delete(&self.node, -1);
                 self.send(Purpose::DeleteOwn, request);
             }
             // First: wait for the last one to go.
             (Some(_), Some(last)) if ours => {
-                let request = exists(&format!("{}/{last}", self.path));
+                let request = exists(&format!("{}/{last}", self.path), true);
                 self.send(Purpose::WatchOther, request);
             }
             (Some(first), _) => {
-                let request = exists(&format!("{}/{first}", self.path));
+                let request = exists(&format!("{}/{first}", self.path), true);
                 self.send(Purpose::WatchOther, request);
             }
         }
@@ -689,7 +624,7 @@ impl DoubleBarrier {
         }
         match self.phase {
             Phase::Leaving if self.maybe_there => {
-                let request = delete(&self.node);
+                let request = delete(&self.node, -1);
                 self.send(Purpose::DeleteOwn, request);
             }
             Phase::Leaving => self.list(),
@@ -714,7 +649,7 @@ impl DoubleBarrier {
             // A new round already has members under it: not ours to take down.
             Err(SessionError::Server(ErrorCode::NotEmpty)) => self.left(),
             Err(e) if again(&e) => {
-                let request = delete(&self.ready);
+                let request = delete(&self.ready, -1);
                 self.send(Purpose::DeleteReady, request);
             }
             Err(e) => self.fail(e),
@@ -727,7 +662,7 @@ impl DoubleBarrier {
                 if r.children.is_empty() {
                     self.tidy = false;
                 } else {
-                    let request = delete(&self.ready);
+                    let request = delete(&self.ready, -1);
                     self.q.submit(Purpose::TidyReady, request);
                     return;
                 }

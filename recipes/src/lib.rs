@@ -27,8 +27,10 @@
 pub mod barrier;
 pub mod counter;
 mod driven;
+mod io;
 pub mod lock;
 pub mod party;
+pub mod queue;
 pub mod semaphore;
 mod sequence;
 pub mod watch;

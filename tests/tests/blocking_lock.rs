@@ -12,7 +12,7 @@ use zk_harness::{Fault, Proxy};
 use zk_mio::blocking::Client;
 use zk_mio::recipes::{
     Barrier, ChildrenWatch, Counter, CounterEncoding, DataWatch, DoubleBarrier, Election, Lock,
-    LockState, Party, ReadWriteLock, Semaphore,
+    LockState, LockingQueue, Party, Queue, ReadWriteLock, Semaphore,
 };
 use zk_proto::ErrorCode;
 use zk_tests::shared_server;
@@ -413,6 +413,52 @@ fn blocking_barriers_hold_until_lowered_and_until_all_arrive() {
     assert!(first.leave(Some(Duration::from_secs(10))).unwrap());
     assert!(other.join().unwrap());
     settle(&a, path, 0, Duration::from_secs(5));
+    a.close();
+    b.close();
+}
+
+#[test]
+fn blocking_queues_order_by_priority_and_put_back_dropped_items() {
+    let hosts = shared_server().connect_string();
+    let (a, b) = (connect(&hosts), connect(&hosts));
+    let q = Queue::new(&a, "/blocking/queue/plain");
+    for (v, p) in [("a", 200u16), ("b", 5), ("c", 100), ("d", 5)] {
+        q.put_with_priority(v, p).unwrap();
+    }
+    assert_eq!(q.len().unwrap(), 4);
+    let other = Queue::new(&b, "/blocking/queue/plain");
+    let mut order = Vec::new();
+    while let Some(item) = other.get().unwrap() {
+        order.push(String::from_utf8(item.to_vec()).unwrap());
+    }
+    assert_eq!(order, ["b", "d", "c", "a"]);
+    assert_eq!(q.get_wait(Duration::from_millis(200)).unwrap(), None);
+
+    let lq = LockingQueue::new(&a, "/blocking/queue/locking");
+    lq.put("job1").unwrap();
+    lq.put("job2").unwrap();
+    let first = lq.get(Duration::from_secs(5)).unwrap().unwrap();
+    assert_eq!(&first.data[..], b"job1");
+    let worker = LockingQueue::new(&b, "/blocking/queue/locking");
+    let second = worker.get(Duration::from_secs(5)).unwrap().unwrap();
+    assert_eq!(&second.data[..], b"job2", "job1 is claimed");
+    // Dropped unconsumed: back in the queue for the other worker.
+    drop(first);
+    let again = worker.get(Duration::from_secs(5)).unwrap().unwrap();
+    assert_eq!(&again.data[..], b"job1");
+    again.consume().unwrap();
+    second.release().unwrap();
+    let last = lq.get(Duration::from_secs(5)).unwrap().unwrap();
+    assert_eq!(&last.data[..], b"job2");
+    last.consume().unwrap();
+    assert_eq!(lq.len().unwrap(), 0);
+    assert!(lq.get(Duration::from_millis(200)).unwrap().is_none());
+    settle(
+        &a,
+        "/blocking/queue/locking/taken",
+        0,
+        Duration::from_secs(5),
+    );
     a.close();
     b.close();
 }

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use zk_harness::{Fault, Proxy};
 use zk_tests::{client, shared_server};
 use zk_tokio::Client;
-use zk_tokio::recipes::{DoubleBarrier, Election, Lock, LockGuard, LockState, Party, Semaphore};
+use zk_tokio::recipes::{
+    DoubleBarrier, Election, Lock, LockGuard, LockState, LockingQueue, Party, Semaphore,
+};
 
 /// Waits until `dir` holds exactly `n` children, and returns them.
 async fn settle(c: &Client, dir: &str, n: usize, within: Duration) -> Vec<String> {
@@ -366,6 +368,116 @@ async fn double_barrier_enters_dropped_at_any_await_point_leave_no_node() {
     drop(inside);
     // Once the delayed deletes are through, no participant is left.
     settle(&observer, path, 0, Duration::from_secs(15)).await;
+    c.close().await;
+    observer.close().await;
+}
+
+/// A locking queue at `path` holding `n` items `i0`, `i1`, ... (filled through an
+/// observer's client), and a worker's client whose every request takes 300 ms each way.
+async fn queue_behind_a_slow_link(path: &str, n: usize) -> (Client, LockingQueue, Proxy, Client) {
+    let observer = client(&shared_server().connect_string()).await;
+    let fill = LockingQueue::new(&observer, path);
+    for i in 0..n {
+        fill.put(format!("i{i}")).await.unwrap();
+    }
+    let proxy = Proxy::start(shared_server().addr()).unwrap();
+    let c = client(&proxy.connect_string()).await;
+    proxy.set_fault(Fault::Delay(Duration::from_millis(300)));
+    (observer, fill, proxy, c)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn locking_queue_gets_dropped_at_any_await_point_leave_no_claim() {
+    let path = "/queues/dropped";
+    let (observer, fill, proxy, c) = queue_behind_a_slow_link(path, 3).await;
+    let queue = LockingQueue::new(&c, path);
+    // Dropped while listing, while claiming, while the claim's reply travels, while
+    // reading the item.
+    for ms in [50u64, 350, 650, 900, 1250, 1600] {
+        let attempt = tokio::time::timeout(
+            Duration::from_millis(ms),
+            queue.get(Duration::from_secs(30)),
+        )
+        .await;
+        if let Ok(item) = attempt {
+            // Got it in time: dropping the item puts it back as well.
+            drop(item.unwrap());
+        }
+    }
+    // Claimed and dropped unconsumed: back in the queue too.
+    proxy.set_fault(Fault::Pass);
+    let item = queue.get(Duration::from_secs(5)).await.unwrap().unwrap();
+    drop(item);
+    settle(
+        &observer,
+        &format!("{path}/taken"),
+        0,
+        Duration::from_secs(15),
+    )
+    .await;
+    // Every item is still there, and the first is taken at once by another worker.
+    assert_eq!(fill.len().await.unwrap(), 3);
+    let first = tokio::time::timeout(Duration::from_secs(5), fill.get(Duration::from_secs(5)))
+        .await
+        .expect("no item is stuck")
+        .unwrap()
+        .unwrap();
+    assert_eq!(&first.data[..], b"i0");
+    first.consume().await.unwrap();
+    assert_eq!(fill.len().await.unwrap(), 2);
+    c.close().await;
+    observer.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_whose_reply_was_lost_is_adopted_and_consumed() {
+    let path = "/queues/lost-reply";
+    let (observer, fill, proxy, c) = queue_behind_a_slow_link(path, 2).await;
+    let queue = LockingQueue::new(&c, path);
+    let getting = tokio::spawn(async move { queue.get(Duration::from_secs(30)).await });
+    // The claim reached the server; its reply is on its way back: cut.
+    settle(
+        &observer,
+        &format!("{path}/taken"),
+        1,
+        Duration::from_secs(10),
+    )
+    .await;
+    proxy.set_fault(Fault::Pass);
+    proxy.cut();
+    let item = tokio::time::timeout(Duration::from_secs(10), getting)
+        .await
+        .expect("the claim is adopted")
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(&item.data[..], b"i0", "our own claim, not the next item");
+    assert_eq!(
+        observer
+            .get_children(&format!("{path}/taken"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    // A consume whose reply was lost is found to have landed.
+    proxy.set_fault(Fault::Delay(Duration::from_millis(300)));
+    let consuming = tokio::spawn(item.consume());
+    settle(
+        &observer,
+        &format!("{path}/taken"),
+        0,
+        Duration::from_secs(10),
+    )
+    .await;
+    proxy.set_fault(Fault::Pass);
+    proxy.cut();
+    tokio::time::timeout(Duration::from_secs(10), consuming)
+        .await
+        .expect("the consume is confirmed")
+        .unwrap()
+        .unwrap();
+    assert_eq!(fill.len().await.unwrap(), 1);
     c.close().await;
     observer.close().await;
 }

@@ -59,11 +59,3 @@ pub(crate) fn no_node_is_none<T>(r: Result<T>) -> Result<Option<T>> {
         Err(e) => Err(e),
     }
 }
-
-/// Deletes a node, ignoring NoNode.
-pub(crate) async fn delete_quietly(client: &Client, path: &str) -> Result<()> {
-    match client.delete(path, None).await {
-        Err(e) if e.server_code() != Some(ErrorCode::NoNode) => Err(e),
-        _ => Ok(()),
-    }
-}

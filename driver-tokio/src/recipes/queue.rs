@@ -1,22 +1,51 @@
-//! Queues: a simple one whose items are taken by deleting them, and one whose items are
-//! locked while processed and only removed once consumed.
+//! Queues in Kazoo's layouts: [`zk_recipes::queue::Queue`] and
+//! [`zk_recipes::queue::LockingQueue`], each driven on a task of its own.
 
 use std::time::Duration;
 
 use bytes::Bytes;
+use tokio::sync::mpsc;
 use tokio::time::Instant;
+use zk_recipes::queue::{
+    DEFAULT_PRIORITY, ENTRIES, ENTRY_PREFIX, LockingQueue as LockingMachine, Outcome,
+    Queue as Machine,
+};
 
-use super::{delete_quietly, no_node_is_none, reconnected};
-use crate::{Client, CreateOptions, ErrorCode, Result};
+use super::runner::{self, Control};
+use super::{no_node_is_none, unique_id};
+use crate::{Acl, Client, Error, Result};
 
-/// A distributed FIFO queue: items are persistent sequential nodes; taking one deletes it,
-/// so each item goes to exactly one taker.
+/// Maps the outcomes every queue call shares.
+fn failure(outcome: Outcome) -> Error {
+    match outcome {
+        Outcome::Failed(e) => e.into(),
+        // The reply was lost and the layout cannot tell whether it landed.
+        Outcome::InDoubt => Error::ConnectionLoss,
+        // The claim went with its session.
+        Outcome::Lost => Error::SessionExpired,
+        _ => Error::UnexpectedResponse,
+    }
+}
+
+/// Kazoo's `Queue`: items are persistent sequential nodes `<path>/entry-PPP-<sequence>`,
+/// taken by priority (0 to 999, lower first; Kazoo's default 100) and then in order of
+/// arrival. Taking an item deletes it, conditional on the version read: each item goes to
+/// at most one taker, in this process or in a Kazoo one.
+///
+/// **Delivery.** An item is gone from the server before it is processed, as with Kazoo:
+/// use [`LockingQueue`] for work that must survive a crashed worker. A `put` or a take
+/// whose reply was lost fails with [`Error::ConnectionLoss`] rather than risk a duplicate
+/// or report an item that another taker may have: Kazoo's names carry no id to check.
+///
+/// **Cancel safety.** Dropping a future stops waiting; a take whose delete was already
+/// sent may still remove its item (which is then lost to the caller).
 ///
 /// ```no_run
 /// # async fn demo(client: zk_tokio::Client) -> zk_tokio::Result<()> {
 /// use zk_tokio::recipes::Queue;
 /// let jobs = Queue::new(&client, "/queues/jobs");
 /// jobs.put("resize image 42").await?;
+/// jobs.put_with_priority("page the on-call", 1).await?; // ahead of the default 100
 /// if let Some(job) = jobs.get().await? {
 ///     println!("got {job:?}");
 /// }
@@ -37,31 +66,37 @@ impl Queue {
         }
     }
 
-    /// Appends an item.
+    async fn run(
+        &self,
+        start: impl FnOnce(&mut Machine, std::time::Instant) + Send + 'static,
+    ) -> Result<Outcome> {
+        zk_proto::path::validate_path(&self.path)?;
+        let machine = Machine::new(&self.path, Acl::open_unsafe());
+        let (_control, mut outcomes) =
+            runner::spawn_outcomes(&self.client, machine, Box::new(start));
+        outcomes.recv().await.ok_or(Error::Closed)
+    }
+
+    /// Appends an item with Kazoo's default priority (100).
     pub async fn put(&self, data: impl Into<Bytes>) -> Result<()> {
+        self.put_with_priority(data, DEFAULT_PRIORITY).await
+    }
+
+    /// Appends an item with `priority` (0 to 999, lower first; larger values are 999).
+    pub async fn put_with_priority(&self, data: impl Into<Bytes>, priority: u16) -> Result<()> {
         let data = data.into();
-        loop {
-            match self
-                .client
-                .create(
-                    &format!("{}/entry-", self.path),
-                    data.clone(),
-                    &CreateOptions::persistent_sequential(),
-                )
-                .await
-            {
-                Ok(_) => return Ok(()),
-                Err(e) if e.server_code() == Some(ErrorCode::NoNode) => {
-                    self.client.create_all(&self.path, Bytes::new()).await?;
-                }
-                Err(e) => return Err(e),
-            }
+        match self.run(move |m, now| m.put(now, data, priority)).await? {
+            Outcome::Put => Ok(()),
+            other => Err(failure(other)),
         }
     }
 
     /// The number of items.
     pub async fn len(&self) -> Result<usize> {
-        Ok(no_node_is_none(self.client.get_children(&self.path).await)?.map_or(0, |c| c.len()))
+        let children = no_node_is_none(self.client.get_children(&self.path).await)?;
+        Ok(children.map_or(0, |c| {
+            c.iter().filter(|n| n.starts_with(ENTRY_PREFIX)).count()
+        }))
     }
 
     /// Whether the queue is empty.
@@ -69,48 +104,40 @@ impl Queue {
         Ok(self.len().await? == 0)
     }
 
-    /// Takes the oldest item, if any.
+    /// Takes the first item, if any.
     pub async fn get(&self) -> Result<Option<Bytes>> {
-        let Some(mut entries) = no_node_is_none(self.client.get_children(&self.path).await)? else {
-            return Ok(None);
-        };
-        entries.sort();
-        for entry in entries {
-            let path = format!("{}/{entry}", self.path);
-            let Some((data, stat)) = no_node_is_none(self.client.get_data(&path).await)? else {
-                continue;
-            };
-            // Whoever deletes it owns it.
-            match self.client.delete(&path, Some(stat.version)).await {
-                Ok(()) => return Ok(Some(data)),
-                Err(e) if e.server_code() == Some(ErrorCode::NoNode) => continue,
-                Err(e) => return Err(e),
-            }
+        match self.run(|m, now| m.get(now, false, None)).await? {
+            Outcome::Taken(item) => Ok(Some(item)),
+            Outcome::Empty => Ok(None),
+            other => Err(failure(other)),
         }
-        Ok(None)
     }
 
-    /// Takes the oldest item, waiting for one at most `timeout`.
+    /// Takes the first item, waiting for one at most `timeout` (connected or not).
     pub async fn get_wait(&self, timeout: Duration) -> Result<Option<Bytes>> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(item) = self.get().await? {
-                return Ok(Some(item));
-            }
-            self.client.create_all(&self.path, Bytes::new()).await?;
-            let (entries, _, watcher) = self.client.get_children_watch(&self.path).await?;
-            if !entries.is_empty() {
-                continue;
-            }
-            if tokio::time::timeout_at(deadline, watcher).await.is_err() {
-                return Ok(None);
-            }
+        let deadline = (Instant::now() + timeout).into_std();
+        match self
+            .run(move |m, now| m.get(now, true, Some(deadline)))
+            .await?
+        {
+            Outcome::Taken(item) => Ok(Some(item)),
+            Outcome::TimedOut | Outcome::Empty => Ok(None),
+            other => Err(failure(other)),
         }
     }
 }
 
-/// A queue whose items are locked while a worker processes them: [`QueueItem::consume`]
-/// removes the item, [`QueueItem::release`] (or the worker's session ending) puts it back.
+/// Kazoo's `LockingQueue`: items are `<path>/entries/entry-PPP-<sequence>`; a worker
+/// claims one with an ephemeral `<path>/taken/<item>` and removes both in one transaction
+/// once it processed the item ([`QueueItem::consume`]). An item whose worker puts it back,
+/// drops it, or loses its session goes back to the queue. Kazoo workers share the queue.
+///
+/// **Cancel safety.** The claim belongs to a task, not to the caller's future: a `get`
+/// dropped at any await point (or timed out) and a [`QueueItem`] dropped unconsumed have
+/// their claim deleted, retried until the server confirms it, so no item is left stuck.
+/// A claim whose create reply was lost is recognised by the worker's id in its data, and
+/// a claim is only deleted or consumed after reading it back as this worker's: a worker
+/// whose session expired never removes another worker's claim.
 ///
 /// ```no_run
 /// # async fn demo(client: zk_tokio::Client) -> zk_tokio::Result<()> {
@@ -129,26 +156,50 @@ pub struct LockingQueue {
     path: String,
 }
 
-/// An item taken from a [`LockingQueue`].
+/// An item claimed from a [`LockingQueue`]. Dropping it puts it back (in the background).
 #[derive(Debug)]
 pub struct QueueItem {
-    client: Client,
+    control: mpsc::UnboundedSender<Control<LockingMachine>>,
+    outcomes: mpsc::UnboundedReceiver<Outcome>,
     entry: String,
-    taken: String,
     /// The item's data.
     pub data: Bytes,
 }
 
 impl QueueItem {
-    /// Removes the item from the queue for good.
-    pub async fn consume(self) -> Result<()> {
-        delete_quietly(&self.client, &self.entry).await?;
-        delete_quietly(&self.client, &self.taken).await
+    /// The item's node name under `<path>/entries`.
+    pub fn entry(&self) -> &str {
+        &self.entry
     }
 
-    /// Puts the item back for another worker.
+    async fn finish(mut self, step: Control<LockingMachine>, wanted: Outcome) -> Result<()> {
+        let _ = self.control.send(step);
+        loop {
+            match self.outcomes.recv().await {
+                Some(o) if o == wanted => return Ok(()),
+                Some(Outcome::Failed(e)) => return Err(e.into()),
+                Some(o @ (Outcome::Lost | Outcome::InDoubt)) => return Err(failure(o)),
+                Some(_) => {}
+                None => return Err(Error::Closed),
+            }
+        }
+    }
+
+    /// Removes the item from the queue for good, with its claim, in one transaction.
+    /// Fails with [`Error::SessionExpired`] when the claim went with its session (the item
+    /// is then back in the queue for others). Dropping this future before it returns
+    /// leaves the item claimed until the transaction's fate is known, then put back if it
+    /// did not land.
+    pub async fn consume(self) -> Result<()> {
+        self.finish(Box::new(|m, now| m.consume(now)), Outcome::Consumed)
+            .await
+    }
+
+    /// Puts the item back for another worker, and waits until the server confirmed that
+    /// the claim is gone.
     pub async fn release(self) -> Result<()> {
-        delete_quietly(&self.client, &self.taken).await
+        self.finish(Box::new(|m, now| m.put_back(now)), Outcome::Released)
+            .await
     }
 }
 
@@ -161,22 +212,39 @@ impl LockingQueue {
         }
     }
 
-    fn entries(&self) -> String {
-        format!("{}/entries", self.path)
+    fn machine(&self) -> Result<LockingMachine> {
+        zk_proto::path::validate_path(&self.path)?;
+        Ok(LockingMachine::new(
+            &self.path,
+            &unique_id(),
+            Acl::open_unsafe(),
+        ))
     }
 
-    fn taken(&self) -> String {
-        format!("{}/taken", self.path)
-    }
-
-    /// Appends an item.
+    /// Appends an item with Kazoo's default priority (100).
     pub async fn put(&self, data: impl Into<Bytes>) -> Result<()> {
-        Queue::new(&self.client, &self.entries()).put(data).await
+        self.put_with_priority(data, DEFAULT_PRIORITY).await
     }
 
-    /// Items not yet consumed (taken or not).
+    /// Appends an item with `priority` (0 to 999, lower first). A put whose reply was lost
+    /// fails with [`Error::ConnectionLoss`]: it may have landed.
+    pub async fn put_with_priority(&self, data: impl Into<Bytes>, priority: u16) -> Result<()> {
+        let data = data.into();
+        let start: Control<LockingMachine> = Box::new(move |m, now| m.put(now, data, priority));
+        let (_control, mut outcomes) = runner::spawn_outcomes(&self.client, self.machine()?, start);
+        match outcomes.recv().await.ok_or(Error::Closed)? {
+            Outcome::Put => Ok(()),
+            other => Err(failure(other)),
+        }
+    }
+
+    /// Items not yet consumed (claimed or not).
     pub async fn len(&self) -> Result<usize> {
-        Queue::new(&self.client, &self.entries()).len().await
+        let entries = format!("{}/{ENTRIES}", self.path);
+        let children = no_node_is_none(self.client.get_children(&entries).await)?;
+        Ok(children.map_or(0, |c| {
+            c.iter().filter(|n| n.starts_with(ENTRY_PREFIX)).count()
+        }))
     }
 
     /// Whether no item is left.
@@ -184,58 +252,29 @@ impl LockingQueue {
         Ok(self.len().await? == 0)
     }
 
-    /// Takes the oldest item nobody holds, waiting at most `timeout`.
+    /// Claims the first item nobody holds, waiting at most `timeout` (connected or not).
     pub async fn get(&self, timeout: Duration) -> Result<Option<QueueItem>> {
-        let deadline = Instant::now() + timeout;
-        self.client
-            .create_all(&self.entries(), Bytes::new())
-            .await?;
-        self.client.create_all(&self.taken(), Bytes::new()).await?;
+        let deadline = (Instant::now() + timeout).into_std();
+        let session = self.client.session_id();
+        let start: Control<LockingMachine> =
+            Box::new(move |m, now| m.get(now, session, Some(deadline)));
+        let (control, mut outcomes) = runner::spawn_outcomes(&self.client, self.machine()?, start);
         loop {
-            let (mut entries, _, entries_changed) =
-                match self.client.get_children_watch(&self.entries()).await {
-                    Ok(v) => v,
-                    Err(e) if e.is_retryable() => {
-                        reconnected(&self.client).await?;
-                        continue;
-                    }
-                    Err(e) => return Err(e),
-                };
-            let (_, _, taken_changed) = self.client.get_children_watch(&self.taken()).await?;
-            entries.sort();
-            for entry in entries {
-                let taken = format!("{}/{entry}", self.taken());
-                match self
-                    .client
-                    .create(&taken, Bytes::new(), &CreateOptions::ephemeral())
-                    .await
-                {
-                    Ok(_) => {}
-                    Err(e) if e.server_code() == Some(ErrorCode::NodeExists) => continue,
-                    Err(e) => return Err(e),
+            match outcomes.recv().await.ok_or(Error::Closed)? {
+                Outcome::Claimed { entry, data } => {
+                    return Ok(Some(QueueItem {
+                        control,
+                        outcomes,
+                        entry,
+                        data,
+                    }));
                 }
-                let path = format!("{}/{entry}", self.entries());
-                match no_node_is_none(self.client.get_data(&path).await)? {
-                    Some((data, _)) => {
-                        return Ok(Some(QueueItem {
-                            client: self.client.clone(),
-                            entry: path,
-                            taken,
-                            data,
-                        }));
-                    }
-                    // Consumed meanwhile.
-                    None => delete_quietly(&self.client, &taken).await?,
+                // A claim made meanwhile is removed in the background.
+                Outcome::TimedOut => return Ok(None),
+                other @ (Outcome::Failed(_) | Outcome::Lost | Outcome::InDoubt) => {
+                    return Err(failure(other));
                 }
-            }
-            let changed = async {
-                tokio::select! {
-                    _ = entries_changed => {},
-                    _ = taken_changed => {},
-                }
-            };
-            if tokio::time::timeout_at(deadline, changed).await.is_err() {
-                return Ok(None);
+                _ => {}
             }
         }
     }
