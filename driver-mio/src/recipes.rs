@@ -71,6 +71,9 @@ use zk_recipes::barrier::{
     Barrier as BarrierMachine, DoubleBarrier as DoubleBarrierMachine, Outcome as BarrierOutcome,
 };
 use zk_recipes::counter::{Counter as CounterMachine, Outcome as CounterOutcome};
+use zk_recipes::lease::{
+    Lease as LeaseMachine, Options as LeaseOptions, Outcome as LeaseOutcome, live_holder,
+};
 use zk_recipes::lock::{Acquire, Lock as Machine, Options, Progress, Standing, order_of};
 use zk_recipes::party::{Party as PartyMachine, Style as PartyStyle};
 use zk_recipes::queue::{
@@ -1588,4 +1591,93 @@ impl LockingQueue {
     pub fn is_empty(&self) -> Result<bool> {
         Ok(self.len()? == 0)
     }
+}
+
+/// Kazoo's `NonBlockingLease` (or, with [`Lease::multi`], `MultiNonBlockingLease`) on the
+/// blocking client: the same machine as `zk_tokio::recipes::Lease`
+/// ([`zk_recipes::lease`]), sharing the lease with Kazoo services. Obtaining never waits
+/// for the lease; it waits at most the client's call timeout for the server.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use zk_mio::blocking::Client;
+/// use zk_mio::recipes::Lease;
+///
+/// let client = Client::connect("127.0.0.1:2181")?;
+/// if Lease::new(&client, "/leases/report", "host-a").obtain(Duration::from_secs(60))? {
+///     // ... this host produces the report for the next minute ...
+/// }
+/// # Ok::<(), zk_mio::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Lease {
+    client: Client,
+    options: LeaseOptions,
+}
+
+impl Lease {
+    /// The lease at `path`, obtained as `identifier` (reuse it to renew).
+    pub fn new(client: &Client, path: &str, identifier: &str) -> Lease {
+        Lease {
+            client: client.clone(),
+            options: LeaseOptions::new(path, identifier),
+        }
+    }
+
+    /// One of `count` leases at `<path>/0` to `<path>/<count - 1>`.
+    pub fn multi(client: &Client, path: &str, count: u32, identifier: &str) -> Lease {
+        Lease {
+            client: client.clone(),
+            options: LeaseOptions::multi(path, count, identifier),
+        }
+    }
+
+    /// Takes or renews the lease for `duration`; `false` while another identifier holds
+    /// it (every one of them, for a multi-lease).
+    pub fn obtain(&self, duration: Duration) -> Result<bool> {
+        Ok(self.obtain_path(duration)?.is_some())
+    }
+
+    /// Like [`Lease::obtain`], with the path of the lease taken.
+    pub fn obtain_path(&self, duration: Duration) -> Result<Option<String>> {
+        let machine = self
+            .options
+            .machine(&unique_id(), crate::Acl::open_unsafe())?;
+        let session = self.client.session_id();
+        let wall = wall_clock();
+        let start: Control<LeaseMachine> =
+            Box::new(move |m, now| m.obtain(now, session, wall, duration));
+        let (steps, answers) = host_outcomes(&self.client, machine, start)?;
+        self.client.poke();
+        let limit = self.client.call_timeout();
+        let outcome = await_outcome(&answers, Some(Instant::now() + limit), Some);
+        drop(steps);
+        self.client.poke();
+        match outcome? {
+            Some(LeaseOutcome::Obtained { path }) => Ok(Some(path)),
+            Some(LeaseOutcome::Refused) => Ok(None),
+            Some(LeaseOutcome::Failed(e)) => Err(e.into()),
+            None => Err(Error::CallTimeout(limit)),
+        }
+    }
+
+    /// The holder of each lease whose end has not passed, by the local clock.
+    pub fn holders(&self) -> Result<Vec<Option<String>>> {
+        let mut out = Vec::new();
+        for node in self.options.holder_paths() {
+            out.push(match self.client.get_data(&node) {
+                Ok((data, _)) => live_holder(&data, wall_clock()),
+                Err(e) if e.server_code() == Some(ErrorCode::NoNode) => None,
+                Err(e) => return Err(e),
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// The wall clock, as the time since the Unix epoch (zero for a clock set before it).
+fn wall_clock() -> Duration {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
 }

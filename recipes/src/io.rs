@@ -37,6 +37,16 @@ impl<P, O> Io<P, O> {
         tag
     }
 
+    /// Like [`Io::submit`], with the tag the driver sees made by `map` (for a machine
+    /// that shares its tag space with another); returns that tag.
+    pub(crate) fn submit_as(&mut self, purpose: P, request: Request, map: fn(Tag) -> Tag) -> Tag {
+        let tag = Tag(self.next_tag);
+        self.next_tag += 1;
+        self.in_flight.insert(tag, purpose);
+        self.out.push_back(Output::Submit(map(tag), request));
+        map(tag)
+    }
+
     /// Tells the application.
     pub(crate) fn emit(&mut self, outcome: O) {
         self.out.push_back(Output::Outcome(outcome));

@@ -28,6 +28,7 @@ pub mod barrier;
 pub mod counter;
 mod driven;
 mod io;
+pub mod lease;
 pub mod lock;
 pub mod party;
 pub mod queue;

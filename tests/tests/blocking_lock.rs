@@ -11,8 +11,8 @@ use zk_client::CreateOptions;
 use zk_harness::{Fault, Proxy};
 use zk_mio::blocking::Client;
 use zk_mio::recipes::{
-    Barrier, ChildrenWatch, Counter, CounterEncoding, DataWatch, DoubleBarrier, Election, Lock,
-    LockState, LockingQueue, Party, Queue, ReadWriteLock, Semaphore,
+    Barrier, ChildrenWatch, Counter, CounterEncoding, DataWatch, DoubleBarrier, Election, Lease,
+    Lock, LockState, LockingQueue, Party, Queue, ReadWriteLock, Semaphore,
 };
 use zk_proto::ErrorCode;
 use zk_tests::shared_server;
@@ -459,6 +459,43 @@ fn blocking_queues_order_by_priority_and_put_back_dropped_items() {
         0,
         Duration::from_secs(5),
     );
+    a.close();
+    b.close();
+}
+
+#[test]
+fn blocking_leases_refuse_others_and_renew_their_own() {
+    let hosts = shared_server().connect_string();
+    let (a, b) = (connect(&hosts), connect(&hosts));
+    let minute = Duration::from_secs(60);
+    assert!(
+        Lease::new(&a, "/blocking/lease", "a")
+            .obtain(minute)
+            .unwrap()
+    );
+    assert!(
+        !Lease::new(&b, "/blocking/lease", "b")
+            .obtain(minute)
+            .unwrap()
+    );
+    assert!(
+        Lease::new(&b, "/blocking/lease", "a")
+            .obtain(minute)
+            .unwrap(),
+        "renewal"
+    );
+    let m = |c: &Client, who: &str| Lease::multi(c, "/blocking/leases", 2, who);
+    assert_eq!(
+        m(&a, "a").obtain_path(minute).unwrap().as_deref(),
+        Some("/blocking/leases/0")
+    );
+    assert!(m(&b, "b").obtain(minute).unwrap());
+    assert!(!m(&b, "c").obtain(minute).unwrap());
+    assert_eq!(
+        m(&a, "x").holders().unwrap(),
+        [Some("a".to_string()), Some("b".to_string())]
+    );
+    settle(&a, "/blocking/lease", 1, Duration::from_secs(5));
     a.close();
     b.close();
 }

@@ -481,3 +481,41 @@ async fn a_claim_whose_reply_was_lost_is_adopted_and_consumed() {
     c.close().await;
     observer.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lease_attempts_dropped_at_any_await_point_leave_no_lock_node() {
+    let path = "/leases/dropped";
+    let observer = client(&shared_server().connect_string()).await;
+    let proxy = Proxy::start(shared_server().addr()).unwrap();
+    let c = client(&proxy.connect_string()).await;
+    proxy.set_fault(Fault::Delay(Duration::from_millis(300)));
+    let lease = zk_tokio::recipes::Lease::new(&c, path, "dropped");
+    // Dropped while the lock's node is created, while it is held and the lease read,
+    // and while the lease is written.
+    for ms in [100u64, 400, 700, 1000, 1300, 1900, 2500] {
+        let _ = tokio::time::timeout(
+            Duration::from_millis(ms),
+            lease.obtain(Duration::from_secs(60)),
+        )
+        .await;
+    }
+    proxy.set_fault(Fault::Pass);
+    // No lock node is left: only the lease record, if a write landed.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let children = observer.get_children(path).await.unwrap_or_default();
+        if children.iter().all(|c| c == "lease_holder") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{path} still holds {children:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // And another identifier is answered at once, its own way.
+    let other = zk_tokio::recipes::Lease::new(&observer, path, "other");
+    tokio::time::timeout(Duration::from_secs(5), other.obtain(Duration::from_secs(1)))
+        .await
+        .expect("the lease's lock is free")
+        .unwrap();
+    c.close().await;
+    observer.close().await;
+}

@@ -381,21 +381,43 @@ async fn barriers_counters_queues_parties_and_leases() {
     carol.release().await.unwrap();
     assert!(shallow.is_empty().await.unwrap());
 
-    // Lease.
+    // Lease (Kazoo's format: ends to the second).
     let la = Lease::new(&a, "/leases/l", "a");
     let lb = Lease::new(&b, "/leases/l", "b");
-    assert!(la.obtain(Duration::from_millis(300)).await.unwrap());
+    assert!(la.obtain(Duration::from_secs(5)).await.unwrap());
     assert!(!lb.obtain(Duration::from_secs(1)).await.unwrap());
-    assert!(
-        la.obtain(Duration::from_millis(300)).await.unwrap(),
-        "renewal"
-    );
+    assert!(la.obtain(Duration::from_secs(1)).await.unwrap(), "renewal");
     assert_eq!(lb.holder().await.unwrap().as_deref(), Some("a"));
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
     assert!(
         lb.obtain(Duration::from_secs(1)).await.unwrap(),
         "expired lease"
     );
+    // A multi-lease of two: a and b take one each, c none.
+    let m = |c: &zk_tokio::Client, who: &str| Lease::multi(c, "/leases/m", 2, who);
+    assert_eq!(
+        m(&a, "a")
+            .obtain_path(Duration::from_secs(30))
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("/leases/m/0")
+    );
+    assert_eq!(
+        m(&b, "b")
+            .obtain_path(Duration::from_secs(30))
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("/leases/m/1")
+    );
+    assert!(!m(&b, "c").obtain(Duration::from_secs(30)).await.unwrap());
+    assert_eq!(
+        m(&a, "x").holders().await.unwrap(),
+        [Some("a".to_string()), Some("b".to_string())]
+    );
+    let lock_nodes = a.get_children("/leases/m/0").await.unwrap();
+    assert_eq!(lock_nodes, ["lease_holder"], "every lock node is gone");
     a.close().await;
     b.close().await;
 }

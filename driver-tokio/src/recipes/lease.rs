@@ -1,15 +1,25 @@
-//! A lease: one holder at a time for a duration, without waiting (Kazoo's NonBlockingLease).
+//! Kazoo's `NonBlockingLease` and `MultiNonBlockingLease`: [`zk_recipes::lease::Lease`]
+//! driven on a task of its own.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use bytes::Bytes;
+use zk_recipes::lease::{Lease as Machine, Options, Outcome, live_holder};
 
-use super::no_node_is_none;
-use crate::{Client, CreateOptions, ErrorCode, Result};
+use super::runner::{self, Control};
+use super::{no_node_is_none, unique_id};
+use crate::{Acl, Client, Error, Result};
 
-/// A time-limited lease on one node. The node's data names the holder and when the lease
-/// ends (milliseconds since the Unix epoch, by the holders' clocks, which must roughly agree).
-/// Obtaining never waits: it succeeds when the lease is free, expired, or already ours.
+/// A time-limited lease that never waits (Kazoo's `NonBlockingLease`, or with
+/// [`Lease::multi`] its `MultiNonBlockingLease`): obtaining succeeds when the lease is
+/// free, ended, or already held by the same identifier (a renewal), and returns `false`
+/// otherwise. The lease lives at `<path>/lease_holder` in Kazoo's JSON and is only read
+/// and written under Kazoo's lock on `<path>`, so Python services using Kazoo's lease and
+/// this one share it safely. Ends are wall-clock times (UTC, to the second): the holders'
+/// clocks must roughly agree.
+///
+/// **Cancel safety.** Dropping an `obtain` future is correct at any await point: the lock
+/// it took is released in the background (retried until the server confirms it). A write
+/// of the lease node already sent may still land, as the lease's own data.
 ///
 /// ```no_run
 /// # async fn demo(client: zk_tokio::Client) -> zk_tokio::Result<()> {
@@ -24,80 +34,69 @@ use crate::{Client, CreateOptions, ErrorCode, Result};
 #[derive(Debug, Clone)]
 pub struct Lease {
     client: Client,
-    path: String,
-    holder: String,
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or_default()
+    options: Options,
 }
 
 impl Lease {
-    /// A lease at `path` for `holder` (a name unique among the contenders).
-    pub fn new(client: &Client, path: &str, holder: &str) -> Lease {
+    /// The lease at `path`, obtained as `identifier` (unique among the contenders; reuse
+    /// it to renew).
+    pub fn new(client: &Client, path: &str, identifier: &str) -> Lease {
         Lease {
             client: client.clone(),
-            path: path.to_string(),
-            holder: holder.to_string(),
+            options: Options::new(path, identifier),
         }
     }
 
-    fn data(&self, until: u64) -> Bytes {
-        Bytes::from(format!("{}\n{until}", self.holder))
+    /// Kazoo's `MultiNonBlockingLease`: one of `count` leases at `<path>/0` to
+    /// `<path>/<count - 1>`, the first free one taken.
+    pub fn multi(client: &Client, path: &str, count: u32, identifier: &str) -> Lease {
+        Lease {
+            client: client.clone(),
+            options: Options::multi(path, count, identifier),
+        }
     }
 
-    /// Takes or renews the lease for `duration`; `false` while somebody else holds it.
+    /// Takes or renews the lease for `duration`; `false` while another identifier holds
+    /// it (every one of them, for a multi-lease).
     pub async fn obtain(&self, duration: Duration) -> Result<bool> {
-        let until = now_ms() + duration.as_millis() as u64;
-        loop {
-            match no_node_is_none(self.client.get_data(&self.path).await)? {
-                None => {
-                    if let Some(i) = self.path.rfind('/').filter(|&i| i > 0) {
-                        self.client
-                            .create_all(&self.path[..i], Bytes::new())
-                            .await?;
-                    }
-                    match self
-                        .client
-                        .create(&self.path, self.data(until), &CreateOptions::persistent())
-                        .await
-                    {
-                        Ok(_) => return Ok(true),
-                        Err(e) if e.server_code() == Some(ErrorCode::NodeExists) => continue,
-                        Err(e) => return Err(e),
-                    }
-                }
-                Some((data, stat)) => {
-                    let text = String::from_utf8_lossy(&data);
-                    let (holder, ends) = text.split_once('\n').unwrap_or(("", "0"));
-                    let ends: u64 = ends.trim().parse().unwrap_or(0);
-                    if holder != self.holder && ends > now_ms() {
-                        return Ok(false);
-                    }
-                    return match self
-                        .client
-                        .set_data(&self.path, self.data(until), Some(stat.version))
-                        .await
-                    {
-                        Ok(_) => Ok(true),
-                        Err(e) if e.server_code() == Some(ErrorCode::BadVersion) => Ok(false),
-                        Err(e) => Err(e),
-                    };
-                }
-            }
+        Ok(self.obtain_path(duration).await?.is_some())
+    }
+
+    /// Like [`Lease::obtain`], with the path of the lease taken.
+    pub async fn obtain_path(&self, duration: Duration) -> Result<Option<String>> {
+        let machine = self.options.machine(&unique_id(), Acl::open_unsafe())?;
+        let session = self.client.session_id();
+        let start: Control<Machine> =
+            Box::new(move |m, now| m.obtain(now, session, wall_clock(), duration));
+        let (_control, mut outcomes) = runner::spawn_outcomes(&self.client, machine, start);
+        match outcomes.recv().await.ok_or(Error::Closed)? {
+            Outcome::Obtained { path } => Ok(Some(path)),
+            Outcome::Refused => Ok(None),
+            Outcome::Failed(e) => Err(e.into()),
         }
     }
 
-    /// The current holder, if the lease has not expired.
-    pub async fn holder(&self) -> Result<Option<String>> {
-        let Some((data, _)) = no_node_is_none(self.client.get_data(&self.path).await)? else {
-            return Ok(None);
-        };
-        let text = String::from_utf8_lossy(&data);
-        let (holder, ends) = text.split_once('\n').unwrap_or(("", "0"));
-        Ok((ends.trim().parse::<u64>().unwrap_or(0) > now_ms()).then(|| holder.to_string()))
+    /// The holder of each lease whose end has not passed, by the local clock: one entry
+    /// for a lease, `count` for a multi-lease.
+    pub async fn holders(&self) -> Result<Vec<Option<String>>> {
+        let mut out = Vec::new();
+        for node in self.options.holder_paths() {
+            let read = no_node_is_none(self.client.get_data(&node).await)?;
+            out.push(read.and_then(|(data, _)| live_holder(&data, wall_clock())));
+        }
+        Ok(out)
     }
+
+    /// The holder of the lease (the first one, for a multi-lease), if its end has not
+    /// passed.
+    pub async fn holder(&self) -> Result<Option<String>> {
+        Ok(self.holders().await?.into_iter().next().flatten())
+    }
+}
+
+/// The wall clock, as the time since the Unix epoch (zero for a clock set before it).
+fn wall_clock() -> Duration {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
 }
