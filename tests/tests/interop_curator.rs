@@ -1,8 +1,9 @@
 //! Interoperability with Curator 5.4 (Debian's `libcurator-recipes-java`): our lock with
 //! Curator's node names and Curator's `InterProcessMutex` take turns on one path of a real
-//! server, and so do our election with `LeaderLatch` names and Curator's `LeaderLatch`
-//! (Curator's `LeaderSelector` is an `InterProcessMutex` underneath). Each side, while it holds the lock, creates an ephemeral marker node that must
-//! not exist and bumps a counter with a versioned write: an overlap in server time fails
+//! server, and so do our election with `LeaderLatch` names and Curator's `LeaderLatch`,
+//! and our election with mutex names and Curator's `LeaderSelector` (requeued after each
+//! leadership). Each side, while it holds the lock, creates an ephemeral marker node that
+//! must not exist and bumps a counter with a versioned write: an overlap in server time fails
 //! one of the two on the server, whatever the clients believe.
 //!
 //! Skipped, with a note, when Curator's jars are not installed, unless
@@ -32,7 +33,12 @@ async fn our_election_and_curators_leader_latch_never_lead_at_once() {
     take_turns("/interop-curator-latch", "latch").await;
 }
 
-/// Our side and Curator's (`mode`: "mutex" or "latch") take `TURNS` turns each under
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_election_and_curators_leader_selector_never_lead_at_once() {
+    take_turns("/interop-curator-selector", "selector").await;
+}
+
+/// Our side and Curator's (`mode`: "mutex", "latch" or "selector") take `TURNS` turns each under
 /// `dir`; overlaps are judged on the server.
 async fn take_turns(dir: &str, mode: &str) {
     let Some(curator) = interop::Curator::compile("CuratorLockSide") else {
@@ -63,12 +69,15 @@ async fn take_turns(dir: &str, mode: &str) {
     interop::wait_for(&c, &format!("{marker}-ready")).await;
 
     let lock = Lock::new(&c, &lock_dir).with_flavor(Flavor::Curator);
-    let election = Election::new(&c, &lock_dir, "rust").with_flavor(Flavor::CuratorLatch);
+    let election = Election::new(&c, &lock_dir, "rust").with_flavor(match mode {
+        "latch" => Flavor::CuratorLatch,
+        _ => Flavor::Curator,
+    });
     let (mut done, mut overlaps, mut contended) = (0u32, 0u32, 0u32);
     for _ in 0..TURNS {
         let take = async {
             match mode {
-                "latch" => Held::Lead(election.lead().await.expect("leadership")),
+                "latch" | "selector" => Held::Lead(election.lead().await.expect("leadership")),
                 _ => Held::Lock(lock.acquire().await.expect("the lock")),
             }
         };
