@@ -81,12 +81,14 @@ use zk_recipes::queue::{
     Outcome as QueueOutcome, Queue as QueueMachine,
 };
 use zk_recipes::semaphore::Semaphore as SemaphoreMachine;
+use zk_recipes::tree::{Outcome as TreeOutcome, TreeCache as TreeMachine, children_of};
 use zk_recipes::watch::{NodeWatch, Outcome as WatchOutcome, Target};
 use zk_recipes::{Driven, Recipe};
 
 pub use zk_recipes as machines;
 pub use zk_recipes::counter::Encoding as CounterEncoding;
 pub use zk_recipes::lock::{Flavor, Kind as LockKind, LockState};
+pub use zk_recipes::tree::TreeEvent;
 
 use crate::blocking::Client;
 use crate::{Connection, Error, ErrorCode, Result, Stat};
@@ -1680,4 +1682,174 @@ fn wall_clock() -> Duration {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()
+}
+
+/// How many changes a [`TreeCache`] keeps for a reader that does not keep up; past it the
+/// reader hears [`TreeEvent::Lagged`] (the mirror itself stays current).
+pub const TREE_EVENT_BACKLOG: usize = 1024;
+
+type Mirror = Arc<Mutex<std::collections::BTreeMap<String, (Bytes, Stat)>>>;
+
+/// A mirror of a subtree on the blocking client (Curator's `CuratorCache`): the same
+/// machine as the async one ([`zk_recipes::tree`]), on the IO thread. One persistent
+/// recursive watch on the root (ZooKeeper 3.6 and later); every event is followed by a
+/// read of its node, and after every reconnection the subtree is read again and only the
+/// differences are reported. Dropping the cache stops it.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use zk_mio::blocking::Client;
+/// use zk_mio::recipes::TreeCache;
+///
+/// let client = Client::connect("127.0.0.1:2181")?;
+/// let cache = TreeCache::start(&client, "/config")?;
+/// println!("{} nodes", cache.len());
+/// while let Some(change) = cache.next_event(Duration::from_secs(1)) {
+///     println!("{change:?}: {:?}", cache.get("/config/flags"));
+/// }
+/// # Ok::<(), zk_mio::Error>(())
+/// ```
+pub struct TreeCache {
+    client: Client,
+    mirror: Mirror,
+    events: Receiver<TreeEvent>,
+    lagged: Arc<std::sync::atomic::AtomicBool>,
+    steps: Option<Sender<Control<TreeMachine>>>,
+}
+
+impl std::fmt::Debug for TreeCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TreeCache")
+            .field("nodes", &self.len())
+            .finish()
+    }
+}
+
+impl TreeCache {
+    /// Starts mirroring `root` and waits (at most the client's call timeout) for the first
+    /// full read.
+    pub fn start(client: &Client, root: &str) -> Result<TreeCache> {
+        zk_proto::path::validate_path(root)?;
+        let mirror: Mirror = Arc::default();
+        let lagged = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (tx, events) = mpsc::sync_channel(TREE_EVENT_BACKLOG);
+        let (first_tx, first) =
+            mpsc::channel::<std::result::Result<(), zk_proto::session::Error>>();
+        let (steps, rx) = mpsc::channel::<Control<TreeMachine>>();
+        let session = client.session_id();
+        let _ = steps.send(Box::new(move |m: &mut TreeMachine, now| {
+            m.start(now, session)
+        }));
+        let (m, l) = (mirror.clone(), lagged.clone());
+        let mut first_tx = Some(first_tx);
+        let report: Report<TreeMachine> = Box::new(move |_, found| {
+            for o in found {
+                let event = match o {
+                    TreeOutcome::Added(path, data, stat) => {
+                        lock_mirror(&m).insert(path.clone(), (data, stat));
+                        TreeEvent::Added(path)
+                    }
+                    TreeOutcome::Updated(path, data, stat) => {
+                        lock_mirror(&m).insert(path.clone(), (data, stat));
+                        TreeEvent::Updated(path)
+                    }
+                    TreeOutcome::Removed(path) => {
+                        lock_mirror(&m).remove(&path);
+                        TreeEvent::Removed(path)
+                    }
+                    TreeOutcome::Initialized => TreeEvent::Initialized,
+                    TreeOutcome::Resynced => TreeEvent::Resynced,
+                    TreeOutcome::Failed(e) => {
+                        if let Some(tx) = first_tx.take() {
+                            let _ = tx.send(Err(e));
+                        }
+                        continue;
+                    }
+                };
+                let first = event == TreeEvent::Initialized;
+                if tx.try_send(event).is_err() {
+                    l.store(true, std::sync::atomic::Ordering::Release);
+                }
+                // After the event is queued: the starter drains up to it.
+                if first && let Some(tx) = first_tx.take() {
+                    let _ = tx.send(Ok(()));
+                }
+            }
+        });
+        if !client.host(Box::new(Host::new(TreeMachine::new(root), rx, report))) {
+            return Err(Error::Closed);
+        }
+        client.poke();
+        let limit = client.call_timeout();
+        match first.recv_timeout(limit) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e.into()),
+            Err(mpsc::RecvTimeoutError::Timeout) => return Err(Error::CallTimeout(limit)),
+            Err(mpsc::RecvTimeoutError::Disconnected) => return Err(Error::Closed),
+        }
+        // The first read's changes are the mirror's content: the stream starts after them.
+        while let Ok(e) = events.try_recv() {
+            if e == TreeEvent::Initialized {
+                break;
+            }
+        }
+        lagged.store(false, std::sync::atomic::Ordering::Release);
+        Ok(TreeCache {
+            client: client.clone(),
+            mirror,
+            events,
+            lagged,
+            steps: Some(steps),
+        })
+    }
+
+    /// A node of the mirror: its data and Stat.
+    pub fn get(&self, path: &str) -> Option<(Bytes, Stat)> {
+        lock_mirror(&self.mirror).get(path).cloned()
+    }
+
+    /// The names of a node's children in the mirror.
+    pub fn children(&self, path: &str) -> Vec<String> {
+        children_of(&lock_mirror(&self.mirror), path)
+    }
+
+    /// Every node of the mirror, by path.
+    pub fn snapshot(&self) -> std::collections::BTreeMap<String, (Bytes, Stat)> {
+        lock_mirror(&self.mirror).clone()
+    }
+
+    /// The number of nodes mirrored.
+    pub fn len(&self) -> usize {
+        lock_mirror(&self.mirror).len()
+    }
+
+    /// Whether the mirror is empty (the root does not exist).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The next change, waiting at most `timeout`; `None` when none came (or the cache
+    /// stopped). A reader more than [`TREE_EVENT_BACKLOG`] changes behind hears
+    /// [`TreeEvent::Lagged`] instead of what was dropped.
+    pub fn next_event(&self, timeout: Duration) -> Option<TreeEvent> {
+        if self.lagged.swap(false, std::sync::atomic::Ordering::AcqRel) {
+            while self.events.try_recv().is_ok() {}
+            return Some(TreeEvent::Lagged);
+        }
+        self.events.recv_timeout(timeout).ok()
+    }
+}
+
+impl Drop for TreeCache {
+    fn drop(&mut self) {
+        // Without its steering end the machine stops.
+        drop(self.steps.take());
+        self.client.poke();
+    }
+}
+
+fn lock_mirror(
+    m: &Mirror,
+) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<String, (Bytes, Stat)>> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }

@@ -34,6 +34,7 @@ pub mod party;
 pub mod queue;
 pub mod semaphore;
 mod sequence;
+pub mod tree;
 pub mod watch;
 
 use std::time::Instant;

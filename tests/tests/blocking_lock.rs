@@ -12,7 +12,7 @@ use zk_harness::{Fault, Proxy};
 use zk_mio::blocking::Client;
 use zk_mio::recipes::{
     Barrier, ChildrenWatch, Counter, CounterEncoding, DataWatch, DoubleBarrier, Election, Lease,
-    Lock, LockState, LockingQueue, Party, Queue, ReadWriteLock, Semaphore,
+    Lock, LockState, LockingQueue, Party, Queue, ReadWriteLock, Semaphore, TreeCache, TreeEvent,
 };
 use zk_proto::ErrorCode;
 use zk_tests::shared_server;
@@ -498,4 +498,81 @@ fn blocking_leases_refuse_others_and_renew_their_own() {
     settle(&a, "/blocking/lease", 1, Duration::from_secs(5));
     a.close();
     b.close();
+}
+
+/// Every node under `root` (itself included) read from the server: path to (version, data).
+fn server_tree(c: &Client, root: &str) -> std::collections::BTreeMap<String, (i32, Vec<u8>)> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut todo = vec![root.to_string()];
+    while let Some(path) = todo.pop() {
+        let (data, stat) = c.get_data(&path).unwrap();
+        out.insert(path.clone(), (stat.version, data.to_vec()));
+        for child in c.get_children(&path).unwrap() {
+            todo.push(format!("{path}/{child}"));
+        }
+    }
+    out
+}
+
+#[test]
+fn a_blocking_tree_cache_follows_changes_and_catches_up_after_an_outage() {
+    let root = "/blocking/tree";
+    let writer = connect(&shared_server().connect_string());
+    writer.create_all(&format!("{root}/a/b"), "ab").unwrap();
+    let proxy = Proxy::start(shared_server().addr()).unwrap();
+    let c = connect(&proxy.connect_string());
+    let cache = TreeCache::start(&c, root).unwrap();
+    assert_eq!(cache.get(&format!("{root}/a/b")).unwrap().0.as_ref(), b"ab");
+    assert_eq!(cache.children(root), ["a"]);
+
+    writer
+        .create(&format!("{root}/c"), "c", &CreateOptions::persistent())
+        .unwrap();
+    writer
+        .set_data(&format!("{root}/a/b"), "ab2", None)
+        .unwrap();
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        let event = cache.next_event(Duration::from_secs(5)).expect("a change");
+        seen.push(event);
+    }
+    assert!(
+        seen.contains(&TreeEvent::Added(format!("{root}/c"))),
+        "{seen:?}"
+    );
+    assert!(
+        seen.contains(&TreeEvent::Updated(format!("{root}/a/b"))),
+        "{seen:?}"
+    );
+
+    // Changes made while the cache's link is silent are caught up after it.
+    proxy.set_fault(Fault::BlackHole);
+    thread::sleep(Duration::from_millis(300));
+    writer.delete(&format!("{root}/c"), None).unwrap();
+    writer
+        .create(&format!("{root}/d"), "d", &CreateOptions::persistent())
+        .unwrap();
+    writer.set_data(&format!("{root}/a"), "a2", None).unwrap();
+    thread::sleep(Duration::from_millis(2500));
+    proxy.set_fault(Fault::Pass);
+    proxy.cut();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let ours: std::collections::BTreeMap<String, (i32, Vec<u8>)> = cache
+            .snapshot()
+            .into_iter()
+            .map(|(p, (d, s))| (p, (s.version, d.to_vec())))
+            .collect();
+        if ours == server_tree(&writer, root) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the mirror never caught up: {ours:?}"
+        );
+        let _ = cache.next_event(Duration::from_millis(50));
+    }
+    drop(cache);
+    c.close();
+    writer.close();
 }

@@ -51,7 +51,13 @@ where
     tx
 }
 
-type Completion = (Tag, bool, RequestId, Result<Response, session::Error>);
+/// A reply: its tag, the watch its request asked for (`Some(lasting)`), its id, the result.
+type Completion = (
+    Tag,
+    Option<bool>,
+    RequestId,
+    Result<Response, session::Error>,
+);
 
 async fn run<R>(
     client: Client,
@@ -67,7 +73,7 @@ async fn run<R>(
     let mut replies: JoinSet<Completion> = JoinSet::new();
     // Watches by the id of the request that left them, and events that overtook their
     // request's reply (they travel on another channel).
-    let mut watches: HashMap<RequestId, Tag> = HashMap::new();
+    let mut watches: HashMap<RequestId, (Tag, bool)> = HashMap::new();
     let mut early: Vec<WatchedEvent> = Vec::new();
     let mut steering = true;
     loop {
@@ -88,8 +94,8 @@ async fn run<R>(
             Some(done) = replies.join_next(), if !replies.is_empty() => {
                 let Ok((tag, watched, id, result)) = done else { continue };
                 // A failed request left no watch: its entry stays unused until the end.
-                if watched {
-                    watches.insert(id, tag);
+                if let Some(lasting) = watched {
+                    watches.insert(id, (tag, lasting));
                 }
                 let now = now();
                 machine.handle_reply(now, tag, result);
@@ -117,14 +123,18 @@ async fn run<R>(
 
 fn deliver<R: Recipe>(
     machine: &mut R,
-    watches: &mut HashMap<RequestId, Tag>,
+    watches: &mut HashMap<RequestId, (Tag, bool)>,
     now: Instant,
     event: WatchedEvent,
 ) {
-    // Recipes leave one-shot watches: the first event is the last.
-    if let Some(tag) = watches.remove(&event.watch) {
-        machine.handle_watch(now, tag, &event);
+    // A one-shot watch's first event is its last; a persistent one ends with the session.
+    let Some(&(tag, lasting)) = watches.get(&event.watch) else {
+        return;
+    };
+    if !lasting || event.kind == zk_proto::consts::EventType::None {
+        watches.remove(&event.watch);
     }
+    machine.handle_watch(now, tag, &event);
 }
 
 fn take_early(early: &mut Vec<WatchedEvent>, id: RequestId) -> Vec<WatchedEvent> {
@@ -154,7 +164,7 @@ fn flush<R: Recipe>(
         match out {
             Output::Submit(tag, request) => {
                 let watched = leaves_watch(&request);
-                let sink = watched.then(|| WatchSink::Stream(watch_tx.clone()));
+                let sink = watched.map(|_| WatchSink::Stream(watch_tx.clone()));
                 match client.send_request(request, sink) {
                     Some(rx) => {
                         replies.spawn(async move {
@@ -172,13 +182,14 @@ fn flush<R: Recipe>(
     }
 }
 
-/// Whether a request asks the server for a one-shot watch.
-fn leaves_watch(request: &Request) -> bool {
+/// Whether a request asks the server for a watch: `Some(true)` for a persistent one.
+fn leaves_watch(request: &Request) -> Option<bool> {
     match request {
-        Request::Exists(r) => r.watch,
-        Request::GetData(r) => r.watch,
-        Request::GetChildren(r) | Request::GetChildren2(r) => r.watch,
-        _ => false,
+        Request::Exists(r) => r.watch.then_some(false),
+        Request::GetData(r) => r.watch.then_some(false),
+        Request::GetChildren(r) | Request::GetChildren2(r) => r.watch.then_some(false),
+        Request::AddWatch(_) => Some(true),
+        _ => None,
     }
 }
 
