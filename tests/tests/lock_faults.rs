@@ -519,3 +519,62 @@ async fn lease_attempts_dropped_at_any_await_point_leave_no_lock_node() {
     c.close().await;
     observer.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn party_joins_dropped_at_any_await_point_leave_no_member() {
+    let path = "/parties/dropped";
+    let observer = client(&shared_server().connect_string()).await;
+    let proxy = Proxy::start(shared_server().addr()).unwrap();
+    let c = client(&proxy.connect_string()).await;
+    proxy.set_fault(Fault::Delay(Duration::from_millis(300)));
+    let party = Party::new(&c, path, "dropped");
+    // Dropped while the directory or the member's node is created, and while the
+    // create's reply travels back.
+    for ms in [50u64, 250, 450, 700, 950, 1300] {
+        let _ = tokio::time::timeout(Duration::from_millis(ms), party.join()).await;
+    }
+    proxy.set_fault(Fault::Pass);
+    settle(&observer, path, 0, Duration::from_secs(15)).await;
+    // A member dropped while in leaves too.
+    let member = party.join().await.unwrap();
+    settle(&observer, path, 1, Duration::from_secs(5)).await;
+    drop(member);
+    settle(&observer, path, 0, Duration::from_secs(5)).await;
+    c.close().await;
+    observer.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counter_additions_dropped_mid_way_count_at_most_once() {
+    let path = "/counters/dropped";
+    let observer = client(&shared_server().connect_string()).await;
+    let proxy = Proxy::start(shared_server().addr()).unwrap();
+    let c = client(&proxy.connect_string()).await;
+    proxy.set_fault(Fault::Delay(Duration::from_millis(300)));
+    let counter = zk_tokio::recipes::Counter::new(&c, path);
+    // Dropped while reading, while writing, and while the write's reply travels back.
+    let drops = [100u64, 500, 700, 900, 1300, 1500];
+    let mut finished = 0;
+    for ms in drops {
+        if let Ok(done) = tokio::time::timeout(Duration::from_millis(ms), counter.add(1)).await {
+            done.unwrap();
+            finished += 1;
+        }
+    }
+    proxy.set_fault(Fault::Pass);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Each dropped addition counted at most once (a write already sent may land), each
+    // finished one exactly once; the next one counts from there.
+    let value = zk_tokio::recipes::Counter::new(&observer, path)
+        .get()
+        .await
+        .unwrap();
+    assert!(
+        value >= finished && value <= drops.len() as i64,
+        "{value} after {finished} finished of {} additions",
+        drops.len()
+    );
+    assert_eq!(counter.add(1).await.unwrap(), value + 1);
+    c.close().await;
+    observer.close().await;
+}
