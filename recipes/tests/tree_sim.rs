@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use zk_proto::consts::CreateMode;
 use zk_proto::records::*;
-use zk_recipes::tree::{Outcome, TreeCache};
 use zk_recipes::Driven;
+use zk_recipes::tree::{Outcome, TreeCache};
 use zk_sim::TxnOp;
 use zk_sim::harness::{ClientId, Fault, Happened, SimConfig, Simulation};
 
