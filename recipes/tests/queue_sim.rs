@@ -8,6 +8,10 @@
 //! - once faults stop, every item is consumed (no item stays stuck behind a claim), and
 //!   no claim is left.
 //!
+//! And Kazoo's plain `Queue`, which promises at most once: three takers under the same
+//! faults never take an item twice, a take whose reply was lost is reported in doubt
+//! (reporting it taken instead makes seed 1 deliver an item twice), and no item is left.
+//!
 //! `ZK_QUEUE_SIM_SEEDS=400 cargo test -p zk-recipes --test queue_sim` runs more.
 
 #[path = "sim_support/mod.rs"]
@@ -308,4 +312,119 @@ fn every_item_is_consumed_exactly_once_under_faults() {
         "too few lost replies to prove anything"
     );
     assert!(tally.put_back > 0 && tally.dropped > 0 && tally.cancelled > 0);
+}
+
+/// Kazoo's plain `Queue` promises each item to at most one taker: three takers under the
+/// same faults take every item at most once, report each lost take reply as in doubt,
+/// and leave no item behind.
+fn check_plain(seed: u64) -> (usize, usize) {
+    use zk_recipes::queue::Queue;
+    let start = Instant::now();
+    let mut sim = Simulation::new(SimConfig::new(seed), start);
+    let probe = sim.add_client(|c| c);
+    let made = sim.call(
+        probe,
+        create(PATH, "", CreateMode::Persistent),
+        Duration::from_secs(30),
+    );
+    assert!(matches!(made, Some(Ok(_))), "seed {seed}: {made:?}");
+    for i in 0..ITEMS {
+        let put = sim.call(
+            probe,
+            create(
+                &format!("{PATH}/entry-{:03}-", i % 3),
+                &format!("item-{i}"),
+                CreateMode::PersistentSequential,
+            ),
+            Duration::from_secs(30),
+        );
+        assert!(matches!(put, Some(Ok(_))), "seed {seed}: {put:?}");
+    }
+    let takers: Vec<ClientId> = (0..3)
+        .map(|_| sim.add_client(|c| c.with_session_timeout(Duration::from_secs(4))))
+        .collect();
+    let mut machines: Vec<Driven<Queue>> = (0..3)
+        .map(|_| Driven::new(Queue::new(PATH, Acl::open_unsafe())))
+        .collect();
+    let mut taken: BTreeMap<Bytes, u32> = BTreeMap::new();
+    let mut in_doubt = 0;
+    let mut empty = [false; 3];
+    let faults_until = start + Duration::from_secs(6);
+    let deadline = start + Duration::from_secs(120);
+    let mut next_fault = start + Duration::from_millis(20);
+    let mut fault_rng = sim_support::Rng::new(seed, 98);
+    while !(sim.now() >= faults_until && empty.iter().all(|e| *e))
+        || machines.iter().any(|m| !m.machine().is_done())
+    {
+        let now = sim.now();
+        assert!(now < deadline, "seed {seed}: the takers never finished");
+        if now >= next_fault && now < faults_until {
+            let who = takers[fault_rng.next(3) as usize];
+            let fault = match fault_rng.next(8) {
+                0..=3 => Fault::LoseNextReply(who),
+                4 => Fault::Reset(who),
+                5 => Fault::ExpireSession(who),
+                _ => sim.random_fault(),
+            };
+            sim.fault(fault);
+            next_fault = now + Duration::from_millis(10 + fault_rng.next(60));
+        }
+        for (i, m) in machines.iter_mut().enumerate() {
+            let session = sim.session(takers[i]).session_id();
+            while let Some(event) = sim.poll_event(takers[i]) {
+                let _ = m.handle_event(now, event, session);
+            }
+            if m.machine().is_done() && !(empty[i] && now >= faults_until) {
+                m.machine_mut().get(now, false, None);
+            }
+            let mut outcomes = Vec::new();
+            m.flush(now, |r| sim.submit(takers[i], r), |o| outcomes.push(o));
+            for o in outcomes {
+                match o {
+                    Outcome::Taken(item) => {
+                        empty[i] = false;
+                        *taken.entry(item).or_default() += 1;
+                    }
+                    Outcome::Empty => empty[i] = true,
+                    Outcome::InDoubt => in_doubt += 1,
+                    other => panic!("seed {seed}: taker {i} heard {other:?}"),
+                }
+            }
+        }
+        if !sim.step() {
+            sim.run_for(Duration::from_millis(1));
+        }
+    }
+    let twice: Vec<_> = taken.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        twice.is_empty(),
+        "seed {seed}: taken more than once: {twice:?}"
+    );
+    assert!(
+        taken.len() + in_doubt >= ITEMS,
+        "seed {seed}: {} taken and {in_doubt} in doubt of {ITEMS}",
+        taken.len()
+    );
+    let left = children(&mut sim, probe, PATH);
+    assert!(left.is_empty(), "seed {seed}: left {left:?}");
+    (taken.len(), in_doubt)
+}
+
+#[test]
+fn plain_queue_items_are_taken_at_most_once_and_none_is_left() {
+    let seeds: u64 = std::env::var("ZK_QUEUE_SIM_SEEDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(12);
+    let (mut taken, mut in_doubt) = (0, 0);
+    for seed in 1..=seeds {
+        let (t, d) = check_plain(seed);
+        taken += t;
+        in_doubt += d;
+    }
+    eprintln!("{seeds} schedules: {taken} items taken once each, {in_doubt} takes in doubt");
+    assert!(
+        in_doubt > 0,
+        "no lost take reply: the schedules proved little"
+    );
 }
