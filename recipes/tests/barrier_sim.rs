@@ -8,6 +8,10 @@
 //!   was left;
 //! - once every participant is done, no participant node is left in any round.
 //!
+//! And the plain barrier: three waiters under the same faults pass only after the
+//! barrier node's deletion on the server (passing on the end of a session's watches
+//! fails seed 1), and all pass once it is down.
+//!
 //! An enter gives up after 20 s: a participant whose session ended while the others
 //! went through the round cannot get in any more (as with Kazoo's and Curator's
 //! barriers), and that must end in a timeout with its node removed, not in a hang.
@@ -269,4 +273,122 @@ fn participants_enter_with_all_and_leave_after_all_under_faults() {
         tally.entered as u64 >= seeds * (ROUNDS * COUNT) as u64 * 3 / 4,
         "most entries must get through once faults stop"
     );
+}
+
+/// The plain barrier: a coordinator raises it, three waiters wait on it under the same
+/// faults, the coordinator lowers it. Every `Cleared` must come after the node's deletion
+/// on the server, and every waiter must hear it once faults stop.
+fn check_gate(seed: u64) -> usize {
+    use zk_recipes::barrier::Barrier;
+    const GATE: &str = "/gates/g";
+    let start = Instant::now();
+    let mut sim = Simulation::new(SimConfig::new(seed), start);
+    let coordinator = sim.add_client(|c| c);
+    let waiters: Vec<ClientId> = (0..3)
+        .map(|_| sim.add_client(|c| c.with_session_timeout(Duration::from_secs(4))))
+        .collect();
+    let mut gate = Driven::new(Barrier::new(GATE, Acl::open_unsafe()));
+    let mut waits: Vec<Driven<Barrier>> = (0..3)
+        .map(|_| Driven::new(Barrier::new(GATE, Acl::open_unsafe())))
+        .collect();
+    let mut cleared: Vec<Option<Instant>> = vec![None; 3];
+    let mut raised = false;
+    let mut started = [false; 3];
+    let lower_at = start + Duration::from_secs(3);
+    let mut lowered = false;
+    let faults_until = start + Duration::from_secs(6);
+    let deadline = start + Duration::from_secs(90);
+    let mut next_fault = start + Duration::from_millis(20);
+    let mut fault_rng = sim_support::Rng::new(seed, 97);
+    let mut lost = 0;
+    while cleared.iter().any(Option::is_none) {
+        let now = sim.now();
+        assert!(
+            now < deadline,
+            "seed {seed}: waiters never cleared: {cleared:?}"
+        );
+        if now >= next_fault && now < faults_until {
+            let who = waiters[fault_rng.next(3) as usize];
+            let fault = match fault_rng.next(8) {
+                0..=3 => {
+                    lost += 1;
+                    Fault::LoseNextReply(who)
+                }
+                4 => Fault::Reset(who),
+                5 => Fault::ExpireSession(who),
+                _ => sim.random_fault(),
+            };
+            sim.fault(fault);
+            next_fault = now + Duration::from_millis(10 + fault_rng.next(60));
+        }
+        let session = sim.session(coordinator).session_id();
+        while let Some(event) = sim.poll_event(coordinator) {
+            let _ = gate.handle_event(now, event, session);
+        }
+        if !raised && sim.session(coordinator).state().is_connected() {
+            gate.machine_mut().raise(now);
+            raised = true;
+        }
+        if !lowered && now >= lower_at && gate.machine().is_done() {
+            gate.machine_mut().remove(now);
+            lowered = true;
+        }
+        let mut outcomes = Vec::new();
+        gate.flush(now, |r| sim.submit(coordinator, r), |o| outcomes.push(o));
+        for o in outcomes {
+            assert!(
+                matches!(o, Outcome::Raised | Outcome::Removed { .. }),
+                "seed {seed}: the coordinator heard {o:?}"
+            );
+        }
+        for (i, w) in waits.iter_mut().enumerate() {
+            let session = sim.session(waiters[i]).session_id();
+            while let Some(event) = sim.poll_event(waiters[i]) {
+                let _ = w.handle_event(now, event, session);
+            }
+            // Wait once the gate is up (a wait on a gate not raised yet returns at once).
+            if !started[i] && raised && gate.machine().is_done() && !lowered {
+                w.machine_mut().wait(now, None);
+                started[i] = true;
+            }
+            let mut outcomes = Vec::new();
+            w.flush(now, |r| sim.submit(waiters[i], r), |o| outcomes.push(o));
+            for o in outcomes {
+                match o {
+                    Outcome::Cleared => cleared[i] = Some(now),
+                    other => panic!("seed {seed}: waiter {i} heard {other:?}"),
+                }
+            }
+        }
+        if !sim.step() {
+            sim.run_for(Duration::from_millis(1));
+        }
+    }
+    let removed = sim
+        .server_history()
+        .iter()
+        .find_map(|t| match &t.op {
+            zk_sim::TxnOp::Delete { path } if path == GATE => Some(t.time),
+            _ => None,
+        })
+        .expect("the gate was removed");
+    for (i, at) in cleared.iter().enumerate() {
+        let at = at.unwrap_or(start);
+        assert!(
+            at >= removed,
+            "seed {seed}: waiter {i} passed before the gate came down"
+        );
+    }
+    lost
+}
+
+#[test]
+fn waiters_pass_a_barrier_only_once_it_is_down() {
+    let seeds: u64 = std::env::var("ZK_BARRIER_SIM_SEEDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(12);
+    let lost: usize = (1..=seeds).map(check_gate).sum();
+    eprintln!("{seeds} schedules of a barrier and three waiters, {lost} lost replies");
+    assert!(lost >= seeds as usize * 5, "too few lost replies");
 }
