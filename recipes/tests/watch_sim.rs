@@ -6,6 +6,9 @@
 //! - versions reported for one life of the node never go back;
 //! - once faults and writes stop, the last value reported is the server's.
 //!
+//! And the children watch: children come and go under the same faults, the children
+//! version reported never goes back, and the last list reported is the server's.
+//!
 //! `ZK_WATCH_SIM_SEEDS=400 cargo test -p zk-recipes --test watch_sim` runs more.
 
 #[path = "sim_support/mod.rs"]
@@ -171,4 +174,130 @@ fn a_data_watch_reports_real_values_in_order_and_the_last_one_after_faults() {
     }
     eprintln!("{seeds} schedules: {values} values reported, {lost} lost replies");
     assert!(lost >= seeds as usize * 5, "too few lost replies");
+}
+
+/// The children watch under the same faults: children of `/w` come and go; the children
+/// version reported never goes back, and once faults stop the last list reported is the
+/// server's.
+fn check_children(seed: u64) -> usize {
+    let start = Instant::now();
+    let mut sim = Simulation::new(SimConfig::new(seed), start);
+    let writer = sim.add_client(|c| c);
+    let reader = sim.add_client(|c| c.with_session_timeout(Duration::from_secs(4)));
+    let made = sim.call(
+        writer,
+        Request::Create(CreateRequest {
+            path: PATH.into(),
+            data: Bytes::new(),
+            acl: Acl::open_unsafe(),
+            flags: CreateMode::Persistent.as_i32(),
+        }),
+        Duration::from_secs(30),
+    );
+    assert!(matches!(made, Some(Ok(_))), "seed {seed}: {made:?}");
+    let mut watch = Driven::new(NodeWatch::new(PATH, Target::Children));
+    let mut started = false;
+    let mut rng = sim_support::Rng::new(seed, 1);
+    let mut fault_rng = sim_support::Rng::new(seed, 98);
+    let mut reported: Vec<(Vec<String>, i32)> = Vec::new();
+    let faults_until = start + Duration::from_secs(8);
+    let writes_until = start + Duration::from_secs(9);
+    let deadline = start + Duration::from_secs(90);
+    let mut next_fault = start + Duration::from_millis(50);
+    let mut next_write = start + Duration::from_millis(20);
+    let mut next_compare = writes_until + Duration::from_secs(2);
+    loop {
+        let now = sim.now();
+        assert!(
+            now < deadline,
+            "seed {seed}: the children watch never caught up"
+        );
+        if now >= next_fault && now < faults_until {
+            let fault = match fault_rng.next(8) {
+                0..=2 => Fault::LoseNextReply(reader),
+                3 => Fault::Reset(reader),
+                4 => Fault::ExpireSession(reader),
+                _ => sim.random_fault(),
+            };
+            sim.fault(fault);
+            next_fault = now + Duration::from_millis(30 + fault_rng.next(150));
+        }
+        if now >= next_write && now < writes_until {
+            next_write = now + Duration::from_millis(5 + rng.next(40));
+            let child = format!("{PATH}/c{}", rng.next(6));
+            let request = if rng.next(2) == 0 {
+                Request::Create(CreateRequest {
+                    path: child,
+                    data: Bytes::new(),
+                    acl: Acl::open_unsafe(),
+                    flags: CreateMode::Persistent.as_i32(),
+                })
+            } else {
+                Request::Delete(DeleteRequest {
+                    path: child,
+                    version: -1,
+                })
+            };
+            let _ = sim.submit(writer, request);
+        }
+        while sim.poll_event(writer).is_some() {}
+        let session = sim.session(reader).session_id();
+        if !started && sim.session(reader).state().is_connected() {
+            watch.machine_mut().start(now);
+            started = true;
+        }
+        while let Some(event) = sim.poll_event(reader) {
+            let _ = watch.handle_event(now, event, session);
+        }
+        let mut outcomes = Vec::new();
+        watch.flush(now, |r| sim.submit(reader, r), |o| outcomes.push(o));
+        for o in outcomes {
+            match o {
+                Outcome::Children(Some((names, stat))) => reported.push((names, stat.cversion)),
+                other => panic!("seed {seed}: the children watch reported {other:?}"),
+            }
+        }
+        if now >= next_compare {
+            next_compare = now + Duration::from_secs(1);
+            let read = sim.call(
+                writer,
+                Request::GetChildren(GetChildrenRequest {
+                    path: PATH.into(),
+                    watch: false,
+                }),
+                Duration::from_secs(30),
+            );
+            let Some(Ok(Response::GetChildren(r))) = read else {
+                continue;
+            };
+            let mut on_server = r.children;
+            on_server.sort();
+            if reported.last().map(|(n, _)| n) == Some(&on_server) {
+                break;
+            }
+        }
+        if !sim.step() {
+            sim.run_for(Duration::from_millis(1));
+        }
+    }
+    for pair in reported.windows(2) {
+        assert!(
+            pair[1].1 >= pair[0].1,
+            "seed {seed}: the children version went back from {} to {}",
+            pair[0].1,
+            pair[1].1
+        );
+    }
+    reported.len()
+}
+
+#[test]
+fn a_children_watch_reports_in_order_and_the_last_list_after_faults() {
+    let seeds: u64 = std::env::var("ZK_WATCH_SIM_SEEDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(12);
+    let lists: usize = (1..=seeds).map(check_children).sum();
+    eprintln!("{seeds} schedules: {lists} children lists reported");
+    assert!(lists > seeds as usize);
 }
