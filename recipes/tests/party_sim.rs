@@ -1,10 +1,11 @@
 //! The party machine on zk-sim: three members join and leave at random moments, and give
-//! up on joins, while the simulation loses replies, resets and silences connections,
-//! expires sessions and stalls servers. Judged on the server's history:
+//! up on joins, while the simulation loses replies, resets, silences and isolates
+//! connections, expires sessions and stalls servers. Judged on the server's history:
 //!
 //! - while a member believes it is in (from `Acquired` until it leaves or hears
-//!   `Suspended` or `Lost`), its node exists on the server (a session the server expires
-//!   by force is excused for the moment the news takes to arrive);
+//!   `Suspended` or `Lost`), its node exists on the server, also when it is cut off past
+//!   its session timeout (expiries by force spare members inside, as no client could hear
+//!   of one first; one that lands as a join completes is excused for the news's way);
 //! - once everyone has left, no member node is left.
 //!
 //! `ZK_PARTY_SIM_SEEDS=400 cargo test -p zk-recipes --test party_sim` runs more.
@@ -100,9 +101,23 @@ fn check(seed: u64) -> (usize, usize) {
         assert!(now < deadline, "seed {seed}: the members never settled");
         if now >= next_fault && now < faults_until {
             let who = members[fault_rng.next(3) as usize].client;
+            let insiders: Vec<ClientId> = members
+                .iter()
+                .filter(|m| m.inside.is_some())
+                .map(|m| m.client)
+                .collect();
             let fault = match fault_rng.next(10) {
-                0..=4 => Fault::LoseNextReply(who),
-                5 => Fault::Reset(who),
+                0..=3 => Fault::LoseNextReply(who),
+                4 => Fault::Reset(who),
+                // A member inside cut off past its session timeout: it must suspend before
+                // the server expires it.
+                5 if !insiders.is_empty() => {
+                    let back = Duration::from_millis(1000 + fault_rng.next(5000));
+                    sim.fault_after(back, Fault::Rejoin(insiders[0]));
+                    Fault::Isolate(insiders[0])
+                }
+                // Expiries by force spare members inside: no client could hear of one first.
+                6 if insiders.contains(&who) => Fault::Reset(who),
                 6 => Fault::ExpireSession(who),
                 _ => sim.random_fault(),
             };
@@ -162,7 +177,12 @@ fn check(seed: u64) -> (usize, usize) {
                 match o {
                     Outcome::Acquired { .. } => {
                         m.give_up_at = None;
-                        m.inside = Some((now, now + Duration::from_millis(m.rng.next(600))));
+                        // Mostly short stays; some outlast a session timeout.
+                        let stay = match m.rng.next(4) {
+                            0 => 3000 + m.rng.next(5000),
+                            _ => m.rng.next(600),
+                        };
+                        m.inside = Some((now, now + Duration::from_millis(stay)));
                     }
                     Outcome::Suspended | Outcome::Lost => {
                         if let Some((from, _)) = m.inside.take() {
@@ -197,9 +217,10 @@ fn check(seed: u64) -> (usize, usize) {
     let forced = sim_support::forced_expiries(&sim);
     let news = Duration::from_millis(10);
     for (who, node, from, until) in &beliefs {
-        // A node the server expired by force may be gone before the member hears of it.
+        // The latest life begun by then; a node the server expired by force may be gone
+        // before the member hears of it.
         let forced_death = |d: Instant| forced.contains(&(*who, d)) && *from <= d + news;
-        let life = lives.iter().find(|(p, born, died)| {
+        let life = lives.iter().rev().find(|(p, born, died)| {
             p == node && born <= from && died.is_none_or(|d| d > *from || forced_death(d))
         });
         let Some((_, _, died)) = life else {
