@@ -1486,7 +1486,9 @@ impl QueueItem {
     }
 
     /// Removes the item and its claim for good, in one transaction. Fails with
-    /// [`Error::SessionExpired`] when the claim went with its session.
+    /// [`Error::SessionExpired`] when the claim went with its session, and with
+    /// [`Error::ConnectionLoss`] when the session ended just as the transaction was sent
+    /// (it may have landed, or another worker may have taken the item since).
     pub fn consume(self) -> Result<()> {
         self.finish(Box::new(|m, now| m.consume(now)), QueueOutcome::Consumed)
     }

@@ -514,6 +514,9 @@ pub struct LockingQueue {
     claim: Option<String>,
     /// A consume was sent: a claim found gone may mean it landed.
     consume_sent: bool,
+    /// The claim's session ended while consuming: a claim found gone may have gone with
+    /// it, and the item to another worker.
+    claim_session_ended: bool,
     current: Option<Tag>,
     io: Io<Job, Outcome>,
 }
@@ -541,6 +544,7 @@ impl LockingQueue {
             changed: false,
             claim: None,
             consume_sent: false,
+            claim_session_ended: false,
             current: None,
             io: Io::new(),
         }
@@ -589,6 +593,7 @@ impl LockingQueue {
         };
         self.phase = Phase::Consuming;
         self.consume_sent = false;
+        self.claim_session_ended = false;
         self.read_claim(name, Why::Consume);
     }
 
@@ -897,10 +902,16 @@ impl LockingQueue {
 
     fn on_entry_gone(&mut self, name: String, reply: Result<Response, SessionError>) {
         match reply {
-            // Our claim and the item went together: our transaction landed.
+            // Our claim and the item went together: our transaction landed, unless the
+            // claim's session ended meanwhile, when another worker may have claimed and
+            // consumed the item after it.
             Err(SessionError::Server(ErrorCode::NoNode)) => {
                 self.claim = None;
-                self.finish(Outcome::Consumed)
+                self.finish(if self.claim_session_ended {
+                    Outcome::InDoubt
+                } else {
+                    Outcome::Consumed
+                })
             }
             // The claim went with the session, the item stayed for others.
             Ok(_) => {
@@ -973,10 +984,14 @@ impl Recipe for LockingQueue {
             AppState::Connected => {
                 self.session = session_id;
                 if self.claim_session != 0 && session_id != self.claim_session {
+                    self.claim_session_ended |= self.phase == Phase::Consuming;
                     self.lost();
                 }
             }
-            AppState::Lost => self.lost(),
+            AppState::Lost => {
+                self.claim_session_ended |= self.phase == Phase::Consuming;
+                self.lost();
+            }
             _ => {}
         }
     }

@@ -187,7 +187,9 @@ impl QueueItem {
 
     /// Removes the item from the queue for good, with its claim, in one transaction.
     /// Fails with [`Error::SessionExpired`] when the claim went with its session (the item
-    /// is then back in the queue for others). Dropping this future before it returns
+    /// is then back in the queue for others), and with [`Error::ConnectionLoss`] when the
+    /// session ended just as the transaction was sent: it may have landed, or another
+    /// worker may have taken the item since. Dropping this future before it returns
     /// leaves the item claimed until the transaction's fate is known, then put back if it
     /// did not land.
     pub async fn consume(self) -> Result<()> {
