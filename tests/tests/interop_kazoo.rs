@@ -1,5 +1,6 @@
 //! Our lock machine (`zk_recipes::lock::Lock`, driven here by a `zk_mio::Connection` in a
-//! plain mio loop) and Kazoo's `Lock`, taking turns on the same lock path of a real
+//! plain mio loop) and Kazoo's `Lock` (and, in a second test, Kazoo's `Election`), taking
+//! turns on the same lock path of a real
 //! ZooKeeper 3.8 server. Inside the lock each side creates an exclusive ephemeral marker
 //! node and increments a shared counter with a versioned write: a marker that already
 //! exists, or a version that moved, means two holders at once. At the end the counter
@@ -34,28 +35,32 @@ const KAZOO_SIDE: &str = r#"
 import sys
 from kazoo.client import KazooClient
 from kazoo.exceptions import NodeExistsError, BadVersionError
-hosts, turns, name = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+hosts, turns, name, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 zk = KazooClient(hosts=hosts, timeout=10)
 zk.start(timeout=20)
 lock = zk.Lock("/interop/lock", name)
-overlaps = 0
-done = 0
+seen = {"done": 0, "overlaps": 0}
+def turn():
+    try:
+        zk.create("/interop/marker", name.encode(), ephemeral=True)
+    except NodeExistsError:
+        seen["overlaps"] += 1
+        return
+    data, stat = zk.get("/interop/counter")
+    try:
+        zk.set("/interop/counter", str(int(data) + 1).encode(), version=stat.version)
+        seen["done"] += 1
+    except BadVersionError:
+        seen["overlaps"] += 1
+    zk.delete("/interop/marker")
 for _ in range(turns):
-    with lock:
-        try:
-            zk.create("/interop/marker", name.encode(), ephemeral=True)
-        except NodeExistsError:
-            overlaps += 1
-            continue
-        data, stat = zk.get("/interop/counter")
-        try:
-            zk.set("/interop/counter", str(int(data) + 1).encode(), version=stat.version)
-            done += 1
-        except BadVersionError:
-            overlaps += 1
-        zk.delete("/interop/marker")
+    if mode == "election":
+        zk.Election("/interop/lock", name).run(turn)
+    else:
+        with lock:
+            turn()
 zk.stop()
-print("KAZOO", done, overlaps)
+print("KAZOO", seen["done"], seen["overlaps"])
 "#;
 
 /// One session in a mio loop, running the lock machine (through `Driven`, which keeps its
@@ -153,6 +158,17 @@ fn create(path: &str, data: &'static str, options: &CreateOptions) -> Op<String>
 
 #[test]
 fn our_lock_and_kazoos_exclude_each_other() {
+    take_turns("lock");
+}
+
+#[test]
+fn our_lock_and_kazoos_election_never_lead_at_once() {
+    take_turns("election");
+}
+
+/// Our lock and Kazoo's (`mode`: its `Lock`, or its `Election`, which leads while it holds
+/// a `Lock` on the path) take `TURNS` turns each on one path of a fresh server.
+fn take_turns(mode: &str) {
     let Some(python) = interop::kazoo() else {
         return;
     };
@@ -166,7 +182,8 @@ fn our_lock_and_kazoos_exclude_each_other() {
         }
     }
 
-    let kazoo = interop::python(&python, KAZOO_SIDE, &[&hosts, &TURNS.to_string(), "kazoo"])
+    let turns = TURNS.to_string();
+    let kazoo = interop::python(&python, KAZOO_SIDE, &[&hosts, &turns, "kazoo", mode])
         .spawn()
         .expect("start the Kazoo side");
 
