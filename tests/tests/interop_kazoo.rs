@@ -1,7 +1,6 @@
 //! Our lock machine (`zk_recipes::lock::Lock`, driven here by a `zk_mio::Connection` in a
 //! plain mio loop) and Kazoo's `Lock` (and, in a second test, Kazoo's `Election`), taking
-//! turns on the same lock path of a real
-//! ZooKeeper 3.8 server. Inside the lock each side creates an exclusive ephemeral marker
+//! turns on the same lock path of a real ZooKeeper 3.8 server. Inside the lock each side creates an exclusive ephemeral marker
 //! node and increments a shared counter with a versioned write: a marker that already
 //! exists, or a version that moved, means two holders at once. At the end the counter
 //! must equal the number of turns taken, and no lock node may be left.
