@@ -32,6 +32,7 @@ pub mod error;
 pub mod path;
 pub mod records;
 pub mod retry;
+pub mod sasl;
 pub mod session;
 pub mod watch;
 
