@@ -318,10 +318,21 @@ enum Phase {
     Locking,
     /// Holding it: reading and writing the holder node.
     Deciding,
-    /// Letting the lock go, with what was decided.
-    Unlocking {
-        obtained: bool,
-    },
+    /// Letting the lock go, then doing what was decided.
+    Unlocking(After),
+}
+
+/// What follows once the lock of the current path is let go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum After {
+    /// Report the lease obtained.
+    Obtained,
+    /// Try the next path, or report the lease refused after the last.
+    Next,
+    /// Decide this path again, under a new lock.
+    Again,
+    /// Nothing: the attempt failed or was given up.
+    Stop,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -447,8 +458,8 @@ impl Lease {
             && matches!(self.phase, Phase::Unlocking { .. } | Phase::Idle)
         {
             self.lock = None;
-            if let Phase::Unlocking { obtained } = self.phase {
-                self.unlocked(now, obtained);
+            if let Phase::Unlocking(after) = self.phase {
+                self.unlocked(now, after);
             }
         }
     }
@@ -470,8 +481,7 @@ impl Lease {
             // The lock's session ended while deciding: decide again under a new lock.
             (Phase::Deciding, lock::Outcome::Lost) => {
                 self.current = None;
-                self.phase = Phase::Unlocking { obtained: false };
-                self.at = self.at.wrapping_sub(1);
+                self.phase = Phase::Unlocking(After::Again);
                 if let Some(l) = self.lock.as_mut() {
                     l.release(now);
                 }
@@ -480,18 +490,20 @@ impl Lease {
         }
     }
 
-    fn unlocked(&mut self, now: Instant, obtained: bool) {
+    fn unlocked(&mut self, now: Instant, after: After) {
         self.phase = Phase::Idle;
-        if obtained {
-            let path = self.paths[self.at].clone();
-            self.io.emit(Outcome::Obtained { path });
-            return;
-        }
-        self.at = self.at.wrapping_add(1);
-        if self.at < self.paths.len() {
-            self.lock_path(now);
-        } else {
-            self.io.emit(Outcome::Refused);
+        match after {
+            After::Obtained => {
+                let path = self.paths[self.at].clone();
+                self.io.emit(Outcome::Obtained { path });
+            }
+            After::Next if self.at + 1 < self.paths.len() => {
+                self.at += 1;
+                self.lock_path(now);
+            }
+            After::Next => self.io.emit(Outcome::Refused),
+            After::Again => self.lock_path(now),
+            After::Stop => {}
         }
     }
 
@@ -511,7 +523,11 @@ impl Lease {
     fn decide(&mut self, now: Instant, done: Option<bool>) {
         if let Some(obtained) = done {
             self.current = None;
-            self.phase = Phase::Unlocking { obtained };
+            self.phase = Phase::Unlocking(if obtained {
+                After::Obtained
+            } else {
+                After::Next
+            });
             if let Some(l) = self.lock.as_mut() {
                 l.release(now);
             }
@@ -587,8 +603,7 @@ impl Lease {
         self.io.emit(Outcome::Failed(e));
         self.current = None;
         // Let the lock go; nothing more is tried.
-        self.at = self.paths.len();
-        self.phase = Phase::Unlocking { obtained: false };
+        self.phase = Phase::Unlocking(After::Stop);
         if let Some(l) = self.lock.as_mut() {
             l.release(now);
         }
@@ -655,11 +670,10 @@ impl Recipe for Lease {
     }
 
     fn release(&mut self, now: Instant) {
-        // Stop trying; a write under way decides on its own, the lock goes.
-        self.at = self.paths.len();
+        // Stop trying; a write under way lands or not on its own, the lock goes.
         if self.phase != Phase::Idle {
             self.current = None;
-            self.phase = Phase::Unlocking { obtained: false };
+            self.phase = Phase::Unlocking(After::Stop);
         }
         if let Some(l) = self.lock.as_mut() {
             l.release(now);

@@ -1012,7 +1012,6 @@ impl Recipe for LockingQueue {
                     return self.on_read_claim(name, Why::Unclaim, reply);
                 }
                 (Job::Unclaim(name), reply) => return self.on_unclaim(name, reply),
-                (Job::Consume(_), Ok(_)) => {}
                 _ => {}
             }
             return self.settle();
