@@ -27,7 +27,7 @@ use zk_proto::records::{Acl, GetChildrenRequest, Request, Response};
 use zk_recipes::barrier::{DoubleBarrier, Outcome, READY};
 use zk_recipes::lock::Flavor;
 use zk_recipes::{Driven, Recipe};
-use zk_sim::harness::{ClientId, Fault, Happened, SimConfig, Simulation};
+use zk_sim::harness::{ClientId, Fault, SimConfig, Simulation};
 
 const ROUNDS: usize = 8;
 const COUNT: usize = 3;
@@ -243,19 +243,12 @@ fn check(seed: u64, tally: &mut Tally) {
         matches!(reply, Some(Ok(Response::GetChildren(_)))),
         "seed {seed}: {reply:?}"
     );
-    tally.lost_replies += sim
-        .history()
-        .iter()
-        .filter(|r| matches!(r.what, Happened::Fault(Fault::LoseNextReply(_))))
-        .count();
+    tally.lost_replies += sim_support::lost_replies(&sim);
 }
 
 #[test]
 fn participants_enter_with_all_and_leave_after_all_under_faults() {
-    let seeds: u64 = std::env::var("ZK_BARRIER_SIM_SEEDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(12);
+    let seeds: u64 = sim_support::seeds("ZK_BARRIER_SIM_SEEDS", 12);
     let mut tally = Tally::default();
     for seed in 1..=seeds {
         check(seed, &mut tally);
@@ -384,10 +377,7 @@ fn check_gate(seed: u64) -> usize {
 
 #[test]
 fn waiters_pass_a_barrier_only_once_it_is_down() {
-    let seeds: u64 = std::env::var("ZK_BARRIER_SIM_SEEDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(12);
+    let seeds: u64 = sim_support::seeds("ZK_BARRIER_SIM_SEEDS", 12);
     let lost: usize = (1..=seeds).map(check_gate).sum();
     eprintln!("{seeds} schedules of a barrier and three waiters, {lost} lost replies");
     assert!(lost >= seeds as usize * 5, "too few lost replies");

@@ -17,11 +17,11 @@ mod sim_support;
 
 use std::time::{Duration, Instant};
 
-use zk_proto::records::{Acl, GetChildrenRequest, Request, Response};
+use zk_proto::records::Acl;
 use zk_recipes::lease::{HOLDER, Lease, Outcome};
 use zk_recipes::{Driven, Recipe};
 use zk_sim::TxnOp;
-use zk_sim::harness::{ClientId, Fault, Happened, SimConfig, Simulation};
+use zk_sim::harness::{ClientId, Fault, SimConfig, Simulation};
 
 const PATH: &str = "/l";
 const LEASE: Duration = Duration::from_secs(2);
@@ -207,39 +207,17 @@ fn check(seed: u64, tally: &mut Tally) {
     }
     // No lock node is left.
     let probe = sim.add_client(|c| c);
-    let mut left = None;
-    for _ in 0..10 {
-        let reply = sim.call(
-            probe,
-            Request::GetChildren(GetChildrenRequest {
-                path: PATH.into(),
-                watch: false,
-            }),
-            Duration::from_secs(30),
-        );
-        if let Some(Ok(Response::GetChildren(r))) = reply {
-            left = Some(r.children);
-            break;
-        }
-    }
-    let left = left.expect("listing the lease's path");
+    let left = sim_support::children(&mut sim, probe, PATH);
     assert!(
         left.iter().all(|c| c == HOLDER),
         "seed {seed}: left {left:?}"
     );
-    tally.lost_replies += sim
-        .history()
-        .iter()
-        .filter(|r| matches!(r.what, Happened::Fault(Fault::LoseNextReply(_))))
-        .count();
+    tally.lost_replies += sim_support::lost_replies(&sim);
 }
 
 #[test]
 fn never_two_holders_of_a_lease_under_faults() {
-    let seeds: u64 = std::env::var("ZK_LEASE_SIM_SEEDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(12);
+    let seeds: u64 = sim_support::seeds("ZK_LEASE_SIM_SEEDS", 12);
     let mut tally = Tally::default();
     for seed in 1..=seeds {
         check(seed, &mut tally);

@@ -15,12 +15,12 @@ mod sim_support;
 
 use std::time::{Duration, Instant};
 
-use zk_proto::records::{Acl, GetChildrenRequest, Request, Response};
+use zk_proto::records::Acl;
 use zk_recipes::lock::Outcome;
 use zk_recipes::party::{Party, Style};
 use zk_recipes::{Driven, Recipe};
 use zk_sim::TxnOp;
-use zk_sim::harness::{ClientId, Fault, Happened, SimConfig, Simulation};
+use zk_sim::harness::{ClientId, Fault, SimConfig, Simulation};
 
 const PATH: &str = "/party";
 
@@ -233,47 +233,18 @@ fn check(seed: u64) -> (usize, usize) {
         );
     }
     let probe = sim.add_client(|c| c);
-    let mut left = None;
-    for _ in 0..10 {
-        let reply = sim.call(
-            probe,
-            Request::GetChildren(GetChildrenRequest {
-                path: PATH.into(),
-                watch: false,
-            }),
-            Duration::from_secs(30),
-        );
-        match reply {
-            Some(Ok(Response::GetChildren(r))) => {
-                left = Some(r.children);
-                break;
-            }
-            Some(Err(zk_proto::session::Error::Server(zk_proto::ErrorCode::NoNode))) => {
-                left = Some(Vec::new());
-                break;
-            }
-            _ => {}
-        }
-    }
-    let left = left.expect("listing the party");
+    let left = sim_support::children(&mut sim, probe, PATH);
     assert!(
         left.is_empty(),
         "seed {seed}: members left behind: {left:?}"
     );
-    let lost = sim
-        .history()
-        .iter()
-        .filter(|r| matches!(r.what, Happened::Fault(Fault::LoseNextReply(_))))
-        .count();
+    let lost = sim_support::lost_replies(&sim);
     (beliefs.len(), lost)
 }
 
 #[test]
 fn a_member_is_on_the_server_while_it_believes_so_and_leaves_nothing() {
-    let seeds: u64 = std::env::var("ZK_PARTY_SIM_SEEDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(12);
+    let seeds: u64 = sim_support::seeds("ZK_PARTY_SIM_SEEDS", 12);
     let (mut beliefs, mut lost) = (0, 0);
     for seed in 1..=seeds {
         let (b, l) = check(seed);

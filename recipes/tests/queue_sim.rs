@@ -24,11 +24,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use zk_proto::consts::CreateMode;
-use zk_proto::records::{Acl, CreateRequest, GetChildrenRequest, Request, Response};
+use zk_proto::records::{Acl, CreateRequest, Request};
 use zk_proto::session::Error as SessionError;
 use zk_recipes::queue::{LockingQueue, Outcome};
 use zk_recipes::{Driven, Recipe};
-use zk_sim::harness::{ClientId, Fault, Happened, SimConfig, Simulation};
+use zk_sim::harness::{ClientId, Fault, SimConfig, Simulation};
 
 const PATH: &str = "/q";
 const ITEMS: usize = 24;
@@ -62,26 +62,6 @@ fn create(path: &str, data: &str, mode: CreateMode) -> Request {
         acl: Acl::open_unsafe(),
         flags: mode.as_i32(),
     })
-}
-
-fn children(sim: &mut Simulation, probe: ClientId, path: &str) -> Vec<String> {
-    // The probe may meet a fault left over from the schedule: ask again.
-    let mut last = None;
-    for _ in 0..10 {
-        let reply = sim.call(
-            probe,
-            Request::GetChildren(GetChildrenRequest {
-                path: path.to_string(),
-                watch: false,
-            }),
-            Duration::from_secs(30),
-        );
-        match reply {
-            Some(Ok(Response::GetChildren(r))) => return r.children,
-            other => last = Some(other),
-        }
-    }
-    panic!("listing {path}: {last:?}")
 }
 
 fn check(seed: u64, tally: &mut Tally) -> usize {
@@ -289,8 +269,8 @@ fn check(seed: u64, tally: &mut Tally) -> usize {
         "seed {seed}: consumed more than once: {twice:?}"
     );
     assert_eq!(accounted(&consumed, &doubted), ITEMS, "seed {seed}");
-    let entries = children(&mut sim, probe, "/q/entries");
-    let taken = children(&mut sim, probe, "/q/taken");
+    let entries = sim_support::children(&mut sim, probe, "/q/entries");
+    let taken = sim_support::children(&mut sim, probe, "/q/taken");
     assert!(
         entries.is_empty() && taken.is_empty(),
         "seed {seed}: left {entries:?} and claims {taken:?}\n{}",
@@ -299,18 +279,12 @@ fn check(seed: u64, tally: &mut Tally) -> usize {
     for (entry, n) in consumed {
         *tally.consumed.entry(format!("{seed}/{entry}")).or_default() += n;
     }
-    sim.history()
-        .iter()
-        .filter(|r| matches!(r.what, Happened::Fault(Fault::LoseNextReply(_))))
-        .count()
+    sim_support::lost_replies(&sim)
 }
 
 #[test]
 fn every_item_is_consumed_exactly_once_under_faults() {
-    let seeds: u64 = std::env::var("ZK_QUEUE_SIM_SEEDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(12);
+    let seeds: u64 = sim_support::seeds("ZK_QUEUE_SIM_SEEDS", 12);
     let mut tally = Tally::default();
     let mut lost_replies = 0;
     for seed in 1..=seeds {
@@ -425,17 +399,14 @@ fn check_plain(seed: u64) -> (usize, usize) {
         "seed {seed}: {} taken and {in_doubt} in doubt of {ITEMS}",
         taken.len()
     );
-    let left = children(&mut sim, probe, PATH);
+    let left = sim_support::children(&mut sim, probe, PATH);
     assert!(left.is_empty(), "seed {seed}: left {left:?}");
     (taken.len(), in_doubt)
 }
 
 #[test]
 fn plain_queue_items_are_taken_at_most_once_and_none_is_left() {
-    let seeds: u64 = std::env::var("ZK_QUEUE_SIM_SEEDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(12);
+    let seeds: u64 = sim_support::seeds("ZK_QUEUE_SIM_SEEDS", 12);
     let (mut taken, mut in_doubt) = (0, 0);
     for seed in 1..=seeds {
         let (t, d) = check_plain(seed);

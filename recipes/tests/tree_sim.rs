@@ -21,7 +21,7 @@ use zk_proto::records::*;
 use zk_recipes::Driven;
 use zk_recipes::tree::{Outcome, TreeCache};
 use zk_sim::TxnOp;
-use zk_sim::harness::{ClientId, Fault, Happened, SimConfig, Simulation};
+use zk_sim::harness::{ClientId, Fault, SimConfig, Simulation};
 
 const ROOT: &str = "/t";
 
@@ -210,20 +210,13 @@ fn check(seed: u64) -> (usize, usize) {
             "seed {seed}: the mirror showed {path} at version {version}, which never existed"
         );
     }
-    let lost = sim
-        .history()
-        .iter()
-        .filter(|r| matches!(r.what, Happened::Fault(Fault::LoseNextReply(_))))
-        .count();
+    let lost = sim_support::lost_replies(&sim);
     (updates, lost)
 }
 
 #[test]
 fn the_mirror_shows_only_real_versions_and_converges_after_faults() {
-    let seeds: u64 = std::env::var("ZK_TREE_SIM_SEEDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(12);
+    let seeds: u64 = sim_support::seeds("ZK_TREE_SIM_SEEDS", 12);
     let (mut updates, mut lost) = (0, 0);
     for seed in 1..=seeds {
         let (u, l) = check(seed);

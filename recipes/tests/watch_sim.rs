@@ -23,7 +23,7 @@ use zk_proto::records::*;
 use zk_recipes::Driven;
 use zk_recipes::watch::{NodeWatch, Outcome, Target};
 use zk_sim::TxnOp;
-use zk_sim::harness::{Fault, Happened, SimConfig, Simulation};
+use zk_sim::harness::{Fault, SimConfig, Simulation};
 
 const PATH: &str = "/w";
 
@@ -152,20 +152,13 @@ fn check(seed: u64) -> (usize, usize) {
         }
         last = Some((*czxid, *version));
     }
-    let lost = sim
-        .history()
-        .iter()
-        .filter(|r| matches!(r.what, Happened::Fault(Fault::LoseNextReply(_))))
-        .count();
+    let lost = sim_support::lost_replies(&sim);
     (reported.len(), lost)
 }
 
 #[test]
 fn a_data_watch_reports_real_values_in_order_and_the_last_one_after_faults() {
-    let seeds: u64 = std::env::var("ZK_WATCH_SIM_SEEDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(12);
+    let seeds: u64 = sim_support::seeds("ZK_WATCH_SIM_SEEDS", 12);
     let (mut values, mut lost) = (0, 0);
     for seed in 1..=seeds {
         let (v, l) = check(seed);
@@ -293,10 +286,7 @@ fn check_children(seed: u64) -> usize {
 
 #[test]
 fn a_children_watch_reports_in_order_and_the_last_list_after_faults() {
-    let seeds: u64 = std::env::var("ZK_WATCH_SIM_SEEDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(12);
+    let seeds: u64 = sim_support::seeds("ZK_WATCH_SIM_SEEDS", 12);
     let lists: usize = (1..=seeds).map(check_children).sum();
     eprintln!("{seeds} schedules: {lists} children lists reported");
     assert!(lists > seeds as usize);

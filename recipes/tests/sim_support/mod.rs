@@ -4,10 +4,11 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use zk_proto::records::{GetChildrenRequest, Request, Response};
 use zk_sim::TxnOp;
-use zk_sim::harness::{Fault, Happened, Simulation};
+use zk_sim::harness::{ClientId, Fault, Happened, Simulation};
 
 /// A xorshift generator: each contender's own, so schedules replay from the seed.
 #[derive(Debug, Clone, Copy)]
@@ -67,4 +68,40 @@ pub fn forced_expiries(sim: &Simulation) -> Vec<(usize, Instant)> {
             _ => None,
         })
         .collect()
+}
+
+/// How many schedules to run: `var` from the environment, else `default`.
+pub fn seeds(var: &str, default: u64) -> u64 {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// How many replies the simulation lost on purpose.
+pub fn lost_replies(sim: &Simulation) -> usize {
+    sim.history()
+        .iter()
+        .filter(|r| matches!(r.what, Happened::Fault(Fault::LoseNextReply(_))))
+        .count()
+}
+
+/// The children of `path` as a probe client sees them, asked again after a fault left
+/// over from the schedule; empty for a missing node.
+pub fn children(sim: &mut Simulation, probe: ClientId, path: &str) -> Vec<String> {
+    let mut last = None;
+    for _ in 0..10 {
+        let request = Request::GetChildren(GetChildrenRequest {
+            path: path.to_string(),
+            watch: false,
+        });
+        match sim.call(probe, request, Duration::from_secs(30)) {
+            Some(Ok(Response::GetChildren(r))) => return r.children,
+            Some(Err(zk_proto::session::Error::Server(zk_proto::ErrorCode::NoNode))) => {
+                return Vec::new();
+            }
+            other => last = Some(other),
+        }
+    }
+    panic!("listing {path}: {last:?}")
 }
