@@ -8,7 +8,7 @@ use zk_harness::{Fault, Proxy};
 use zk_tests::{client, shared_server};
 use zk_tokio::Client;
 use zk_tokio::recipes::{
-    DoubleBarrier, Election, Lock, LockGuard, LockState, LockingQueue, Party, Semaphore,
+    DoubleBarrier, Election, Lock, LockGuard, LockState, LockingQueue, Party, Semaphore, TreeCache,
 };
 
 /// Waits until `dir` holds exactly `n` children, and returns them.
@@ -27,14 +27,20 @@ async fn settle(c: &Client, dir: &str, n: usize, within: Duration) -> Vec<String
     }
 }
 
+/// A client whose every request takes 300 ms each way through a proxy.
+async fn slow_link() -> (Proxy, Client) {
+    let proxy = Proxy::start(shared_server().addr()).unwrap();
+    let c = client(&proxy.connect_string()).await;
+    proxy.set_fault(Fault::Delay(Duration::from_millis(300)));
+    (proxy, c)
+}
+
 /// A holder of the lock on `dir`, and a waiter's client whose every request takes
 /// 300 ms each way through a proxy.
 async fn contended(dir: &str) -> (Client, LockGuard, Proxy, Client) {
     let holder = client(&shared_server().connect_string()).await;
     let held = Lock::new(&holder, dir).acquire().await.unwrap();
-    let proxy = Proxy::start(shared_server().addr()).unwrap();
-    let waiter = client(&proxy.connect_string()).await;
-    proxy.set_fault(Fault::Delay(Duration::from_millis(300)));
+    let (proxy, waiter) = slow_link().await;
     (holder, held, proxy, waiter)
 }
 
@@ -230,9 +236,7 @@ async fn semaphore_acquisitions_dropped_at_any_await_point_leave_no_node() {
     let path = "/semaphores/dropped";
     let holder = client(&shared_server().connect_string()).await;
     let held = Semaphore::new(&holder, path, 1).acquire().await.unwrap();
-    let proxy = Proxy::start(shared_server().addr()).unwrap();
-    let waiter = client(&proxy.connect_string()).await;
-    proxy.set_fault(Fault::Delay(Duration::from_millis(300)));
+    let (proxy, waiter) = slow_link().await;
     let sem = Semaphore::new(&waiter, path, 1);
     for ms in [50u64, 250, 650, 900, 1400, 2000] {
         let attempt = tokio::time::timeout(Duration::from_millis(ms), sem.acquire()).await;
@@ -349,9 +353,7 @@ async fn a_double_barrier_is_not_entered_by_a_session_expiring() {
 async fn double_barrier_enters_dropped_at_any_await_point_leave_no_node() {
     let path = "/barriers/dropped";
     let observer = client(&shared_server().connect_string()).await;
-    let proxy = Proxy::start(shared_server().addr()).unwrap();
-    let c = client(&proxy.connect_string()).await;
-    proxy.set_fault(Fault::Delay(Duration::from_millis(300)));
+    let (proxy, c) = slow_link().await;
     // Two of three never arrive: every enter waits, and is dropped on the way (while
     // its create travels, while the reply does, while it counts, while it waits).
     for ms in [50u64, 100, 250, 400, 650, 900, 1400, 2000] {
@@ -380,9 +382,7 @@ async fn queue_behind_a_slow_link(path: &str, n: usize) -> (Client, LockingQueue
     for i in 0..n {
         fill.put(format!("i{i}")).await.unwrap();
     }
-    let proxy = Proxy::start(shared_server().addr()).unwrap();
-    let c = client(&proxy.connect_string()).await;
-    proxy.set_fault(Fault::Delay(Duration::from_millis(300)));
+    let (proxy, c) = slow_link().await;
     (observer, fill, proxy, c)
 }
 
@@ -486,9 +486,7 @@ async fn a_claim_whose_reply_was_lost_is_adopted_and_consumed() {
 async fn lease_attempts_dropped_at_any_await_point_leave_no_lock_node() {
     let path = "/leases/dropped";
     let observer = client(&shared_server().connect_string()).await;
-    let proxy = Proxy::start(shared_server().addr()).unwrap();
-    let c = client(&proxy.connect_string()).await;
-    proxy.set_fault(Fault::Delay(Duration::from_millis(300)));
+    let (proxy, c) = slow_link().await;
     let lease = zk_tokio::recipes::Lease::new(&c, path, "dropped");
     // Dropped while the lock's node is created, while it is held and the lease read,
     // and while the lease is written.
@@ -524,9 +522,7 @@ async fn lease_attempts_dropped_at_any_await_point_leave_no_lock_node() {
 async fn party_joins_dropped_at_any_await_point_leave_no_member() {
     let path = "/parties/dropped";
     let observer = client(&shared_server().connect_string()).await;
-    let proxy = Proxy::start(shared_server().addr()).unwrap();
-    let c = client(&proxy.connect_string()).await;
-    proxy.set_fault(Fault::Delay(Duration::from_millis(300)));
+    let (proxy, c) = slow_link().await;
     let party = Party::new(&c, path, "dropped");
     // Dropped while the directory or the member's node is created, and while the
     // create's reply travels back.
@@ -548,9 +544,7 @@ async fn party_joins_dropped_at_any_await_point_leave_no_member() {
 async fn counter_additions_dropped_mid_way_count_at_most_once() {
     let path = "/counters/dropped";
     let observer = client(&shared_server().connect_string()).await;
-    let proxy = Proxy::start(shared_server().addr()).unwrap();
-    let c = client(&proxy.connect_string()).await;
-    proxy.set_fault(Fault::Delay(Duration::from_millis(300)));
+    let (proxy, c) = slow_link().await;
     let counter = zk_tokio::recipes::Counter::new(&c, path);
     // Dropped while reading, while writing, and while the write's reply travels back.
     let drops = [100u64, 500, 700, 900, 1300, 1500];
@@ -575,6 +569,158 @@ async fn counter_additions_dropped_mid_way_count_at_most_once() {
         drops.len()
     );
     assert_eq!(counter.add(1).await.unwrap(), value + 1);
+    c.close().await;
+    observer.close().await;
+}
+
+/// Waits until `path` exists (or not), as `want` says.
+async fn until_exists(c: &Client, path: &str, want: bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while c.exists(path).await.unwrap().is_some() != want {
+        assert!(
+            Instant::now() < deadline,
+            "{path} never {}",
+            if want { "appeared" } else { "went" }
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn barrier_calls_dropped_or_with_a_lost_reply() {
+    let gate_path = "/gates/faults";
+    let observer = client(&shared_server().connect_string()).await;
+    let (proxy, c) = slow_link().await;
+    let gate = zk_tokio::recipes::Barrier::new(&c, gate_path);
+    // A raise whose reply is lost is sent again: NodeExists means it landed.
+    let raising = tokio::spawn({
+        let gate = gate.clone();
+        async move { gate.create().await }
+    });
+    until_exists(&observer, gate_path, true).await;
+    proxy.set_fault(Fault::Pass);
+    proxy.cut();
+    raising.await.unwrap().unwrap();
+    // Waits dropped at any point owe nothing; a later wait still sees the barrier.
+    proxy.set_fault(Fault::Delay(Duration::from_millis(300)));
+    for ms in [50u64, 350, 700] {
+        let _ = tokio::time::timeout(Duration::from_millis(ms), gate.wait(None)).await;
+    }
+    assert!(!gate.wait(Some(Duration::from_millis(800))).await.unwrap());
+    // A removal whose reply is lost is confirmed, not failed.
+    let removing = tokio::spawn({
+        let gate = gate.clone();
+        async move { gate.remove().await }
+    });
+    until_exists(&observer, gate_path, false).await;
+    proxy.set_fault(Fault::Pass);
+    proxy.cut();
+    removing.await.unwrap().unwrap();
+    assert!(gate.wait(Some(Duration::from_secs(5))).await.unwrap());
+    c.close().await;
+    observer.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_calls_dropped_or_with_a_lost_reply() {
+    let path = "/queues/plain-faults";
+    let observer = client(&shared_server().connect_string()).await;
+    let fill = zk_tokio::recipes::Queue::new(&observer, path);
+    for i in 0..4 {
+        fill.put(format!("i{i}")).await.unwrap();
+    }
+    let (proxy, c) = slow_link().await;
+    let queue = zk_tokio::recipes::Queue::new(&c, path);
+    // Gets dropped mid-way: each takes at most the one item it was deleting.
+    let drops = [100u64, 700, 1300];
+    for ms in drops {
+        let _ = tokio::time::timeout(Duration::from_millis(ms), queue.get()).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let left = fill.len().await.unwrap();
+    assert!(
+        left + drops.len() >= 4,
+        "{left} of 4 left after {} drops",
+        drops.len()
+    );
+    // A put whose reply is lost is reported, not repeated: exactly one more item.
+    let putting = tokio::spawn({
+        let queue = queue.clone();
+        async move { queue.put("late").await }
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while fill.len().await.unwrap() == left {
+        assert!(Instant::now() < deadline, "the put never landed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    proxy.set_fault(Fault::Pass);
+    proxy.cut();
+    let put = putting.await.unwrap();
+    assert!(
+        matches!(put, Err(zk_tokio::Error::ConnectionLoss)),
+        "a put whose reply was lost is in doubt: {put:?}"
+    );
+    assert_eq!(fill.len().await.unwrap(), left + 1, "put once, not twice");
+    c.close().await;
+    observer.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_whose_write_reply_was_lost_is_read_back() {
+    let path = "/leases/lost-reply";
+    let observer = client(&shared_server().connect_string()).await;
+    let (proxy, c) = slow_link().await;
+    let obtaining = tokio::spawn({
+        let c = c.clone();
+        async move {
+            zk_tokio::recipes::Lease::new(&c, path, "writer")
+                .obtain(Duration::from_secs(60))
+                .await
+        }
+    });
+    until_exists(&observer, &format!("{path}/lease_holder"), true).await;
+    proxy.set_fault(Fault::Pass);
+    proxy.cut();
+    assert!(
+        obtaining.await.unwrap().unwrap(),
+        "our own write, read back"
+    );
+    let other = zk_tokio::recipes::Lease::new(&observer, path, "other");
+    assert_eq!(other.holder().await.unwrap().as_deref(), Some("writer"));
+    assert!(!other.obtain(Duration::from_secs(60)).await.unwrap());
+    c.close().await;
+    observer.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tree_cache_starts_dropped_or_cut_mid_load() {
+    let root = "/trees/faults";
+    let observer = client(&shared_server().connect_string()).await;
+    for i in 0..5 {
+        observer
+            .create_all(&format!("{root}/n{i}/leaf"), "x")
+            .await
+            .unwrap();
+    }
+    let (proxy, c) = slow_link().await;
+    // Starts dropped while the watch is set and while the tree is read owe nothing.
+    for ms in [100u64, 700, 1500] {
+        let _ = tokio::time::timeout(Duration::from_millis(ms), TreeCache::start(&c, root)).await;
+    }
+    // A load cut mid-way is read again on the new connection.
+    let starting = tokio::spawn({
+        let c = c.clone();
+        async move { TreeCache::start(&c, root).await }
+    });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    proxy.set_fault(Fault::Pass);
+    proxy.cut();
+    let cache = tokio::time::timeout(Duration::from_secs(10), starting)
+        .await
+        .expect("the load finishes after the cut")
+        .unwrap()
+        .unwrap();
+    assert_eq!(cache.len(), 11, "the root, 5 nodes and their leaves");
     c.close().await;
     observer.close().await;
 }
