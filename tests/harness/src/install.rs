@@ -37,6 +37,29 @@ pub fn classpath() -> Result<String, HarnessError> {
     Ok(cp)
 }
 
+/// Every `/usr/share/java/netty-*.jar`, each preceded by `:`, for a server that serves TLS
+/// (Debian's `netty-all.jar` only points at the module jars, so each must be named).
+pub(crate) fn netty_classpath() -> Result<String, HarnessError> {
+    let mut jars: Vec<String> = std::fs::read_dir("/usr/share/java")?
+        .flatten()
+        .map(|e| e.path().display().to_string())
+        .filter(|p| {
+            p.rsplit('/')
+                .next()
+                .is_some_and(|name| name.starts_with("netty-") && name.ends_with(".jar"))
+        })
+        .collect();
+    if jars.is_empty() {
+        return Err(HarnessError::Install(
+            "no /usr/share/java/netty-*.jar: TLS needs Debian's libnetty-java, which the \
+             zookeeper package depends on"
+                .into(),
+        ));
+    }
+    jars.sort();
+    Ok(jars.iter().map(|j| format!(":{j}")).collect())
+}
+
 fn ensure_installed() -> Result<(), HarnessError> {
     if Path::new(DEBIAN_JAR).exists() {
         return Ok(());

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 use crate::fourlw::{Mode, four_letter};
+use crate::pki::{CertKey, Pki};
 use crate::ports::free_port;
 use crate::spawn::{signal, spawn_tied};
 use crate::{HarnessError, install};
@@ -36,6 +37,62 @@ pub struct ServerOptions {
     /// Write each member's client address into its `server.N` line, so that
     /// `/zookeeper/config` names it (needed by clients that follow reconfigurations).
     pub client_addresses_in_config: bool,
+    /// Also serve TLS on a `secureClientPort` (see [`ServerTls`]).
+    pub tls: Option<ServerTls>,
+}
+
+/// Whether a TLS server asks clients for a certificate (`ssl.clientAuth`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// Never asks.
+    None,
+    /// Asks, and accepts clients without one.
+    Want,
+    /// Refuses clients without a certificate its trust store vouches for.
+    Need,
+}
+
+impl ClientAuth {
+    fn word(self) -> &'static str {
+        match self {
+            ClientAuth::None => "none",
+            ClientAuth::Want => "want",
+            ClientAuth::Need => "need",
+        }
+    }
+}
+
+/// TLS for a server: a `secureClientPort` on loopback beside the plain client port (which
+/// four-letter words and plain tests keep using), served by Netty from PEM files.
+///
+/// The x509 authentication provider is always registered, with the same key and trust
+/// stores, so a client certificate gives its session the identity `x509:<subject DN>`.
+#[derive(Debug, Clone)]
+pub struct ServerTls {
+    /// The server's certificate and key.
+    pub server: CertKey,
+    /// The CA certificates client certificates must chain to.
+    pub trust_pem: String,
+    /// Whether clients must present a certificate.
+    pub client_auth: ClientAuth,
+}
+
+impl ServerTls {
+    /// TLS with `pki`'s server certificate, trusting `pki`'s CA, asking for no client
+    /// certificate.
+    pub fn new(pki: &Pki) -> Result<ServerTls, HarnessError> {
+        Ok(ServerTls {
+            server: pki.server_cert()?,
+            trust_pem: pki.ca_pem(),
+            client_auth: ClientAuth::None,
+        })
+    }
+
+    /// Sets `ssl.clientAuth`.
+    pub fn client_auth(mut self, auth: ClientAuth) -> Self {
+        self.client_auth = auth;
+        self
+    }
 }
 
 impl Default for ServerOptions {
@@ -48,6 +105,7 @@ impl Default for ServerOptions {
             jvm_flags: Vec::new(),
             start_timeout: Duration::from_secs(60),
             client_addresses_in_config: false,
+            tls: None,
         }
     }
 }
@@ -76,6 +134,12 @@ impl ServerOptions {
         self.client_addresses_in_config = true;
         self.property("reconfigEnabled", "true")
             .jvm_flag("-Dzookeeper.skipACL=yes")
+    }
+
+    /// Serves TLS as well, on a second port ([`ZkServer::secure_port`]).
+    pub fn tls(mut self, tls: ServerTls) -> Self {
+        self.tls = Some(tls);
+        self
     }
 
     /// Adds a JVM flag.
@@ -120,6 +184,47 @@ fn sweep_stale_dirs() {
     }
 }
 
+/// Writes the key and trust stores and the `zoo.cfg` lines and JVM flags that serve TLS on
+/// `port`.
+fn configure_tls(
+    cfg: &mut String,
+    options: &mut ServerOptions,
+    dir: &Path,
+    tls: &ServerTls,
+    port: u16,
+) -> Result<(), HarnessError> {
+    let keys = dir.join("server-keys.pem");
+    let trust = dir.join("trust.pem");
+    fs::write(&keys, tls.server.key_store_pem())?;
+    fs::write(&trust, &tls.trust_pem)?;
+    let _ = writeln!(
+        cfg,
+        "secureClientPort={port}\nsecureClientPortAddress=127.0.0.1"
+    );
+    let _ = writeln!(
+        cfg,
+        "serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory"
+    );
+    let _ = writeln!(cfg, "ssl.clientAuth={}", tls.client_auth.word());
+    // The server's own TLS context reads zoo.cfg; the x509 provider, which Netty consults
+    // whenever a client presents a certificate, reads the same settings from system
+    // properties.
+    for (key, value) in [
+        ("ssl.keyStore.location", keys.display().to_string()),
+        ("ssl.keyStore.type", "PEM".to_string()),
+        ("ssl.trustStore.location", trust.display().to_string()),
+        ("ssl.trustStore.type", "PEM".to_string()),
+    ] {
+        let _ = writeln!(cfg, "{key}={value}");
+        options.jvm_flags.push(format!("-Dzookeeper.{key}={value}"));
+    }
+    options.jvm_flags.push(
+        "-Dzookeeper.authProvider.x509=org.apache.zookeeper.server.auth.X509AuthenticationProvider"
+            .to_string(),
+    );
+    Ok(())
+}
+
 /// Quorum and leader-election ports of one ensemble member.
 #[derive(Debug, Clone, Copy)]
 struct PeerPorts {
@@ -140,6 +245,7 @@ struct PeerPorts {
 pub struct ZkServer {
     id: u32,
     port: u16,
+    secure_port: Option<u16>,
     dir: TempDir,
     java: String,
     classpath: String,
@@ -217,13 +323,25 @@ impl ZkServer {
                 }
             }
         }
-        for (k, v) in &o.properties {
+        let mut options = options;
+        let mut classpath = classpath;
+        let secure_port = match options.tls.clone() {
+            Some(tls) => {
+                let secure = free_port()?;
+                configure_tls(&mut cfg, &mut options, dir.path(), &tls, secure)?;
+                classpath.push_str(&install::netty_classpath()?);
+                Some(secure)
+            }
+            None => None,
+        };
+        for (k, v) in &options.properties {
             let _ = writeln!(cfg, "{k}={v}");
         }
         fs::write(dir.path().join("zoo.cfg"), cfg)?;
         Ok(ZkServer {
             id,
             port,
+            secure_port,
             dir,
             java: std::env::var("JAVA").unwrap_or_else(|_| "java".into()),
             classpath,
@@ -420,6 +538,16 @@ impl ZkServer {
         self.port
     }
 
+    /// The TLS client port, when the server was started with [`ServerOptions::tls`].
+    pub fn secure_port(&self) -> Option<u16> {
+        self.secure_port
+    }
+
+    /// `127.0.0.1:<secure port>`, when the server serves TLS.
+    pub fn secure_connect_string(&self) -> Option<String> {
+        self.secure_port.map(|p| format!("127.0.0.1:{p}"))
+    }
+
     /// The client address.
     pub fn addr(&self) -> SocketAddr {
         SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))
@@ -580,5 +708,15 @@ impl Ensemble {
     pub fn connect_string(&self) -> String {
         let addrs: Vec<String> = self.servers.iter().map(|s| s.connect_string()).collect();
         addrs.join(",")
+    }
+
+    /// Every member's TLS client address, comma-separated, when they serve TLS.
+    pub fn secure_connect_string(&self) -> Option<String> {
+        let addrs: Option<Vec<String>> = self
+            .servers
+            .iter()
+            .map(|s| s.secure_connect_string())
+            .collect();
+        addrs.map(|a| a.join(","))
     }
 }
