@@ -20,6 +20,8 @@ use zk_proto::session::{self, Config, HostError, Session};
 
 pub mod op;
 pub mod plan;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 pub use op::{Op, Reply};
 
@@ -99,6 +101,9 @@ pub enum Error {
     UnexpectedResponse,
     /// The client could not start (a thread or poller could not be created).
     Start(String),
+    /// TLS settings that cannot be used (the reason inside): a PEM without certificates, a
+    /// key that does not fit its certificate, a name no certificate can carry.
+    Tls(String),
 }
 
 impl std::fmt::Display for Error {
@@ -128,6 +133,7 @@ impl std::fmt::Display for Error {
                 f.write_str("the server's reply does not match the request")
             }
             Error::Start(why) => write!(f, "the client could not start: {why}"),
+            Error::Tls(why) => write!(f, "unusable TLS settings: {why}"),
             // Every other variant has a session form, written above.
             _ => f.write_str("unknown client error"),
         }
@@ -189,7 +195,7 @@ impl Error {
             | Error::TooLarge { .. }
             | Error::InvalidRequest(_) => Some(ErrorCode::BadArguments),
             Error::Transaction { code, .. } => Some(*code),
-            Error::Hosts(_) | Error::UnexpectedResponse | Error::Start(_) => None,
+            Error::Hosts(_) | Error::UnexpectedResponse | Error::Start(_) | Error::Tls(_) => None,
         }
     }
 
@@ -233,7 +239,8 @@ impl Error {
             | Error::ConnectTimeout { .. }
             | Error::CallTimeout(_)
             | Error::UnexpectedResponse
-            | Error::Start(_) => return None,
+            | Error::Start(_)
+            | Error::Tls(_) => return None,
         })
     }
 
@@ -311,6 +318,9 @@ pub struct ClientOptions {
     pub slow_request: Option<Duration>,
     /// Follow the ensemble's membership in `/zookeeper/config`.
     pub follow_config: bool,
+    /// Speak TLS to every server; `None` for plain TCP.
+    #[cfg(feature = "tls")]
+    pub tls: Option<tls::TlsOptions>,
 }
 
 /// Writes the setters a driver's client builder shares, for a builder struct with a field
@@ -434,6 +444,17 @@ macro_rules! client_option_setters {
             self.options.retry = policy;
             self
         }
+
+        /// Speaks TLS to every server of the connect string, which must name their
+        /// `secureClientPort`s: each connection and read-only probe does a handshake first,
+        /// checking the server's certificate against the given roots and the host's name.
+        /// A failed handshake counts as a failed connection attempt, with its cause in words
+        /// in the connect timeout's error. Needs the driver's `tls` feature.
+        #[cfg(feature = "tls")]
+        pub fn tls(mut self, tls: $crate::tls::TlsOptions) -> Self {
+            self.options.tls = Some(tls);
+            self
+        }
     };
 }
 
@@ -502,6 +523,8 @@ impl ClientOptions {
             call_timeout: None,
             slow_request: None,
             follow_config: false,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 

@@ -2,6 +2,11 @@
 //! own purity test covers what that brings), nothing under it is an async runtime or an IO
 //! library, and its source touches no socket, clock, thread or async code. Every driver and
 //! the recipes build on it, so nothing here may assume a calling convention.
+//!
+//! One optional dependency is allowed: rustls, behind the `tls` feature, for the TLS
+//! settings both drivers share. rustls is itself a sans-IO state machine; the wall clock it
+//! checks certificates against is read only when a driver runs a handshake. Nothing under it
+//! may be a runtime or an IO library either.
 
 use std::path::Path;
 
@@ -13,6 +18,8 @@ use purity_support::{
 mod purity_support;
 
 const ALLOWED: &[&str] = &["zk-proto", "bytes"];
+/// Allowed only as optional dependencies behind a feature.
+const OPTIONAL: &[&str] = &["rustls"];
 
 fn manifest_dir() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -24,15 +31,45 @@ fn the_client_layer_has_no_runtime_or_io_under_it() {
     let direct = graph.get("zk-client").cloned().unwrap_or_default();
     for d in &direct {
         assert!(
-            ALLOWED.contains(&d.as_str()),
-            "zk-client depends on {d}; it may use only {ALLOWED:?}"
+            ALLOWED.contains(&d.as_str()) || OPTIONAL.contains(&d.as_str()),
+            "zk-client depends on {d}; it may use only {ALLOWED:?} and, optionally, {OPTIONAL:?}"
         );
     }
-    assert_eq!(direct.len(), ALLOWED.len(), "{direct:?}");
+    for a in ALLOWED {
+        assert!(direct.iter().any(|d| d == a), "{direct:?}");
+    }
+    let manifest = std::fs::read_to_string(manifest_dir().join("Cargo.toml")).unwrap();
+    for o in OPTIONAL {
+        let line = manifest
+            .lines()
+            .find(|l| l.starts_with(&format!("{o} =")))
+            .unwrap_or_else(|| panic!("{o} is not in zk-client's manifest"));
+        assert!(
+            line.contains("optional = true"),
+            "{o} must stay optional: {line}"
+        );
+    }
     // zk-proto's own purity test holds it to bytes, nom and thiserror.
     let seen = closure(&graph, &["bytes", "nom", "thiserror"].map(String::from));
     for f in RUNTIME_CRATES {
         assert!(!seen.contains(*f), "{f} is under zk-client: {seen:?}");
+    }
+    // Under rustls: no runtime or IO library, and libc only for the operating system's
+    // randomness every handshake needs (getrandom) and ring's CPU feature detection.
+    let seen = closure(&graph, &["rustls".to_string()]);
+    for f in RUNTIME_CRATES.iter().filter(|f| **f != "libc") {
+        assert!(!seen.contains(*f), "{f} is under rustls: {seen:?}");
+    }
+    for p in &seen {
+        if graph
+            .get(p)
+            .is_some_and(|deps| deps.iter().any(|d| d == "libc"))
+        {
+            assert!(
+                p == "getrandom" || p == "ring",
+                "{p} brings libc under zk-client"
+            );
+        }
     }
 }
 

@@ -126,6 +126,8 @@ enum IoOp {
 struct NewSession {
     session: session::Session,
     snapshot: Arc<Mutex<Snapshot>>,
+    #[cfg(feature = "tls")]
+    tls: Option<zk_client::tls::TlsOptions>,
 }
 
 /// The process's IO thread for blocking clients: one `mio::Poll` for every session.
@@ -230,6 +232,8 @@ impl ClientBuilder {
             IoOp::Open(Box::new(NewSession {
                 session,
                 snapshot: snapshot.clone(),
+                #[cfg(feature = "tls")]
+                tls: self.options.tls.clone(),
             })),
         );
         if !opened {
@@ -860,17 +864,26 @@ impl IoThread {
     fn op(&mut self, now: Instant, key: usize, op: IoOp) {
         match op {
             IoOp::Open(new) => {
-                let conn =
-                    match Connection::from_session(new.session, self.poll.registry(), Token(key)) {
-                        Ok(conn) => conn,
-                        Err(e) => {
-                            warn!(error = %e, "cannot start a session");
-                            if let Ok(mut snap) = new.snapshot.lock() {
-                                snap.state = SessionState::Closed;
-                            }
-                            return;
+                let registry = self.poll.registry();
+                #[cfg(feature = "tls")]
+                let opened = match new.tls {
+                    Some(tls) => {
+                        Connection::from_session_with_tls(new.session, registry, Token(key), tls)
+                    }
+                    None => Connection::from_session(new.session, registry, Token(key)),
+                };
+                #[cfg(not(feature = "tls"))]
+                let opened = Connection::from_session(new.session, registry, Token(key));
+                let conn = match opened {
+                    Ok(conn) => conn,
+                    Err(e) => {
+                        warn!(error = %e, "cannot start a session");
+                        if let Ok(mut snap) = new.snapshot.lock() {
+                            snap.state = SessionState::Closed;
                         }
-                    };
+                        return;
+                    }
+                };
                 let mut s = SessionLoop::new(conn, new.snapshot, self.callbacks.clone(), key);
                 touch(&mut self.touched, &mut s, key);
                 self.sessions.insert(key, s);

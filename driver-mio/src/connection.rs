@@ -26,10 +26,34 @@ pub fn blocking_resolver() -> Resolver {
 
 const READ_CHUNK: usize = 64 * 1024;
 
+/// The TLS settings of a connection (with the `tls` feature).
+#[cfg(feature = "tls")]
+type Tls = Option<zk_client::tls::TlsOptions>;
+/// Without the `tls` feature there is nothing to configure.
+#[cfg(not(feature = "tls"))]
+type Tls = NoTls;
+
+/// Stands for TLS settings and state in a build without the `tls` feature.
+#[cfg(not(feature = "tls"))]
+#[derive(Debug, Default, Clone, Copy)]
+struct NoTls;
+
+/// rustls' client state machine over one socket, when the client speaks TLS.
+#[cfg(feature = "tls")]
+type TlsConn = Option<Box<rustls::ClientConnection>>;
+#[cfg(not(feature = "tls"))]
+type TlsConn = NoTls;
+
 struct Sock {
     stream: TcpStream,
+    /// The TCP connection is established.
     connected: bool,
-    /// Addresses of the same host still to try if this one fails.
+    /// The session was told the connection is up: at once over TCP, after the handshake over
+    /// TLS. Frames are queued only from then on.
+    ready: bool,
+    tls: TlsConn,
+    /// The host being connected to, and its addresses still to try if this one fails.
+    host: HostAddr,
     candidates: Vec<SocketAddr>,
     out: VecDeque<Bytes>,
 }
@@ -37,6 +61,8 @@ struct Sock {
 struct Probe {
     host: usize,
     stream: TcpStream,
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    tls: TlsConn,
     sent: bool,
     answer: Vec<u8>,
     deadline: Instant,
@@ -86,6 +112,8 @@ pub struct Connection {
     registry: Registry,
     token: Token,
     resolver: Resolver,
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    tls: Tls,
     sock: Option<Sock>,
     generation: u64,
     probes: Vec<Probe>,
@@ -126,7 +154,37 @@ impl Connection {
         now: Instant,
         resolver: Resolver,
     ) -> io::Result<Self> {
-        Self::from_parts(Session::new(config, now), registry, token, now, resolver)
+        Self::from_parts(
+            Session::new(config, now),
+            registry,
+            token,
+            now,
+            resolver,
+            Default::default(),
+        )
+    }
+
+    /// Like [`Connection::new`], speaking TLS to every server (their `secureClientPort`s)
+    /// with `tls`: each connection and read-only probe does a handshake first, inside the
+    /// same `Poll`, and the session hears of a connection only once it is done. A failed
+    /// handshake counts as a failed connection attempt, its cause in words among the
+    /// session's connect failures.
+    #[cfg(feature = "tls")]
+    pub fn with_tls(
+        config: Config,
+        registry: &Registry,
+        token: Token,
+        now: Instant,
+        tls: zk_client::tls::TlsOptions,
+    ) -> io::Result<Self> {
+        Self::from_parts(
+            Session::new(config, now),
+            registry,
+            token,
+            now,
+            blocking_resolver(),
+            Some(tls),
+        )
     }
 
     /// A connection driving an already configured `session` (for example one built from
@@ -138,6 +196,25 @@ impl Connection {
             token,
             Instant::now(),
             blocking_resolver(),
+            Default::default(),
+        )
+    }
+
+    /// Like [`Connection::from_session`], over TLS (see [`Connection::with_tls`]).
+    #[cfg(feature = "tls")]
+    pub fn from_session_with_tls(
+        session: Session,
+        registry: &Registry,
+        token: Token,
+        tls: zk_client::tls::TlsOptions,
+    ) -> io::Result<Self> {
+        Self::from_parts(
+            session,
+            registry,
+            token,
+            Instant::now(),
+            blocking_resolver(),
+            Some(tls),
         )
     }
 
@@ -147,12 +224,14 @@ impl Connection {
         token: Token,
         now: Instant,
         resolver: Resolver,
+        tls: Tls,
     ) -> io::Result<Self> {
         let mut c = Connection {
             session,
             registry: registry.try_clone()?,
             token,
             resolver,
+            tls,
             sock: None,
             generation: 0,
             probes: Vec::new(),
@@ -296,7 +375,7 @@ impl Connection {
                 }
             }
             while let Some(bytes) = self.session.poll_transmit() {
-                if let Some(sock) = self.sock.as_mut().filter(|s| s.connected) {
+                if let Some(sock) = self.sock.as_mut().filter(|s| s.ready) {
                     trace!(bytes = bytes.len(), "queued for writing");
                     sock.out.push_back(bytes);
                 }
@@ -331,7 +410,7 @@ impl Connection {
         self.drop_sock();
         info!(host, %addr, "connecting");
         match (self.resolver)(addr) {
-            Ok(addrs) if !addrs.is_empty() => self.try_addrs(now, addrs),
+            Ok(addrs) if !addrs.is_empty() => self.try_addrs(now, addr, addrs),
             Ok(_) => self
                 .session
                 .handle_connect_failed(now, format!("{addr} resolves to no address")),
@@ -341,10 +420,17 @@ impl Connection {
         }
     }
 
-    fn try_addrs(&mut self, now: Instant, mut addrs: Vec<SocketAddr>) {
+    fn try_addrs(&mut self, now: Instant, host: &HostAddr, mut addrs: Vec<SocketAddr>) {
         addrs.reverse();
         let mut last = String::from("no address");
         while let Some(a) = addrs.pop() {
+            let tls = match self.start_tls(host) {
+                Ok(tls) => tls,
+                Err(e) => {
+                    self.session.handle_connect_failed(now, e);
+                    return;
+                }
+            };
             match TcpStream::connect(a) {
                 Ok(mut stream) => {
                     match self.registry.register(
@@ -356,6 +442,9 @@ impl Connection {
                             self.sock = Some(Sock {
                                 stream,
                                 connected: false,
+                                ready: false,
+                                tls,
+                                host: host.clone(),
                                 candidates: addrs,
                                 out: VecDeque::new(),
                             });
@@ -388,21 +477,56 @@ impl Connection {
             if let Some(e) = failed {
                 debug!(error = %e, "connect failed");
                 let candidates = std::mem::take(&mut sock.candidates);
+                let host = sock.host.clone();
                 self.drop_sock();
                 if candidates.is_empty() {
                     self.session.handle_connect_failed(now, e.to_string());
                 } else {
-                    self.try_addrs(now, candidates);
+                    self.try_addrs(now, &host, candidates);
                 }
                 return;
             }
             sock.connected = true;
             let _ = sock.stream.set_nodelay(true);
             info!(peer = ?sock.stream.peer_addr().ok(), "connected");
-            self.session.handle_connected(now);
-            self.drive(now);
+            if !tls_active(&sock.tls) {
+                sock.ready = true;
+                self.session.handle_connected(now);
+                self.drive(now);
+            } else {
+                // The ClientHello goes out now; the session waits for the handshake.
+                self.write_out(now);
+            }
         }
         self.read_ready(now);
+    }
+
+    /// A TLS client state for a connection to `host`, when the client speaks TLS.
+    #[cfg(feature = "tls")]
+    fn start_tls(&self, host: &HostAddr) -> Result<TlsConn, String> {
+        let Some(tls) = &self.tls else {
+            return Ok(None);
+        };
+        let name = tls.server_name(&host.host).map_err(|e| e.to_string())?;
+        rustls::ClientConnection::new(tls.config().clone(), name)
+            .map(|c| Some(Box::new(c)))
+            .map_err(|e| zk_client::tls::describe_tls_error(&e))
+    }
+
+    #[cfg(not(feature = "tls"))]
+    fn start_tls(&self, _host: &HostAddr) -> Result<TlsConn, String> {
+        Ok(NoTls)
+    }
+
+    /// The connection failed before or during the TLS handshake, or broke after it.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    fn sock_failed(&mut self, now: Instant, ready: bool, why: String) {
+        self.drop_sock();
+        if ready {
+            self.session.handle_disconnected(now, why);
+        } else {
+            self.session.handle_connect_failed(now, why);
+        }
     }
 
     fn read_ready(&mut self, now: Instant) {
@@ -420,6 +544,11 @@ impl Connection {
     }
 
     fn read_into(&mut self, now: Instant, buf: &mut [u8]) {
+        #[cfg(feature = "tls")]
+        if self.sock.as_ref().is_some_and(|s| s.tls.is_some()) {
+            self.read_tls(now, buf);
+            return;
+        }
         let generation = self.generation;
         loop {
             let Some(sock) = self.sock.as_mut().filter(|s| s.connected) else {
@@ -455,8 +584,99 @@ impl Connection {
         }
     }
 
+    /// Reads TLS records until the socket would block, completing the handshake on the way
+    /// and handing the plaintext to the session.
+    #[cfg(feature = "tls")]
+    fn read_tls(&mut self, now: Instant, buf: &mut [u8]) {
+        let generation = self.generation;
+        loop {
+            let Some(sock) = self.sock.as_mut().filter(|s| s.connected) else {
+                return;
+            };
+            let ready = sock.ready;
+            let Some(tls) = sock.tls.as_mut() else {
+                return;
+            };
+            match tls.read_tls(&mut sock.stream) {
+                Ok(0) => {
+                    debug!("connection closed by the server");
+                    let why = if ready {
+                        "closed by the server".to_string()
+                    } else {
+                        zk_client::tls::describe_handshake_error(&io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "closed during the handshake",
+                        ))
+                    };
+                    self.sock_failed(now, ready, why);
+                    return;
+                }
+                Ok(n) => trace!(bytes = n, "read TLS"),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    debug!(error = %e, "read failed");
+                    self.sock_failed(now, ready, e.to_string());
+                    return;
+                }
+            }
+            if let Err(e) = tls.process_new_packets() {
+                // rustls queued an alert for the server: send it on the way out.
+                let _ = tls.write_tls(&mut sock.stream);
+                let why = zk_client::tls::describe_tls_error(&e);
+                debug!(%why, "TLS failed");
+                self.sock_failed(now, ready, why);
+                return;
+            }
+            if !ready && !tls.is_handshaking() {
+                sock.ready = true;
+                info!(version = ?tls.protocol_version(), "TLS handshake done");
+                self.session.handle_connected(now);
+                self.drive(now);
+                if self.generation != generation {
+                    return;
+                }
+            }
+            // Hand over every plaintext byte the records carried.
+            loop {
+                let Some(tls) = self.sock.as_mut().and_then(|s| s.tls.as_mut()) else {
+                    return;
+                };
+                match tls.reader().read(buf) {
+                    Ok(0) => {
+                        // The server's close_notify: a clean close.
+                        self.sock_failed(now, true, "closed by the server".into());
+                        return;
+                    }
+                    Ok(n) => {
+                        self.session.handle_input(now, &buf[..n]);
+                        self.drive(now);
+                        if self.generation != generation {
+                            return;
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => {
+                        self.sock_failed(now, true, e.to_string());
+                        return;
+                    }
+                }
+            }
+            // Handshake messages, alerts and key updates answer at once.
+            self.write_out(now);
+            if self.generation != generation {
+                return;
+            }
+        }
+    }
+
     /// Writes what is queued until the socket would block.
     fn write_out(&mut self, now: Instant) {
+        #[cfg(feature = "tls")]
+        if self.sock.as_ref().is_some_and(|s| s.tls.is_some()) {
+            self.write_tls(now);
+            return;
+        }
         let Some(sock) = self.sock.as_mut().filter(|s| s.connected) else {
             return;
         };
@@ -483,6 +703,46 @@ impl Connection {
         // whole life: whatever is left goes out at the next WRITABLE edge.
     }
 
+    /// Moves queued frames into rustls and its records into the socket until either is
+    /// done or the socket would block.
+    #[cfg(feature = "tls")]
+    fn write_tls(&mut self, now: Instant) {
+        let Some(sock) = self.sock.as_mut().filter(|s| s.connected) else {
+            return;
+        };
+        let ready = sock.ready;
+        let Some(tls) = sock.tls.as_mut() else {
+            return;
+        };
+        loop {
+            while let Some(front) = sock.out.front_mut() {
+                match tls.writer().write(front) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        front.advance(n);
+                        if front.is_empty() {
+                            sock.out.pop_front();
+                        }
+                    }
+                    Err(_) => break,
+                }
+            }
+            if !tls.wants_write() {
+                return;
+            }
+            match tls.write_tls(&mut sock.stream) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    debug!(error = %e, "write failed");
+                    self.sock_failed(now, ready, e.to_string());
+                    return;
+                }
+            }
+        }
+    }
+
     // ----- read-only probes -----
 
     fn start_probe(&mut self, now: Instant, host: usize, addr: &HostAddr, deadline: Instant) {
@@ -499,15 +759,17 @@ impl Connection {
             )?;
             Ok(stream)
         });
-        match result {
-            Ok(stream) => self.probes.push(Probe {
+        let tls = self.start_tls(addr);
+        match (result, tls) {
+            (Ok(stream), Ok(tls)) => self.probes.push(Probe {
                 host,
                 stream,
+                tls,
                 sent: false,
                 answer: Vec::new(),
                 deadline,
             }),
-            Err(_) => self
+            _ => self
                 .session
                 .handle_probe_result(now, host, ProbeResult::Unreachable),
         }
@@ -529,10 +791,25 @@ impl Connection {
     }
 }
 
+/// The connection speaks TLS.
+#[cfg(feature = "tls")]
+fn tls_active(tls: &TlsConn) -> bool {
+    tls.is_some()
+}
+
+#[cfg(not(feature = "tls"))]
+fn tls_active(_tls: &TlsConn) -> bool {
+    false
+}
+
 /// Advances one `isro` probe; `Some` once it has an answer or gave up.
 fn probe_step(p: &mut Probe, now: Instant) -> Option<ProbeResult> {
     if now >= p.deadline {
         return Some(ProbeResult::Unreachable);
+    }
+    #[cfg(feature = "tls")]
+    if let Some(tls) = p.tls.as_mut() {
+        return probe_step_tls(tls, &mut p.stream, &mut p.sent, &mut p.answer);
     }
     if !p.sent {
         match p.stream.write(ProbeResult::QUESTION) {
@@ -556,6 +833,68 @@ fn probe_step(p: &mut Probe, now: Instant) -> Option<ProbeResult> {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(_) => return Some(ProbeResult::Unreachable),
+        }
+    }
+}
+
+/// Advances one `isro` probe over TLS: the question waits in rustls until the handshake is
+/// done; a server that closes without `close_notify` after answering still answered.
+#[cfg(feature = "tls")]
+fn probe_step_tls(
+    tls: &mut rustls::ClientConnection,
+    stream: &mut TcpStream,
+    sent: &mut bool,
+    answer: &mut Vec<u8>,
+) -> Option<ProbeResult> {
+    if !*sent {
+        if tls.writer().write_all(ProbeResult::QUESTION).is_err() {
+            return Some(ProbeResult::Unreachable);
+        }
+        *sent = true;
+    }
+    loop {
+        while tls.wants_write() {
+            match tls.write_tls(stream) {
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::NotConnected
+                    ) =>
+                {
+                    break;
+                }
+                Err(_) => return Some(ProbeResult::Unreachable),
+            }
+        }
+        match tls.read_tls(stream) {
+            Ok(0) => return Some(ProbeResult::from_answer(answer)),
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::NotConnected
+                ) =>
+            {
+                return None;
+            }
+            Err(_) => return Some(ProbeResult::from_answer(answer)),
+        }
+        if tls.process_new_packets().is_err() {
+            return Some(ProbeResult::Unreachable);
+        }
+        let mut buf = [0u8; 16];
+        loop {
+            match tls.reader().read(&mut buf) {
+                Ok(0) => return Some(ProbeResult::from_answer(answer)),
+                Ok(n) => {
+                    answer.extend_from_slice(&buf[..n]);
+                    if answer.len() >= 2 {
+                        return Some(ProbeResult::from_answer(answer));
+                    }
+                }
+                Err(_) => break,
+            }
         }
     }
 }

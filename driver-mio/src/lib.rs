@@ -55,6 +55,10 @@ pub mod recipes;
 
 pub use calls::{Calls, Pending, Routed};
 pub use connection::{Connection, Resolver, blocking_resolver};
+/// TLS settings (with the `tls` feature): see [`Connection::with_tls`] and
+/// [`blocking::ClientBuilder::tls`].
+#[cfg(feature = "tls")]
+pub use zk_client::tls::{TlsBuilder, TlsOptions};
 pub use zk_client::{
     CreateOptions, Error, MultiBuilder, ReadOp, ReadResult, Reconfig, Result, op, unique_id,
 };

@@ -50,6 +50,10 @@ impl ClientBuilder {
         let seed = self.options.seed.unwrap_or_else(zk_client::random_u64);
         let now = tokio::time::Instant::now().into_std();
         let session = self.options.session(now, seed)?;
+        #[cfg(feature = "tls")]
+        let tls = self.options.tls.clone().map(std::sync::Arc::new);
+        #[cfg(not(feature = "tls"))]
+        let tls = crate::connection::NoTls;
         let (tx, rx) = mpsc::unbounded_channel();
         let (snap_tx, snap_rx) = watch::channel(Snapshot {
             hosts: session.hosts().to_vec().into(),
@@ -67,7 +71,7 @@ impl ClientBuilder {
             session_id = tracing::field::Empty
         );
         tokio::spawn(tracing::Instrument::instrument(
-            Task::new(session, rx, snap_tx).run(),
+            Task::new(session, rx, snap_tx, tls).run(),
             span,
         ));
         Ok(Client {

@@ -76,7 +76,65 @@ struct Waiter {
     watch: Option<WatchSink>,
 }
 
-type Connecting = Pin<Box<dyn Future<Output = io::Result<TcpStream>> + Send>>;
+type Connecting = Pin<Box<dyn Future<Output = io::Result<Stream>> + Send>>;
+
+/// The TLS settings of a client, shared by its connections and probes.
+#[cfg(feature = "tls")]
+pub(crate) type Tls = Option<std::sync::Arc<zk_client::tls::TlsOptions>>;
+/// Without the `tls` feature there is nothing to configure.
+#[cfg(not(feature = "tls"))]
+pub(crate) type Tls = NoTls;
+
+/// Stands for TLS settings in a build without the `tls` feature.
+#[cfg(not(feature = "tls"))]
+#[derive(Debug, Default, Clone)]
+pub(crate) struct NoTls;
+
+#[cfg(feature = "tls")]
+type TlsStream = tokio_rustls::client::TlsStream<TcpStream>;
+
+/// The bytes to and from one server: plain TCP, or TLS over it.
+enum Stream {
+    Tcp(TcpStream),
+    #[cfg(feature = "tls")]
+    Tls(Box<TlsStream>),
+}
+
+enum Reader {
+    Tcp(OwnedReadHalf),
+    #[cfg(feature = "tls")]
+    Tls(tokio::io::ReadHalf<TlsStream>),
+}
+
+enum Writer {
+    Tcp(OwnedWriteHalf),
+    #[cfg(feature = "tls")]
+    Tls(tokio::io::WriteHalf<TlsStream>),
+}
+
+impl Stream {
+    fn peer_addr(&self) -> io::Result<std::net::SocketAddr> {
+        match self {
+            Stream::Tcp(s) => s.peer_addr(),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.get_ref().0.peer_addr(),
+        }
+    }
+
+    fn split(self) -> (Reader, Writer) {
+        match self {
+            Stream::Tcp(s) => {
+                let (r, w) = s.into_split();
+                (Reader::Tcp(r), Writer::Tcp(w))
+            }
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => {
+                let (r, w) = tokio::io::split(*s);
+                (Reader::Tls(r), Writer::Tls(w))
+            }
+        }
+    }
+}
 
 pub(crate) struct Task {
     session: Session,
@@ -87,8 +145,11 @@ pub(crate) struct Task {
     watchers: HashMap<RequestId, WatchSink>,
     subscribers: Vec<mpsc::UnboundedSender<StateEvent>>,
     close_waiters: Vec<oneshot::Sender<()>>,
-    reader: Option<OwnedReadHalf>,
-    writer: Option<OwnedWriteHalf>,
+    reader: Option<Reader>,
+    writer: Option<Writer>,
+    /// TLS records may wait inside rustls after their plaintext was taken: flush them.
+    unflushed: bool,
+    tls: Tls,
     connecting: Option<Connecting>,
     probes: JoinSet<(usize, ProbeResult)>,
     out: VecDeque<Bytes>,
@@ -108,6 +169,7 @@ impl Task {
         session: Session,
         commands: mpsc::UnboundedReceiver<Command>,
         snapshot: watch::Sender<Snapshot>,
+        tls: Tls,
     ) -> Task {
         Task {
             session,
@@ -120,6 +182,8 @@ impl Task {
             close_waiters: Vec::new(),
             reader: None,
             writer: None,
+            unflushed: false,
+            tls,
             connecting: None,
             probes: JoinSet::new(),
             out: VecDeque::new(),
@@ -188,7 +252,7 @@ impl Task {
                         self.session.handle_disconnected(now(), e.to_string());
                     }
                 },
-                written = write_some(self.writer.as_mut(), &mut self.out) => {
+                written = write_some(self.writer.as_mut(), &mut self.out, &mut self.unflushed) => {
                     if let Err(e) = written {
                         debug!(error = %e, "write failed");
                         self.drop_socket();
@@ -200,7 +264,7 @@ impl Task {
                     match connected {
                         Ok(stream) => {
                             info!(peer = ?stream.peer_addr().ok(), "connected");
-                            let (r, w) = stream.into_split();
+                            let (r, w) = stream.split();
                             self.reader = Some(r);
                             self.writer = Some(w);
                             self.session.handle_connected(now());
@@ -238,6 +302,7 @@ impl Task {
     fn drop_socket(&mut self) {
         self.reader = None;
         self.writer = None;
+        self.unflushed = false;
         self.out.clear();
     }
 
@@ -302,7 +367,7 @@ impl Task {
                 Action::Connect { host, addr } => {
                     info!(host, %addr, "connecting");
                     self.drop_socket();
-                    self.connecting = Some(Box::pin(connect(addr)));
+                    self.connecting = Some(Box::pin(open(addr, self.tls.clone())));
                 }
                 Action::Disconnect(reason) => {
                     info!(%reason, "disconnecting");
@@ -315,8 +380,9 @@ impl Task {
                     deadline,
                 } => {
                     let deadline = tokio::time::Instant::from_std(deadline);
+                    let tls = self.tls.clone();
                     self.probes
-                        .spawn(async move { (host, probe(addr, deadline).await) });
+                        .spawn(async move { (host, probe(addr, deadline, tls).await) });
                 }
             }
         }
@@ -434,23 +500,45 @@ impl Task {
     }
 }
 
-async fn read_some(reader: Option<&mut OwnedReadHalf>, buf: &mut BytesMut) -> io::Result<usize> {
+async fn read_some(reader: Option<&mut Reader>, buf: &mut BytesMut) -> io::Result<usize> {
     match reader {
-        Some(r) => r.read_buf(buf).await,
+        Some(Reader::Tcp(r)) => r.read_buf(buf).await,
+        #[cfg(feature = "tls")]
+        Some(Reader::Tls(r)) => r.read_buf(buf).await,
         None => std::future::pending().await,
     }
 }
 
 /// Writes from the oldest queued buffer; `write_buf` is cancel-safe, so progress is never
-/// lost when another branch wins.
+/// lost when another branch wins. Over TLS, rustls may keep records that did not fit in the
+/// socket: once the queue is empty they are flushed (also cancel-safe).
 async fn write_some(
-    writer: Option<&mut OwnedWriteHalf>,
+    writer: Option<&mut Writer>,
     out: &mut VecDeque<Bytes>,
+    unflushed: &mut bool,
 ) -> io::Result<()> {
-    let (Some(w), Some(front)) = (writer, out.front_mut()) else {
+    let Some(w) = writer else {
         return std::future::pending().await;
     };
-    let n = w.write_buf(front).await?;
+    let Some(front) = out.front_mut() else {
+        if *unflushed {
+            #[cfg(feature = "tls")]
+            if let Writer::Tls(w) = w {
+                w.flush().await?;
+            }
+            *unflushed = false;
+            return Ok(());
+        }
+        return std::future::pending().await;
+    };
+    let n = match w {
+        Writer::Tcp(w) => w.write_buf(front).await?,
+        #[cfg(feature = "tls")]
+        Writer::Tls(w) => {
+            *unflushed = true;
+            w.write_buf(front).await?
+        }
+    };
     if n == 0 {
         return Err(io::ErrorKind::WriteZero.into());
     }
@@ -460,16 +548,40 @@ async fn write_some(
     Ok(())
 }
 
-async fn wait_connect(connecting: Option<&mut Connecting>) -> io::Result<TcpStream> {
+async fn wait_connect(connecting: Option<&mut Connecting>) -> io::Result<Stream> {
     match connecting {
         Some(c) => c.await,
         None => std::future::pending().await,
     }
 }
 
+/// Connects to `addr` and, with TLS settings, completes a handshake: the session hears of
+/// the connection only once bytes can flow. A failed handshake reads as a failed connect,
+/// with its cause in words.
+async fn open(addr: HostAddr, tls: Tls) -> io::Result<Stream> {
+    let tcp = connect(&addr).await?;
+    #[cfg(feature = "tls")]
+    if let Some(tls) = tls {
+        let name = tls
+            .server_name(&addr.host)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        let connector = tokio_rustls::TlsConnector::from(tls.config().clone());
+        return match connector.connect(name, tcp).await {
+            Ok(stream) => Ok(Stream::Tls(Box::new(stream))),
+            Err(e) => Err(io::Error::new(
+                e.kind(),
+                zk_client::tls::describe_handshake_error(&e),
+            )),
+        };
+    }
+    #[cfg(not(feature = "tls"))]
+    let NoTls = tls;
+    Ok(Stream::Tcp(tcp))
+}
+
 /// Resolves the host now (addresses may change between attempts) and connects to the first
 /// address that answers.
-async fn connect(addr: HostAddr) -> io::Result<TcpStream> {
+async fn connect(addr: &HostAddr) -> io::Result<TcpStream> {
     let mut last = io::Error::new(
         io::ErrorKind::NotFound,
         format!("{addr} resolves to no address"),
@@ -486,18 +598,39 @@ async fn connect(addr: HostAddr) -> io::Result<TcpStream> {
     Err(last)
 }
 
-/// Asks a server whether it serves read-write clients (`isro` answers `rw` or `ro`).
-/// Asks `addr` whether it serves read-write, giving up at the session's deadline.
-async fn probe(addr: HostAddr, deadline: tokio::time::Instant) -> ProbeResult {
+/// Asks `addr` whether it serves read-write (`isro` answers `rw` or `ro`), over TLS when the
+/// client uses it, giving up at the session's deadline.
+async fn probe(addr: HostAddr, deadline: tokio::time::Instant, tls: Tls) -> ProbeResult {
     let ask = async {
-        let mut stream = connect(addr).await?;
-        stream.write_all(ProbeResult::QUESTION).await?;
-        let mut answer = Vec::with_capacity(4);
-        (&mut stream).take(16).read_to_end(&mut answer).await?;
-        io::Result::Ok(answer)
+        match open(addr, tls).await? {
+            Stream::Tcp(mut s) => ask_isro(&mut s).await,
+            #[cfg(feature = "tls")]
+            Stream::Tls(mut s) => ask_isro(&mut *s).await,
+        }
     };
     match tokio::time::timeout_at(deadline, ask).await {
         Ok(Ok(answer)) => ProbeResult::from_answer(&answer),
         _ => ProbeResult::Unreachable,
     }
+}
+
+/// Sends `isro` and reads the answer up to the server's close. A TLS server may close
+/// without a `close_notify`, which ends the answer as well as a clean close does.
+async fn ask_isro<S>(stream: &mut S) -> io::Result<Vec<u8>>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    stream.write_all(ProbeResult::QUESTION).await?;
+    stream.flush().await?;
+    let mut answer = Vec::with_capacity(4);
+    let mut buf = [0u8; 16];
+    while answer.len() < 16 {
+        match stream.read(&mut buf).await {
+            Ok(0) => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+            Err(_) if !answer.is_empty() => break,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(answer)
 }

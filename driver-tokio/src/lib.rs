@@ -35,6 +35,9 @@ mod watch;
 
 pub use client::{Client, ClientBuilder, Transaction, retry_with};
 pub use watch::{OneshotWatcher, PersistentWatcher, StateEvents};
+/// TLS settings (with the `tls` feature): see [`ClientBuilder::tls`].
+#[cfg(feature = "tls")]
+pub use zk_client::tls::{TlsBuilder, TlsOptions};
 pub use zk_client::{CreateOptions, Error, ReadOp, ReadResult, Reconfig, Result};
 
 pub use zk_proto::consts::{AddWatchMode, CreateMode, EventType, KeeperState, WatcherType, perms};
