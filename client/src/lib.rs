@@ -318,6 +318,8 @@ pub struct ClientOptions {
     pub slow_request: Option<Duration>,
     /// Follow the ensemble's membership in `/zookeeper/config`.
     pub follow_config: bool,
+    /// The SASL login every connection runs, if any.
+    pub sasl: Option<zk_proto::sasl::SaslLogin>,
     /// Speak TLS to every server; `None` for plain TCP.
     #[cfg(feature = "tls")]
     pub tls: Option<tls::TlsOptions>,
@@ -445,6 +447,22 @@ macro_rules! client_option_setters {
             self
         }
 
+        /// Logs in by SASL DIGEST-MD5 as `user` on every connection, right after the handshake
+        /// and before anything else is sent (the server's JAAS `Server` section must use
+        /// `DigestLoginModule` and name the user). The client is connected only once the
+        /// server accepted the login; a refused login ends the session with an auth failure,
+        /// never retried. The session's identity becomes `sasl:<user>`.
+        pub fn sasl_digest(mut self, user: &str, password: &str) -> Self {
+            self.options.sasl = Some($crate::__proto::sasl::SaslLogin::digest_md5(user, password));
+            self
+        }
+
+        /// Logs in by SASL with `login` on every connection (see `sasl_digest`).
+        pub fn sasl(mut self, login: $crate::__proto::sasl::SaslLogin) -> Self {
+            self.options.sasl = Some(login);
+            self
+        }
+
         /// Speaks TLS to every server of the connect string, which must name their
         /// `secureClientPort`s: each connection and read-only probe does a handshake first,
         /// checking the server's certificate against the given roots and the host's name.
@@ -523,6 +541,7 @@ impl ClientOptions {
             call_timeout: None,
             slow_request: None,
             follow_config: false,
+            sasl: None,
             #[cfg(feature = "tls")]
             tls: None,
         }
@@ -556,6 +575,9 @@ impl ClientOptions {
         }
         if let Some(threshold) = self.slow_request {
             config = config.with_slow_request(threshold);
+        }
+        if let Some(login) = &self.sasl {
+            config = config.with_sasl(login.clone());
         }
         Ok(config)
     }

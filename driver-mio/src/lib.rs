@@ -62,6 +62,7 @@ pub use zk_client::tls::{TlsBuilder, TlsOptions};
 pub use zk_client::{
     CreateOptions, Error, MultiBuilder, ReadOp, ReadResult, Reconfig, Result, op, unique_id,
 };
+pub use zk_proto::sasl::SaslLogin;
 
 // Everything a user of this crate names, so that it is enough on its own.
 pub use bytes::Bytes;

@@ -39,6 +39,7 @@ pub use watch::{OneshotWatcher, PersistentWatcher, StateEvents};
 #[cfg(feature = "tls")]
 pub use zk_client::tls::{TlsBuilder, TlsOptions};
 pub use zk_client::{CreateOptions, Error, ReadOp, ReadResult, Reconfig, Result};
+pub use zk_proto::sasl::SaslLogin;
 
 pub use zk_proto::consts::{AddWatchMode, CreateMode, EventType, KeeperState, WatcherType, perms};
 pub use zk_proto::records::{Acl, ClientInfo, Id, OpResult};

@@ -37,6 +37,88 @@ pub enum SaslError {
     Finished,
 }
 
+/// What a session logs in with by SASL, after the handshake of every connection and before
+/// anything else is sent on it (see `Config::with_sasl`).
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SaslLogin {
+    /// DIGEST-MD5, against the server's `DigestLoginModule` (its JAAS `Server` section
+    /// names each user as `user_<name>="<password>"`). The session's identity becomes
+    /// `sasl:<user>`.
+    DigestMd5 {
+        /// The user name.
+        user: String,
+        /// The password.
+        password: String,
+        /// The digest URI, [`ZOOKEEPER_DIGEST_URI`] unless the server is configured with
+        /// another protocol or server name.
+        digest_uri: String,
+    },
+}
+
+impl std::fmt::Debug for SaslLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SaslLogin::DigestMd5 {
+                user, digest_uri, ..
+            } => f
+                .debug_struct("DigestMd5")
+                .field("user", user)
+                .field("password", &"<hidden>")
+                .field("digest_uri", digest_uri)
+                .finish(),
+        }
+    }
+}
+
+impl SaslLogin {
+    /// DIGEST-MD5 as `user` with `password`, towards [`ZOOKEEPER_DIGEST_URI`].
+    pub fn digest_md5(user: &str, password: &str) -> SaslLogin {
+        SaslLogin::DigestMd5 {
+            user: user.to_string(),
+            password: password.to_string(),
+            digest_uri: ZOOKEEPER_DIGEST_URI.to_string(),
+        }
+    }
+
+    /// The same login towards another digest URI (`<protocol>/<server name>`, for a server
+    /// started with other `zookeeper.sasl.server.*` names).
+    pub fn with_digest_uri(self, uri: &str) -> SaslLogin {
+        match self {
+            SaslLogin::DigestMd5 { user, password, .. } => SaslLogin::DigestMd5 {
+                user,
+                password,
+                digest_uri: uri.to_string(),
+            },
+        }
+    }
+
+    /// The mechanism's name, as SASL spells it.
+    pub fn mechanism(&self) -> &'static str {
+        match self {
+            SaslLogin::DigestMd5 { .. } => "DIGEST-MD5",
+        }
+    }
+
+    /// Who logs in.
+    pub fn user(&self) -> &str {
+        match self {
+            SaslLogin::DigestMd5 { user, .. } => user,
+        }
+    }
+
+    /// A fresh exchange with the client nonce `cnonce`.
+    pub fn start(&self, cnonce: &str) -> DigestMd5 {
+        match self {
+            SaslLogin::DigestMd5 {
+                user,
+                password,
+                digest_uri,
+            } => DigestMd5::new(user, password, digest_uri, cnonce),
+        }
+    }
+}
+
 /// What the client does next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {

@@ -16,7 +16,7 @@ use zk_tokio::{
 
 /// One TLS server for the tests that need no special one. It asks for a client certificate
 /// (`want`), so sessions with one get an x509 identity and sessions without one still
-/// connect.
+/// connect, and it accepts the SASL login of `erin`.
 struct Secured {
     pki: Pki,
     server: ZkServer,
@@ -29,8 +29,12 @@ fn secured() -> &'static Secured {
         let tls = ServerTls::new(&pki)
             .expect("make the server certificate")
             .client_auth(ClientAuth::Want);
-        let server = ZkServer::standalone_with(ServerOptions::default().tls(tls))
-            .expect("start a TLS server");
+        let server = ZkServer::standalone_with(
+            ServerOptions::default()
+                .tls(tls)
+                .sasl_users(&[("erin", "over-tls")]),
+        )
+        .expect("start a TLS server");
         Secured { pki, server }
     })
 }
@@ -220,6 +224,36 @@ async fn a_client_certificate_is_an_x509_identity_for_acls() {
 }
 
 #[tokio::test]
+async fn sasl_and_a_client_certificate_together_give_both_identities() {
+    let s = secured();
+    let c = zk_tokio::Client::builder(&secure_hosts())
+        .session_timeout(Duration::from_secs(4))
+        .connect_timeout(Duration::from_secs(20))
+        .tls(as_client(&s.pki, "erin"))
+        .sasl_digest("erin", "over-tls")
+        .connect()
+        .await
+        .unwrap();
+    let ids = c.whoami().await.unwrap();
+    for (scheme, user) in [("x509", "CN=erin"), ("sasl", "erin")] {
+        assert!(
+            ids.iter()
+                .any(|i| i.auth_scheme == scheme && i.user == user),
+            "{scheme}:{user} missing from {ids:?}"
+        );
+    }
+    c.close().await;
+    let e = zk_tokio::Client::builder(&secure_hosts())
+        .session_timeout(Duration::from_secs(4))
+        .tls(trusting(&s.pki))
+        .sasl_digest("erin", "wrong")
+        .connect()
+        .await
+        .unwrap_err();
+    assert_eq!(e, zk_tokio::Error::AuthFailed);
+}
+
+#[tokio::test]
 async fn failed_handshakes_say_why() {
     let s = secured();
     let hosts = secure_hosts();
@@ -331,7 +365,9 @@ async fn a_tls_session_fails_over_and_resumes_through_the_fault_proxy() {
     let pki = Pki::new("ensemble CA").unwrap();
     let ensemble = Ensemble::start_with(
         3,
-        ServerOptions::default().tls(ServerTls::new(&pki).unwrap()),
+        ServerOptions::default()
+            .tls(ServerTls::new(&pki).unwrap())
+            .sasl_users(&[("frank", "failover")]),
     )
     .unwrap();
     // One proxy in front of each member's TLS port: the proxy moves TLS bytes as it moves
@@ -345,7 +381,16 @@ async fn a_tls_session_fails_over_and_resumes_through_the_fault_proxy() {
         })
         .collect();
     let hosts: Vec<String> = proxies.iter().map(|p| p.connect_string()).collect();
-    let c = connect(&hosts.join(","), trusting(&pki)).await;
+    // The async client also logs in by SASL: each new connection must log in again before
+    // the node only `sasl:frank` may read can be read.
+    let c = zk_tokio::Client::builder(&hosts.join(","))
+        .session_timeout(Duration::from_secs(4))
+        .connect_timeout(Duration::from_secs(20))
+        .tls(trusting(&pki))
+        .sasl_digest("frank", "failover")
+        .connect()
+        .await
+        .unwrap();
     let id = c.session_id();
     let joined = hosts.join(",");
     let tls = trusting(&pki);
@@ -357,9 +402,13 @@ async fn a_tls_session_fails_over_and_resumes_through_the_fault_proxy() {
         .unwrap();
     let path = "/tls-failover";
     let _ = c.delete(path, None).await;
-    c.create(path, "mine", &CreateOptions::ephemeral())
-        .await
-        .unwrap();
+    c.create(
+        path,
+        "mine",
+        &CreateOptions::ephemeral().with_acl(vec![Acl::new(perms::ALL, Id::new("sasl", "frank"))]),
+    )
+    .await
+    .unwrap();
     let mut states = c.state_events();
     for round in 0..2 {
         let current = c.server().expect("connected");

@@ -34,6 +34,7 @@ pub struct Config {
     pub(crate) backoff_max: Duration,
     pub(crate) slow_request: Duration,
     pub(crate) follow_config: bool,
+    pub(crate) sasl: Option<crate::sasl::SaslLogin>,
 }
 
 impl Config {
@@ -60,7 +61,19 @@ impl Config {
             backoff_max: Duration::from_secs(1),
             slow_request: Duration::from_secs(1),
             follow_config: false,
+            sasl: None,
         }
+    }
+
+    /// Logs in by SASL on every connection (default: no SASL): right after the handshake,
+    /// before credentials, watches or any queued request are sent, the session runs the
+    /// exchange and reports itself connected only once the server accepted it. A refused
+    /// login ends the session in `AuthFailed`, with the reason, and fails what waited with
+    /// [`Error::AuthFailed`](super::Error::AuthFailed); it is never retried on another
+    /// connection.
+    pub fn with_sasl(mut self, login: crate::sasl::SaslLogin) -> Self {
+        self.sasl = Some(login);
+        self
     }
 
     /// The requested session timeout (default 10 s). The server clamps it to its own bounds

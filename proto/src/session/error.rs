@@ -128,6 +128,10 @@ pub enum Disconnect {
     /// The server refused the credentials.
     #[error("the server refused the credentials")]
     AuthFailed,
+    /// The SASL login failed: refused by the server, or the server could not prove it knows
+    /// the password (the reason inside).
+    #[error("the SASL login failed: {0}")]
+    SaslFailed(String),
     /// The host list changed ([`Session::update_hosts`](super::Session::update_hosts)) and
     /// the session moves to another server to spread the load, or because its server left.
     #[error("moving to another server after the host list changed")]

@@ -70,6 +70,8 @@ enum Sent {
         watch: Option<WatchIntent>,
     },
     SetWatches,
+    /// A SASL token of the login that opens the connection.
+    Sasl,
     /// The session's own getConfig, when it follows the ensemble's membership.
     Config,
     Close,
@@ -131,6 +133,9 @@ struct Link {
     pending: VecDeque<Pending>,
     /// Index into `auths` of every auth packet sent on this connection and not yet answered.
     auth_in_flight: VecDeque<usize>,
+    /// The SASL login in progress on this connection: until it is done nothing but its
+    /// tokens and pings is sent.
+    sasl: Option<SaslRun>,
 }
 
 impl Link {
@@ -140,8 +145,17 @@ impl Link {
             out: BytesMut::new(),
             pending: VecDeque::new(),
             auth_in_flight: VecDeque::new(),
+            sasl: None,
         }
     }
+}
+
+/// A SASL exchange under way, and what the handshake said, to finish connecting with.
+#[derive(Debug)]
+struct SaslRun {
+    exchange: crate::sasl::DigestMd5,
+    host: usize,
+    read_only: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -792,14 +806,15 @@ impl Session {
                 | Request::Auth(_)
                 | Request::SetWatches(_)
                 | Request::SetWatches2(_)
+                | Request::Sasl(_)
         ) {
             return Err(Error::InvalidRequest(
-                "pings, closeSession, auth and setWatches are sent by the session itself; use \
-                 close() and add_auth()",
+                "pings, closeSession, auth, SASL and setWatches are sent by the session itself; \
+                 use close(), add_auth() and Config::with_sasl()",
             ));
         }
         let id = self.new_id();
-        if matches!(self.conn, Conn::Open { .. }) && self.moving.is_none() {
+        if self.carrying() && self.moving.is_none() {
             self.write_request(now, id, request);
         } else {
             if self.queued.len() >= self.config.queue_limit {
@@ -971,7 +986,7 @@ impl Session {
             credentials: credentials.into(),
             waiter: Some(id),
         });
-        if matches!(self.conn, Conn::Open { .. }) {
+        if self.carrying() {
             self.send_auth(self.auths.len() - 1);
             self.sent(now);
         }
@@ -1000,20 +1015,34 @@ impl Session {
         while let Some(q) = self.queued.pop_front() {
             self.complete(q.id, Err(Error::Closed));
         }
-        if matches!(self.conn, Conn::Open { .. }) {
-            let xid = self.take_xid();
-            Request::CloseSession.encode_frame(xid, "", &mut self.link.out);
-            self.link.pending.push_back(Pending {
-                xid,
-                op: OpCode::CloseSession,
-                sent: Sent::Close,
-                at: now,
-            });
-            self.sent(now);
+        if self.carrying() {
+            self.send_close(now);
+        } else if matches!(self.conn, Conn::Open { .. }) {
+            // The SASL login is under way: the close follows it (or the read timeout ends
+            // the session here if it never finishes).
             self.closing = Some(now + self.read_timeout());
         } else {
             self.finish_close(now);
         }
+    }
+
+    fn send_close(&mut self, now: Instant) {
+        let xid = self.take_xid();
+        Request::CloseSession.encode_frame(xid, "", &mut self.link.out);
+        self.link.pending.push_back(Pending {
+            xid,
+            op: OpCode::CloseSession,
+            sent: Sent::Close,
+            at: now,
+        });
+        self.sent(now);
+        self.closing = Some(now + self.read_timeout());
+    }
+
+    /// A connection carries the session and may take requests: open, and past its SASL
+    /// login if there is one.
+    fn carrying(&self) -> bool {
+        matches!(self.conn, Conn::Open { .. }) && self.link.sasl.is_none()
     }
 
     fn finish_close(&mut self, now: Instant) {
@@ -1126,6 +1155,7 @@ impl Session {
         self.conn = Conn::Idle { retry_at: None };
         self.link.frames.clear();
         self.link.out.clear();
+        self.link.sasl = None;
         self.probing = None;
         self.moving = None;
         self.fail_in_flight(error);
@@ -1210,8 +1240,80 @@ impl Session {
             ping_sent: None,
             waiting_since: None,
         };
+        if let Some(login) = &self.config.sasl {
+            // A fresh client nonce per connection, from the session's seeded randomness.
+            let cnonce = format!("{:016x}{:016x}", self.rng.next_u64(), self.rng.next_u64());
+            let exchange = login.start(&cnonce);
+            let token = exchange.initial_response();
+            self.link.sasl = Some(SaslRun {
+                exchange,
+                host,
+                read_only: resp.read_only,
+            });
+            self.send_sasl(now, token);
+            return;
+        }
+        self.connection_ready(now, host, resp.read_only);
+    }
+
+    /// Writes one SASL token of the login in progress.
+    fn send_sasl(&mut self, now: Instant, token: Vec<u8>) {
+        let xid = self.take_xid();
+        Request::Sasl(crate::records::SaslRequest {
+            token: Bytes::from(token),
+        })
+        .encode_frame(xid, "", &mut self.link.out);
+        self.link.pending.push_back(Pending {
+            xid,
+            op: OpCode::Sasl,
+            sent: Sent::Sasl,
+            at: now,
+        });
+        self.sent(now);
+    }
+
+    /// The server answered a SASL token: answer its challenge, or finish connecting once it
+    /// proved itself, or end the session if it refused the login.
+    fn sasl_reply(&mut self, now: Instant, err: i32, body: &Bytes) -> Result<(), Disconnect> {
+        let Some(mut run) = self.link.sasl.take() else {
+            return Ok(());
+        };
+        let user = self
+            .config
+            .sasl
+            .as_ref()
+            .map(|l| format!("{} login of `{}`", l.mechanism(), l.user()))
+            .unwrap_or_default();
+        if err != 0 {
+            let code = ErrorCode::from_i32(err);
+            self.sasl_failed(
+                now,
+                format!("the server refused the {user} ({code}); check the user and password"),
+            );
+            return Ok(());
+        }
+        let (reply, _) = crate::records::SaslResponse::decode(body)?;
+        match run.exchange.step(&reply.token) {
+            Ok(crate::sasl::Step::Respond(token)) => {
+                self.link.sasl = Some(run);
+                self.send_sasl(now, token);
+            }
+            Ok(crate::sasl::Step::Done) => self.connection_ready(now, run.host, run.read_only),
+            Err(e) => self.sasl_failed(now, format!("the {user} cannot go on: {e}")),
+        }
+        Ok(())
+    }
+
+    /// The connection carries the session (after the SASL login, if any): report it and send
+    /// what waited for it.
+    fn connection_ready(&mut self, now: Instant, host: usize, read_only: bool) {
+        if self.closing.is_some() {
+            // Closed while the login ran: only the close goes out.
+            self.send_close(now);
+            return;
+        }
         self.set_state(
-            if resp.read_only {
+            if read_only {
                 SessionState::ConnectedReadOnly
             } else {
                 SessionState::Connected
@@ -1241,7 +1343,7 @@ impl Session {
             self.write_request(now, q.id, q.request);
         }
         self.sent(now);
-        self.probing = resp.read_only.then_some(Probing {
+        self.probing = read_only.then_some(Probing {
             next_at: now + PROBE_MIN,
             interval: PROBE_MIN,
             in_flight: None,
@@ -1285,7 +1387,7 @@ impl Session {
                     if let Some(id) = waiter {
                         self.complete(id, Err(Error::AuthFailed));
                     }
-                    self.auth_failed(now);
+                    self.auth_failed(now, Disconnect::AuthFailed);
                 } else if let Some(id) = waiter {
                     let result = match header.err {
                         0 => Ok(Response::Empty),
@@ -1312,6 +1414,7 @@ impl Session {
                 }
                 match p.sent {
                     Sent::SetWatches => Ok(()),
+                    Sent::Sasl => self.sasl_reply(now, header.err, &body),
                     Sent::Config => {
                         if header.err == 0 {
                             let (reply, _) = GetDataResponse::decode(&body)?;
@@ -1469,9 +1572,14 @@ impl Session {
 
     // ----- the end of a session -----
 
-    fn auth_failed(&mut self, now: Instant) {
+    /// The SASL login failed: the session is over, as when credentials are refused.
+    fn sasl_failed(&mut self, now: Instant, why: String) {
+        self.auth_failed(now, Disconnect::SaslFailed(why));
+    }
+
+    fn auth_failed(&mut self, now: Instant, reason: Disconnect) {
         self.closing = None;
-        self.drop_connection(Disconnect::AuthFailed, true, Error::AuthFailed);
+        self.drop_connection(reason.clone(), true, Error::AuthFailed);
         while let Some(q) = self.queued.pop_front() {
             self.complete(q.id, Err(Error::AuthFailed));
         }
@@ -1485,7 +1593,7 @@ impl Session {
             SessionState::AuthFailed,
             KeeperState::AuthFailed,
             Error::AuthFailed,
-            Some(Disconnect::AuthFailed),
+            Some(reason),
         );
     }
 
@@ -1579,7 +1687,7 @@ impl Session {
 
     /// Reads the ensemble configuration with a watch, for a session that follows it.
     fn request_config(&mut self, now: Instant) {
-        if !matches!(self.conn, Conn::Open { .. }) || self.closing.is_some() {
+        if !self.carrying() || self.closing.is_some() {
             return;
         }
         let xid = self.take_xid();

@@ -39,6 +39,8 @@ pub struct ServerOptions {
     pub client_addresses_in_config: bool,
     /// Also serve TLS on a `secureClientPort` (see [`ServerTls`]).
     pub tls: Option<ServerTls>,
+    /// SASL DIGEST-MD5 users and passwords (see [`ServerOptions::sasl_users`]).
+    pub sasl_users: Vec<(String, String)>,
 }
 
 /// Whether a TLS server asks clients for a certificate (`ssl.clientAuth`).
@@ -106,6 +108,7 @@ impl Default for ServerOptions {
             start_timeout: Duration::from_secs(60),
             client_addresses_in_config: false,
             tls: None,
+            sasl_users: Vec::new(),
         }
     }
 }
@@ -134,6 +137,18 @@ impl ServerOptions {
         self.client_addresses_in_config = true;
         self.property("reconfigEnabled", "true")
             .jvm_flag("-Dzookeeper.skipACL=yes")
+    }
+
+    /// Accepts SASL DIGEST-MD5 logins of these users: a JAAS `Server` section with
+    /// `DigestLoginModule` naming each user and password, and the SASL authentication
+    /// provider, so a logged-in session's identity is `sasl:<user>`. SASL stays optional for
+    /// clients, as it is by default.
+    pub fn sasl_users(mut self, users: &[(&str, &str)]) -> Self {
+        self.sasl_users = users
+            .iter()
+            .map(|(u, p)| (u.to_string(), p.to_string()))
+            .collect();
+        self
     }
 
     /// Serves TLS as well, on a second port ([`ZkServer::secure_port`]).
@@ -334,6 +349,25 @@ impl ZkServer {
             }
             None => None,
         };
+        if !options.sasl_users.is_empty() {
+            let jaas = dir.path().join("jaas.conf");
+            let mut text = String::from(
+                "Server {\n    org.apache.zookeeper.server.auth.DigestLoginModule required",
+            );
+            for (user, password) in &options.sasl_users {
+                let _ = write!(text, "\n    user_{user}=\"{password}\"");
+            }
+            text.push_str(";\n};\n");
+            fs::write(&jaas, text)?;
+            options.jvm_flags.push(format!(
+                "-Djava.security.auth.login.config={}",
+                jaas.display()
+            ));
+            let _ = writeln!(
+                cfg,
+                "authProvider.sasl=org.apache.zookeeper.server.auth.SASLAuthenticationProvider"
+            );
+        }
         for (k, v) in &options.properties {
             let _ = writeln!(cfg, "{k}={v}");
         }
