@@ -8,6 +8,7 @@
 //! cargo run --release -p zk-bench -- --vs-sim --rounds 5   # the real server against zk-sim
 //! cargo run --release -p zk-bench -- --detection --rounds 10  # a black-holed server
 //! cargo run --release -p zk-bench -- --locks --rounds 5   # locks: ours, Kazoo, Curator
+//! cargo run --release -p zk-bench --features tls-peer -- --tls --rounds 5  # TLS against TCP
 //! ```
 //!
 //! Every (client, workload) run happens in a child process of its own, so its CPU time and
@@ -15,6 +16,7 @@
 //! alike, and the median of the rounds is reported.
 
 mod locks;
+mod tls;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -148,6 +150,10 @@ fn main() {
     }
     if args.iter().any(|a| a == "--detection") {
         detection(rounds);
+        return;
+    }
+    if args.iter().any(|a| a == "--tls") {
+        tls::run(rounds);
         return;
     }
     let hosts = match std::env::var("ZK_HOSTS") {
@@ -510,7 +516,7 @@ const PER_SESSION: u64 = 200;
 
 async fn ours_tokio(workload: &str, hosts: &str) -> Run {
     use zk_tokio::{Client, CreateOptions};
-    let c = Client::connect(hosts).await.expect("connect");
+    let c = tls::ours_tokio(hosts).await.expect("connect");
     let data = Bytes::from_static(&DATA);
     let run = match workload {
         "sequential-get" => {
@@ -655,7 +661,7 @@ fn finish(ops: u64, start: Instant, cpu0: Cpu, mut lat: Vec<Duration>) -> Run {
 
 async fn theirs(workload: &str, hosts: &str) -> Run {
     use zookeeper_client::{Acls, Client, CreateMode};
-    let c = Client::connect(hosts).await.expect("connect");
+    let c = tls::theirs(hosts).await.expect("connect");
     let data: &[u8] = &DATA;
     match workload {
         "sequential-get" => {
@@ -780,7 +786,7 @@ fn ours_mio(workload: &str, hosts: &str) -> Run {
     use zk_mio::blocking::Client;
     match workload {
         "sequential-get" | "create-delete" => {
-            let c = Client::connect(hosts).expect("connect");
+            let c = tls::ours_mio(hosts).expect("connect");
             let run = if workload == "sequential-get" {
                 measure(SEQ, || {
                     (0..SEQ)
@@ -887,8 +893,7 @@ fn mio_pipeline(hosts: &str, total: u64, set: bool) -> Vec<Duration> {
     use zk_proto::session::{Config, Event, SessionState};
     let mut poll = Poll::new().expect("poll");
     let config = Config::new(hosts).expect("hosts").with_seed(3);
-    let mut zk = zk_mio::Connection::new(config, poll.registry(), Token(0), Instant::now())
-        .expect("connection");
+    let mut zk = tls::mio_connection(config, poll.registry(), Token(0)).expect("connection");
     let mut events = Events::with_capacity(1024);
     let mut started: BTreeMap<u64, Instant> = BTreeMap::new();
     let mut lat = Vec::with_capacity(total as usize);
