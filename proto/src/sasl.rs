@@ -17,6 +17,8 @@
 //! let Ok(Step::Done) = sasl.step(b"rspauth=ea40f60335c427b5527b84dbabcdfffd") else { panic!() };
 //! ```
 
+use std::sync::Arc;
+
 use thiserror::Error;
 
 /// The digest URI ZooKeeper's server expects by default.
@@ -39,7 +41,7 @@ pub enum SaslError {
 
 /// What a session logs in with by SASL, after the handshake of every connection and before
 /// anything else is sent on it (see `Config::with_sasl`).
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 #[non_exhaustive]
 pub enum SaslLogin {
     /// DIGEST-MD5, against the server's `DigestLoginModule` (its JAAS `Server` section
@@ -54,6 +56,64 @@ pub enum SaslLogin {
         /// another protocol or server name.
         digest_uri: String,
     },
+    /// A mechanism implemented outside this crate, such as GSSAPI through the system's
+    /// Kerberos library.
+    Mechanism(Arc<dyn SaslMechanism>),
+}
+
+impl PartialEq for SaslLogin {
+    fn eq(&self, other: &SaslLogin) -> bool {
+        match (self, other) {
+            (
+                SaslLogin::DigestMd5 {
+                    user: a,
+                    password: b,
+                    digest_uri: c,
+                },
+                SaslLogin::DigestMd5 {
+                    user: x,
+                    password: y,
+                    digest_uri: z,
+                },
+            ) => (a, b, c) == (x, y, z),
+            (SaslLogin::Mechanism(a), SaslLogin::Mechanism(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for SaslLogin {}
+
+/// A SASL mechanism implemented outside this crate: it starts one [`SaslExchange`] per
+/// connection. Its work may reach outside the process (a Kerberos library asks its KDC for
+/// a ticket), so it is the driver's or the application's, never this crate's.
+pub trait SaslMechanism: Send + Sync + std::fmt::Debug {
+    /// The mechanism's name as SASL spells it (`GSSAPI`).
+    fn name(&self) -> &str;
+    /// Who logs in, for messages.
+    fn user(&self) -> &str;
+    /// A fresh exchange with the server reached as `host` (from the connect string).
+    /// `random` is fresh randomness from the session, for mechanisms that need a nonce.
+    fn start(&self, host: &str, random: u64) -> Result<Box<dyn SaslExchange>, String>;
+}
+
+/// One SASL exchange on one connection: fed the server's challenges, it answers with
+/// responses until it is done.
+pub trait SaslExchange: Send + std::fmt::Debug {
+    /// The first token to send (empty for mechanisms where the server speaks first).
+    fn initial_response(&mut self) -> Result<Vec<u8>, String>;
+    /// The next step for the server's `challenge`.
+    fn step(&mut self, challenge: &[u8]) -> Result<Step, String>;
+}
+
+impl SaslExchange for DigestMd5 {
+    fn initial_response(&mut self) -> Result<Vec<u8>, String> {
+        Ok(DigestMd5::initial_response(self))
+    }
+
+    fn step(&mut self, challenge: &[u8]) -> Result<Step, String> {
+        DigestMd5::step(self, challenge).map_err(|e| e.to_string())
+    }
 }
 
 impl std::fmt::Debug for SaslLogin {
@@ -67,6 +127,7 @@ impl std::fmt::Debug for SaslLogin {
                 .field("password", &"<hidden>")
                 .field("digest_uri", digest_uri)
                 .finish(),
+            SaslLogin::Mechanism(m) => m.fmt(f),
         }
     }
 }
@@ -90,13 +151,20 @@ impl SaslLogin {
                 password,
                 digest_uri: uri.to_string(),
             },
+            other => other,
         }
     }
 
+    /// A login with a mechanism implemented outside this crate.
+    pub fn mechanism_of(mechanism: impl SaslMechanism + 'static) -> SaslLogin {
+        SaslLogin::Mechanism(Arc::new(mechanism))
+    }
+
     /// The mechanism's name, as SASL spells it.
-    pub fn mechanism(&self) -> &'static str {
+    pub fn mechanism(&self) -> &str {
         match self {
             SaslLogin::DigestMd5 { .. } => "DIGEST-MD5",
+            SaslLogin::Mechanism(m) => m.name(),
         }
     }
 
@@ -104,17 +172,28 @@ impl SaslLogin {
     pub fn user(&self) -> &str {
         match self {
             SaslLogin::DigestMd5 { user, .. } => user,
+            SaslLogin::Mechanism(m) => m.user(),
         }
     }
 
-    /// A fresh exchange with the client nonce `cnonce`.
-    pub fn start(&self, cnonce: &str) -> DigestMd5 {
+    /// A fresh exchange with the server reached as `host`; `random` seeds its nonce.
+    pub fn start(&self, host: &str, random: u64) -> Result<Box<dyn SaslExchange>, String> {
         match self {
             SaslLogin::DigestMd5 {
                 user,
                 password,
                 digest_uri,
-            } => DigestMd5::new(user, password, digest_uri, cnonce),
+            } => {
+                // A client nonce from the session's seeded randomness, fresh per connection.
+                let cnonce = format!(
+                    "{random:016x}{:016x}",
+                    random.rotate_left(29) ^ 0x9e37_79b9_7f4a_7c15
+                );
+                Ok(Box::new(DigestMd5::new(
+                    user, password, digest_uri, &cnonce,
+                )))
+            }
+            SaslLogin::Mechanism(m) => m.start(host, random),
         }
     }
 }

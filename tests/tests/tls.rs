@@ -575,3 +575,20 @@ fn the_blocking_client_says_why_a_handshake_failed() {
 fn proxies_accepted(proxies: &[Proxy]) -> Vec<u64> {
     proxies.iter().map(|p| p.accepted()).collect()
 }
+
+#[test]
+fn a_plain_client_on_a_tls_port_keeps_trying_and_says_what_it_met() {
+    let s = secured();
+    let proxy = Proxy::start(std::net::SocketAddr::from((
+        [127, 0, 0, 1],
+        s.server.secure_port().unwrap(),
+    )))
+    .unwrap();
+    let e = zk_mio::blocking::Client::builder(&proxy.connect_string())
+        .session_timeout(Duration::from_secs(4))
+        .connect_timeout(Duration::from_secs(3))
+        .connect()
+        .unwrap_err();
+    eprintln!("plain on a TLS port: {e}");
+    assert!(proxy.accepted() >= 2, "{} attempts", proxy.accepted());
+}

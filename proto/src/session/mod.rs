@@ -153,7 +153,7 @@ impl Link {
 /// A SASL exchange under way, and what the handshake said, to finish connecting with.
 #[derive(Debug)]
 struct SaslRun {
-    exchange: crate::sasl::DigestMd5,
+    exchange: Box<dyn crate::sasl::SaslExchange>,
     host: usize,
     read_only: bool,
 }
@@ -1240,17 +1240,31 @@ impl Session {
             ping_sent: None,
             waiting_since: None,
         };
-        if let Some(login) = &self.config.sasl {
-            // A fresh client nonce per connection, from the session's seeded randomness.
-            let cnonce = format!("{:016x}{:016x}", self.rng.next_u64(), self.rng.next_u64());
-            let exchange = login.start(&cnonce);
-            let token = exchange.initial_response();
-            self.link.sasl = Some(SaslRun {
-                exchange,
-                host,
-                read_only: resp.read_only,
+        if let Some(login) = self.config.sasl.clone() {
+            let random = self.rng.next_u64();
+            let name = self.hosts[host].host.clone();
+            let started = login.start(&name, random).and_then(|mut exchange| {
+                let token = exchange.initial_response()?;
+                Ok((exchange, token))
             });
-            self.send_sasl(now, token);
+            match started {
+                Ok((exchange, token)) => {
+                    self.link.sasl = Some(SaslRun {
+                        exchange,
+                        host,
+                        read_only: resp.read_only,
+                    });
+                    self.send_sasl(now, token);
+                }
+                Err(why) => self.sasl_failed(
+                    now,
+                    format!(
+                        "the {} login of `{}` cannot start: {why}",
+                        login.mechanism(),
+                        login.user()
+                    ),
+                ),
+            }
             return;
         }
         self.connection_ready(now, host, resp.read_only);
