@@ -62,6 +62,9 @@ pub use zk_client::tls::{TlsBuilder, TlsOptions};
 pub use zk_client::{
     CreateOptions, Error, MultiBuilder, ReadOp, ReadResult, Reconfig, Result, op, unique_id,
 };
+/// SASL GSSAPI (Kerberos) logins (with the `gssapi` feature): see [`zk_gssapi`].
+#[cfg(feature = "gssapi")]
+pub use zk_gssapi::Gssapi;
 pub use zk_proto::sasl::SaslLogin;
 
 // Everything a user of this crate names, so that it is enough on its own.

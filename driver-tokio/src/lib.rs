@@ -39,6 +39,9 @@ pub use watch::{OneshotWatcher, PersistentWatcher, StateEvents};
 #[cfg(feature = "tls")]
 pub use zk_client::tls::{TlsBuilder, TlsOptions};
 pub use zk_client::{CreateOptions, Error, ReadOp, ReadResult, Reconfig, Result};
+/// SASL GSSAPI (Kerberos) logins (with the `gssapi` feature): see [`zk_gssapi`].
+#[cfg(feature = "gssapi")]
+pub use zk_gssapi::Gssapi;
 pub use zk_proto::sasl::SaslLogin;
 
 pub use zk_proto::consts::{AddWatchMode, CreateMode, EventType, KeeperState, WatcherType, perms};

@@ -87,7 +87,24 @@ fn ensure_installed() -> Result<(), HarnessError> {
         "zk-harness: {DEBIAN_JAR} is missing; installing Debian's zookeeper package \
          (apt-get update && apt-get install -y zookeeper)"
     );
-    for args in [&["update"][..], &["install", "-y", "zookeeper"][..]] {
+    apt_install(&["zookeeper"])?;
+    if Path::new(DEBIAN_JAR).exists() {
+        Ok(())
+    } else {
+        Err(HarnessError::Install(format!(
+            "the zookeeper package installed but {DEBIAN_JAR} is still missing"
+        )))
+    }
+}
+
+/// `apt-get update`, then `apt-get install -y` of `packages`, one install at a time per
+/// process.
+pub(crate) fn apt_install(packages: &[&str]) -> Result<(), HarnessError> {
+    static APT: Mutex<()> = Mutex::new(());
+    let _guard = APT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut install = vec!["install", "-y"];
+    install.extend_from_slice(packages);
+    for args in [&["update"][..], &install[..]] {
         let status = Command::new("apt-get")
             .args(args)
             .env("DEBIAN_FRONTEND", "noninteractive")
@@ -100,11 +117,5 @@ fn ensure_installed() -> Result<(), HarnessError> {
             )));
         }
     }
-    if Path::new(DEBIAN_JAR).exists() {
-        Ok(())
-    } else {
-        Err(HarnessError::Install(format!(
-            "the zookeeper package installed but {DEBIAN_JAR} is still missing"
-        )))
-    }
+    Ok(())
 }

@@ -23,6 +23,7 @@
 
 mod fourlw;
 mod install;
+mod kdc;
 mod pki;
 mod ports;
 mod proxy;
@@ -33,10 +34,11 @@ use std::time::Duration;
 
 pub use fourlw::{Mode, four_letter};
 pub use install::{DEBIAN_JAR, INSTALL_COMMAND, classpath};
+pub use kdc::{KDC_INSTALL_COMMAND, Kdc};
 pub use pki::{CertKey, Pki, Validity};
 pub use ports::free_port;
 pub use proxy::{Fault, Proxy};
-pub use server::{ClientAuth, Ensemble, ServerOptions, ServerTls, ZkServer};
+pub use server::{ClientAuth, Ensemble, ServerKerberos, ServerOptions, ServerTls, ZkServer};
 
 /// Why a server could not be started or controlled.
 #[derive(Debug, thiserror::Error)]

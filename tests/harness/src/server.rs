@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 use crate::fourlw::{Mode, four_letter};
+use crate::kdc::Kdc;
 use crate::pki::{CertKey, Pki};
 use crate::ports::free_port;
 use crate::spawn::{signal, spawn_tied};
@@ -41,6 +42,19 @@ pub struct ServerOptions {
     pub tls: Option<ServerTls>,
     /// SASL DIGEST-MD5 users and passwords (see [`ServerOptions::sasl_users`]).
     pub sasl_users: Vec<(String, String)>,
+    /// SASL GSSAPI against a test KDC (see [`ServerOptions::kerberos`]).
+    pub kerberos: Option<ServerKerberos>,
+}
+
+/// How a server logs in to a KDC for SASL GSSAPI.
+#[derive(Debug, Clone)]
+pub struct ServerKerberos {
+    /// The realm's `krb5.conf`.
+    pub krb5_conf: PathBuf,
+    /// The keytab of the server's principal.
+    pub keytab: PathBuf,
+    /// The server's principal, with its realm.
+    pub principal: String,
 }
 
 /// Whether a TLS server asks clients for a certificate (`ssl.clientAuth`).
@@ -109,6 +123,7 @@ impl Default for ServerOptions {
             client_addresses_in_config: false,
             tls: None,
             sasl_users: Vec::new(),
+            kerberos: None,
         }
     }
 }
@@ -149,6 +164,20 @@ impl ServerOptions {
             .map(|(u, p)| (u.to_string(), p.to_string()))
             .collect();
         self
+    }
+
+    /// Accepts SASL GSSAPI logins: the server's principal is `zookeeper/localhost` in
+    /// `kdc`'s realm (clients connect by `localhost`), with its keytab written by the KDC.
+    /// Takes the place of [`ServerOptions::sasl_users`] (one JAAS `Server` section serves
+    /// one kind of login).
+    pub fn kerberos(mut self, kdc: &Kdc) -> Result<Self, HarnessError> {
+        let keytab = kdc.keytab("zookeeper/localhost")?;
+        self.kerberos = Some(ServerKerberos {
+            krb5_conf: kdc.krb5_conf(),
+            keytab,
+            principal: format!("zookeeper/localhost@{}", Kdc::REALM),
+        });
+        Ok(self)
     }
 
     /// Serves TLS as well, on a second port ([`ZkServer::secure_port`]).
@@ -349,13 +378,27 @@ impl ZkServer {
             }
             None => None,
         };
-        if !options.sasl_users.is_empty() {
+        if !options.sasl_users.is_empty() || options.kerberos.is_some() {
             let jaas = dir.path().join("jaas.conf");
-            let mut text = String::from(
-                "Server {\n    org.apache.zookeeper.server.auth.DigestLoginModule required",
-            );
-            for (user, password) in &options.sasl_users {
-                let _ = write!(text, "\n    user_{user}=\"{password}\"");
+            let mut text = String::from("Server {\n");
+            if let Some(k) = options.kerberos.clone() {
+                let _ = write!(
+                    text,
+                    "    com.sun.security.auth.module.Krb5LoginModule required\n    \
+                     useKeyTab=true\n    keyTab=\"{}\"\n    storeKey=true\n    \
+                     useTicketCache=false\n    principal=\"{}\"",
+                    k.keytab.display(),
+                    k.principal
+                );
+                options.jvm_flags.push(format!(
+                    "-Djava.security.krb5.conf={}",
+                    k.krb5_conf.display()
+                ));
+            } else {
+                text.push_str("    org.apache.zookeeper.server.auth.DigestLoginModule required");
+                for (user, password) in &options.sasl_users {
+                    let _ = write!(text, "\n    user_{user}=\"{password}\"");
+                }
             }
             text.push_str(";\n};\n");
             fs::write(&jaas, text)?;
