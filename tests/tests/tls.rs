@@ -592,3 +592,83 @@ fn a_plain_client_on_a_tls_port_keeps_trying_and_says_what_it_met() {
     eprintln!("plain on a TLS port: {e}");
     assert!(proxy.accepted() >= 2, "{} attempts", proxy.accepted());
 }
+
+/// Read-only probes speak TLS too. Both clients sit on a read-only server (the last member
+/// of a TLS ensemble that lost its quorum), with a read-write TLS server beside it in their
+/// host list, refused by a proxy at first. Once the proxy lets connections through, only a
+/// probe that completes a TLS handshake hears `rw`: the clients move there by themselves
+/// (it belongs to another ensemble, so the move ends in a fresh session there).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_probes_over_tls_find_a_read_write_server() {
+    let pki = Pki::new("read-only CA").unwrap();
+    let options = ServerOptions::default()
+        .tls(ServerTls::new(&pki).unwrap())
+        .read_only_sessions();
+    let mut ensemble = Ensemble::start_with(3, options.clone()).unwrap();
+    let writable = ZkServer::standalone_with(options).unwrap();
+    ensemble = tokio::task::spawn_blocking(move || {
+        ensemble.server_mut(1).stop().unwrap();
+        ensemble.server_mut(2).stop().unwrap();
+        ensemble
+            .server(0)
+            .wait_mode(Duration::from_secs(60), |m| m == zk_harness::Mode::ReadOnly)
+            .unwrap();
+        ensemble
+    })
+    .await
+    .unwrap();
+    let secure =
+        |s: &ZkServer| std::net::SocketAddr::from(([127, 0, 0, 1], s.secure_port().unwrap()));
+    let read_only = Proxy::start(secure(ensemble.server(0))).unwrap();
+    let read_write = Proxy::start(secure(&writable)).unwrap();
+    read_write.set_fault(zk_harness::Fault::Refuse);
+    let hosts = format!(
+        "{},{}",
+        read_only.connect_string(),
+        read_write.connect_string()
+    );
+    let c = zk_tokio::Client::builder(&hosts)
+        .session_timeout(Duration::from_secs(6))
+        .connect_timeout(Duration::from_secs(30))
+        .read_only(true)
+        .tls(trusting(&pki))
+        .connect()
+        .await
+        .unwrap();
+    assert_eq!(c.state(), SessionState::ConnectedReadOnly);
+    let (joined, tls) = (hosts.clone(), trusting(&pki));
+    let b = tokio::task::spawn_blocking(move || {
+        zk_mio::blocking::Client::builder(&joined)
+            .session_timeout(Duration::from_secs(6))
+            .connect_timeout(Duration::from_secs(30))
+            .read_only(true)
+            .tls(tls)
+            .connect()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(b.state(), SessionState::ConnectedReadOnly);
+
+    read_write.set_fault(zk_harness::Fault::Pass);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while c.state() != SessionState::Connected || b.state() != SessionState::Connected {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still {:?} and {:?} a minute after a read-write server appeared",
+            c.state(),
+            b.state()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        c.server().map(|h| h.to_string()),
+        Some(read_write.connect_string())
+    );
+    c.create("/tls-rw-found", "", &CreateOptions::ephemeral())
+        .await
+        .unwrap();
+    c.close().await;
+    b.close();
+    drop(ensemble);
+}
