@@ -54,22 +54,59 @@ fn the_client_layer_has_no_runtime_or_io_under_it() {
     for f in RUNTIME_CRATES {
         assert!(!seen.contains(*f), "{f} is under zk-client: {seen:?}");
     }
-    // Under rustls: no runtime or IO library, and libc only for the operating system's
-    // randomness every handshake needs (getrandom) and ring's CPU feature detection.
-    let seen = closure(&graph, &["rustls".to_string()]);
-    for f in RUNTIME_CRATES.iter().filter(|f| **f != "libc") {
-        assert!(!seen.contains(*f), "{f} is under rustls: {seen:?}");
-    }
-    for p in &seen {
-        if graph
-            .get(p)
-            .is_some_and(|deps| deps.iter().any(|d| d == "libc"))
-        {
-            assert!(
-                p == "getrandom" || p == "ring",
-                "{p} brings libc under zk-client"
-            );
+    // With `tls`: the feature-resolved tree of normal dependencies (Cargo.lock merges in
+    // what other crates' features and build scripts bring) holds no runtime or IO library,
+    // and libc only for the operating system's randomness every handshake needs.
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let tree = std::process::Command::new(cargo)
+        .args([
+            "tree",
+            "-p",
+            "zk-client",
+            "--features",
+            "tls",
+            "-e",
+            "normal",
+        ])
+        .args(["--prefix", "depth", "--format", "{p}"])
+        .current_dir(manifest_dir())
+        .output()
+        .expect("run cargo tree");
+    assert!(
+        tree.status.success(),
+        "{}",
+        String::from_utf8_lossy(&tree.stderr)
+    );
+    let lines: Vec<(usize, String)> = String::from_utf8_lossy(&tree.stdout)
+        .lines()
+        .map(|l| {
+            let digits = l.chars().take_while(char::is_ascii_digit).count();
+            let depth = l[..digits].parse().unwrap_or(0);
+            let name = l[digits..]
+                .split_whitespace()
+                .next()
+                .unwrap_or("")
+                .to_string();
+            (depth, name)
+        })
+        .collect();
+    assert!(lines.iter().any(|(_, n)| n == "rustls"), "{lines:?}");
+    for (i, (depth, name)) in lines.iter().enumerate() {
+        if !RUNTIME_CRATES.contains(&name.as_str()) {
+            continue;
         }
+        assert_eq!(name, "libc", "{name} is under zk-client with `tls`");
+        // Its parent: the nearest line above at one level less.
+        let parent = lines[..i]
+            .iter()
+            .rev()
+            .find(|(d, _)| d + 1 == *depth)
+            .map(|(_, n)| n.as_str());
+        assert_eq!(
+            parent,
+            Some("getrandom"),
+            "libc comes in through {parent:?}"
+        );
     }
 }
 
