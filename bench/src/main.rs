@@ -9,12 +9,14 @@
 //! cargo run --release -p zk-bench -- --detection --rounds 10  # a black-holed server
 //! cargo run --release -p zk-bench -- --locks --rounds 5   # locks: ours, Kazoo, Curator
 //! cargo run --release -p zk-bench --features tls-peer -- --tls --rounds 5  # TLS against TCP
+//! cargo build --release -p zk-cli && cargo run --release -p zk-bench -- --cli  # zk vs zkCli.sh
 //! ```
 //!
 //! Every (client, workload) run happens in a child process of its own, so its CPU time and
 //! peak memory are its own; clients alternate within each round so machine noise hits them
 //! alike, and the median of the rounds is reported.
 
+mod cli;
 mod locks;
 mod tls;
 
@@ -150,6 +152,10 @@ fn main() {
     }
     if args.iter().any(|a| a == "--detection") {
         detection(rounds);
+        return;
+    }
+    if args.iter().any(|a| a == "--cli") {
+        cli::run(rounds);
         return;
     }
     if args.iter().any(|a| a == "--tls") {

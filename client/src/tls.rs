@@ -300,26 +300,9 @@ fn san_text(presented: &str) -> &str {
     inner.trim_matches(|c| c == '"' || c == '\\')
 }
 
-/// `secs` since the Unix epoch as `YYYY-MM-DD HH:MM:SS UTC` (the civil calendar from a day
-/// count, after Howard Hinnant's `civil_from_days`).
+/// `secs` since the Unix epoch as `YYYY-MM-DD HH:MM:SS UTC`.
 fn utc(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        rem / 3_600,
-        rem % 3_600 / 60,
-        rem % 60
-    )
+    format!("{} UTC", zk_proto::civil::utc(secs as i64))
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@
 #![deny(missing_docs)]
 
 pub mod admin;
+pub mod civil;
 pub mod codec;
 pub mod consts;
 pub mod digest;

@@ -97,6 +97,35 @@ fn ensure_installed() -> Result<(), HarnessError> {
     }
 }
 
+/// Makes sure `path` exists, installing Debian's `packages` first when it does not and this
+/// process may (root, with `apt-get`); otherwise says which command installs them.
+pub fn ensure_tool(path: &str, packages: &[&str]) -> Result<(), HarnessError> {
+    if Path::new(path).exists() {
+        return Ok(());
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !(root && Path::new("/usr/bin/apt-get").exists()) {
+        return Err(HarnessError::Install(format!(
+            "{path} is missing; run `sudo apt-get install -y {}`",
+            packages.join(" ")
+        )));
+    }
+    eprintln!(
+        "zk-harness: {path} is missing; installing {}",
+        packages.join(" ")
+    );
+    apt_install(packages)?;
+    if Path::new(path).exists() {
+        Ok(())
+    } else {
+        Err(HarnessError::Install(format!(
+            "{} installed but {path} is still missing",
+            packages.join(" ")
+        )))
+    }
+}
+
 /// `apt-get update`, then `apt-get install -y` of `packages`, one install at a time per
 /// process.
 pub(crate) fn apt_install(packages: &[&str]) -> Result<(), HarnessError> {

@@ -33,7 +33,7 @@ mod spawn;
 use std::time::Duration;
 
 pub use fourlw::{Mode, four_letter};
-pub use install::{DEBIAN_JAR, INSTALL_COMMAND, classpath};
+pub use install::{DEBIAN_JAR, INSTALL_COMMAND, classpath, ensure_tool};
 pub use kdc::{KDC_INSTALL_COMMAND, Kdc};
 pub use pki::{CertKey, Pki, Validity};
 pub use ports::free_port;
