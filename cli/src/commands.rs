@@ -163,6 +163,20 @@ pub async fn run(client: &Client, g: &Global, command: Command) -> Result<Outcom
                 .await
                 .context(ctx(&path))?;
         }
+        Command::Whoami => {
+            let ids = client.whoami().await?;
+            if g.json {
+                let v: Vec<Value> = ids
+                    .iter()
+                    .map(|i| json!({ "scheme": i.auth_scheme, "id": i.user }))
+                    .collect();
+                print_json(&Value::Array(v));
+            } else {
+                for i in ids {
+                    println!("{}:{}", i.auth_scheme, i.user);
+                }
+            }
+        }
         Command::Sync { path } => {
             client.sync(&path).await.context(ctx(&path))?;
         }

@@ -189,6 +189,8 @@ pub enum Command {
         #[arg(short, long)]
         version: Option<i32>,
     },
+    /// Print the identities the server gives this session (`ip`, `digest`, `sasl`, `x509`).
+    Whoami,
     /// Wait until the server this session uses has seen every change made before.
     Sync {
         /// The node.

@@ -601,3 +601,68 @@ fn the_shell_runs_commands_completes_paths_and_keeps_history() {
     );
     ok(&["rmr", "--yes", "/cli-shell"]);
 }
+
+/// The connection flags: chroot, digest credentials, TLS with a CA file, SASL with the
+/// password from the environment, against a server that serves TLS and knows the user.
+#[test]
+fn chroot_credentials_tls_and_sasl_from_flags() {
+    let _ = run(&["rmr", "--yes", "/cli-chroot"]);
+    ok(&["create", "-p", "/cli-chroot/inside", "x"]);
+    assert_eq!(ok(&["--chroot", "/cli-chroot", "ls", "/"]), "inside\n");
+    let ids = ok(&["--auth", "bob:secret", "whoami"]);
+    assert!(ids.contains("digest:bob"), "{ids}");
+
+    let pki = zk_harness::Pki::new("cli CA").unwrap();
+    let secured = ZkServer::standalone_with(
+        zk_harness::ServerOptions::default()
+            .tls(zk_harness::ServerTls::new(&pki).unwrap())
+            .sasl_users(&[("carol", "sesame")]),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, pki.ca_pem()).unwrap();
+    let secure = secured.secure_connect_string().unwrap();
+    let ca_s = ca.to_str().unwrap();
+    let out = zk(&["--tls-ca", ca_s, "--sasl-user", "carol", "--json", "whoami"])
+        .env("ZK_HOSTS", &secure)
+        .env("ZK_SASL_PASSWORD", "sesame")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ids: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        ids.as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["scheme"] == "sasl" && i["id"] == "carol"),
+        "{ids}"
+    );
+    let out = zk(&["--tls-ca", ca_s, "--sasl-user", "carol", "ls", "/"])
+        .env("ZK_HOSTS", &secure)
+        .env("ZK_SASL_PASSWORD", "wrong")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).starts_with("zk: AuthFailed:"),
+        "{}",
+        stderr(&out)
+    );
+    // Without the CA flag, the TLS port is no ZooKeeper to a plain client.
+    let out = zk(&["ls", "/", "--connect-timeout", "1"])
+        .env("ZK_HOSTS", &secure)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    // A CA file that is not there is named.
+    let out = zk(&["--tls-ca", "/nonexistent/ca.pem", "ls", "/"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("/nonexistent/ca.pem"),
+        "{}",
+        stderr(&out)
+    );
+}
