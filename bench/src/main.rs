@@ -185,7 +185,11 @@ fn main() {
             } else {
                 // Alternate the order from round to round.
                 let mut c = CLIENTS.to_vec();
-                c.rotate_left(round % CLIENTS.len());
+                if *workload == "sessions-100" {
+                    c.push("raw-blocking");
+                }
+                let n = c.len();
+                c.rotate_left(round % n);
                 c
             };
             for client in clients {
@@ -435,7 +439,8 @@ fn report(results: &BTreeMap<(String, String), Vec<Run>>) {
         let theirs = results
             .get(&(workload.to_string(), "zookeeper-client".to_string()))
             .map(|r| median(r));
-        for client in CLIENTS {
+        for client in CLIENTS.iter().chain(["raw-blocking"].iter()) {
+            let client = *client;
             let Some(runs) = results.get(&(workload.to_string(), client.to_string())) else {
                 continue;
             };
@@ -499,6 +504,7 @@ fn child(client: &str, workload: &str, hosts: &str) -> Run {
         "zookeeper-client" => tokio_runtime().block_on(theirs(workload, hosts)),
         "ours-mio" => ours_mio(workload, hosts),
         "raw" => raw_limit(hosts),
+        "raw-blocking" => raw_blocking_sessions(hosts),
         other => panic!("unknown client {other}"),
     }
 }
@@ -959,6 +965,79 @@ fn mio_pipeline(hosts: &str, total: u64, set: bool) -> Vec<Duration> {
 /// Pre-encoded getData requests written in batches of 256 on a plain socket, replies only
 /// counted: what the server and the loopback allow at this pipeline depth, with no client
 /// work at all.
+/// The floor of any blocking client for `sessions-100`: 100 threads, each with its own
+/// session on a plain blocking socket, writing a pre-encoded getData and blocking in `read`
+/// until its reply is whole. No client state, no IO thread, no queue: only the system calls
+/// and wake-ups a caller that waits for its answer cannot avoid.
+fn raw_blocking_sessions(hosts: &str) -> Run {
+    let addr = hosts.split(',').next().expect("a host").to_string();
+    let sockets: Vec<TcpStream> = (0..SESSIONS).map(|_| raw_session(&addr)).collect();
+    let mut frame = BytesMut::new();
+    Request::GetData(GetDataRequest {
+        path: NODE.into(),
+        watch: false,
+    })
+    .encode_frame(1, "", &mut frame);
+    let frame = frame.freeze();
+    measure(SESSIONS * PER_SESSION, move || {
+        let handles: Vec<_> = sockets
+            .into_iter()
+            .map(|mut s| {
+                let frame = frame.clone();
+                std::thread::spawn(move || {
+                    let mut frames = FrameDecoder::new(1 << 20);
+                    let mut chunk = vec![0u8; 4096];
+                    (0..PER_SESSION)
+                        .map(|_| {
+                            let t = Instant::now();
+                            s.write_all(&frame).expect("write");
+                            loop {
+                                let n = s.read(&mut chunk).expect("read");
+                                frames.push(&chunk[..n]);
+                                if frames.next_frame().expect("frame").is_some() {
+                                    break;
+                                }
+                            }
+                            t.elapsed()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("thread"))
+            .collect()
+    })
+}
+
+/// A session on a blocking socket, handshake done.
+fn raw_session(addr: &str) -> TcpStream {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_nodelay(true).expect("nodelay");
+    let mut buf = BytesMut::new();
+    let req = ConnectRequest {
+        protocol_version: 0,
+        last_zxid_seen: 0,
+        timeout: 10_000,
+        session_id: 0,
+        passwd: Bytes::from_static(&[0; 16]),
+        read_only: false,
+    };
+    write_frame(&mut buf, |b| req.encode(b));
+    s.write_all(&buf).expect("handshake");
+    let mut frames = FrameDecoder::new(1 << 20);
+    let mut chunk = vec![0u8; 4096];
+    loop {
+        let n = s.read(&mut chunk).expect("read");
+        assert!(n > 0, "the server closed the handshake");
+        frames.push(&chunk[..n]);
+        if frames.next_frame().expect("frame").is_some() {
+            return s;
+        }
+    }
+}
+
 fn raw_limit(hosts: &str) -> Run {
     let addr = hosts.split(',').next().expect("a host");
     let mut s = TcpStream::connect(addr).expect("connect");
