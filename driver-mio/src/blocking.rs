@@ -83,11 +83,32 @@ enum CallbackJob {
     End,
 }
 
-#[derive(Debug, Clone, Copy)]
+/// The session as the handles see it, updated by the IO thread after every turn.
+#[derive(Debug, Clone)]
 struct Snapshot {
     state: SessionState,
     app: AppState,
     session_id: i64,
+    /// The index into `hosts` of the server carrying the session, while connected.
+    server: Option<usize>,
+    timeout: Option<Duration>,
+    /// The session's host list, replaced only when its version changes.
+    hosts: Arc<[zk_proto::session::HostAddr]>,
+    hosts_version: u64,
+}
+
+impl Snapshot {
+    fn closed() -> Snapshot {
+        Snapshot {
+            state: SessionState::Closed,
+            app: AppState::Lost,
+            session_id: 0,
+            server: None,
+            timeout: None,
+            hosts: Arc::new([]),
+            hosts_version: 0,
+        }
+    }
 }
 
 /// A client's link to its session on the IO thread.
@@ -226,6 +247,10 @@ impl ClientBuilder {
             state: SessionState::Connecting,
             app: AppState::Lost,
             session_id: 0,
+            server: None,
+            timeout: None,
+            hosts: session.hosts().to_vec().into(),
+            hosts_version: session.hosts_version(),
         }));
         let opened = reactor.send(
             key,
@@ -436,27 +461,43 @@ impl Client {
         }
     }
 
-    fn snapshot(&self) -> Snapshot {
-        self.shared.snapshot.lock().map(|s| *s).unwrap_or(Snapshot {
-            state: SessionState::Closed,
-            app: AppState::Lost,
-            session_id: 0,
-        })
+    /// Reads the snapshot (a closed session's if the IO thread died holding its lock).
+    fn read<T>(&self, f: impl FnOnce(&Snapshot) -> T) -> T {
+        match self.shared.snapshot.lock() {
+            Ok(s) => f(&s),
+            Err(_) => f(&Snapshot::closed()),
+        }
     }
 
     /// The session state now.
     pub fn state(&self) -> SessionState {
-        self.snapshot().state
+        self.read(|s| s.state)
     }
 
     /// The application view now.
     pub fn app_state(&self) -> AppState {
-        self.snapshot().app
+        self.read(|s| s.app)
     }
 
     /// The session id (0 before the first connection).
     pub fn session_id(&self) -> i64 {
-        self.snapshot().session_id
+        self.read(|s| s.session_id)
+    }
+
+    /// The server the session is connected to now, as written in the connect string.
+    pub fn server(&self) -> Option<zk_proto::session::HostAddr> {
+        self.read(|s| s.hosts.get(s.server?).cloned())
+    }
+
+    /// The servers the session may use now: the connect string's, shuffled, or the list a
+    /// reconfiguration or [`Client::update_hosts`] left.
+    pub fn hosts(&self) -> Vec<zk_proto::session::HostAddr> {
+        self.read(|s| s.hosts.to_vec())
+    }
+
+    /// The negotiated session timeout, once connected.
+    pub fn session_timeout(&self) -> Option<Duration> {
+        self.read(|s| s.timeout)
     }
 
     /// Replaces the servers the session may use (`host:port,...`; a chroot in the string is
@@ -914,13 +955,19 @@ impl IoThread {
         // The snapshot moves before the events go out: whoever hears of a state change
         // and then asks the client sees that state or a later one.
         let session = s.conn.session();
-        let snap = Snapshot {
-            state: session.state(),
-            app: session.app_state(),
-            session_id: session.session_id(),
-        };
         if let Ok(mut shared) = s.snapshot.lock() {
-            *shared = snap;
+            shared.state = session.state();
+            shared.app = session.app_state();
+            shared.session_id = session.session_id();
+            shared.server = session
+                .current_host()
+                .filter(|_| session.state().is_connected());
+            shared.timeout = session.negotiated_timeout();
+            // The list is copied only when it changed, not on every turn.
+            if shared.hosts_version != session.hosts_version() {
+                shared.hosts = session.hosts().to_vec().into();
+                shared.hosts_version = session.hosts_version();
+            }
         }
         s.deliver(now);
         let over = s.conn.is_finished();

@@ -251,6 +251,12 @@ fn the_blocking_client_survives_failover_without_losing_a_request() {
         .connect()
         .unwrap();
     let session = c.session_id();
+    // Where the session is, as the async client tells it: the first host (no shuffling).
+    assert_eq!(c.server().map(|h| h.to_string()), Some(hosts[0].clone()));
+    let listed: Vec<String> = c.hosts().iter().map(|h| h.to_string()).collect();
+    assert_eq!(listed, hosts);
+    let timeout = c.session_timeout().expect("negotiated");
+    assert!(timeout <= Duration::from_secs(8), "{timeout:?}");
     c.create("/mf", "x", &CreateOptions::persistent()).unwrap();
     let eph = c
         .create("/mf-eph-", "", &CreateOptions::ephemeral_sequential())
@@ -293,8 +299,11 @@ fn the_blocking_client_survives_failover_without_losing_a_request() {
         thread::sleep(Duration::from_millis(20));
     }
     assert_eq!(c.session_id(), session);
+    let now_on = c.server().map(|h| h.to_string()).expect("connected");
+    assert_ne!(now_on, hosts[0], "moved off the dead server");
     assert!(c.exists(&eph).unwrap().is_some(), "ephemeral survives");
     c.close();
+    assert_eq!(c.server(), None);
 }
 
 #[test]
