@@ -543,6 +543,16 @@ async fn watch(
     }
 }
 
+/// A server that did not answer a four-letter word as expected: a line, or a JSON object
+/// with `error` in JSON mode.
+fn admin_error(g: &Global, host: &str, e: &admin::AdminError) {
+    if g.json {
+        print_json(&json!({ "host": host, "error": e.to_string() }));
+    } else {
+        println!("{host}: {e}");
+    }
+}
+
 async fn admin_word(g: &Global, word: &str) -> Result<Outcome> {
     let t = g.connect_timeout();
     let hosts = g.server.as_str();
@@ -568,7 +578,7 @@ async fn admin_word(g: &Global, word: &str) -> Result<Outcome> {
                     Err(e) if g.json => {
                         print_json(&json!({ "host": host, "error": e.to_string() }));
                     }
-                    Err(e) => println!("{host}: {e}"),
+                    Err(e) => admin_error(g, &host, &e),
                 }
             }
         }
@@ -596,7 +606,7 @@ async fn admin_word(g: &Global, word: &str) -> Result<Outcome> {
                         s.latency_avg_ms,
                         s.latency_max_ms
                     ),
-                    Err(e) => println!("{host}: {e}"),
+                    Err(e) => admin_error(g, &host, &e),
                 }
             }
         }
@@ -630,7 +640,7 @@ async fn admin_word(g: &Global, word: &str) -> Result<Outcome> {
                             println!("  {k:<width$}  {v:>}");
                         }
                     }
-                    Err(e) => println!("{host}: {e}"),
+                    Err(e) => admin_error(g, &host, &e),
                 }
             }
         }
@@ -653,7 +663,7 @@ async fn admin_word(g: &Global, word: &str) -> Result<Outcome> {
                             println!("  {k}={v}");
                         }
                     }
-                    Err(e) => println!("{host}: {e}"),
+                    Err(e) => admin_error(g, &host, &e),
                 }
             }
         }
@@ -690,7 +700,7 @@ async fn admin_word(g: &Global, word: &str) -> Result<Outcome> {
                             );
                         }
                     }
-                    Err(e) => println!("{host}: {e}"),
+                    Err(e) => admin_error(g, &host, &e),
                 }
             }
         }
@@ -707,7 +717,7 @@ async fn admin_word(g: &Global, word: &str) -> Result<Outcome> {
                         "{host}: {} connections watch {} paths, {} watches",
                         w.connections, w.paths, w.watches
                     ),
-                    Err(e) => println!("{host}: {e}"),
+                    Err(e) => admin_error(g, &host, &e),
                 }
             }
         }

@@ -53,8 +53,8 @@ pub struct Global {
     /// The session timeout, in seconds.
     #[arg(long, default_value_t = 10.0, global = true)]
     pub session_timeout: f64,
-    /// How long to wait for a server, in seconds.
-    #[arg(long, default_value_t = 5.0, global = true)]
+    /// How long to wait for a server (a session, or a four-letter answer), in seconds.
+    #[arg(long, env = "ZK_CONNECT_TIMEOUT", default_value_t = 5.0, global = true)]
     pub connect_timeout: f64,
     /// Digest credentials, `user:password` (`addauth digest`).
     #[arg(long, global = true, value_name = "USER:PASSWORD")]
