@@ -1040,28 +1040,9 @@ fn raw_session(addr: &str) -> TcpStream {
 
 fn raw_limit(hosts: &str) -> Run {
     let addr = hosts.split(',').next().expect("a host");
-    let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_nodelay(true).expect("nodelay");
-    let mut buf = BytesMut::new();
-    let req = ConnectRequest {
-        protocol_version: 0,
-        last_zxid_seen: 0,
-        timeout: 10_000,
-        session_id: 0,
-        passwd: Bytes::from_static(&[0; 16]),
-        read_only: false,
-    };
-    write_frame(&mut buf, |b| req.encode(b));
-    s.write_all(&buf).expect("handshake");
+    let mut s = raw_session(addr);
     let mut frames = FrameDecoder::new(1 << 22);
     let mut chunk = vec![0u8; 1 << 16];
-    loop {
-        let n = s.read(&mut chunk).expect("read");
-        frames.push(&chunk[..n]);
-        if frames.next_frame().expect("frame").is_some() {
-            break;
-        }
-    }
     let total = PIPE;
     let mut batch = BytesMut::new();
     let get = Request::GetData(GetDataRequest {
