@@ -137,8 +137,17 @@ fn run_one(addrs: &[std::net::SocketAddr], steps: &[Step], root: &str) -> Vec<St
         .collect()
 }
 
+/// How two traces differed.
+struct Mismatch {
+    /// The first differing lines, with context.
+    report: String,
+    /// The real server left a request unanswered past the runner's patience where the model
+    /// answered: a loaded machine can do that to a healthy server.
+    real_timed_out: bool,
+}
+
 /// The first line where the two traces differ, with context, or None.
-fn compare(pair: &Mutex<Pair>, steps: &[Step], root: &str) -> Option<String> {
+fn compare(pair: &Mutex<Pair>, steps: &[Step], root: &str) -> Option<Mismatch> {
     let pair = pair.lock().unwrap_or_else(|e| e.into_inner());
     let real = run_one(&pair.real, steps, root);
     let sim = run_one(&pair.sim, steps, root);
@@ -156,6 +165,8 @@ fn compare(pair: &Mutex<Pair>, steps: &[Step], root: &str) -> Option<String> {
             tail.into_iter().rev().collect::<Vec<_>>().join("\n")
         );
     }
+    let timed_out = |trace: &[String]| trace.iter().any(|l| l.ends_with("no reply: timeout"));
+    let real_timed_out = timed_out(&real) && !timed_out(&sim);
     let at = real
         .iter()
         .zip(&sim)
@@ -171,7 +182,10 @@ fn compare(pair: &Mutex<Pair>, steps: &[Step], root: &str) -> Option<String> {
     for l in sim.iter().skip(from).take(12) {
         out.push_str(&format!("  {l}\n"));
     }
-    Some(out)
+    Some(Mismatch {
+        report: out,
+        real_timed_out,
+    })
 }
 
 /// Drops steps while the mismatch stays, so the report is as short as it can be.
@@ -192,7 +206,7 @@ fn shrink(
         candidate.remove(i);
         if let Some(r) = compare(pair, &candidate, root) {
             steps = candidate;
-            report = r;
+            report = r.report;
         }
     }
     (steps, report)
@@ -202,7 +216,17 @@ fn check(pair: &Mutex<Pair>, seed: u64, len: usize, expiries: usize, ensemble: b
     let root = format!("/d{seed}");
     let steps = generate(seed, len, &root, expiries, ensemble);
     if let Some(first) = compare(pair, &steps, &root) {
-        let (steps, report) = shrink(pair, steps, &root, first);
+        // A real server that only answered late, once, is a slow machine, not a
+        // disagreement; every other mismatch fails, whether it shows again or not.
+        if first.real_timed_out && compare(pair, &steps, &root).is_none() {
+            eprintln!(
+                "seed {seed}: the real server left a request unanswered for the runner's whole \
+                 patience once and agreed with zk-sim when the script ran again:\n{}",
+                first.report
+            );
+            return;
+        }
+        let (steps, report) = shrink(pair, steps, &root, first.report);
         panic!(
             "seed {seed}: zk-sim and ZooKeeper disagree.\n{report}\nshortest script ({} steps):\n{steps:#?}",
             steps.len()
@@ -326,7 +350,7 @@ fn containers_and_ttl_nodes_are_reaped_like_the_real_server() {
         ),
     ];
     if let Some(report) = compare(&pair, &steps, r) {
-        panic!("reaping differs:\n{report}");
+        panic!("reaping differs:\n{}", report.report);
     }
 }
 
@@ -436,7 +460,7 @@ fn regressions() {
     ];
     for (what, steps) in &cases {
         if let Some(report) = compare(pair(), steps, root) {
-            panic!("regression '{what}' disagrees:\n{report}");
+            panic!("regression '{what}' disagrees:\n{}", report.report);
         }
     }
 }
@@ -465,6 +489,6 @@ fn ensemble_regressions() {
         ),
     ];
     if let Some(report) = compare(ensemble_pair(), &steps, root) {
-        panic!("checkWatches across servers disagrees:\n{report}");
+        panic!("checkWatches across servers disagrees:\n{}", report.report);
     }
 }
