@@ -5,6 +5,15 @@
 //! in order; both start with the first client and stay for the life of the process. A slow
 //! callback never holds up a connection (pings, reconnects and replies go on), but it does
 //! delay the callbacks after it, of every client: callbacks must not block.
+//!
+//! On Linux, a call on a connected session does its own IO: the calling thread writes its
+//! request and, unless another thread of the same client is already doing so, waits on the
+//! session's socket and reads until its reply is in, handling whatever else arrives (other
+//! threads' replies, watch events, pings) and any timer that falls due, as the IO thread
+//! would. The IO thread is not woken for such a call, so a call costs about what a bare
+//! blocking socket costs. The IO thread keeps everything else: connecting, handshakes,
+//! reconnects, probes, pings of idle sessions, watch events between calls, and calls made
+//! while the session is not connected.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -33,8 +42,17 @@ use crate::recipes::Hosted;
 const WAKE: Token = Token(usize::MAX);
 
 type Reply = std::result::Result<Response, session::Error>;
-/// Where a request's outcome goes.
+/// Where the outcome of a request the IO thread submitted goes.
 type ReplyTo = Sender<(RequestId, Reply)>;
+
+/// Who waits for a request's outcome.
+enum Waiter {
+    /// A channel: the request went through the IO thread.
+    Channel(ReplyTo),
+    /// A caller that submitted it itself and parks until the outcome is in
+    /// [`SessionLoop::arrived`].
+    Parked(thread::Thread),
+}
 
 /// A persistent-watch callback.
 type Callback = Box<dyn FnMut(WatchedEvent) + Send>;
@@ -111,10 +129,22 @@ impl Snapshot {
     }
 }
 
+/// A session's loop state, shared by the IO thread and the client's callers.
+type Cell = Mutex<SessionLoop>;
+
+/// Locks a session; a panic that poisoned the lock left the state usable (every change
+/// to it is a whole step of the session).
+fn lock(cell: &Cell) -> std::sync::MutexGuard<'_, SessionLoop> {
+    cell.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// A client's link to its session on the IO thread.
 struct Shared {
     key: usize,
     reactor: &'static Reactor,
+    /// The session itself: a caller submits and reads its own reply through it while the
+    /// link is healthy (see [`Client::submit`]).
+    cell: Arc<Cell>,
     snapshot: Arc<Mutex<Snapshot>>,
     /// How long dropping the last handle waits for the session to close.
     close_wait: Duration,
@@ -145,15 +175,16 @@ enum IoOp {
 
 /// A session as a new client hands it to the IO thread.
 struct NewSession {
-    session: session::Session,
-    snapshot: Arc<Mutex<Snapshot>>,
-    #[cfg(feature = "tls")]
-    tls: Option<zk_client::tls::TlsOptions>,
+    cell: Arc<Cell>,
 }
 
 /// The process's IO thread for blocking clients: one `mio::Poll` for every session.
 struct Reactor {
     ops: Sender<(usize, IoOp)>,
+    /// The IO thread's `Poll`, where a new client registers its connection.
+    registry: mio::Registry,
+    /// The callback thread, for new sessions.
+    callbacks: Sender<(usize, CallbackJob)>,
     waker: Waker,
     /// A wake-up is on its way: later senders need not write the waker again.
     wake_pending: Arc<AtomicBool>,
@@ -173,18 +204,21 @@ impl Reactor {
     fn start() -> std::io::Result<Reactor> {
         let poll = Poll::new()?;
         let waker = Waker::new(poll.registry(), WAKE)?;
+        let registry = poll.registry().try_clone()?;
         let (tx, rx) = mpsc::channel();
         let (cb_tx, cb_rx) = mpsc::channel();
         let wake_pending = Arc::new(AtomicBool::new(false));
         thread::Builder::new()
             .name("zk-callbacks".into())
             .spawn(move || run_callbacks(cb_rx))?;
-        let io = IoThread::new(poll, rx, cb_tx, wake_pending.clone());
+        let io = IoThread::new(poll, rx, wake_pending.clone());
         thread::Builder::new()
             .name("zk-io".into())
             .spawn(move || io.run())?;
         Ok(Reactor {
             ops: tx,
+            registry,
+            callbacks: cb_tx,
             waker,
             wake_pending,
             next_key: AtomicUsize::new(0),
@@ -252,15 +286,22 @@ impl ClientBuilder {
             hosts: session.hosts().to_vec().into(),
             hosts_version: session.hosts_version(),
         }));
-        let opened = reactor.send(
+        let token = Token(key);
+        #[cfg(feature = "tls")]
+        let conn = match self.options.tls.clone() {
+            Some(tls) => Connection::from_session_with_tls(session, &reactor.registry, token, tls),
+            None => Connection::from_session(session, &reactor.registry, token),
+        };
+        #[cfg(not(feature = "tls"))]
+        let conn = Connection::from_session(session, &reactor.registry, token);
+        let conn = conn.map_err(|e| Error::Start(format!("cannot start a session: {e}")))?;
+        let cell = Arc::new(Mutex::new(SessionLoop::new(
+            conn,
+            snapshot.clone(),
+            reactor.callbacks.clone(),
             key,
-            IoOp::Open(Box::new(NewSession {
-                session,
-                snapshot: snapshot.clone(),
-                #[cfg(feature = "tls")]
-                tls: self.options.tls.clone(),
-            })),
-        );
+        )));
+        let opened = reactor.send(key, IoOp::Open(Box::new(NewSession { cell: cell.clone() })));
         if !opened {
             return Err(Error::Start("the IO thread is gone".into()));
         }
@@ -272,6 +313,7 @@ impl ClientBuilder {
             shared: Arc::new(Shared {
                 key,
                 reactor,
+                cell,
                 snapshot,
                 close_wait: timeout,
             }),
@@ -569,7 +611,33 @@ impl Client {
         }
     }
 
+    /// Submits a request and waits for its outcome.
+    ///
+    /// While the session is connected over a healthy link, the caller does the IO itself:
+    /// it writes its request and, if no other caller of the session is reading, reads the
+    /// socket until its reply is in, acting on everything else that arrives (other
+    /// callers' replies, watch events, pings) as the IO thread would. The IO thread then
+    /// never wakes for the call, which is most of what a blocking call costs. Otherwise
+    /// (connecting, TLS handshakes, read-only probes, hosted recipes, a closing session)
+    /// the IO thread carries the request.
     fn submit(&self, request: Request, watch: Option<Sink>) -> Result<(RequestId, Reply)> {
+        let deadline = Instant::now() + self.call_timeout;
+        #[cfg(target_os = "linux")]
+        let (request, watch) = {
+            let mut s = lock(&self.shared.cell);
+            if s.direct() {
+                let now = s.tick(Instant::now());
+                let id = match s.conn.submit(now, request) {
+                    Ok(id) => id,
+                    Err(e) => return Ok((RequestId(0), Err(e))),
+                };
+                s.waiters
+                    .insert(id, (Waiter::Parked(thread::current()), watch));
+                s.conn.flush(now);
+                return self.await_parked(s, id, deadline);
+            }
+            (request, watch)
+        };
         let (tx, rx) = mpsc::channel();
         if !self.shared.send(Cmd::Submit {
             request,
@@ -578,11 +646,127 @@ impl Client {
         }) {
             return Ok((RequestId(0), Err(session::Error::Closed)));
         }
-        match rx.recv_timeout(self.call_timeout) {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
             Ok(r) => Ok(r),
             Err(RecvTimeoutError::Timeout) => Err(Error::CallTimeout(self.call_timeout)),
             Err(RecvTimeoutError::Disconnected) => Ok((RequestId(0), Err(session::Error::Closed))),
         }
+    }
+
+    /// Waits for the outcome of request `id`, submitted by this thread: reads the socket
+    /// itself whenever it can (no one else reads and the link is healthy), and otherwise
+    /// parks until whoever reads delivers it.
+    #[cfg(target_os = "linux")]
+    fn await_parked<'a>(
+        &'a self,
+        mut s: std::sync::MutexGuard<'a, SessionLoop>,
+        id: RequestId,
+        deadline: Instant,
+    ) -> Result<(RequestId, Reply)> {
+        loop {
+            if let Some(r) = s.arrived.remove(&id) {
+                return Ok((id, r));
+            }
+            if s.ended || !s.waiters.contains_key(&id) {
+                return Ok((id, Err(session::Error::Closed)));
+            }
+            if Instant::now() >= deadline {
+                s.waiters.remove(&id);
+                return Err(Error::CallTimeout(self.call_timeout));
+            }
+            if !s.reading() && s.direct() {
+                s = self.read_until(s, id, deadline);
+                continue;
+            }
+            drop(s);
+            thread::park_timeout(deadline.saturating_duration_since(Instant::now()));
+            s = lock(&self.shared.cell);
+        }
+    }
+
+    /// Reads the session's socket on this thread until the outcome of `id` is in, the
+    /// link changes (the IO thread carries on then), or `deadline` passes. Timers due
+    /// meanwhile run here too.
+    #[cfg(target_os = "linux")]
+    fn read_until<'a>(
+        &'a self,
+        mut s: std::sync::MutexGuard<'a, SessionLoop>,
+        id: RequestId,
+        deadline: Instant,
+    ) -> std::sync::MutexGuard<'a, SessionLoop> {
+        /// The longest sleep between looks at the session, should a wake-up go astray.
+        const SLICE: Duration = Duration::from_millis(200);
+        let Some((_, generation)) = s.conn.direct_fd() else {
+            return s;
+        };
+        s.reading = Some(generation);
+        s.conn.set_read_events(false);
+        loop {
+            let now = s.tick(Instant::now());
+            let fd = match s.conn.direct_fd() {
+                Some((fd, g))
+                    if g == generation
+                        && !s.ended
+                        && !s.closing
+                        && now < deadline
+                        && !s.arrived.contains_key(&id) =>
+                {
+                    fd
+                }
+                // Done, out of time, or the link changed: the IO thread carries on.
+                _ => return self.stop_reading(s, generation),
+            };
+            let timer = s.conn.poll_timeout();
+            if timer.is_some_and(|t| t <= now) {
+                s.conn.handle_timeout(now);
+                s.publish();
+                s.deliver(now);
+                continue;
+            }
+            let until = timer.unwrap_or(deadline).min(deadline).min(now + SLICE);
+            drop(s);
+            wait_readable(fd, until.saturating_duration_since(now));
+            s = lock(&self.shared.cell);
+            if s.conn.generation() == generation && !s.ended {
+                let now = s.tick(Instant::now());
+                s.conn.read_direct(now);
+                s.publish();
+                s.deliver(now);
+            }
+        }
+    }
+
+    /// Hands reading back to the IO thread, and gives it a turn when it has to act on
+    /// something sooner than it planned (or the link changed while this thread read).
+    #[cfg(target_os = "linux")]
+    fn stop_reading<'a>(
+        &'a self,
+        mut s: std::sync::MutexGuard<'a, SessionLoop>,
+        generation: u64,
+    ) -> std::sync::MutexGuard<'a, SessionLoop> {
+        // Another caller may read a newer socket already: only this one's mark goes.
+        if s.reading == Some(generation) {
+            s.reading = None;
+        }
+        let same_link = s.conn.generation() == generation;
+        // With nothing that could arrive unasked (no watch, no reply owed, no one else
+        // waiting), the socket stays out of the IO thread's sight until the next call or
+        // the IO thread's next turn for the session; a server's close still wakes it.
+        // Sequential calls then cost no `epoll_ctl` each.
+        if same_link && !s.quiet() {
+            s.conn.set_read_events(true);
+        }
+        let filed = s.deadline;
+        let turn = !same_link
+            || s.ended
+            || s.conn.is_finished()
+            || s.conn
+                .poll_timeout()
+                .is_some_and(|t| filed.is_none_or(|f| t < f));
+        if turn {
+            self.shared.send(Cmd::Poke);
+        }
+        s
     }
 
     fn call(&self, request: Request) -> Result<Reply> {
@@ -818,8 +1002,7 @@ pub fn retry_with<T>(
 struct IoThread {
     poll: Poll,
     ops: Receiver<(usize, IoOp)>,
-    callbacks: Sender<(usize, CallbackJob)>,
-    sessions: HashMap<usize, SessionLoop>,
+    sessions: HashMap<usize, Arc<Cell>>,
     /// Each session's next deadline, earliest first.
     deadlines: BTreeSet<(Instant, usize)>,
     /// Sessions that had something happen this turn.
@@ -829,16 +1012,10 @@ struct IoThread {
 }
 
 impl IoThread {
-    fn new(
-        poll: Poll,
-        ops: Receiver<(usize, IoOp)>,
-        callbacks: Sender<(usize, CallbackJob)>,
-        wake_pending: Arc<AtomicBool>,
-    ) -> Self {
+    fn new(poll: Poll, ops: Receiver<(usize, IoOp)>, wake_pending: Arc<AtomicBool>) -> Self {
         IoThread {
             poll,
             ops,
-            callbacks,
             sessions: HashMap::new(),
             deadlines: BTreeSet::new(),
             touched: Vec::new(),
@@ -866,9 +1043,16 @@ impl IoThread {
                 if event.token() == WAKE {
                     continue;
                 }
-                if let Some(s) = self.sessions.get_mut(&key) {
-                    s.conn.handle_event(event, now);
-                    touch(&mut self.touched, s, key);
+                if let Some(cell) = self.sessions.get(&key) {
+                    let mut s = lock(cell);
+                    let now = s.tick(now);
+                    if s.reading() {
+                        // A caller reads this socket itself; only writing is left here.
+                        s.conn.write_only(now);
+                    } else {
+                        s.conn.handle_event(event, now);
+                    }
+                    touch(&mut self.touched, &mut s, key);
                 }
             }
             // New requests first: what they queue leaves in this turn's write.
@@ -887,13 +1071,15 @@ impl IoThread {
                     break;
                 }
                 self.deadlines.pop_first();
-                if let Some(s) = self.sessions.get_mut(&key) {
+                if let Some(cell) = self.sessions.get(&key) {
+                    let mut s = lock(cell);
+                    let now = s.tick(now);
                     s.deadline = None;
                     s.conn.handle_timeout(now);
                     for h in &mut s.hosted {
                         h.handle_timeout(now);
                     }
-                    touch(&mut self.touched, s, key);
+                    touch(&mut self.touched, &mut s, key);
                 }
             }
             for key in std::mem::take(&mut self.touched) {
@@ -905,34 +1091,22 @@ impl IoThread {
     fn op(&mut self, now: Instant, key: usize, op: IoOp) {
         match op {
             IoOp::Open(new) => {
-                let registry = self.poll.registry();
-                #[cfg(feature = "tls")]
-                let opened = match new.tls {
-                    Some(tls) => {
-                        Connection::from_session_with_tls(new.session, registry, Token(key), tls)
-                    }
-                    None => Connection::from_session(new.session, registry, Token(key)),
-                };
-                #[cfg(not(feature = "tls"))]
-                let opened = Connection::from_session(new.session, registry, Token(key));
-                let conn = match opened {
-                    Ok(conn) => conn,
-                    Err(e) => {
-                        warn!(error = %e, "cannot start a session");
-                        if let Ok(mut snap) = new.snapshot.lock() {
-                            snap.state = SessionState::Closed;
-                        }
-                        return;
-                    }
-                };
-                let mut s = SessionLoop::new(conn, new.snapshot, self.callbacks.clone(), key);
-                touch(&mut self.touched, &mut s, key);
-                self.sessions.insert(key, s);
+                {
+                    let mut s = lock(&new.cell);
+                    let now = s.tick(now);
+                    // Readiness that came before the session was known here was dropped:
+                    // look at the socket once now.
+                    s.conn.kick(now);
+                    touch(&mut self.touched, &mut s, key);
+                }
+                self.sessions.insert(key, new.cell);
             }
-            IoOp::Cmd(cmd) => match self.sessions.get_mut(&key) {
-                Some(s) => {
+            IoOp::Cmd(cmd) => match self.sessions.get(&key) {
+                Some(cell) => {
+                    let mut s = lock(cell);
+                    let now = s.tick(now);
                     s.command(now, cmd);
-                    touch(&mut self.touched, s, key);
+                    touch(&mut self.touched, &mut s, key);
                 }
                 // The session is over: dropping the command answers its caller (a closed
                 // channel reads as a closed session), and a close is already done.
@@ -948,43 +1122,31 @@ impl IoThread {
     /// After a turn: deliver the session's events, publish its state, write what it queued
     /// and file its next deadline; or let it go if it is over.
     fn settle(&mut self, now: Instant, key: usize) {
-        let Some(s) = self.sessions.get_mut(&key) else {
+        let Some(cell) = self.sessions.get(&key).cloned() else {
             return;
         };
+        let mut s = lock(&cell);
+        let now = s.tick(now);
         s.touched = false;
-        // The snapshot moves before the events go out: whoever hears of a state change
-        // and then asks the client sees that state or a later one.
-        let session = s.conn.session();
-        if let Ok(mut shared) = s.snapshot.lock() {
-            shared.state = session.state();
-            shared.app = session.app_state();
-            shared.session_id = session.session_id();
-            shared.server = session
-                .current_host()
-                .filter(|_| session.state().is_connected());
-            shared.timeout = session.negotiated_timeout();
-            // The list is copied only when it changed, not on every turn.
-            if shared.hosts_version != session.hosts_version() {
-                shared.hosts = session.hosts().to_vec().into();
-                shared.hosts_version = session.hosts_version();
-            }
+        // A socket that a finished call left out of sight is watched again: this turn may
+        // have sent something whose answer nobody reads otherwise.
+        #[cfg(target_os = "linux")]
+        if !s.reading() && s.conn.reads_paused() {
+            s.conn.set_read_events(true);
         }
+        s.publish();
         s.deliver(now);
         let over = s.conn.is_finished();
         if let Some(d) = s.deadline.take() {
             self.deadlines.remove(&(d, key));
         }
         if over {
-            if let Some(s) = self.sessions.remove(&key) {
-                s.end();
-            }
+            s.end();
+            drop(s);
+            self.sessions.remove(&key);
             return;
         }
-        let hosted = s.hosted.iter().filter_map(|h| h.poll_timeout()).min();
-        let next = match (s.conn.timeout(now).map(|d| now + d), hosted) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let next = s.next_deadline(now);
         s.deadline = next;
         if let Some(d) = next {
             self.deadlines.insert((d, key));
@@ -999,13 +1161,16 @@ fn touch(touched: &mut Vec<usize>, s: &mut SessionLoop, key: usize) {
     }
 }
 
-/// One session on the IO thread.
+/// One session, driven by the IO thread and, for a call at a time, by the caller waiting
+/// for its reply.
 struct SessionLoop {
     conn: Connection,
     snapshot: Arc<Mutex<Snapshot>>,
     key: usize,
     callbacks: Sender<(usize, CallbackJob)>,
-    waiters: HashMap<RequestId, (ReplyTo, Option<Sink>)>,
+    waiters: HashMap<RequestId, (Waiter, Option<Sink>)>,
+    /// Outcomes for parked callers, until they take them.
+    arrived: HashMap<RequestId, Reply>,
     /// Channel sinks (`None` for callbacks, which live on the callback thread) and whether
     /// the watch is one-shot.
     watchers: HashMap<RequestId, (Option<Sender<WatchedEvent>>, bool)>,
@@ -1014,10 +1179,19 @@ struct SessionLoop {
     listening: bool,
     close_waiters: Vec<Sender<()>>,
     closing: bool,
+    /// The deadline filed with the IO thread.
     deadline: Option<Instant>,
     touched: bool,
     /// Recipe machines running beside the session.
     hosted: Vec<Box<dyn Hosted>>,
+    /// A caller reads the socket of this generation itself, and the IO thread leaves
+    /// reading it to the caller. A socket of a later generation (the IO thread moved the
+    /// session meanwhile) is the IO thread's again.
+    reading: Option<u64>,
+    /// The IO thread let the session go: calls fail as closed.
+    ended: bool,
+    /// The latest moment any thread gave the session: time never runs back for it.
+    clock: Instant,
 }
 
 impl SessionLoop {
@@ -1033,6 +1207,7 @@ impl SessionLoop {
             key,
             callbacks,
             waiters: HashMap::new(),
+            arrived: HashMap::new(),
             watchers: HashMap::new(),
             subscribers: Vec::new(),
             listening: false,
@@ -1041,16 +1216,89 @@ impl SessionLoop {
             deadline: None,
             touched: false,
             hosted: Vec::new(),
+            reading: None,
+            ended: false,
+            clock: Instant::now(),
         }
+    }
+
+    /// `now`, or the latest moment the session already saw if that is later (another
+    /// thread may have read the clock after this one).
+    fn tick(&mut self, now: Instant) -> Instant {
+        self.clock = self.clock.max(now);
+        self.clock
     }
 
     fn callback(&self, job: CallbackJob) -> bool {
         self.callbacks.send((self.key, job)).is_ok()
     }
 
+    /// Publishes the session's state to the handles. It moves before events go out:
+    /// whoever hears of a state change and then asks the client sees that state or a
+    /// later one.
+    fn publish(&self) {
+        let session = self.conn.session();
+        if let Ok(mut shared) = self.snapshot.lock() {
+            shared.state = session.state();
+            shared.app = session.app_state();
+            shared.session_id = session.session_id();
+            shared.server = session
+                .current_host()
+                .filter(|_| session.state().is_connected());
+            shared.timeout = session.negotiated_timeout();
+            // The list is copied only when it changed, not on every turn.
+            if shared.hosts_version != session.hosts_version() {
+                shared.hosts = session.hosts().to_vec().into();
+                shared.hosts_version = session.hosts_version();
+            }
+        }
+    }
+
+    /// When the session (and its hosted machines) next has work; writes what is queued.
+    fn next_deadline(&mut self, now: Instant) -> Option<Instant> {
+        let hosted = self.hosted.iter().filter_map(|h| h.poll_timeout()).min();
+        match (self.conn.timeout(now).map(|d| now + d), hosted) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// A caller may submit and read its reply itself: the session is connected over a
+    /// healthy link and nothing else needs the IO thread's attention.
+    #[cfg(target_os = "linux")]
+    fn direct(&self) -> bool {
+        !self.ended && !self.closing && self.hosted.is_empty() && self.conn.direct_fd().is_some()
+    }
+
+    /// A caller reads the current socket.
+    fn reading(&self) -> bool {
+        self.reading.is_some_and(|g| g == self.conn.generation())
+    }
+
+    /// Nothing can come from the server unasked but a close: no watch is set, no reply is
+    /// owed, no caller waits.
+    #[cfg(target_os = "linux")]
+    fn quiet(&self) -> bool {
+        let session = self.conn.session();
+        self.waiters.is_empty()
+            && self.watchers.is_empty()
+            && session.watches().is_empty()
+            && !session.awaiting_replies()
+    }
+
     /// The session is over: everyone waiting hears it (dropped channels read as closed).
-    fn end(self) {
-        for w in &self.close_waiters {
+    fn end(&mut self) {
+        self.ended = true;
+        for (waiter, _) in self.waiters.drain().map(|(_, w)| w) {
+            if let Waiter::Parked(thread) = waiter {
+                thread.unpark();
+            }
+        }
+        self.arrived.clear();
+        self.watchers.clear();
+        self.subscribers.clear();
+        self.hosted.clear();
+        for w in self.close_waiters.drain(..) {
             let _ = w.send(());
         }
         self.callback(CallbackJob::End);
@@ -1065,7 +1313,7 @@ impl SessionLoop {
                 reply,
             } => match self.conn.submit(now, request) {
                 Ok(id) => {
-                    self.waiters.insert(id, (reply, watch));
+                    self.waiters.insert(id, (Waiter::Channel(reply), watch));
                 }
                 Err(e) => {
                     let _ = reply.send((RequestId(0), Err(e)));
@@ -1077,7 +1325,7 @@ impl SessionLoop {
                 reply,
             } => match self.conn.add_auth(now, &scheme, credentials) {
                 Ok(id) => {
-                    self.waiters.insert(id, (reply, None));
+                    self.waiters.insert(id, (Waiter::Channel(reply), None));
                 }
                 Err(e) => {
                     let _ = reply.send((RequestId(0), Err(e)));
@@ -1164,7 +1412,15 @@ impl SessionLoop {
                             }
                         }
                     }
-                    let _ = reply.send((id, result));
+                    match reply {
+                        Waiter::Channel(tx) => {
+                            let _ = tx.send((id, result));
+                        }
+                        Waiter::Parked(thread) => {
+                            self.arrived.insert(id, result);
+                            thread.unpark();
+                        }
+                    }
                 }
             }
             Event::Watch(ev) => {
@@ -1191,6 +1447,22 @@ impl SessionLoop {
             }
             _ => {}
         }
+    }
+}
+
+/// Sleeps until `fd` is readable (or hung up), at most `timeout`.
+#[cfg(target_os = "linux")]
+fn wait_readable(fd: std::os::fd::RawFd, timeout: Duration) {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = timeout.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int;
+    // SAFETY: one valid pollfd for the length given. An fd closed meanwhile by another
+    // thread only makes this return early or late; the caller checks the session after.
+    unsafe {
+        libc::poll(&mut pfd, 1, ms);
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
+use std::mem::MaybeUninit;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
@@ -56,6 +57,12 @@ struct Sock {
     host: HostAddr,
     candidates: Vec<SocketAddr>,
     out: VecDeque<Bytes>,
+    /// Registered for writable events: while connecting, and while output waits for room.
+    /// An established, drained socket listens for reads only, so writes cause no events.
+    want_write: bool,
+    /// Another thread reads this socket (see [`Connection::direct_fd`]): the `Poll` is not
+    /// told when it is readable.
+    reads_paused: bool,
 }
 
 struct Probe {
@@ -342,6 +349,78 @@ impl Connection {
         self.drive(now);
     }
 
+    /// The socket a thread outside the loop may wait on with `poll(2)` and then read with
+    /// [`Connection::read_direct`], with the generation that names it: only while the
+    /// session is connected read-write over an established link with no probes running.
+    /// The loop must not read the socket meanwhile ([`Connection::pause_reads`]).
+    #[cfg(target_os = "linux")]
+    pub(crate) fn direct_fd(&self) -> Option<(std::os::fd::RawFd, u64)> {
+        use std::os::fd::AsRawFd;
+        if self.session.state() != zk_proto::session::SessionState::Connected
+            || !self.probes.is_empty()
+        {
+            return None;
+        }
+        let sock = self.sock.as_ref().filter(|s| s.ready)?;
+        Some((sock.stream.as_raw_fd(), self.generation))
+    }
+
+    /// The socket's generation: it changes whenever the socket is dropped or replaced.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Stops (`false`) or restarts (`true`) readable events of the current socket in the
+    /// loop's `Poll`, keeping writable ones. Restarting reports data already waiting.
+    #[cfg(target_os = "linux")]
+    pub(crate) fn set_read_events(&mut self, on: bool) {
+        if let Some(sock) = self.sock.as_mut()
+            && sock.reads_paused == on
+        {
+            sock.reads_paused = !on;
+            self.apply_interest();
+        }
+    }
+
+    /// The loop is not told when the current socket is readable.
+    #[cfg(target_os = "linux")]
+    pub(crate) fn reads_paused(&self) -> bool {
+        self.sock.as_ref().is_some_and(|s| s.reads_paused)
+    }
+
+    /// Reads what the established socket holds and acts on it, as an event of the loop
+    /// would, on a thread outside the loop ([`Connection::direct_fd`]).
+    #[cfg(target_os = "linux")]
+    pub(crate) fn read_direct(&mut self, now: Instant) {
+        let span = self.span.clone();
+        let _entered = span.enter();
+        match self.sock.as_ref() {
+            Some(s) if s.connected && !tls_active(&s.tls) => {
+                // A buffer on the stack, never initialised: the caller's thread keeps no
+                // read buffer, and only the pages the kernel writes are touched.
+                let mut buf = [MaybeUninit::<u8>::uninit(); 16 * 1024];
+                self.read_plain(now, &mut buf);
+            }
+            Some(s) if s.connected => self.read_ready(now),
+            _ => {}
+        }
+        self.drive(now);
+    }
+
+    /// Looks at every socket once, as if each had an event.
+    pub(crate) fn kick(&mut self, now: Instant) {
+        let span = self.span.clone();
+        let _entered = span.enter();
+        self.progress_sock(now);
+        self.progress_probes(now);
+        self.drive(now);
+    }
+
+    /// Writes what is left, without reading: a writable event while another thread reads.
+    pub(crate) fn write_only(&mut self, now: Instant) {
+        self.drive(now);
+    }
+
     /// Lets time pass: pings, timeouts, reconnects, probes.
     pub fn handle_timeout(&mut self, now: Instant) {
         let span = self.span.clone();
@@ -402,6 +481,9 @@ impl Connection {
     fn drop_sock(&mut self) {
         if let Some(mut sock) = self.sock.take() {
             let _ = self.registry.deregister(&mut sock.stream);
+            // Wakes any thread blocked in `poll(2)` on this socket (see
+            // `Connection::direct_fd`); closing alone would leave it asleep.
+            let _ = sock.stream.shutdown(std::net::Shutdown::Both);
         }
         self.generation += 1;
     }
@@ -447,6 +529,8 @@ impl Connection {
                                 host: host.clone(),
                                 candidates: addrs,
                                 out: VecDeque::new(),
+                                want_write: true,
+                                reads_paused: false,
                             });
                             return;
                         }
@@ -549,12 +633,20 @@ impl Connection {
             self.read_tls(now, buf);
             return;
         }
+        // SAFETY: only bytes are ever written through the view, so `buf` stays initialised.
+        let view = unsafe { &mut *(buf as *mut [u8] as *mut [MaybeUninit<u8>]) };
+        self.read_plain(now, view);
+    }
+
+    /// Reads a plain TCP socket into `buf` (which need not be initialised: only what the
+    /// kernel wrote is looked at) until it is empty, handing the bytes to the session.
+    fn read_plain(&mut self, now: Instant, buf: &mut [MaybeUninit<u8>]) {
         let generation = self.generation;
         loop {
             let Some(sock) = self.sock.as_mut().filter(|s| s.connected) else {
                 return;
             };
-            match sock.stream.read(buf) {
+            match recv(&mut sock.stream, buf) {
                 Ok(0) => {
                     debug!("connection closed by the server");
                     self.drop_sock();
@@ -564,7 +656,9 @@ impl Connection {
                 }
                 Ok(n) => {
                     trace!(bytes = n, "read");
-                    self.session.handle_input(now, &buf[..n]);
+                    // SAFETY: the kernel initialised the first `n` bytes.
+                    let read = unsafe { &*(&buf[..n] as *const [MaybeUninit<u8>] as *const [u8]) };
+                    self.session.handle_input(now, read);
                     self.drive(now);
                     // A short read emptied the socket: the next bytes bring a new readiness
                     // edge, so asking again would only return WouldBlock.
@@ -670,13 +764,71 @@ impl Connection {
         }
     }
 
-    /// Writes what is queued until the socket would block.
+    /// Writes what is queued until the socket would block, and listens for room to write
+    /// exactly while something is left.
     fn write_out(&mut self, now: Instant) {
         #[cfg(feature = "tls")]
         if self.sock.as_ref().is_some_and(|s| s.tls.is_some()) {
             self.write_tls(now);
-            return;
+        } else {
+            self.write_plain(now);
         }
+        #[cfg(not(feature = "tls"))]
+        self.write_plain(now);
+        let Some(sock) = self.sock.as_mut().filter(|s| s.connected) else {
+            return;
+        };
+        let pending = !sock.out.is_empty() || tls_wants_write(&sock.tls);
+        if pending != sock.want_write {
+            sock.want_write = pending;
+            self.apply_interest();
+        }
+    }
+
+    /// Tells the `Poll` what the current socket waits for.
+    fn apply_interest(&mut self) {
+        let Some(sock) = self.sock.as_mut() else {
+            return;
+        };
+        if sock.reads_paused {
+            #[cfg(target_os = "linux")]
+            {
+                use std::os::fd::AsRawFd;
+                // mio cannot register for nothing; the registration stays mio's (same
+                // token, edge-triggered), only without readable events.
+                // A server's close still wakes the loop, whoever reads.
+                let mut flags = libc::EPOLLET | libc::EPOLLRDHUP;
+                if sock.want_write {
+                    flags |= libc::EPOLLOUT;
+                }
+                let mut ev = libc::epoll_event {
+                    events: flags as u32,
+                    u64: self.token.0 as u64,
+                };
+                // SAFETY: both descriptors are open (the registry's and the socket's, which
+                // is registered in it), and `ev` is a valid event for the call.
+                unsafe {
+                    libc::epoll_ctl(
+                        self.registry.as_raw_fd(),
+                        libc::EPOLL_CTL_MOD,
+                        sock.stream.as_raw_fd(),
+                        &mut ev,
+                    );
+                }
+            }
+        } else {
+            let interest = if sock.want_write {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            let _ = self
+                .registry
+                .reregister(&mut sock.stream, self.token, interest);
+        }
+    }
+
+    fn write_plain(&mut self, now: Instant) {
         let Some(sock) = self.sock.as_mut().filter(|s| s.connected) else {
             return;
         };
@@ -699,8 +851,6 @@ impl Connection {
                 }
             }
         }
-        // The socket stays registered for READABLE and WRITABLE (edge-triggered) for its
-        // whole life: whatever is left goes out at the next WRITABLE edge.
     }
 
     /// Moves queued frames into rustls and its records into the socket until either is
@@ -799,6 +949,38 @@ fn tls_active(tls: &TlsConn) -> bool {
 
 #[cfg(not(feature = "tls"))]
 fn tls_active(_tls: &TlsConn) -> bool {
+    false
+}
+
+/// `read(2)` into a buffer that need not be initialised; the count of bytes written.
+#[cfg(target_os = "linux")]
+fn recv(stream: &mut TcpStream, buf: &mut [MaybeUninit<u8>]) -> io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: the pointer and length describe `buf`, which the call only writes to.
+    let n = unsafe { libc::recv(stream.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// `read(2)` into a buffer that need not be initialised; the count of bytes written.
+#[cfg(not(target_os = "linux"))]
+fn recv(stream: &mut TcpStream, buf: &mut [MaybeUninit<u8>]) -> io::Result<usize> {
+    buf.fill(MaybeUninit::new(0));
+    // SAFETY: every byte was just initialised.
+    let buf = unsafe { &mut *(buf as *mut [MaybeUninit<u8>] as *mut [u8]) };
+    stream.read(buf)
+}
+
+#[cfg(feature = "tls")]
+fn tls_wants_write(tls: &TlsConn) -> bool {
+    tls.as_ref().is_some_and(|t| t.wants_write())
+}
+
+#[cfg(not(feature = "tls"))]
+fn tls_wants_write(_tls: &TlsConn) -> bool {
     false
 }
 

@@ -539,3 +539,113 @@ fn a_hundred_blocking_sessions_share_one_io_thread() {
     assert!(left.is_empty(), "{left:?}");
     observer.close();
 }
+
+/// A call whose caller reads its own reply, on a link that stops answering: the caller
+/// runs the session's timers itself, so the call fails with ConnectionLoss as soon as the
+/// session gives up on the link (within 35 % of the timeout), and the next call resumes
+/// the session through the other host.
+#[test]
+fn a_call_on_a_black_holed_link_fails_fast_and_the_session_moves() {
+    let server = shared_server();
+    let a = Proxy::start(server.addr()).unwrap();
+    let b = Proxy::start(server.addr()).unwrap();
+    let c = Client::builder(&format!("{},{}", a.connect_string(), b.connect_string()))
+        .session_timeout(Duration::from_secs(6))
+        .shuffle_hosts(false)
+        .connect()
+        .unwrap();
+    let session = c.session_id();
+    let timeout = c.session_timeout().expect("negotiated");
+    let states = c.state_events();
+    c.create_all("/mio-bh", "x").unwrap();
+    for _ in 0..20 {
+        c.get_data("/mio-bh").unwrap();
+    }
+    a.set_fault(Fault::BlackHole);
+    let started = Instant::now();
+    let err = c.get_data("/mio-bh").expect_err("the link answers nothing");
+    let took = started.elapsed();
+    assert!(err.is(ErrorCode::ConnectionLoss), "{err}");
+    assert!(
+        took < timeout.mul_f64(0.35) + Duration::from_millis(300),
+        "the call ended after {took:?} of a {timeout:?} session"
+    );
+    let (data, _) = c.retry(|| c.get_data("/mio-bh")).unwrap();
+    assert_eq!(&data[..], b"x");
+    let seen: Vec<StateEvent> = states.try_iter().collect();
+    assert_eq!(c.session_id(), session, "the same session; {seen:?}");
+    assert_eq!(
+        c.server().map(|h| h.to_string()),
+        Some(b.connect_string()),
+        "moved to the other host"
+    );
+    a.set_fault(Fault::Pass);
+    c.close();
+}
+
+/// Between calls a quiet session's socket is out of the IO thread's sight (so sequential
+/// calls cost no readiness changes); a server's close must still be heard at once, not at
+/// the next ping.
+#[test]
+fn a_resting_session_hears_the_server_close_at_once() {
+    let server = shared_server();
+    let proxy = Proxy::start(server.addr()).unwrap();
+    let c = Client::builder(&proxy.connect_string())
+        .session_timeout(Duration::from_secs(20))
+        .connect()
+        .unwrap();
+    c.create_all("/mio-rest", "x").unwrap();
+    for _ in 0..20 {
+        c.get_data("/mio-rest").unwrap();
+    }
+    let states = c.state_events();
+    let cut = Instant::now();
+    proxy.cut();
+    let seen = states
+        .recv_timeout(Duration::from_secs(10))
+        .expect("a state change");
+    let took = cut.elapsed();
+    assert_ne!(
+        seen,
+        StateEvent::Session(SessionState::Connected),
+        "{seen:?}"
+    );
+    // The first ping of a 20 s session would be due only after several seconds.
+    assert!(took < Duration::from_secs(2), "heard after {took:?}");
+    c.close();
+}
+
+/// Many threads on one session: one of them reads the socket at a time, the others park
+/// until it hands them their replies or leaves; nobody waits for a slice or a timeout.
+#[test]
+fn threads_sharing_a_session_all_get_their_own_replies() {
+    let hosts = shared_server().connect_string();
+    let c = Client::builder(&hosts)
+        .session_timeout(Duration::from_secs(10))
+        .call_timeout(Duration::from_secs(30))
+        .connect()
+        .unwrap();
+    for i in 0..8 {
+        c.create_all(&format!("/mio-share/{i}"), format!("v{i}"))
+            .unwrap();
+    }
+    let started = Instant::now();
+    thread::scope(|s| {
+        for i in 0..8 {
+            let c = c.clone();
+            s.spawn(move || {
+                let path = format!("/mio-share/{i}");
+                for _ in 0..300 {
+                    let (data, _) = c.get_data(&path).unwrap();
+                    assert_eq!(&data[..], format!("v{i}").as_bytes());
+                }
+            });
+        }
+    });
+    // 2,400 loopback round trips take well under a second; a lost hand-off would stall a
+    // thread for the 200 ms a reader sleeps at most between looks, many times over.
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(15), "took {took:?}");
+    assert_eq!(c.metrics().unwrap().in_flight, 0);
+    c.close();
+}

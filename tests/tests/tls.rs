@@ -455,8 +455,10 @@ async fn a_tls_session_fails_over_and_resumes_through_the_fault_proxy() {
     let b = tokio::task::spawn_blocking(move || {
         for round in 0..2 {
             let before: Vec<u64> = proxies_accepted(&proxies);
-            let used = (0..proxies.len())
-                .find(|&i| proxies[i].open_connections() > 0)
+            let current = b.server().expect("connected").to_string();
+            let used = hosts
+                .iter()
+                .position(|h| *h == current)
                 .expect("a proxy carries the blocking session");
             proxies[used].set_fault(zk_harness::Fault::BlackHole);
             let deadline = std::time::Instant::now() + Duration::from_secs(10);

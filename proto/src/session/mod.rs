@@ -451,6 +451,12 @@ impl Session {
             .count()
     }
 
+    /// Something sent on this connection still waits for its reply: a request, a ping, or
+    /// one of the session's own frames.
+    pub fn awaiting_replies(&self) -> bool {
+        !self.link.pending.is_empty()
+    }
+
     /// Requests waiting for a connection.
     pub fn queued(&self) -> usize {
         self.queued.len()
