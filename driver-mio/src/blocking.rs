@@ -50,7 +50,8 @@ enum Waiter {
     /// A channel: the request went through the IO thread.
     Channel(ReplyTo),
     /// A caller that submitted it itself and parks until the outcome is in
-    /// [`SessionLoop::arrived`].
+    /// [`SessionLoop::arrived`] (Linux only).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     Parked(thread::Thread),
 }
 
@@ -143,7 +144,8 @@ struct Shared {
     key: usize,
     reactor: &'static Reactor,
     /// The session itself: a caller submits and reads its own reply through it while the
-    /// link is healthy (see [`Client::submit`]).
+    /// link is healthy (see [`Client::submit`]; Linux only).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     cell: Arc<Cell>,
     snapshot: Arc<Mutex<Snapshot>>,
     /// How long dropping the last handle waits for the session to close.
