@@ -265,3 +265,68 @@ fn the_session_refuses_sasl_tokens_from_the_application() {
     );
     assert!(matches!(r, Err(Error::InvalidRequest(_))), "{r:?}");
 }
+
+/// The server takes the SASL token and never answers (a lost reply, a stalled link): the
+/// session does not wait forever. It gives up on the link within the read timeout, moves
+/// to the next server, and logs in there from the start; the request that waited goes out
+/// only after that login.
+#[test]
+fn a_lost_login_reply_moves_to_the_next_server_and_logs_in_again() {
+    let config = Sim::config("a:1,b:2").with_sasl(SaslLogin::digest_md5("alice", "secret"));
+    let mut sim = Sim::new(config);
+    assert!(matches!(
+        sim.take_actions()[..],
+        [Action::Connect { host: 0, .. }]
+    ));
+    let early = sim.submit(get("/early"));
+    sim.establish(SID, 6000, false);
+    let (_, token) = only_sasl(&sim.sent());
+    assert!(token.is_empty());
+    // No answer. Run the clock until the session acts.
+    let started = sim.now;
+    let mut actions = Vec::new();
+    while actions.is_empty() {
+        sim.run_to_deadline();
+        let sent = sim.sent();
+        assert!(
+            sent.is_empty(),
+            "nothing else while the login is open: {sent:?} after {:?}",
+            sim.now - started
+        );
+        actions = sim.take_actions();
+    }
+    let waited = sim.now - started;
+    assert!(
+        waited <= std::time::Duration::from_millis(4000),
+        "gave up after {waited:?}, past the read timeout of 2/3 of 6 s"
+    );
+    assert!(
+        actions
+            .iter()
+            .any(|a| matches!(a, Action::Connect { host: 1, .. })),
+        "{actions:?}"
+    );
+    assert!(
+        !states(&sim.take_events()).contains(&SessionState::Connected),
+        "never connected without a login"
+    );
+    // The next server: the whole login again, then the request that waited.
+    log_in(&mut sim, "secret");
+    assert_eq!(states(&sim.take_events()), [SessionState::Connected]);
+    let sent = sim.sent();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].request(), &get("/early"));
+    sim.reply_ok(
+        sent[0].xid(),
+        OpCode::GetData,
+        &Response::GetData(GetDataResponse {
+            data: Bytes::from_static(b"v"),
+            stat: Default::default(),
+        }),
+    );
+    assert!(
+        sim.completions()
+            .iter()
+            .any(|(id, r)| *id == early && r.is_ok())
+    );
+}

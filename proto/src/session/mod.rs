@@ -554,7 +554,9 @@ impl Session {
                 ..
             } => {
                 at(last_recv + self.read_timeout());
-                at(last_send + self.ping_interval(ping_jitter));
+                if self.link.sasl.is_none() {
+                    at(last_send + self.ping_interval(ping_jitter));
+                }
                 if let Some(w) = waiting_since {
                     at(last_recv.max(w) + self.unresponsive_after());
                 }
@@ -757,7 +759,14 @@ impl Session {
                     self.lose_connection(now, Disconnect::ReadTimeout(t), true);
                 } else if waiting_since.is_some_and(|w| now >= last_recv.max(w) + patience) {
                     self.lose_connection(now, Disconnect::Unresponsive(patience), true);
-                } else if now >= last_send + self.ping_interval(ping_jitter) {
+                } else if now >= last_send + self.ping_interval(ping_jitter)
+                    // No ping while a SASL login runs: a server that requires the login
+                    // (`zookeeper.sessionRequireClientSASLAuth`) answers anything else
+                    // before it with SESSIONCLOSEDREQUIRESASLAUTH and closes the session,
+                    // and the reference client holds its pings too. The unanswered token
+                    // is watched like a request.
+                    && self.link.sasl.is_none()
+                {
                     Request::Ping.encode_frame(xid::PING, "", &mut self.link.out);
                     if let Conn::Open { ping_sent, .. } = &mut self.conn {
                         ping_sent.get_or_insert(now);
