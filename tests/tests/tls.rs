@@ -674,3 +674,63 @@ async fn read_only_probes_over_tls_find_a_read_write_server() {
     b.close();
     drop(ensemble);
 }
+
+/// The TLS handshake is an await point of `connect()`: a server whose answers are lost
+/// (a black-holed link) makes connect fail within its connect timeout, saying so, and a
+/// connect future dropped in the middle of the handshake leaves nothing behind: its
+/// connection closes and a later connect through the same link works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_or_abandoned_tls_handshake_leaves_nothing_behind() {
+    let s = secured();
+    let port = s.server.secure_port().expect("the server serves TLS");
+    let proxy = Proxy::start(std::net::SocketAddr::from(([127, 0, 0, 1], port))).unwrap();
+    proxy.set_fault(zk_harness::Fault::BlackHole);
+    let hosts = proxy.connect_string();
+
+    // Lost replies: the ClientHello goes out, nothing comes back.
+    let started = std::time::Instant::now();
+    let err = zk_tokio::Client::builder(&hosts)
+        .session_timeout(Duration::from_secs(4))
+        .connect_timeout(Duration::from_secs(1))
+        .tls(trusting(&s.pki))
+        .connect()
+        .await
+        .expect_err("nothing answers");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(err.is(ErrorCode::ConnectionLoss), "{err}");
+    eprintln!("a black-holed TLS server: {err}");
+
+    // Dropped mid-handshake: the future goes away while the handshake waits.
+    let before = proxy.accepted();
+    let dropped = tokio::time::timeout(
+        Duration::from_millis(300),
+        zk_tokio::Client::builder(&hosts)
+            .connect_timeout(Duration::from_secs(20))
+            .tls(trusting(&s.pki))
+            .connect(),
+    )
+    .await;
+    assert!(
+        dropped.is_err(),
+        "the handshake cannot finish through a black hole"
+    );
+    assert!(proxy.accepted() > before, "the connection was made");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while proxy.open_connections() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a dropped connect left its connection open"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // The same link, answering again: a whole session.
+    proxy.set_fault(zk_harness::Fault::Pass);
+    let c = connect(&hosts, trusting(&s.pki)).await;
+    assert!(c.exists("/").await.unwrap().is_some());
+    c.close().await;
+}
