@@ -1050,7 +1050,7 @@ impl IoThread {
                     let now = s.tick(now);
                     if s.reading() {
                         // A caller reads this socket itself; only writing is left here.
-                        s.conn.write_only(now);
+                        s.conn.flush(now);
                     } else {
                         s.conn.handle_event(event, now);
                     }

@@ -340,13 +340,9 @@ impl Connection {
 
     /// Handles an event of this connection's token.
     pub fn handle_event(&mut self, _event: &mio::event::Event, now: Instant) {
-        let span = self.span.clone();
-        let _entered = span.enter();
         // Several sockets share the token, and readiness is edge-triggered: give every one
         // of them a chance; whatever has nothing to do answers WouldBlock.
-        self.progress_sock(now);
-        self.progress_probes(now);
-        self.drive(now);
+        self.kick(now);
     }
 
     /// The socket a thread outside the loop may wait on with `poll(2)` and then read with
@@ -413,11 +409,6 @@ impl Connection {
         let _entered = span.enter();
         self.progress_sock(now);
         self.progress_probes(now);
-        self.drive(now);
-    }
-
-    /// Writes what is left, without reading: a writable event while another thread reads.
-    pub(crate) fn write_only(&mut self, now: Instant) {
         self.drive(now);
     }
 
