@@ -106,10 +106,15 @@ async fn following_clients_leave_a_removed_server_and_spread_onto_a_returning_on
         },
     )
     .await;
+    // A move is scheduled, not immediate: wait until one has landed on the returning
+    // server and everyone is connected, rather than counting before any move began.
     eventually("the moves settle", Duration::from_secs(30), || {
         followers
             .iter()
             .all(|c| c.state() == SessionState::Connected && c.server().is_some())
+            && followers
+                .iter()
+                .any(|c| c.server().as_ref() == Some(&leaving_addr))
     })
     .await;
     let mut spread: HashMap<HostAddr, usize> = HashMap::new();
