@@ -622,6 +622,7 @@ async fn admin_word(g: &Global, word: &str) -> Result<Outcome> {
                                     admin::MetricValue::Int(i) => json!(i),
                                     admin::MetricValue::Float(f) => json!(f),
                                     admin::MetricValue::Text(s) => json!(s),
+                                    admin::MetricValue::Null => Value::Null,
                                 };
                                 (k.clone(), v)
                             })
@@ -636,6 +637,7 @@ async fn admin_word(g: &Global, word: &str) -> Result<Outcome> {
                                 admin::MetricValue::Int(i) => i.to_string(),
                                 admin::MetricValue::Float(f) => format!("{f}"),
                                 admin::MetricValue::Text(s) => s.clone(),
+                                admin::MetricValue::Null => "null".to_owned(),
                             };
                             println!("  {k:<width$}  {v:>}");
                         }

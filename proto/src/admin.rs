@@ -81,7 +81,12 @@ pub trait Command {
 }
 
 /// What a server does in its ensemble (the `Mode:` of `srvr`, `server_state` of `mntr`).
+///
+/// ZooKeeper 3.8 prints one of the first five; a state a later server may print is kept as
+/// [`Mode::Unknown`] rather than failing the whole answer (its text stays in
+/// [`ServerStats::other`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Mode {
     /// A server on its own.
     Standalone,
@@ -93,6 +98,8 @@ pub enum Mode {
     Observer,
     /// Cut off from its quorum, serving read-only clients.
     ReadOnly,
+    /// A state this crate does not know.
+    Unknown,
 }
 
 impl Mode {
@@ -109,6 +116,10 @@ impl Mode {
 }
 
 /// A server's statistics (`srvr`; `stat` adds its client connections).
+///
+/// The counters are signed because the server's are (Java `long` and `int`), and it does
+/// print negative ones: `Outstanding` is a gauge that reads `-1` for a moment when a request
+/// finishes as another is counted in.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ServerStats {
@@ -116,48 +127,54 @@ pub struct ServerStats {
     pub version: String,
     /// Whether the server serves only read-only clients now.
     pub read_only: bool,
-    /// Request latency in milliseconds: minimum, average, maximum.
-    pub latency_min_ms: u64,
+    /// Request latency in milliseconds: minimum, average, maximum (0 before any request).
+    pub latency_min_ms: i64,
     /// See [`ServerStats::latency_min_ms`].
     pub latency_avg_ms: f64,
     /// See [`ServerStats::latency_min_ms`].
-    pub latency_max_ms: u64,
+    pub latency_max_ms: i64,
     /// Packets received.
-    pub received: u64,
+    pub received: i64,
     /// Packets sent.
-    pub sent: u64,
+    pub sent: i64,
     /// Client connections open.
-    pub connections: u64,
-    /// Requests queued and not yet answered.
-    pub outstanding: u64,
+    pub connections: i64,
+    /// Requests being processed (a gauge; it can briefly read -1).
+    pub outstanding: i64,
     /// The last transaction id the server applied.
     pub zxid: i64,
     /// What the server does in its ensemble.
     pub mode: Mode,
     /// Nodes in the tree.
-    pub node_count: u64,
+    pub node_count: i64,
     /// The client connections (`stat` only; empty for `srvr`).
     pub clients: Vec<ClientConnection>,
+    /// Every `key: value` line this crate does not read, in order: a leader's `Proposal
+    /// sizes last/min/max`, an unknown `Mode`, lines a later server adds.
+    pub other: Vec<(String, String)>,
 }
 
 /// One client connection as `cons` (or, briefly, `stat`) lists it.
+///
+/// The counters are the server's signed ones (`queued` is a gauge that can read below 0).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ClientConnection {
-    /// The client's address as the server prints it (`127.0.0.1:52116`).
+    /// The client's address as the server prints it (`127.0.0.1:52116`,
+    /// `[0:0:0:0:0:0:0:1]:52116`; `null` for a connection that is closing).
     pub address: String,
     /// Requests queued on the connection.
-    pub queued: u64,
+    pub queued: i64,
     /// Packets received from the client.
-    pub received: u64,
+    pub received: i64,
     /// Packets sent to the client.
-    pub sent: u64,
+    pub sent: i64,
     /// The session on the connection (`cons`, once a session is established).
     pub session_id: Option<i64>,
-    /// The last operation, as the server names it (`GETD`, `PING`, ...).
+    /// The last operation, as the server names it (`GETD`, `PING`, `NA` before any).
     pub last_operation: Option<String>,
     /// The negotiated session timeout (`cons`).
-    pub timeout_ms: Option<u64>,
+    pub timeout_ms: Option<i64>,
     /// Every `key=value` the server printed, in order, including the ones above.
     pub fields: Vec<(String, String)>,
 }
@@ -167,10 +184,12 @@ pub struct ClientConnection {
 pub enum MetricValue {
     /// A whole number.
     Int(i64),
-    /// A number with a fraction (averages).
+    /// A number with a fraction (averages; Java's `NaN`, `Infinity` and `1.0E-4` included).
     Float(f64),
     /// Text (the version, the server state).
     Text(String),
+    /// The server printed `null`: a gauge with no value yet.
+    Null,
 }
 
 impl MetricValue {
@@ -179,7 +198,7 @@ impl MetricValue {
         match self {
             MetricValue::Int(i) => Some(*i as f64),
             MetricValue::Float(f) => Some(*f),
-            MetricValue::Text(_) => None,
+            MetricValue::Text(_) | MetricValue::Null => None,
         }
     }
 }
@@ -189,6 +208,8 @@ impl MetricValue {
 pub struct Metrics {
     /// Every metric, with its `zk_` prefix.
     pub entries: Vec<(String, MetricValue)>,
+    /// Lines that are not `key<TAB>value`, kept rather than refused.
+    pub other: Vec<String>,
 }
 
 impl Metrics {
@@ -295,6 +316,23 @@ fn hex(word: &'static str, what: &str, s: &str) -> Result<i64, AdminError> {
         .map_err(|_| unexpected(word, format!("{what} is not hexadecimal: {s:?}")))
 }
 
+/// A number as Java's `Double.toString` prints it: `5.5`, `1.0E-4`, `NaN`, `-Infinity`.
+fn java_double(s: &str) -> Option<f64> {
+    match s {
+        "NaN" => Some(f64::NAN),
+        "Infinity" => Some(f64::INFINITY),
+        "-Infinity" => Some(f64::NEG_INFINITY),
+        // Only Java's digits, so that text such as `inf` or `nan` stays text.
+        _ if s
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b)) =>
+        {
+            s.parse().ok()
+        }
+        _ => None,
+    }
+}
+
 fn key_values(lines: &str) -> Vec<(String, String)> {
     lines
         .lines()
@@ -306,8 +344,10 @@ fn key_values(lines: &str) -> Vec<(String, String)> {
 fn connection(word: &'static str, line: &str) -> Result<ClientConnection, AdminError> {
     let line = line.trim();
     let bad = || unexpected(word, format!("not a connection line: {line:?}"));
-    let (head, rest) = line.split_once('[').ok_or_else(bad)?;
-    let (_, rest) = rest.split_once("](").ok_or_else(bad)?;
+    // ` /ip:port[ops](k=v,...)`. Java 14 and later print an IPv6 address in brackets
+    // (`/[::1]:52116[1](...)`), so the interest ops are the last `[...]` before `](`.
+    let (head, rest) = line.split_once("](").ok_or_else(bad)?;
+    let (head, _ops) = head.rsplit_once('[').ok_or_else(bad)?;
     let inner = rest.strip_suffix(')').ok_or_else(bad)?;
     // `host/ip:port` or `/ip:port`: keep what follows the slash.
     let address = head.rsplit('/').next().unwrap_or(head).to_owned();
@@ -317,7 +357,7 @@ fn connection(word: &'static str, line: &str) -> Result<ClientConnection, AdminE
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
     let field = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v);
-    let count = |name: &str| -> Result<u64, AdminError> {
+    let count = |name: &str| -> Result<i64, AdminError> {
         field(name).map_or(Ok(0), |v| number(word, name, v))
     };
     Ok(ClientConnection {
@@ -340,6 +380,7 @@ fn server_stats(word: &'static str, answer: &str) -> Result<ServerStats, AdminEr
     let (mut received, mut sent, mut connections, mut outstanding) = (0, 0, 0, 0);
     let (mut zxid, mut mode, mut node_count) = (0, None, 0);
     let mut clients = Vec::new();
+    let mut other = Vec::new();
     let mut in_clients = false;
     for line in answer.lines() {
         if in_clients {
@@ -365,7 +406,10 @@ fn server_stats(word: &'static str, answer: &str) -> Result<ServerStats, AdminEr
                             .ok_or_else(|| unexpected(word, format!("no {what} latency")))
                     };
                     let min = number(word, "latency", next("minimum")?)?;
-                    let avg = number(word, "latency", next("average")?)?;
+                    let avg = next("average")?;
+                    let avg = java_double(avg.trim()).ok_or_else(|| {
+                        unexpected(word, format!("latency is not a number: {avg:?}"))
+                    })?;
                     let max = number(word, "latency", next("maximum")?)?;
                     latency = Some((min, avg, max));
                 }
@@ -375,13 +419,15 @@ fn server_stats(word: &'static str, answer: &str) -> Result<ServerStats, AdminEr
                 "Outstanding" => outstanding = number(word, key, value)?,
                 "Zxid" => zxid = hex(word, key, value)?,
                 "Mode" => {
-                    mode = Some(
-                        Mode::parse(value.trim())
-                            .ok_or_else(|| unexpected(word, format!("unknown mode {value:?}")))?,
-                    )
+                    let known = Mode::parse(value.trim());
+                    if known.is_none() {
+                        other.push((key.to_owned(), value.to_owned()));
+                    }
+                    mode = Some(known.unwrap_or(Mode::Unknown));
                 }
                 "Node count" => node_count = number(word, key, value)?,
-                _ => {} // later versions add lines; they are not errors
+                // A leader's proposal sizes, and lines later versions add: kept, not errors.
+                _ => other.push((key.to_owned(), value.to_owned())),
             }
         }
     }
@@ -401,6 +447,7 @@ fn server_stats(word: &'static str, answer: &str) -> Result<ServerStats, AdminEr
         mode: mode.ok_or_else(|| unexpected(word, "no mode line"))?,
         node_count,
         clients,
+        other,
     })
 }
 
@@ -451,24 +498,27 @@ impl Command for Mntr {
     const WORD: &'static str = "mntr";
     fn parse(answer: &str) -> Result<Metrics, AdminError> {
         refusal(Self::WORD, answer)?;
-        let mut entries = Vec::new();
-        for line in answer.lines().filter(|l| !l.is_empty()) {
-            let (key, value) = line
-                .split_once('\t')
-                .ok_or_else(|| unexpected(Self::WORD, format!("no tab in {line:?}")))?;
-            let value = if let Ok(i) = value.parse() {
+        let mut metrics = Metrics::default();
+        for line in answer.lines().filter(|l| !l.trim().is_empty()) {
+            let Some((key, value)) = line.split_once('\t') else {
+                metrics.other.push(line.to_owned());
+                continue;
+            };
+            let value = if value == "null" {
+                MetricValue::Null
+            } else if let Ok(i) = value.parse() {
                 MetricValue::Int(i)
-            } else if let Ok(f) = value.parse() {
+            } else if let Some(f) = java_double(value) {
                 MetricValue::Float(f)
             } else {
                 MetricValue::Text(value.to_owned())
             };
-            entries.push((key.to_owned(), value));
+            metrics.entries.push((key.to_owned(), value));
         }
-        if entries.is_empty() {
+        if metrics.entries.is_empty() {
             return Err(unexpected(Self::WORD, "no metrics"));
         }
-        Ok(Metrics { entries })
+        Ok(metrics)
     }
 }
 

@@ -60,7 +60,7 @@ async fn every_word_typed_through_both_drivers() {
         .iter()
         .find(|k| k.session_id == Some(c.session_id()))
         .unwrap_or_else(|| panic!("our session in {cons:?}"));
-    let negotiated = c.session_timeout().unwrap().as_millis() as u64;
+    let negotiated = c.session_timeout().unwrap().as_millis() as i64;
     assert_eq!(ours.timeout_ms, Some(negotiated));
     assert!(
         ours.received >= 4 && ours.last_operation.is_some(),
