@@ -1040,3 +1040,8 @@ pub mod reply {
             .collect()
     }
 }
+
+/// The crate's README, compiled and run as a doc test so its example stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -77,3 +77,8 @@ pub use zk_proto::session::{
     StateEvent, WatchedEvent,
 };
 pub use zk_proto::{ErrorCode, Stat};
+
+/// The crate's README, compiled and run as a doc test so its example stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -51,3 +51,8 @@ pub use zk_proto::session::{
     AppState, HostAddr, RequestId, SessionMetrics, SessionState, StateEvent, WatchedEvent,
 };
 pub use zk_proto::{ErrorCode, Stat};
+
+/// The crate's README, compiled and run as a doc test so its example stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -175,3 +175,8 @@ impl SaslExchange for Exchange {
         }
     }
 }
+
+/// The crate's README, compiled and run as a doc test so its example stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

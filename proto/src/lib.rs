@@ -41,3 +41,8 @@ pub use codec::{DecodeError, FrameDecoder, FrameError, Jute};
 pub use consts::{AddWatchMode, CreateMode, EventType, KeeperState, OpCode, WatcherType};
 pub use error::ErrorCode;
 pub use records::{Acl, Id, Request, Response, Stat};
+
+/// The crate's README, compiled and run as a doc test so its example stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

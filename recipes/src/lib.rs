@@ -115,3 +115,8 @@ pub trait Recipe {
     /// Nothing of this machine is on the server or under way.
     fn is_done(&self) -> bool;
 }
+
+/// The crate's README, compiled and run as a doc test so its example stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -89,3 +89,8 @@ pub use server::{ConnId, Ensemble, NodeInfo, Output, Refused, ServerState};
 pub use sessions::password;
 #[cfg(feature = "tcp")]
 pub use tcp::SimServer;
+
+/// The crate's README, compiled and run as a doc test so its example stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -107,3 +107,8 @@ pub enum HarnessError {
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
 }
+
+/// The crate's README, compiled as a doc test so its example stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
