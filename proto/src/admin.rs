@@ -42,7 +42,7 @@ pub enum AdminError {
     BadHost(String),
     /// The connect string is malformed.
     #[error(transparent)]
-    Hosts(#[from] crate::session::HostError),
+    Hosts(#[from] crate::hosts::HostError),
     /// The server did not finish its answer in time.
     #[error("{host} did not answer within {waited:?}")]
     Timeout {
@@ -608,7 +608,7 @@ pub fn split_host(host: &str) -> Result<(String, u16), AdminError> {
     };
     let port = match port {
         Some(p) => p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(bad)?,
-        None => crate::session::DEFAULT_PORT,
+        None => crate::hosts::DEFAULT_PORT,
     };
     if name.is_empty() {
         return Err(bad());

@@ -19,7 +19,7 @@
 //! # Ok::<(), zk_proto::ensemble::ConfigError>(())
 //! ```
 
-use crate::session::HostAddr;
+use crate::hosts::HostAddr;
 
 /// What a member does in the ensemble.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -29,6 +29,8 @@ pub mod consts;
 pub mod digest;
 pub mod ensemble;
 pub mod error;
+mod hosts;
+mod request_id;
 
 pub mod path;
 pub mod records;

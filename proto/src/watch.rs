@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use crate::consts::{EventType, WatcherType};
 use crate::records::{Request, SetWatches, SetWatches2};
-use crate::session::RequestId;
+use crate::request_id::RequestId;
 
 /// The reference client splits re-registration into frames of at most this many bytes of
 /// paths (`SET_WATCHES_MAX_LENGTH`), keeping each well under the server's frame limit.

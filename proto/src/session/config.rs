@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use super::hosts::{HostError, HostList};
 use crate::codec::{DEFAULT_MAX_FRAME, DEFAULT_MAX_REQUEST};
+use crate::hosts::{HostError, HostList};
 
 /// Session settings. Build one from a connect string and adjust with the `with_*` methods.
 ///

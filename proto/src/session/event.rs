@@ -3,15 +3,12 @@
 use std::time::Instant;
 
 use super::error::{Disconnect, Error};
-use super::hosts::HostAddr;
 use super::state::{AppState, SessionState};
 use crate::consts::{EventType, KeeperState};
+use crate::hosts::HostAddr;
 use crate::records::Response;
+use crate::request_id::RequestId;
 use crate::watch::WatchKind;
-
-/// Identifies a submitted request, and the watch it registers, if any.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct RequestId(pub u64);
 
 /// Something the driver must do.
 #[derive(Debug, Clone, PartialEq, Eq)]

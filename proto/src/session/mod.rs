@@ -6,7 +6,6 @@
 mod config;
 mod error;
 mod event;
-mod hosts;
 mod metrics;
 pub mod rng;
 mod state;
@@ -16,10 +15,11 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 
+pub use crate::hosts::{DEFAULT_PORT, HostAddr, HostError, HostList};
+pub use crate::request_id::RequestId;
 pub use config::Config;
 pub use error::{Disconnect, Error};
-pub use event::{Action, Event, ProbeResult, RequestId, StateEvent, WatchedEvent};
-pub use hosts::{DEFAULT_PORT, HostAddr, HostError, HostList};
+pub use event::{Action, Event, ProbeResult, StateEvent, WatchedEvent};
 pub use metrics::SessionMetrics;
 pub use state::{AppState, SessionState};
 

@@ -130,7 +130,7 @@ impl HostList {
     /// Shuffles the servers with a seeded Fisher-Yates, so every run with the same seed
     /// connects in the same order.
     pub fn shuffle(&mut self, seed: u64) {
-        let mut rng = super::rng::Rng::new(seed);
+        let mut rng = crate::session::rng::Rng::new(seed);
         for i in (1..self.hosts.len()).rev() {
             let j = rng.below(i as u64 + 1) as usize;
             self.hosts.swap(i, j);
