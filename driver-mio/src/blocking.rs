@@ -36,7 +36,7 @@ use zk_proto::session::{
 use zk_proto::{ErrorCode, Stat};
 
 use crate::Connection;
-use crate::recipes::Hosted;
+use crate::host::Hosted;
 
 /// The IO thread's waker; every other token is a session's key.
 const WAKE: Token = Token(usize::MAX);

@@ -51,6 +51,7 @@ pub mod admin;
 pub mod blocking;
 pub mod calls;
 mod connection;
+mod host;
 pub mod recipes;
 
 pub use calls::{Calls, Pending, Routed};

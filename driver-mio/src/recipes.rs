@@ -61,12 +61,12 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use zk_proto::session::Event;
+use zk_recipes::Recipe;
 use zk_recipes::barrier::{
     Barrier as BarrierMachine, DoubleBarrier as DoubleBarrierMachine, Outcome as BarrierOutcome,
 };
@@ -83,7 +83,6 @@ use zk_recipes::queue::{
 use zk_recipes::semaphore::Semaphore as SemaphoreMachine;
 use zk_recipes::tree::{Outcome as TreeOutcome, TreeCache as TreeMachine, children_of};
 use zk_recipes::watch::{NodeWatch, Outcome as WatchOutcome, Target};
-use zk_recipes::{Driven, Recipe};
 
 pub use zk_recipes as machines;
 pub use zk_recipes::counter::Encoding as CounterEncoding;
@@ -91,25 +90,9 @@ pub use zk_recipes::lock::{Flavor, Kind as LockKind, LockState};
 pub use zk_recipes::tree::TreeEvent;
 
 use crate::blocking::Client;
-use crate::{Connection, Error, ErrorCode, Result, Stat};
+use crate::host::{Control, Host, Report};
+use crate::{Error, ErrorCode, Result, Stat};
 use zk_client::unique_id;
-
-/// A step a handle asks of its machine.
-type Control<R> = Box<dyn FnOnce(&mut R, Instant) + Send>;
-
-/// A machine hosted on the IO thread, whatever its type.
-pub(crate) trait Hosted: Send {
-    /// Offers a session event; the event comes back when it is not the machine's alone.
-    fn handle_event(&mut self, now: Instant, event: Event, session_id: i64) -> Option<Event>;
-    /// Time passed.
-    fn handle_timeout(&mut self, now: Instant);
-    /// When the machine next has work.
-    fn poll_timeout(&self) -> Option<Instant>;
-    /// Takes the handle's steps, submits what the machine asks for and reports its
-    /// outcomes. False once the machine can be forgotten: its handle is gone and nothing
-    /// of it is left on the server.
-    fn step(&mut self, now: Instant, conn: &mut Connection) -> bool;
-}
 
 /// What a handle and the IO thread share: the acquisition's progress, and a wake-up for
 /// the handle's thread.
@@ -158,71 +141,6 @@ impl Shared {
                 Err(_) => return Err(None),
             };
         }
-    }
-}
-
-/// Where a hosted machine's outcomes go: called after each step with the machine and what
-/// it reported, and once with `None` when the IO thread lets the machine go.
-type Report<R> = Box<dyn FnMut(Option<&R>, Vec<<R as Recipe>::Outcome>) + Send>;
-
-/// A machine as the IO thread hosts it.
-struct Host<R: Recipe> {
-    driven: Driven<R>,
-    steps: Receiver<Control<R>>,
-    steering: bool,
-    report: Report<R>,
-}
-
-impl<R: Recipe> Host<R> {
-    fn new(machine: R, steps: Receiver<Control<R>>, report: Report<R>) -> Host<R> {
-        Host {
-            driven: Driven::new(machine),
-            steps,
-            steering: true,
-            report,
-        }
-    }
-}
-
-impl<R: Recipe> Drop for Host<R> {
-    fn drop(&mut self) {
-        (self.report)(None, Vec::new());
-    }
-}
-
-impl<R: Recipe + Send> Hosted for Host<R> {
-    fn handle_event(&mut self, now: Instant, event: Event, session_id: i64) -> Option<Event> {
-        self.driven.handle_event(now, event, session_id)
-    }
-
-    fn handle_timeout(&mut self, now: Instant) {
-        self.driven.handle_timeout(now);
-    }
-
-    fn poll_timeout(&self) -> Option<Instant> {
-        self.driven.machine().poll_timeout()
-    }
-
-    fn step(&mut self, now: Instant, conn: &mut Connection) -> bool {
-        while self.steering {
-            match self.steps.try_recv() {
-                Ok(step) => step(self.driven.machine_mut(), now),
-                Err(TryRecvError::Empty) => break,
-                // The handle is gone: whatever the machine holds goes too.
-                Err(TryRecvError::Disconnected) => {
-                    self.steering = false;
-                    self.driven.machine_mut().release(now);
-                }
-            }
-        }
-        let mut outcomes = Vec::new();
-        self.driven.flush(
-            now,
-            |request| conn.submit(now, request),
-            |o| outcomes.push(o),
-        );
-        (self.report)(Some(self.driven.machine()), outcomes);
-        self.steering || !self.driven.machine().is_done()
     }
 }
 
