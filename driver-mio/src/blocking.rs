@@ -937,7 +937,7 @@ impl Client {
     }
 }
 
-/// Writes the operations every client has ([`zk_proto::for_each_operation`]) as blocking
+/// Writes the operations every client has ([`zk_client::for_each_operation`]) as blocking
 /// calls.
 macro_rules! blocking_operations {
     ($( $(#[$doc:meta])* $name:ident ( $($arg:ident : $ty:ty),* ) -> $out:ty [$acl:ident] $op:expr ; )*) => {

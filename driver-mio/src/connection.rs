@@ -348,7 +348,7 @@ impl Connection {
     /// The socket a thread outside the loop may wait on with `poll(2)` and then read with
     /// [`Connection::read_direct`], with the generation that names it: only while the
     /// session is connected read-write over an established link with no probes running.
-    /// The loop must not read the socket meanwhile ([`Connection::pause_reads`]).
+    /// The loop must not read the socket meanwhile ([`Connection::set_read_events`]).
     #[cfg(target_os = "linux")]
     pub(crate) fn direct_fd(&self) -> Option<(std::os::fd::RawFd, u64)> {
         use std::os::fd::AsRawFd;

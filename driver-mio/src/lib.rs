@@ -1,9 +1,11 @@
 //! ZooKeeper on `mio`: a [`Connection`] for your own event loop, and a [`blocking::Client`]
 //! for plain blocking calls.
 //!
-//! Both drive the same sans-IO session as every other driver ([`zk_proto::session`]); this
-//! crate only moves bytes between non-blocking sockets and the session and reports time to
-//! it. Host names are resolved with the blocking system resolver when a connection attempt
+//! Both drive the same sans-IO session as every other driver ([`zk_proto::session`]), with
+//! the operations of [`zk_client`] and the recipe machines of [`zk_recipes`]. Besides moving
+//! bytes and time, this crate routes replies and watch events to their callers, hosts the
+//! recipe machines on the blocking client's IO thread and, on Linux, lets a blocking call
+//! read its own reply. Host names are resolved with the blocking system resolver when a connection attempt
 //! starts, unless you supply a resolver ([`Connection::with_resolver`]).
 //!
 //! A custom loop, in brief (the README's loop; see `examples/event_loop.rs` for a complete

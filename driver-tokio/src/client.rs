@@ -461,7 +461,7 @@ impl Client {
     }
 }
 
-/// Writes the operations every client has ([`zk_proto::for_each_operation`]) as `async fn`s.
+/// Writes the operations every client has ([`zk_client::for_each_operation`]) as `async fn`s.
 macro_rules! async_operations {
     ($( $(#[$doc:meta])* $name:ident ( $($arg:ident : $ty:ty),* ) -> $out:ty [$acl:ident] $op:expr ; )*) => {
         impl Client {

@@ -3,11 +3,19 @@
 //! This crate turns ZooKeeper operations into bytes and bytes into results, with no sockets,
 //! clocks, threads or async runtime of its own. Drivers (`zk-tokio`, `zk-mio`) own the IO.
 //!
+//! - [`session`]: the session state machine (hosts, handshake, pings, timeouts, reconnects,
+//!   read-only mode, SASL), with time as an argument.
 //! - [`codec`]: jute primitives and length-prefixed framing.
 //! - [`records`]: every request, response and event record of the protocol.
 //! - [`consts`] and [`error`]: opcodes, create modes, permissions, event types, error codes.
+//! - [`watch`]: the client's watch registry, re-registered after a reconnect.
 //! - [`path`]: node path validation with the server's rules.
 //! - [`digest`]: the digest authentication scheme.
+//! - [`sasl`]: SASL framing and the DIGEST-MD5 mechanism.
+//! - [`retry`]: Kazoo-shaped retry policies.
+//! - [`ensemble`]: the ensemble configuration (`/zookeeper/config`) and host rebalancing.
+//! - [`admin`]: the four-letter words and how their answers read.
+//! - [`civil`]: calendar dates for the text formats that print times.
 //!
 //! ```
 //! use bytes::BytesMut;
