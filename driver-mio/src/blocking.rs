@@ -275,7 +275,10 @@ impl ClientBuilder {
 
     /// Starts the session on the IO thread without waiting for it.
     pub fn spawn(self) -> Result<Client> {
-        let seed = self.options.seed.unwrap_or_else(zk_client::random_u64);
+        let seed = match self.options.seed {
+            Some(seed) => seed,
+            None => crate::entropy::random_u64()?,
+        };
         let session = self.options.session(Instant::now(), seed)?;
         let reactor = Reactor::get()?;
         let key = reactor.next_key.fetch_add(1, Ordering::Relaxed);

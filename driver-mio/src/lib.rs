@@ -53,18 +53,18 @@ pub mod admin;
 pub mod blocking;
 pub mod calls;
 mod connection;
+mod entropy;
 mod host;
 pub mod recipes;
 
 pub use calls::{Calls, Pending, Routed};
 pub use connection::{Connection, Resolver, blocking_resolver};
+pub use entropy::unique_id;
 /// TLS settings (with the `tls` feature): see [`Connection::with_tls`] and
 /// [`blocking::ClientBuilder::tls`].
 #[cfg(feature = "tls")]
 pub use zk_client::tls::{TlsBuilder, TlsOptions};
-pub use zk_client::{
-    CreateOptions, Error, MultiBuilder, ReadOp, ReadResult, Reconfig, Result, op, unique_id,
-};
+pub use zk_client::{CreateOptions, Error, MultiBuilder, ReadOp, ReadResult, Reconfig, Result, op};
 /// SASL GSSAPI (Kerberos) logins (with the `gssapi` feature): see [`zk_gssapi`].
 #[cfg(feature = "gssapi")]
 pub use zk_gssapi::Gssapi;

@@ -22,7 +22,7 @@
 //!
 //! let mut poll = Poll::new()?;
 //! let mut zk = Connection::new(Config::new("127.0.0.1:2181")?, poll.registry(), Token(0), Instant::now())?;
-//! let id = zk_mio::unique_id(); // unique per contender: finds our node after a lost reply
+//! let id = zk_mio::unique_id()?; // unique per contender: finds our node after a lost reply
 //! let mut lock = Driven::new(Lock::new("/locks/job", &id, Acl::open_unsafe()));
 //! let mut started = false;
 //! let mut events = Events::with_capacity(64);
@@ -90,9 +90,9 @@ pub use zk_recipes::lock::{Flavor, Kind as LockKind, LockState};
 pub use zk_recipes::tree::TreeEvent;
 
 use crate::blocking::Client;
+use crate::entropy::unique_id;
 use crate::host::{Control, Host, Report};
 use crate::{Error, ErrorCode, Result, Stat};
-use zk_client::unique_id;
 
 /// What a handle and the IO thread share: the acquisition's progress, and a wake-up for
 /// the handle's thread.
@@ -197,7 +197,7 @@ impl Lock {
     }
 
     fn acquire_until(&self, deadline: Option<Instant>) -> Result<Option<LockGuard>> {
-        let machine = self.options.machine(&unique_id())?;
+        let machine = self.options.machine(&unique_id()?)?;
         acquire_with(&self.client, machine, deadline)
     }
 }
@@ -601,7 +601,7 @@ impl Semaphore {
         }
         let machine = SemaphoreMachine::new(
             &self.path,
-            &unique_id(),
+            &unique_id()?,
             self.max_leases,
             self.flavor,
             self.identifier.clone(),
@@ -921,7 +921,7 @@ impl Party {
         zk_proto::path::validate_path(&self.path)?;
         let machine = PartyMachine::new(
             &self.path,
-            &unique_id(),
+            &unique_id()?,
             &self.identifier,
             self.style,
             crate::Acl::open_unsafe(),
@@ -1149,7 +1149,7 @@ impl DoubleBarrier {
         let deadline = timeout.map(|t| Instant::now() + t);
         let machine = DoubleBarrierMachine::new(
             &self.path,
-            &unique_id(),
+            &unique_id()?,
             self.count,
             self.flavor,
             self.identifier.clone(),
@@ -1440,7 +1440,7 @@ impl LockingQueue {
         zk_proto::path::validate_path(&self.path)?;
         Ok(LockingQueueMachine::new(
             &self.path,
-            &unique_id(),
+            &unique_id()?,
             crate::Acl::open_unsafe(),
         ))
     }
@@ -1564,7 +1564,7 @@ impl Lease {
     pub fn obtain_path(&self, duration: Duration) -> Result<Option<String>> {
         let machine = self
             .options
-            .machine(&unique_id(), crate::Acl::open_unsafe())?;
+            .machine(&unique_id()?, crate::Acl::open_unsafe())?;
         let session = self.client.session_id();
         let wall = wall_clock();
         let start: Control<LeaseMachine> =

@@ -47,7 +47,10 @@ impl ClientBuilder {
     /// Starts the session without waiting for it; requests wait for the connection.
     /// Must be called inside a tokio runtime.
     pub fn spawn(self) -> Result<Client> {
-        let seed = self.options.seed.unwrap_or_else(zk_client::random_u64);
+        let seed = match self.options.seed {
+            Some(seed) => seed,
+            None => crate::entropy::random_u64()?,
+        };
         let now = tokio::time::Instant::now().into_std();
         let session = self.options.session(now, seed)?;
         #[cfg(feature = "tls")]

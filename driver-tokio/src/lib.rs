@@ -30,10 +30,12 @@
 pub mod admin;
 mod client;
 mod connection;
+mod entropy;
 pub mod recipes;
 mod watch;
 
 pub use client::{Client, ClientBuilder, Transaction, retry_with};
+pub use entropy::unique_id;
 pub use watch::{OneshotWatcher, PersistentWatcher, StateEvents};
 /// TLS settings (with the `tls` feature): see [`ClientBuilder::tls`].
 #[cfg(feature = "tls")]

@@ -160,7 +160,7 @@ impl DoubleBarrier {
         let deadline = timeout.map(|t| (Instant::now() + t).into_std());
         let machine = Machine::new(
             &self.path,
-            &unique_id(),
+            &unique_id()?,
             self.count,
             self.flavor,
             self.identifier.clone(),

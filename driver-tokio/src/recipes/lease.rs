@@ -64,7 +64,7 @@ impl Lease {
 
     /// Like [`Lease::obtain`], with the path of the lease taken.
     pub async fn obtain_path(&self, duration: Duration) -> Result<Option<String>> {
-        let machine = self.options.machine(&unique_id(), Acl::open_unsafe())?;
+        let machine = self.options.machine(&unique_id()?, Acl::open_unsafe())?;
         let session = self.client.session_id();
         let start: Control<Machine> =
             Box::new(move |m, now| m.obtain(now, session, wall_clock(), duration));

@@ -106,7 +106,7 @@ impl Lock {
         &self,
         deadline: Option<Instant>,
     ) -> Result<Option<LockGuard>> {
-        let machine = self.options.machine(&unique_id())?;
+        let machine = self.options.machine(&unique_id()?)?;
         acquire_with(&self.client, machine, deadline).await
     }
 }

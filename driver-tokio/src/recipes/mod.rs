@@ -34,7 +34,7 @@ pub use tree_cache::{EVENT_BACKLOG, TreeCache, TreeEvent, TreeNode};
 
 use crate::{ErrorCode, Result};
 
-pub(crate) use zk_client::unique_id;
+pub(crate) use crate::entropy::unique_id;
 
 /// `Ok(None)` for NoNode, the value otherwise.
 pub(crate) fn no_node_is_none<T>(r: Result<T>) -> Result<Option<T>> {

@@ -58,7 +58,7 @@ impl Party {
         zk_proto::path::validate_path(&self.path)?;
         let machine = Machine::new(
             &self.path,
-            &unique_id(),
+            &unique_id()?,
             &self.identifier,
             self.style,
             Acl::open_unsafe(),

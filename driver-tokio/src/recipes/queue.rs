@@ -218,7 +218,7 @@ impl LockingQueue {
         zk_proto::path::validate_path(&self.path)?;
         Ok(LockingMachine::new(
             &self.path,
-            &unique_id(),
+            &unique_id()?,
             Acl::open_unsafe(),
         ))
     }

@@ -92,7 +92,7 @@ impl Semaphore {
         }
         let machine = Machine::new(
             &self.path,
-            &unique_id(),
+            &unique_id()?,
             self.max_leases,
             self.flavor,
             self.identifier.clone(),

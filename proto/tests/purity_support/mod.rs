@@ -70,6 +70,9 @@ pub const IMPURE_SOURCE: &[&str] = &[
     ".await",
     "std::fs",
     "std::process",
+    // Ambient randomness: seeds and ids come in from the driver, from the OS.
+    "RandomState",
+    "getrandom",
 ];
 
 /// Every package `roots` pull in, themselves included, following `graph`.
