@@ -1,6 +1,6 @@
 //! A recipe machine beside a session: the request ids its requests got.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
 
 use zk_proto::consts::EventType;
@@ -44,6 +44,9 @@ pub struct Driven<R> {
     replies: HashMap<RequestId, Tag>,
     /// Watches by request id, with whether they last until removed.
     watches: HashMap<RequestId, (Tag, bool)>,
+    /// Requests the machine asked for after a refusal in the same turn: they go out at the
+    /// next turn, so that a machine that asks again at once cannot spin its host.
+    held: VecDeque<(Tag, Request)>,
 }
 
 impl<R: Recipe> Driven<R> {
@@ -53,6 +56,7 @@ impl<R: Recipe> Driven<R> {
             machine,
             replies: HashMap::new(),
             watches: HashMap::new(),
+            held: VecDeque::new(),
         }
     }
 
@@ -130,23 +134,47 @@ impl<R: Recipe> Driven<R> {
     }
 
     /// Submits every request the machine asks for with `submit` (which returns the
-    /// request's id, or the session's refusal, handed back to the machine as its reply)
-    /// and passes every outcome to `outcome`, until the machine has nothing more.
+    /// request's id, or the session's refusal) and passes every outcome to `outcome`.
+    ///
+    /// A refusal is handed back to the machine as the request's reply once the machine has
+    /// nothing more to submit, and whatever it asks for after that waits for the next call:
+    /// a session that refuses everything (expired, closed, a full queue) meets one request
+    /// of the machine's per turn of the driver's loop, never a loop that cannot end.
     pub fn flush(
         &mut self,
         now: Instant,
         mut submit: impl FnMut(Request) -> Result<RequestId, SessionError>,
         mut outcome: impl FnMut(R::Outcome),
     ) {
-        while let Some(out) = self.machine.poll_output() {
-            match out {
-                Output::Submit(tag, request) => match submit(request) {
-                    Ok(id) => {
-                        self.replies.insert(id, tag);
-                    }
-                    Err(e) => self.machine.handle_reply(now, tag, Err(e)),
-                },
-                Output::Outcome(o) => outcome(o),
+        let mut refused = Vec::new();
+        for (tag, request) in std::mem::take(&mut self.held) {
+            match submit(request) {
+                Ok(id) => {
+                    self.replies.insert(id, tag);
+                }
+                Err(e) => refused.push((tag, e)),
+            }
+        }
+        let mut answered = false;
+        loop {
+            while let Some(out) = self.machine.poll_output() {
+                match out {
+                    Output::Submit(tag, request) if answered => self.held.push_back((tag, request)),
+                    Output::Submit(tag, request) => match submit(request) {
+                        Ok(id) => {
+                            self.replies.insert(id, tag);
+                        }
+                        Err(e) => refused.push((tag, e)),
+                    },
+                    Output::Outcome(o) => outcome(o),
+                }
+            }
+            if answered || refused.is_empty() {
+                return;
+            }
+            answered = true;
+            for (tag, e) in refused.drain(..) {
+                self.machine.handle_reply(now, tag, Err(e));
             }
         }
     }
