@@ -36,7 +36,7 @@ use zk_proto::session::{
 use zk_proto::{ErrorCode, Stat};
 
 use crate::Connection;
-use crate::host::Hosted;
+use zk_recipes::host::{Hosted, Machines};
 
 /// The IO thread's waker; every other token is a session's key.
 const WAKE: Token = Token(usize::MAX);
@@ -1081,9 +1081,7 @@ impl IoThread {
                     let now = s.tick(now);
                     s.deadline = None;
                     s.conn.handle_timeout(now);
-                    for h in &mut s.hosted {
-                        h.handle_timeout(now);
-                    }
+                    s.hosted.handle_timeout(now);
                     touch(&mut self.touched, &mut s, key);
                 }
             }
@@ -1188,7 +1186,7 @@ struct SessionLoop {
     deadline: Option<Instant>,
     touched: bool,
     /// Recipe machines running beside the session.
-    hosted: Vec<Box<dyn Hosted>>,
+    hosted: Machines,
     /// A caller reads the socket of this generation itself, and the IO thread leaves
     /// reading it to the caller. A socket of a later generation (the IO thread moved the
     /// session meanwhile) is the IO thread's again.
@@ -1220,7 +1218,7 @@ impl SessionLoop {
             closing: false,
             deadline: None,
             touched: false,
-            hosted: Vec::new(),
+            hosted: Machines::default(),
             reading: None,
             ended: false,
             clock: Instant::now(),
@@ -1261,7 +1259,7 @@ impl SessionLoop {
 
     /// When the session (and its hosted machines) next has work; writes what is queued.
     fn next_deadline(&mut self, now: Instant) -> Option<Instant> {
-        let hosted = self.hosted.iter().filter_map(|h| h.poll_timeout()).min();
+        let hosted = self.hosted.poll_timeout();
         match (self.conn.timeout(now).map(|d| now + d), hosted) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -1363,7 +1361,7 @@ impl SessionLoop {
                     self.conn.close(now);
                 }
             }
-            Cmd::Host(machine) => self.hosted.push(machine),
+            Cmd::Host(machine) => self.hosted.add(machine),
             Cmd::Poke => {}
         }
     }
@@ -1377,16 +1375,13 @@ impl SessionLoop {
             let mut any = false;
             while let Some(event) = self.conn.poll_event() {
                 any = true;
-                let mut event = Some(event);
-                for h in &mut self.hosted {
-                    event = event.and_then(|e| h.handle_event(now, e, session_id));
-                }
-                if let Some(event) = event {
+                if let Some(event) = self.hosted.offer(now, event, session_id) {
                     self.dispatch(event);
                 }
             }
             let conn = &mut self.conn;
-            self.hosted.retain_mut(|h| h.step(now, conn));
+            self.hosted
+                .step(now, &mut |request| conn.submit(now, request));
             if !any {
                 return;
             }

@@ -54,7 +54,6 @@ pub mod blocking;
 pub mod calls;
 mod connection;
 mod entropy;
-mod host;
 pub mod recipes;
 
 pub use calls::{Calls, Pending, Routed};

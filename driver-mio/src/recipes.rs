@@ -91,8 +91,8 @@ pub use zk_recipes::tree::TreeEvent;
 
 use crate::blocking::Client;
 use crate::entropy::unique_id;
-use crate::host::{Control, Host, Report};
 use crate::{Error, ErrorCode, Result, Stat};
+use zk_recipes::host::{Control, Host, Report};
 
 /// What a handle and the IO thread share: the acquisition's progress, and a wake-up for
 /// the handle's thread.
