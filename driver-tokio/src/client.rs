@@ -217,6 +217,18 @@ impl Client {
         self.commands.send(cmd).ok().map(|_| rx)
     }
 
+    /// Hands a recipe machine to the connection task, which runs it beside the session;
+    /// false when the session is over.
+    pub(crate) fn host(&self, machine: Box<dyn zk_recipes::host::Hosted>) -> bool {
+        self.commands.send(Command::Host(machine)).is_ok()
+    }
+
+    /// Gives the connection task a turn: a hosted machine has steps waiting, or lost its
+    /// handle.
+    pub(crate) fn poke(&self) {
+        let _ = self.commands.send(Command::Poke);
+    }
+
     async fn submit(
         &self,
         request: Request,

@@ -21,6 +21,7 @@ use zk_proto::session::{
     self, Action, AppState, Event, HostAddr, ProbeResult, RequestId, Session, SessionState,
     StateEvent, WatchedEvent,
 };
+use zk_recipes::host::{Hosted, Machines};
 
 /// Reads go into a buffer of this size, reused for the life of the task.
 const READ_BUFFER: usize = 64 * 1024;
@@ -35,7 +36,6 @@ pub(crate) enum WatchSink {
 }
 
 /// What the handle asks of the task.
-#[derive(Debug)]
 pub(crate) enum Command {
     Submit {
         request: Request,
@@ -56,6 +56,10 @@ pub(crate) enum Command {
     Metrics(oneshot::Sender<zk_proto::session::SessionMetrics>),
     /// The session's account of why each host failed, for a connect that gave up.
     Diagnose(oneshot::Sender<zk_client::Error>, std::time::Duration),
+    /// Run a recipe machine beside the session.
+    Host(Box<dyn Hosted>),
+    /// Nothing but a turn: a hosted machine has steps waiting.
+    Poke,
 }
 
 /// The session as the handle sees it, updated by the task.
@@ -140,9 +144,13 @@ pub(crate) struct Task {
     session: Session,
     commands: mpsc::UnboundedReceiver<Command>,
     commands_open: bool,
+    /// The task closed the session because nothing uses it any more.
+    closing: bool,
     snapshot: watch::Sender<Snapshot>,
     waiters: HashMap<RequestId, Waiter>,
     watchers: HashMap<RequestId, WatchSink>,
+    /// Recipe machines running beside the session, fed its events in socket order.
+    hosted: Machines,
     subscribers: Vec<mpsc::UnboundedSender<StateEvent>>,
     close_waiters: Vec<oneshot::Sender<()>>,
     reader: Option<Reader>,
@@ -175,9 +183,11 @@ impl Task {
             session,
             commands,
             commands_open: true,
+            closing: false,
             snapshot,
             waiters: HashMap::new(),
             watchers: HashMap::new(),
+            hosted: Machines::default(),
             subscribers: Vec::new(),
             close_waiters: Vec::new(),
             reader: None,
@@ -204,10 +214,11 @@ impl Task {
             if self.finished() {
                 break;
             }
-            let deadline = self
-                .session
-                .poll_timeout()
-                .map(tokio::time::Instant::from_std);
+            let deadline = match (self.session.poll_timeout(), self.hosted.poll_timeout()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            }
+            .map(tokio::time::Instant::from_std);
             if deadline != armed {
                 timer.as_mut().reset(deadline.unwrap_or(far));
                 armed = deadline;
@@ -227,9 +238,9 @@ impl Task {
                         }
                     }
                     None => {
-                        // Every handle is gone: close the session cleanly.
+                        // Every handle is gone: close the session cleanly, once the hosted
+                        // machines have cleaned up what they owe the server.
                         self.commands_open = false;
-                        self.session.close(now());
                     }
                 },
                 read = read_some(self.reader.as_mut(), &mut self.read_buf) => match read {
@@ -283,7 +294,9 @@ impl Task {
                 },
                 _ = &mut timer, if armed.is_some() => {
                     armed = None;
-                    self.session.handle_timeout(now());
+                    let now = now();
+                    self.session.handle_timeout(now);
+                    self.hosted.handle_timeout(now);
                 }
             }
         }
@@ -357,11 +370,58 @@ impl Task {
                 self.close_waiters.push(done);
                 self.session.close(now);
             }
+            Command::Host(machine) => self.hosted.add(machine),
+            Command::Poke => {}
         }
     }
 
-    /// Performs the session's actions, queues its frames and delivers its events.
+    /// Performs the session's actions, delivers its events (to the hosted machines first, in
+    /// the order the socket gave them), lets the machines submit, and queues the frames,
+    /// until nothing more happens.
     fn flush(&mut self) {
+        loop {
+            self.act();
+            self.publish_snapshot();
+            // Events go out after the snapshot moved: whoever hears of a state change and
+            // then asks the handle sees that state or a later one, never an older session id.
+            let now = now();
+            let session_id = self.session.session_id();
+            let mut any = false;
+            while let Some(event) = self.session.poll_event() {
+                any = true;
+                if let Some(event) = self.hosted.offer(now, event, session_id) {
+                    self.dispatch(event);
+                }
+            }
+            let session = &mut self.session;
+            self.hosted
+                .step(now, &mut |request| session.submit(now, request));
+            if !self.commands_open && !self.closing && self.hosted.is_empty() {
+                // Every handle is gone and no machine owes the server anything.
+                self.closing = true;
+                self.session.close(now);
+                any = true;
+            }
+            while let Some(bytes) = self.session.poll_transmit() {
+                if self.writer.is_some() {
+                    trace!(bytes = bytes.len(), "queued for writing");
+                    self.out.push_back(bytes);
+                }
+            }
+            if !any {
+                break;
+            }
+        }
+        if let (slow, Some((op, latency))) = self.session.slow_requests()
+            && slow > self.slow_logged
+        {
+            warn!(?op, ?latency, slow_so_far = slow, "slow request");
+            self.slow_logged = slow;
+        }
+    }
+
+    /// Performs what the session asks of the connection.
+    fn act(&mut self) {
         while let Some(action) = self.session.poll_action() {
             match action {
                 Action::Connect { host, addr } => {
@@ -386,18 +446,10 @@ impl Task {
                 }
             }
         }
-        while let Some(bytes) = self.session.poll_transmit() {
-            if self.writer.is_some() {
-                trace!(bytes = bytes.len(), "queued for writing");
-                self.out.push_back(bytes);
-            }
-        }
-        if let (slow, Some((op, latency))) = self.session.slow_requests()
-            && slow > self.slow_logged
-        {
-            warn!(?op, ?latency, slow_so_far = slow, "slow request");
-            self.slow_logged = slow;
-        }
+    }
+
+    /// Moves the handle's view of the session.
+    fn publish_snapshot(&mut self) {
         let (hosts, hosts_version) = {
             let current = self.snapshot.borrow();
             if current.hosts_version == self.session.hosts_version() {
@@ -434,11 +486,6 @@ impl Task {
             *s = snap;
             changed
         });
-        // Events go out after the snapshot moved: whoever hears of a state change and then
-        // asks the handle sees that state or a later one, never an older session id.
-        while let Some(event) = self.session.poll_event() {
-            self.dispatch(event);
-        }
     }
 
     fn dispatch(&mut self, event: Event) {

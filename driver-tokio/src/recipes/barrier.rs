@@ -1,5 +1,5 @@
 //! Barriers: [`zk_recipes::barrier::Barrier`] and [`zk_recipes::barrier::DoubleBarrier`],
-//! each driven on a task of its own, in the layout Kazoo and Curator share.
+//! each driven on the connection task, in the layout Kazoo and Curator share.
 
 use std::time::Duration;
 
@@ -9,7 +9,7 @@ use tokio::time::Instant;
 use zk_recipes::barrier::{Barrier as BarrierMachine, DoubleBarrier as Machine, Outcome};
 use zk_recipes::lock::Flavor;
 
-use super::runner::{self, Control};
+use super::runner::{self, Control, Steer};
 use super::unique_id;
 use crate::{Acl, Client, Error, Result};
 
@@ -80,10 +80,7 @@ impl Barrier {
 }
 
 /// The steering end of a participant's machine, and what it reports.
-type Running = (
-    mpsc::UnboundedSender<Control<Machine>>,
-    mpsc::UnboundedReceiver<Outcome>,
-);
+type Running = (Steer<Machine>, mpsc::UnboundedReceiver<Outcome>);
 
 /// A double barrier (Kazoo's `DoubleBarrier`, Curator's `DistributedDoubleBarrier`):
 /// [`DoubleBarrier::enter`] returns once `count` participants entered,

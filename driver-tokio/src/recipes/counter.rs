@@ -1,4 +1,4 @@
-//! The shared counter: [`zk_recipes::counter::Counter`] driven on a task of its own.
+//! The shared counter: [`zk_recipes::counter::Counter`] driven on the connection task.
 
 use tokio::sync::oneshot;
 use zk_recipes::counter::{Counter as Machine, Outcome};

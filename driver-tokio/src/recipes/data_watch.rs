@@ -1,4 +1,4 @@
-//! DataWatch and ChildrenWatch: [`zk_recipes::watch::NodeWatch`] on a task of its own, the
+//! DataWatch and ChildrenWatch: [`zk_recipes::watch::NodeWatch`] on the connection task, the
 //! node's value at once and after every change, through absence, reconnects and session
 //! renewals.
 
@@ -8,10 +8,10 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use futures_core::Stream;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use zk_recipes::watch::{NodeWatch, Outcome, Target};
 
-use super::runner::{self, Control};
+use super::runner::{self, Control, Steer};
 use crate::{Client, Error, Result, Stat};
 
 type Changed = Pin<Box<dyn Future<Output = (watch::Receiver<Option<Outcome>>, bool)> + Send>>;
@@ -19,7 +19,7 @@ type Changed = Pin<Box<dyn Future<Output = (watch::Receiver<Option<Outcome>>, bo
 /// What both watches share: the machine's task, and the latest outcome it reported.
 struct Follower {
     rx: watch::Receiver<Option<Outcome>>,
-    _control: mpsc::UnboundedSender<Control<NodeWatch>>,
+    _control: Steer<NodeWatch>,
     pending: Option<Changed>,
     ended: bool,
 }

@@ -1,5 +1,5 @@
 //! Kazoo's `NonBlockingLease` and `MultiNonBlockingLease`: [`zk_recipes::lease::Lease`]
-//! driven on a task of its own.
+//! driven on the connection task.
 
 use std::time::Duration;
 

@@ -1,16 +1,16 @@
-//! The lock ([`zk_recipes::lock::Lock`]) and what else acquires the same way, driven on a
-//! task of its own.
+//! The lock ([`zk_recipes::lock::Lock`]) and what else acquires the same way, driven on the
+//! connection task.
 
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::time::Instant;
 use zk_recipes::lock::{Acquire, Lock as Machine, Options, Progress, Standing};
 
 pub use zk_recipes::lock::{Flavor, Kind as LockKind, LockState};
 
-use super::runner::{self, Control};
+use super::runner::{self, Control, Steer};
 use super::unique_id;
 use crate::{Client, Error, ErrorCode, Result};
 
@@ -18,7 +18,7 @@ use crate::{Client, Error, ErrorCode, Result};
 /// (the default) or of Curator's `InterProcessMutex` ([`Lock::with_flavor`]), so it can
 /// share a path with services that use either library.
 ///
-/// The lock is [`zk_recipes::lock::Lock`], run on a task of its own. The task, not the
+/// The lock is [`zk_recipes::lock::Lock`], run on the connection task. The task, not the
 /// caller's future, owns the lock node: every node it creates is deleted again (retried
 /// across lost replies and reconnects until the server confirms it) unless it is handed
 /// to the caller in a [`LockGuard`].
@@ -111,8 +111,8 @@ impl Lock {
     }
 }
 
-/// Runs `machine` on a task of its own until it acquires (a guard), times out (`None`) or
-/// fails. Dropping this future drops the guard-to-be's control channel: the task then
+/// Runs `machine` on the connection task until it acquires (a guard), times out (`None`) or
+/// fails. Dropping this future drops the guard-to-be's steering: the task then
 /// releases whatever exists.
 pub(crate) async fn acquire_with<R>(
     client: &Client,
@@ -161,7 +161,7 @@ pub type LockGuard = Guard<Machine>;
 /// waits for that confirmation.
 #[must_use = "dropping the guard releases what it holds"]
 pub struct Guard<R: Acquire> {
-    control: mpsc::UnboundedSender<Control<R>>,
+    control: Steer<R>,
     status: watch::Receiver<Progress>,
     node: String,
     fencing: i64,

@@ -1,4 +1,4 @@
-//! Party membership: [`zk_recipes::party::Party`] driven on a task of its own, like the
+//! Party membership: [`zk_recipes::party::Party`] driven on the connection task, like the
 //! lock.
 
 use tokio::time::Instant;

@@ -1,5 +1,5 @@
 //! Queues in Kazoo's layouts: [`zk_recipes::queue::Queue`] and
-//! [`zk_recipes::queue::LockingQueue`], each driven on a task of its own.
+//! [`zk_recipes::queue::LockingQueue`], each driven on the connection task.
 
 use std::time::Duration;
 
@@ -11,7 +11,7 @@ use zk_recipes::queue::{
     Queue as Machine,
 };
 
-use super::runner::{self, Control};
+use super::runner::{self, Control, Steer};
 use super::{no_node_is_none, unique_id};
 use crate::{Acl, Client, Error, Result};
 
@@ -159,7 +159,7 @@ pub struct LockingQueue {
 /// An item claimed from a [`LockingQueue`]. Dropping it puts it back (in the background).
 #[derive(Debug)]
 pub struct QueueItem {
-    control: mpsc::UnboundedSender<Control<LockingMachine>>,
+    control: Steer<LockingMachine>,
     outcomes: mpsc::UnboundedReceiver<Outcome>,
     entry: String,
     /// The item's data.

@@ -1,5 +1,5 @@
-//! TreeCache: a local mirror of a subtree ([`zk_recipes::tree::TreeCache`], driven on a
-//! task of its own), kept current by one persistent recursive watch, resynchronised after
+//! TreeCache: a local mirror of a subtree ([`zk_recipes::tree::TreeCache`], driven on the
+//! connection task), kept current by one persistent recursive watch, resynchronised after
 //! every reconnect (the server replays no missed events to persistent watches), with a
 //! stream of changes.
 
@@ -13,7 +13,7 @@ use zk_recipes::tree::{Outcome, TreeCache as Machine, children_of};
 
 pub use zk_recipes::tree::TreeEvent;
 
-use super::runner::{self, Control};
+use super::runner::{self, Control, Steer};
 use crate::{Client, Result, Stat};
 
 /// One node of the mirror.
@@ -67,7 +67,7 @@ pub struct TreeCache {
     events: mpsc::Receiver<TreeEvent>,
     lagged: Arc<AtomicBool>,
     /// Dropping it stops the machine.
-    _control: mpsc::UnboundedSender<Control<Machine>>,
+    _control: Steer<Machine>,
 }
 
 impl TreeCache {
