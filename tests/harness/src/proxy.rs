@@ -1,4 +1,5 @@
-//! A TCP proxy on loopback that injects faults: delay, black-hole, refuse, cut (RST) and drop.
+//! A TCP proxy on loopback that injects faults: delay, black-hole, refuse, cut (RST), drop,
+//! and a close right after the reply to a chosen request.
 //!
 //! Every accepted connection gets its own upstream connection to the target. Faults apply to
 //! connections already open and to new ones. Threads are plain std threads so the proxy
@@ -66,10 +67,74 @@ impl Conn {
     }
 }
 
+/// A close armed for the reply to the next request of one opcode.
+#[derive(Debug, Clone, Copy)]
+struct Trip {
+    opcode: i32,
+    /// The xid of the request once it went by.
+    xid: Option<i32>,
+}
+
+/// Splits one direction of a ZooKeeper connection into frames (4-byte length, then the
+/// frame), keeping only what a trip needs: the first 8 bytes of each frame.
+#[derive(Debug, Default)]
+struct Frames {
+    /// Bytes of the current frame's length and head seen so far.
+    head: Vec<u8>,
+    /// Bytes of the current frame's body still to come, once its length is known.
+    left: Option<usize>,
+    /// Frames completed in this direction (the first is the handshake, with no header).
+    count: u64,
+}
+
+impl Frames {
+    /// Feeds a chunk; calls `done(index, head)` for each frame it completes, `head` being up
+    /// to 8 bytes of the frame after its length (xid and opcode, or xid and zxid).
+    fn feed(&mut self, mut chunk: &[u8], mut done: impl FnMut(u64, &[u8])) {
+        while !chunk.is_empty() {
+            match self.left {
+                None => {
+                    let take = (4 - self.head.len()).min(chunk.len());
+                    self.head.extend_from_slice(&chunk[..take]);
+                    chunk = &chunk[take..];
+                    if self.head.len() == 4 {
+                        let len = i32::from_be_bytes([
+                            self.head[0],
+                            self.head[1],
+                            self.head[2],
+                            self.head[3],
+                        ]);
+                        self.left = Some(len.max(0) as usize);
+                        self.head.clear();
+                    }
+                }
+                Some(left) => {
+                    let take = left.min(chunk.len());
+                    let keep = (8 - self.head.len().min(8)).min(take);
+                    self.head.extend_from_slice(&chunk[..keep]);
+                    chunk = &chunk[take..];
+                    self.left = Some(left - take);
+                }
+            }
+            if self.left == Some(0) {
+                done(self.count, &self.head);
+                self.count += 1;
+                self.head.clear();
+                self.left = None;
+            }
+        }
+    }
+}
+
+fn be_i32(b: &[u8]) -> Option<i32> {
+    Some(i32::from_be_bytes(b.get(..4)?.try_into().ok()?))
+}
+
 #[derive(Debug)]
 struct Shared {
     target: Mutex<SocketAddr>,
     fault: Mutex<Fault>,
+    trip: Mutex<Option<Trip>>,
     conns: Mutex<Vec<Arc<Conn>>>,
     accepted: AtomicU64,
     bytes: AtomicU64,
@@ -119,6 +184,7 @@ impl Proxy {
         let shared = Arc::new(Shared {
             target: Mutex::new(target),
             fault: Mutex::new(Fault::Pass),
+            trip: Mutex::new(None),
             conns: Mutex::new(Vec::new()),
             accepted: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
@@ -154,6 +220,26 @@ impl Proxy {
     /// Sends new connections to another target; open ones stay where they are.
     pub fn set_target(&self, target: SocketAddr) {
         *self.shared.target.lock().unwrap_or_else(|p| p.into_inner()) = target;
+    }
+
+    /// Closes the connection that carries the next request with `opcode` (ZooKeeper's
+    /// number: 8 for getChildren, 12 for getChildren2, ...) right after the server's reply to
+    /// it has been forwarded, with an orderly FIN on both sides: the client reads that reply,
+    /// then the end of the connection, in that order and nothing in between. New
+    /// connections are not affected (set [`Fault::Refuse`] to keep the client out for a
+    /// while). Armed once; a later call replaces an unfired one.
+    pub fn close_after_reply(&self, opcode: i32) {
+        *self.shared.trip.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some(Trip { opcode, xid: None });
+    }
+
+    /// Whether a close armed with [`Proxy::close_after_reply`] has fired.
+    pub fn tripped(&self) -> bool {
+        self.shared
+            .trip
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_none()
     }
 
     /// Resets (RST) every open connection on both sides.
@@ -248,20 +334,64 @@ fn open(client: TcpStream, shared: &Arc<Shared>) -> io::Result<()> {
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .push(conn.clone());
-    pump(client.try_clone()?, upstream.try_clone()?, &conn, shared)?;
-    pump(upstream, client, &conn, shared)?;
+    pump(
+        client.try_clone()?,
+        upstream.try_clone()?,
+        &conn,
+        shared,
+        Dir::ToServer,
+    )?;
+    pump(upstream, client, &conn, shared, Dir::ToClient)?;
     Ok(())
+}
+
+/// Which way a pump forwards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dir {
+    ToServer,
+    ToClient,
+}
+
+/// Watches the frames of one direction for an armed trip: a request of its opcode going to
+/// the server names the xid; the reply with that xid going to the client fires it. True when
+/// the chunk ends the reply that fires it.
+fn watch_trip(frames: &mut Frames, dir: Dir, chunk: &[u8], shared: &Shared) -> bool {
+    let mut trip = shared.trip.lock().unwrap_or_else(|p| p.into_inner());
+    let mut fire = false;
+    frames.feed(chunk, |index, head| {
+        // The handshake (the first frame each way) has no header.
+        let (Some(t), true) = (trip.as_mut(), index > 0) else {
+            return;
+        };
+        match (dir, t.xid) {
+            (Dir::ToServer, None) if be_i32(&head[4.min(head.len())..]) == Some(t.opcode) => {
+                t.xid = be_i32(head);
+            }
+            (Dir::ToClient, Some(xid)) if be_i32(head) == Some(xid) => fire = true,
+            _ => {}
+        }
+    });
+    if fire {
+        *trip = None;
+    }
+    fire
 }
 
 /// Forwards `from` to `to` with two threads: a reader that stamps each chunk with the time it
 /// may leave, and a writer that sends it then, so a delay adds latency without cutting
 /// throughput.
-fn pump(from: TcpStream, to: TcpStream, conn: &Arc<Conn>, shared: &Arc<Shared>) -> io::Result<()> {
-    let (tx, rx) = channel::<(Instant, Vec<u8>)>();
+fn pump(
+    from: TcpStream,
+    to: TcpStream,
+    conn: &Arc<Conn>,
+    shared: &Arc<Shared>,
+    dir: Dir,
+) -> io::Result<()> {
+    let (tx, rx) = channel::<Chunk>();
     let (c, s) = (conn.clone(), shared.clone());
     thread::Builder::new()
         .name("zk-proxy-read".into())
-        .spawn(move || read_side(from, tx, &c, &s))?;
+        .spawn(move || read_side(from, tx, &c, &s, dir))?;
     let (c, s) = (conn.clone(), shared.clone());
     thread::Builder::new()
         .name("zk-proxy-write".into())
@@ -269,8 +399,12 @@ fn pump(from: TcpStream, to: TcpStream, conn: &Arc<Conn>, shared: &Arc<Shared>) 
     Ok(())
 }
 
-fn read_side(mut from: TcpStream, tx: Sender<(Instant, Vec<u8>)>, conn: &Conn, shared: &Shared) {
+/// Bytes to forward: when they may leave, and whether the connection closes after them.
+type Chunk = (Instant, Vec<u8>, bool);
+
+fn read_side(mut from: TcpStream, tx: Sender<Chunk>, conn: &Conn, shared: &Shared, dir: Dir) {
     let mut buf = vec![0u8; 64 * 1024];
+    let mut frames = Frames::default();
     while conn.is_open() {
         match from.read(&mut buf) {
             Ok(0) => break,
@@ -280,7 +414,8 @@ fn read_side(mut from: TcpStream, tx: Sender<(Instant, Vec<u8>)>, conn: &Conn, s
                     Fault::Delay(d) => Instant::now() + d,
                     Fault::Pass | Fault::Refuse => Instant::now(),
                 };
-                if tx.send((due, buf[..n].to_vec())).is_err() {
+                let close = watch_trip(&mut frames, dir, &buf[..n], shared);
+                if tx.send((due, buf[..n].to_vec(), close)).is_err() {
                     break;
                 }
             }
@@ -296,10 +431,10 @@ fn read_side(mut from: TcpStream, tx: Sender<(Instant, Vec<u8>)>, conn: &Conn, s
     // Dropping `tx` tells the writer to pass the peer's FIN on once queued data is out.
 }
 
-fn write_side(mut to: TcpStream, rx: Receiver<(Instant, Vec<u8>)>, conn: &Conn, shared: &Shared) {
+fn write_side(mut to: TcpStream, rx: Receiver<Chunk>, conn: &Conn, shared: &Shared) {
     loop {
         match rx.recv_timeout(POLL) {
-            Ok((due, data)) => {
+            Ok((due, data, close)) => {
                 while conn.is_open() {
                     let now = Instant::now();
                     if now >= due {
@@ -319,6 +454,10 @@ fn write_side(mut to: TcpStream, rx: Receiver<(Instant, Vec<u8>)>, conn: &Conn, 
                     return;
                 }
                 shared.bytes.fetch_add(data.len() as u64, Ordering::SeqCst);
+                if close {
+                    conn.drop_gracefully();
+                    return;
+                }
             }
             Err(RecvTimeoutError::Timeout) => {
                 if !conn.is_open() {
