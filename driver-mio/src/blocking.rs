@@ -774,7 +774,7 @@ impl Client {
         s
     }
 
-    fn call(&self, request: Request) -> Result<Reply> {
+    pub(crate) fn call(&self, request: Request) -> Result<Reply> {
         Ok(self.submit(request, None)?.1)
     }
 

@@ -54,6 +54,7 @@ pub mod blocking;
 pub mod calls;
 mod connection;
 mod entropy;
+mod jobs;
 pub mod recipes;
 
 pub use calls::{Calls, Pending, Routed};

@@ -70,7 +70,6 @@ use zk_recipes::Recipe;
 use zk_recipes::barrier::{
     Barrier as BarrierMachine, DoubleBarrier as DoubleBarrierMachine, Outcome as BarrierOutcome,
 };
-use zk_recipes::counter::{Counter as CounterMachine, Outcome as CounterOutcome};
 use zk_recipes::lease::{
     Lease as LeaseMachine, Options as LeaseOptions, Outcome as LeaseOutcome, live_holder,
 };
@@ -611,94 +610,8 @@ impl Semaphore {
     }
 }
 
-/// An integer counter at one node on the blocking client: the same machine as
-/// `zk_tokio::recipes::Counter` ([`zk_recipes::counter`]), in Kazoo's `Counter` encoding
-/// (decimal text, the default) or Curator's `SharedCount` ([`CounterEncoding::Curator`]).
-/// A write whose reply was lost while others wrote cannot be told landed or not:
-/// [`Counter::add`] then fails with [`Error::ConnectionLoss`] rather than risk counting
-/// twice.
-///
-/// ```no_run
-/// use zk_mio::blocking::Client;
-/// use zk_mio::recipes::Counter;
-///
-/// let client = Client::connect("127.0.0.1:2181")?;
-/// let hits = Counter::new(&client, "/stats/hits");
-/// println!("{}", hits.add(1)?);
-/// # Ok::<(), zk_mio::Error>(())
-/// ```
-#[derive(Debug, Clone)]
-pub struct Counter {
-    client: Client,
-    path: String,
-    encoding: CounterEncoding,
-    default: i64,
-}
-
-impl Counter {
-    /// A counter at `path`; a missing or empty node reads as 0.
-    pub fn new(client: &Client, path: &str) -> Counter {
-        Counter {
-            client: client.clone(),
-            path: path.to_string(),
-            encoding: CounterEncoding::Text,
-            default: 0,
-        }
-    }
-
-    zk_recipes::counter_option_setters!();
-
-    /// The current value.
-    pub fn get(&self) -> Result<i64> {
-        match self.client.get_data(&self.path) {
-            Ok((data, _)) => {
-                self.encoding
-                    .decode(&data, self.default)
-                    .ok_or(Error::InvalidRequest(
-                        "the counter node holds something that is not a number in its encoding",
-                    ))
-            }
-            Err(e) if e.server_code() == Some(ErrorCode::NoNode) => Ok(self.default),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Adds `delta` (negative to subtract) and returns the new value; waits at most the
-    /// client's call timeout (the addition may still land after [`Error::CallTimeout`]).
-    pub fn add(&self, delta: i64) -> Result<i64> {
-        zk_proto::path::validate_path(&self.path)?;
-        let machine = CounterMachine::new(
-            &self.path,
-            self.encoding,
-            self.default,
-            crate::Acl::open_unsafe(),
-        );
-        let (steps, rx) = mpsc::channel::<Control<CounterMachine>>();
-        let (outcomes, answer) = mpsc::channel();
-        let _ = steps.send(Box::new(move |m: &mut CounterMachine, now| {
-            m.add(now, delta)
-        }));
-        let report: Report<CounterMachine> = Box::new(move |_, found| {
-            for o in found {
-                let _ = outcomes.send(o);
-            }
-        });
-        if !self.client.host(Box::new(Host::new(machine, rx, report))) {
-            return Err(Error::Closed);
-        }
-        let limit = self.client.call_timeout();
-        let outcome = answer.recv_timeout(limit);
-        drop(steps);
-        self.client.poke();
-        match outcome {
-            Ok(CounterOutcome::Added { after, .. }) => Ok(after),
-            Ok(CounterOutcome::InDoubt) => Err(Error::ConnectionLoss),
-            Ok(CounterOutcome::Failed(e)) => Err(e.into()),
-            Err(mpsc::RecvTimeoutError::Timeout) => Err(Error::CallTimeout(limit)),
-            Err(mpsc::RecvTimeoutError::Disconnected) => Err(Error::Closed),
-        }
-    }
-}
+/// An integer counter at one node: see [`zk_recipes::handles::Counter`].
+pub type Counter = zk_recipes::handles::Counter<Client>;
 
 /// The latest outcome of a hosted watch machine, for the thread that runs its callback.
 #[derive(Default)]

@@ -223,6 +223,11 @@ impl Client {
         self.commands.send(Command::Host(machine)).is_ok()
     }
 
+    /// How long a call waits for its reply, if it is bounded at all.
+    pub(crate) fn call_timeout(&self) -> Option<Duration> {
+        self.call_timeout
+    }
+
     /// Gives the connection task a turn: a hosted machine has steps waiting, or lost its
     /// handle.
     pub(crate) fn poke(&self) {
@@ -243,7 +248,7 @@ impl Client {
     }
 
     /// Submits a request and waits for its outcome, at most the call timeout if one is set.
-    async fn call(
+    pub(crate) async fn call(
         &self,
         request: Request,
     ) -> Result<std::result::Result<Response, session::Error>> {

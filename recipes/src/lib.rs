@@ -27,6 +27,7 @@
 pub mod barrier;
 pub mod counter;
 mod driven;
+pub mod handles;
 pub mod host;
 mod io;
 pub mod lease;

@@ -1,5 +1,5 @@
-//! The recipes stay pure: they depend on zk-proto and bytes only (zk-proto's own purity
-//! test covers what that brings; zk-sim is a dev-dependency, for the simulated schedules),
+//! The recipes stay pure: they depend on zk-proto, zk-client and bytes only (the purity
+//! tests of those two cover what they bring; zk-sim is a dev-dependency, for the simulated schedules),
 //! nothing under them is an async runtime or an IO library, and their source touches no
 //! socket, clock, thread or async code. Every driver runs the same machines.
 
@@ -13,7 +13,7 @@ use purity_support::{
 #[path = "../../proto/tests/purity_support/mod.rs"]
 mod purity_support;
 
-const ALLOWED: &[&str] = &["zk-proto", "bytes"];
+const ALLOWED: &[&str] = &["zk-proto", "zk-client", "bytes"];
 
 fn manifest_dir() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))

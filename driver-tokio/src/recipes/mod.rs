@@ -11,7 +11,7 @@
 //! layouts follow Kazoo's, or Curator's where a `Flavor` says so.
 
 mod barrier;
-mod counter;
+mod call;
 mod data_watch;
 mod election;
 mod lease;
@@ -23,7 +23,7 @@ mod semaphore;
 mod tree_cache;
 
 pub use barrier::{Barrier, DoubleBarrier};
-pub use counter::{Counter, CounterEncoding};
+pub use call::Call;
 pub use data_watch::{ChildrenWatch, DataWatch};
 pub use election::{Election, Leadership};
 pub use lease::Lease;
@@ -32,8 +32,12 @@ pub use party::{Membership, Party};
 pub use queue::{LockingQueue, Queue, QueueItem};
 pub use semaphore::{Semaphore, SemaphoreLease};
 pub use tree_cache::{EVENT_BACKLOG, TreeCache, TreeEvent, TreeNode};
+pub use zk_recipes::counter::Encoding as CounterEncoding;
 
-use crate::{ErrorCode, Result};
+use crate::{Client, ErrorCode, Result};
+
+/// An integer counter at one node: see [`zk_recipes::handles::Counter`].
+pub type Counter = zk_recipes::handles::Counter<Client>;
 
 pub(crate) use crate::entropy::unique_id;
 

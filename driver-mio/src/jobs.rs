@@ -1,0 +1,139 @@
+//! How the blocking client runs the recipe handles' calls ([`zk_recipes::handles`]): the
+//! caller's thread waits for the result, while the IO thread drives the machines.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use zk_recipes::handles::{Done, Driver, Hosting, Job, JobKind, Limit};
+
+use crate::blocking::Client;
+use crate::{Error, Result};
+
+/// Where a waiting caller's result lands.
+struct Slot<T> {
+    result: Mutex<Option<Result<T>>>,
+    filled: Condvar,
+    waiting: AtomicBool,
+}
+
+impl<T: Send + 'static> Slot<T> {
+    fn done(self: &Arc<Self>) -> Done<T> {
+        let slot = self.clone();
+        let open = self.clone();
+        Done::new(
+            move |r| {
+                if !slot.waiting.load(Ordering::Acquire) {
+                    return Some(r);
+                }
+                let mut result = slot.result.lock().unwrap_or_else(|e| e.into_inner());
+                *result = Some(r);
+                slot.filled.notify_all();
+                None
+            },
+            move || open.waiting.load(Ordering::Acquire),
+        )
+    }
+
+    /// Waits for the result until `deadline`; `None` when it passed first, and then nothing
+    /// will be delivered any more.
+    fn wait(&self, deadline: Option<Instant>) -> Option<Result<T>> {
+        let mut result = self.result.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(r) = result.take() {
+                return Some(r);
+            }
+            let left = match deadline {
+                None => Duration::from_secs(3600),
+                Some(d) => match d.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => left,
+                    _ => {
+                        // Under the lock, so a delivery either landed above or is refused.
+                        self.waiting.store(false, Ordering::Release);
+                        return None;
+                    }
+                },
+            };
+            result = match self.filled.wait_timeout(result, left) {
+                Ok((r, _)) => r,
+                Err(e) => e.into_inner().0,
+            };
+        }
+    }
+}
+
+impl Client {
+    fn run_job<T: Send + 'static>(&self, job: Job<T>) -> Result<T> {
+        let bounded = job.is_bounded();
+        let (kind, limit) = job.into_parts();
+        let limit = match (limit, bounded) {
+            (None, true) => {
+                let after = self.call_timeout();
+                Some(Limit {
+                    after,
+                    then: Box::new(move || Err(Error::CallTimeout(after))),
+                })
+            }
+            (limit, _) => limit,
+        };
+        let deadline = limit.as_ref().map(|l| Instant::now() + l.after);
+        match kind {
+            JobKind::Ready(r) => r,
+            JobKind::Op(request, decode) => decode(self.call(request)?),
+            JobKind::Plan(mut plan) => {
+                while let Some(request) = plan.next_request() {
+                    plan.complete(self.call(request)?)?;
+                }
+                plan.finish()
+            }
+            JobKind::Start(start) => {
+                let slot = Arc::new(Slot {
+                    result: Mutex::new(None),
+                    filled: Condvar::new(),
+                    waiting: AtomicBool::new(true),
+                });
+                let keep = start(self.hosting(), slot.done());
+                let r = slot.wait(deadline);
+                // Dropped only now: what the job started is released once it is over.
+                drop(keep);
+                match (r, limit) {
+                    (Some(r), _) => r,
+                    (None, Some(Limit { then, .. })) => then(),
+                    (None, None) => Err(Error::Closed),
+                }
+            }
+        }
+    }
+}
+
+impl Hosting for Client {
+    fn host(&self, machine: Box<dyn zk_recipes::host::Hosted>) -> bool {
+        Client::host(self, machine)
+    }
+
+    fn poke(&self) {
+        Client::poke(self)
+    }
+
+    fn session_id(&self) -> i64 {
+        Client::session_id(self)
+    }
+}
+
+impl Driver for Client {
+    type Call<T: Send + 'static> = Result<T>;
+
+    fn call<T: Send + 'static>(&self, job: Job<T>) -> Result<T> {
+        self.run_job(job)
+    }
+
+    fn unique_id(&self) -> Result<String> {
+        crate::entropy::unique_id()
+    }
+
+    fn wall_clock(&self) -> Duration {
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+    }
+}

@@ -1,0 +1,180 @@
+//! Recipe handles, defined once for every driver.
+//!
+//! A handle ([`Lock`], [`Counter`], ...) is what an application holds: it starts machines of
+//! this crate on its client's session and hands back what they report. Each of its calls is
+//! written here once, as a [`Job`]; a driver runs jobs in its own calling convention
+//! through [`Driver::call`]. On the async client a call is a future (`.await` it); on the
+//! blocking client it is the [`Result`] itself. So both clients have the same handles, with
+//! the same methods, names and semantics, and a new call is added here alone.
+//!
+//! The driver hosts every machine beside its session ([`crate::host`]), so replies, watch
+//! events and state changes reach it in socket order, as in the simulations. The host, not
+//! the caller, owns what a machine created on the server: a handle, guard or call dropped at
+//! any point makes its machine release, and the host drives it until the server confirmed
+//! that nothing is left.
+
+mod cell;
+mod counter;
+mod job;
+
+use std::sync::mpsc;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+pub use cell::Watched;
+pub use counter::Counter;
+pub use job::{Done, Job, JobKind, Keep, Limit, Start};
+
+use crate::Recipe;
+use crate::host::{Control, Host, Hosted, Report};
+use zk_client::Result;
+
+/// What a recipe handle needs of its client's session: somewhere to host machines.
+/// Object safe, so a running job can hold it.
+pub trait Hosting: Send + Sync {
+    /// Hands `machine` to the session's host (its connection task or IO thread); false
+    /// when the session is over (the machine is dropped, and its report hears `None`).
+    fn host(&self, machine: Box<dyn Hosted>) -> bool;
+    /// Gives the host a turn: a hosted machine has steps waiting, or lost its handle.
+    fn poke(&self);
+    /// The session's id now (0 before the first connection).
+    fn session_id(&self) -> i64;
+}
+
+/// A client that recipe handles run on: the async client, the blocking client.
+pub trait Driver: Hosting + Clone + std::fmt::Debug + 'static {
+    /// What a call returns: a future of the result on an async client, the result itself on
+    /// a blocking one.
+    type Call<T: Send + 'static>;
+
+    /// Runs `job` in this client's calling convention.
+    fn call<T: Send + 'static>(&self, job: Job<T>) -> Self::Call<T>;
+
+    /// A fresh id, unique across processes (from the operating system's entropy), for the
+    /// nodes a machine names.
+    fn unique_id(&self) -> Result<String>;
+
+    /// The wall clock, as time since the Unix epoch (the lease compares it with what other
+    /// processes wrote).
+    fn wall_clock(&self) -> Duration;
+
+    /// This client as [`Hosting`], for a job's start.
+    fn hosting(&self) -> Arc<dyn Hosting>
+    where
+        Self: Sized,
+    {
+        Arc::new(self.clone())
+    }
+}
+
+/// A handle's way to its hosted machine. Each step sent gives the host a turn, and so does
+/// dropping the last `Steer`, which makes the machine release what it holds.
+pub struct Steer<R> {
+    steps: Option<mpsc::Sender<Control<R>>>,
+    hosting: Arc<dyn Hosting>,
+}
+
+impl<R> std::fmt::Debug for Steer<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Steer")
+            .field("open", &self.steps.is_some())
+            .finish()
+    }
+}
+
+impl<R> Steer<R> {
+    /// Asks the machine for a step; false when the machine is gone.
+    pub fn send(&self, step: Control<R>) -> bool {
+        let sent = self.steps.as_ref().is_some_and(|s| s.send(step).is_ok());
+        self.hosting.poke();
+        sent
+    }
+}
+
+impl<R> Drop for Steer<R> {
+    fn drop(&mut self) {
+        // The channel closes first, so the turn this asks for sees the handle gone.
+        self.steps = None;
+        self.hosting.poke();
+    }
+}
+
+/// Hosts `machine` on `hosting`'s session: `start` runs first, then every step sent through
+/// the returned [`Steer`]. `observe` hears each turn's outcomes with the machine, and
+/// `None` once the host let the machine go.
+pub fn host<R>(
+    hosting: &Arc<dyn Hosting>,
+    machine: R,
+    start: Control<R>,
+    observe: impl FnMut(Option<&R>, Vec<R::Outcome>) + Send + 'static,
+) -> Arc<Steer<R>>
+where
+    R: Recipe + Send + 'static,
+{
+    host_with(hosting, machine, start, |_| Box::new(observe))
+}
+
+/// Like [`host`], with the report made knowing (weakly) the machine's [`Steer`], so what
+/// it reports can hold the machine (a guard) without keeping it alive on its own.
+fn host_with<R>(
+    hosting: &Arc<dyn Hosting>,
+    machine: R,
+    start: Control<R>,
+    report: impl FnOnce(Weak<Steer<R>>) -> Report<R>,
+) -> Arc<Steer<R>>
+where
+    R: Recipe + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel();
+    let _ = tx.send(start);
+    let steer = Arc::new(Steer {
+        steps: Some(tx),
+        hosting: hosting.clone(),
+    });
+    let report = report(Arc::downgrade(&steer));
+    // A closed session drops the machine with its report, which hears `None`.
+    hosting.host(Box::new(Host::new(machine, rx, report)));
+    steer
+}
+
+/// A job that hosts `machine` and completes with what `finish` makes of its outcomes: it is
+/// called with each outcome, and with `None` after each turn; the first `Some` it returns
+/// completes the job. The machine is released when the call is dropped or completes,
+/// unless `finish` kept its [`Steer`] (it gets a weak one) in what it returned.
+pub fn hosted<R, T>(
+    machine: R,
+    start: Control<R>,
+    mut finish: impl FnMut(&R, Option<R::Outcome>, &Weak<Steer<R>>) -> Option<Result<T>>
+    + Send
+    + 'static,
+) -> Job<T>
+where
+    R: Recipe + Send + 'static,
+    T: Send + 'static,
+{
+    Job::start(move |hosting, done| {
+        let mut done = Some(done);
+        let steer = host_with(&hosting, machine, start, move |weak| {
+            Box::new(move |m: Option<&R>, outcomes: Vec<R::Outcome>| {
+                let Some(m) = m else {
+                    if let Some(d) = done.take() {
+                        d.send(Err(zk_client::Error::Closed));
+                    }
+                    return;
+                };
+                for o in outcomes.into_iter().map(Some).chain([None]) {
+                    if done.as_ref().is_none_or(|d| !d.wanted()) {
+                        done = None;
+                        return;
+                    }
+                    if let Some(r) = finish(m, o, &weak)
+                        && let Some(d) = done.take()
+                    {
+                        d.send(r);
+                    }
+                }
+            })
+        });
+        Box::new(steer)
+    })
+}
