@@ -258,7 +258,7 @@ pub async fn run(client: &Client, g: &Global, command: Command) -> Result<Outcom
             };
             let code = tokio::select! {
                 code = run_child(&command) => code,
-                () = guard.lost() => {
+                _ = guard.lost() => {
                     eprintln!("zk: {path}: the lock was lost; the command was stopped");
                     Ok(1)
                 }
@@ -273,12 +273,12 @@ pub async fn run(client: &Client, g: &Global, command: Command) -> Result<Outcom
             let code = if command.is_empty() {
                 tokio::select! {
                     _ = tokio::signal::ctrl_c() => 0,
-                    () = leadership.lost() => 1,
+                    _ = leadership.lost() => 1,
                 }
             } else {
                 tokio::select! {
                     code = run_child(&command) => code?,
-                    () = leadership.lost() => 1,
+                    _ = leadership.lost() => 1,
                 }
             };
             leadership.relinquish().await.context(ctx(&path))?;

@@ -131,11 +131,15 @@ fn dropped_guards_lost_replies_and_outages_leave_nothing_behind() {
     // A holder whose link goes silent hears Suspended, then Held again on the same session.
     let guard = lock.acquire().unwrap();
     proxy.set_fault(Fault::BlackHole);
-    let state = guard.wait_change(LockState::Held, Duration::from_secs(4));
+    let state = guard
+        .changed_timeout(LockState::Held, Duration::from_secs(4))
+        .unwrap();
     assert_eq!(state, LockState::Suspended);
     proxy.set_fault(Fault::Pass);
     proxy.cut();
-    let state = guard.wait_change(LockState::Suspended, Duration::from_secs(10));
+    let state = guard
+        .changed_timeout(LockState::Suspended, Duration::from_secs(10))
+        .unwrap();
     assert_eq!(state, LockState::Held);
     guard.release().unwrap();
     settle(&other, dir, 0, Duration::from_secs(5));
@@ -190,15 +194,14 @@ fn a_blocking_leader_sees_suspension_and_the_rival_leads_after_expiry() {
     let leading = {
         let election = Election::new(&a, path, "a");
         thread::spawn(move || {
-            election.run(|leadership| {
-                let mut steps = 0u32;
-                while leadership.is_leader() {
-                    steps += 1;
-                    let _ = steps_tx.send(steps);
-                    thread::sleep(Duration::from_millis(20));
-                }
-                steps
-            })
+            let leadership = election.lead()?;
+            let mut steps = 0u32;
+            while leadership.is_leader() {
+                steps += 1;
+                let _ = steps_tx.send(steps);
+                thread::sleep(Duration::from_millis(20));
+            }
+            Ok::<_, zk_mio::Error>(Some(steps))
         })
     };
     steps_rx

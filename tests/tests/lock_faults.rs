@@ -155,7 +155,8 @@ async fn a_deadline_holds_while_no_server_answers_and_a_holder_hears_suspension(
     let started = Instant::now();
     let state = tokio::time::timeout(Duration::from_secs(6), guard.changed(LockState::Held))
         .await
-        .expect("suspension is reported");
+        .expect("suspension is reported")
+        .unwrap();
     assert_eq!(state, LockState::Suspended);
     assert!(!guard.is_held());
     let took = started.elapsed();
@@ -164,7 +165,8 @@ async fn a_deadline_holds_while_no_server_answers_and_a_holder_hears_suspension(
     proxy.cut();
     let state = tokio::time::timeout(Duration::from_secs(10), guard.changed(LockState::Suspended))
         .await
-        .expect("the session comes back");
+        .expect("the session comes back")
+        .unwrap();
     assert_eq!(state, LockState::Held, "same session, node still there");
     guard.release().await.unwrap();
     settle(&other, dir, 0, Duration::from_secs(5)).await;
@@ -186,13 +188,18 @@ async fn a_suspended_leader_stops_its_work_before_its_session_can_expire() {
     let rival = Election::new(&other, path, "b");
 
     let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+    // The leader's work runs until leadership leaves Held, as Curator stops a leader on
+    // SUSPENDED.
     let running = tokio::spawn(async move {
-        election
-            .run(async move {
-                let _ = started_tx.send(());
-                std::future::pending::<()>().await
-            })
-            .await
+        let leadership = election.lead().await?;
+        let work = async move {
+            let _ = started_tx.send(());
+            std::future::pending::<()>().await
+        };
+        tokio::select! {
+            () = work => Ok(Some(())),
+            _ = leadership.changed(LockState::Held) => Ok::<_, zk_tokio::Error>(None),
+        }
     });
     started_rx.await.expect("the work starts once leading");
     assert_eq!(

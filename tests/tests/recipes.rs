@@ -261,7 +261,12 @@ async fn election_hands_leadership_on_when_the_leader_steps_down() {
     let eb = Election::new(&b, "/election", "b");
     let lead_a = ea.lead().await.unwrap();
     assert!(lead_a.is_leader());
-    let b_task = tokio::spawn(async move { eb.run(async { "b led" }).await.unwrap() });
+    let b_task = tokio::spawn(async move {
+        let leadership = eb.lead().await.unwrap();
+        let out = leadership.is_leader().then_some("b led");
+        leadership.relinquish().await.unwrap();
+        out
+    });
     tokio::time::sleep(Duration::from_millis(100)).await;
     let names: Vec<Bytes> = ea.contenders().await.unwrap();
     assert_eq!(names, [Bytes::from("a"), Bytes::from("b")]);

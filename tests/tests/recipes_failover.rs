@@ -180,7 +180,8 @@ async fn an_expired_holder_loses_the_lock_to_the_next_waiter() {
     proxy.set_fault(Fault::BlackHole);
     tokio::time::timeout(Duration::from_secs(20), guard.lost())
         .await
-        .expect("the guard reports the loss");
+        .expect("the guard reports the loss")
+        .unwrap();
     assert!(!guard.is_held());
     let (next, waiter_client) = tokio::time::timeout(Duration::from_secs(20), waiter)
         .await

@@ -13,31 +13,46 @@
 mod barrier;
 mod call;
 mod data_watch;
-mod election;
 mod lease;
-mod lock;
-mod party;
 mod queue;
 mod runner;
-mod semaphore;
 mod tree_cache;
 
 pub use barrier::{Barrier, DoubleBarrier};
 pub use call::Call;
 pub use data_watch::{ChildrenWatch, DataWatch};
-pub use election::{Election, Leadership};
 pub use lease::Lease;
-pub use lock::{Flavor, Guard, Lock, LockGuard, LockKind, LockState, ReadWriteLock};
-pub use party::{Membership, Party};
 pub use queue::{LockingQueue, Queue, QueueItem};
-pub use semaphore::{Semaphore, SemaphoreLease};
 pub use tree_cache::{EVENT_BACKLOG, TreeCache, TreeEvent, TreeNode};
 pub use zk_recipes::counter::Encoding as CounterEncoding;
+pub use zk_recipes::lock::{Flavor, Kind as LockKind, LockState};
 
 use crate::{Client, ErrorCode, Result};
 
-/// An integer counter at one node: see [`zk_recipes::handles::Counter`].
-pub type Counter = zk_recipes::handles::Counter<Client>;
+use zk_recipes::handles;
+
+/// An integer counter at one node: see [`handles::Counter`].
+pub type Counter = handles::Counter<Client>;
+/// An exclusive lock: see [`handles::Lock`].
+pub type Lock = handles::Lock<Client>;
+/// A read/write lock: see [`handles::ReadWriteLock`].
+pub type ReadWriteLock = handles::ReadWriteLock<Client>;
+/// Something held (a lock, a lease, a membership, a leadership): see [`handles::Guard`].
+pub type Guard<R> = handles::Guard<Client, R>;
+/// A held lock.
+pub type LockGuard = Guard<zk_recipes::lock::Lock>;
+/// Leader election: see [`handles::Election`].
+pub type Election = handles::Election<Client>;
+/// Being the leader: a [`LockGuard`] from [`handles::Election::lead`].
+pub type Leadership = LockGuard;
+/// A counting semaphore: see [`handles::Semaphore`].
+pub type Semaphore = handles::Semaphore<Client>;
+/// A held semaphore lease.
+pub type SemaphoreLease = Guard<zk_recipes::semaphore::Semaphore>;
+/// Group membership: see [`handles::Party`].
+pub type Party = handles::Party<Client>;
+/// Being a member of a [`Party`].
+pub type Membership = Guard<zk_recipes::party::Party>;
 
 pub(crate) use crate::entropy::unique_id;
 

@@ -93,7 +93,7 @@ impl<S: Send + 'static> Watched<S> {
         })
     }
 
-    fn add<T: Send + 'static>(
+    pub(crate) fn add<T: Send + 'static>(
         &self,
         mut check: impl FnMut(&mut S) -> Option<Result<T>> + Send + 'static,
         restore: impl FnOnce(&mut S, Result<T>) + Send + 'static,

@@ -203,6 +203,29 @@ impl<T: Send + 'static> Job<T> {
         self.bounded
     }
 
+    /// Keeps `keep` alive while the job runs (a machine's [`super::Steer`] the job waits
+    /// on); for a job already decided it is dropped at once.
+    pub fn keeping(self, keep: impl Send + 'static) -> Job<T> {
+        let Job {
+            kind,
+            limit,
+            bounded,
+        } = self;
+        let kind = match kind {
+            JobKind::Start(start) => JobKind::Start(Box::new(move |hosting, done| {
+                let inner = start(hosting, done);
+                Box::new((inner, keep)) as Keep
+            })),
+            // Operations and plans wait on the session, not on a machine.
+            other => other,
+        };
+        Job {
+            kind,
+            limit,
+            bounded,
+        }
+    }
+
     /// What the job does, and its deadline, for a driver to run.
     pub fn into_parts(self) -> (JobKind<T>, Option<Limit<T>>) {
         (self.kind, self.limit)

@@ -16,6 +16,8 @@
 mod cell;
 mod counter;
 mod job;
+mod lock;
+mod reads;
 
 use std::sync::mpsc;
 use std::sync::{Arc, Weak};
@@ -23,7 +25,8 @@ use std::time::Duration;
 
 pub use cell::Watched;
 pub use counter::Counter;
-pub use job::{Done, Job, JobKind, Keep, Limit, Start};
+pub use job::{Done, DynPlan, Job, JobKind, Keep, Limit, Start};
+pub use lock::{Election, Guard, Lock, Party, ReadWriteLock, Semaphore};
 
 use crate::Recipe;
 use crate::host::{Control, Host, Hosted, Report};

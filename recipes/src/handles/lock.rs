@@ -1,0 +1,546 @@
+//! The lock's handles, and what else acquires the same way: the semaphore, the party and
+//! the election.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use bytes::Bytes;
+use zk_client::Error;
+use zk_proto::records::Acl;
+
+use super::reads::{Listing, list};
+use super::{Driver, Job, Steer, Watched, host};
+use crate::lock::{Acquire, Flavor, Kind, Lock as Machine, LockState, Options, Progress, Standing};
+use crate::party::{Party as PartyMachine, Style};
+use crate::semaphore::Semaphore as SemaphoreMachine;
+
+/// An exclusive, non-reentrant lock on `path`, with the node layout of Kazoo's `Lock`
+/// (the default) or of Curator's `InterProcessMutex` ([`Lock::with_flavor`]), so it can
+/// share a path with services that use either library.
+///
+/// The machine ([`crate::lock::Lock`]) runs beside the session, which owns the lock node:
+/// every node it creates is deleted again (retried across lost replies and reconnects
+/// until the server confirms it) unless it is handed to the caller in a [`Guard`].
+///
+/// **Cancel safety.** Dropping an `acquire` call at any point (an async future at any
+/// await point, a blocking call that timed out) is correct: a create in flight, or a
+/// wait behind other contenders, leaves nothing behind once the server has answered. The
+/// deadline of [`Lock::acquire_timeout`] holds even while no server is reachable.
+#[derive(Debug, Clone)]
+pub struct Lock<D> {
+    client: D,
+    options: Options,
+}
+
+impl<D: Driver> Lock<D> {
+    /// A lock at `path` (created when needed, open to everyone).
+    pub fn new(client: &D, path: &str) -> Lock<D> {
+        Lock {
+            client: client.clone(),
+            options: Options::new(path),
+        }
+    }
+
+    crate::lock_option_setters!();
+
+    /// Waits for the lock as long as it takes. Fails on an error no retry can fix (no
+    /// permission, a closed client); connection loss and session expiry are retried.
+    pub fn acquire(&self) -> D::Call<Guard<D, Machine>> {
+        self.client.call(
+            self.acquire_job(None)
+                .and_then(|g| g.ok_or(Error::UnexpectedResponse)),
+        )
+    }
+
+    /// Waits for the lock at most `timeout`, connected or not; `None` when it was not
+    /// acquired in time (the waiter's node is then removed in the background).
+    pub fn acquire_timeout(&self, timeout: Duration) -> D::Call<Option<Guard<D, Machine>>> {
+        self.client.call(self.acquire_job(Some(timeout)))
+    }
+
+    fn acquire_job(&self, timeout: Option<Duration>) -> Job<Option<Guard<D, Machine>>> {
+        match self
+            .client
+            .unique_id()
+            .and_then(|id| self.options.machine(&id).map_err(Error::from))
+        {
+            Ok(machine) => acquire(&self.client, machine, timeout),
+            Err(e) => Job::ready(Err(e)),
+        }
+    }
+
+    /// The identifiers of the holder and the waiters, in order (Kazoo's `contenders()`).
+    pub fn contenders(&self) -> D::Call<Vec<Bytes>> {
+        let listing = Listing::new(self.options.dir())
+            .only(|c| crate::lock::order_of(c).is_some())
+            .ordered_by(crate::lock::order_of);
+        self.client.call(
+            list(listing).and_then(|found| Ok(found.into_iter().map(|(_, data)| data).collect())),
+        )
+    }
+}
+
+/// Hosts `machine` and completes once it acquired (a guard), timed out (`None`) or failed.
+/// Dropping the call before that drops the guard-to-be's [`Steer`]: the host then releases
+/// whatever the machine created.
+fn acquire<D, R>(client: &D, machine: R, timeout: Option<Duration>) -> Job<Option<Guard<D, R>>>
+where
+    D: Driver,
+    R: Acquire + Send + 'static,
+{
+    let client = client.clone();
+    Job::start(move |hosting, done| {
+        let cell = Watched::new((Progress::default(), false));
+        let session_id = hosting.session_id();
+        let status = cell.clone();
+        let steer = host(
+            &hosting,
+            machine,
+            Box::new(move |m: &mut R, now| m.acquire(now, session_id, timeout.map(|t| now + t))),
+            move |m, outcomes| {
+                status.update(|(progress, ended)| match m {
+                    Some(m) => {
+                        for o in outcomes {
+                            progress.apply(o);
+                        }
+                        progress.observe(m);
+                    }
+                    None => *ended = true,
+                })
+            },
+        );
+        let weak: Weak<Steer<R>> = Arc::downgrade(&steer);
+        let status = cell.clone();
+        cell.add(
+            move |(progress, ended)| {
+                if *ended {
+                    return Some(Err(Error::Closed));
+                }
+                if !progress.decided() {
+                    return None;
+                }
+                Some(match &progress.standing {
+                    Standing::Held | Standing::Suspended => match weak.upgrade() {
+                        Some(steer) => Ok(Some(Guard {
+                            client: client.clone(),
+                            steer,
+                            status: status.clone(),
+                            node: progress.node.clone().unwrap_or_default(),
+                            fencing: progress.fencing,
+                        })),
+                        // The call was dropped as it was decided.
+                        None => Err(Error::Closed),
+                    },
+                    Standing::TimedOut => Ok(None),
+                    Standing::Failed(e) => Err(e.clone().into()),
+                    Standing::Acquiring | Standing::Lost | Standing::Released => {
+                        Err(Error::UnexpectedResponse)
+                    }
+                })
+            },
+            |_, _| {},
+            done,
+        );
+        Box::new(steer)
+    })
+}
+
+/// Something held: a lock, a semaphore lease, a party membership, a leadership. Dropping
+/// it releases it in the background (the node is deleted, retried until the server
+/// confirms it); [`Guard::release`] releases it and waits for that confirmation.
+#[must_use = "dropping the guard releases what it holds"]
+pub struct Guard<D, R> {
+    client: D,
+    steer: Arc<Steer<R>>,
+    status: Watched<(Progress, bool)>,
+    node: String,
+    fencing: i64,
+}
+
+impl<D, R> std::fmt::Debug for Guard<D, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Guard")
+            .field("node", &self.node)
+            .field("fencing", &self.fencing)
+            .finish()
+    }
+}
+
+fn state_of((progress, ended): &(Progress, bool)) -> LockState {
+    if *ended {
+        LockState::Gone
+    } else {
+        progress.state()
+    }
+}
+
+impl<D: Driver, R: Acquire + Send + 'static> Guard<D, R> {
+    /// The node held: the lock node, the lease node, the member's node.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// A number that grows with every later holder of this lock (the node's sequence
+    /// number), for a resource that can refuse writes from a stale holder.
+    pub fn fencing_token(&self) -> i64 {
+        self.fencing
+    }
+
+    /// Where the lock stands now.
+    pub fn state(&self) -> LockState {
+        self.status.read(state_of)
+    }
+
+    /// Whether the lock is held now: not suspended, not lost.
+    pub fn is_held(&self) -> bool {
+        self.state() == LockState::Held
+    }
+
+    /// Waits until the state differs from `seen`, and returns the new one.
+    pub fn changed(&self, seen: LockState) -> D::Call<LockState> {
+        self.client.call(self.change_job(seen))
+    }
+
+    /// Waits at most `timeout` until the state differs from `seen`, and returns the state
+    /// then (still `seen` if nothing changed in time).
+    pub fn changed_timeout(&self, seen: LockState, timeout: Duration) -> D::Call<LockState> {
+        let status = self.status.clone();
+        let job = self
+            .change_job(seen)
+            .limit(timeout, move || Ok(status.read(state_of)));
+        self.client.call(job)
+    }
+
+    fn change_job(&self, seen: LockState) -> Job<LockState> {
+        self.status.wait(move |s| {
+            let now = state_of(s);
+            (now != seen).then_some(Ok(now))
+        })
+    }
+
+    /// Completes when the lock is gone (lost with its session, or ended by an error).
+    pub fn lost(&self) -> D::Call<()> {
+        let job = self
+            .status
+            .wait(|s| (state_of(s) == LockState::Gone).then_some(Ok(())));
+        self.client.call(job)
+    }
+
+    /// Releases what is held and waits until the server confirmed its node is gone (at
+    /// most the client's call timeout: past that the release goes on in the background and
+    /// the call fails with [`Error::CallTimeout`]). A call dropped first leaves the release
+    /// to finish in the background.
+    pub fn release(self) -> D::Call<()> {
+        let _ = self.steer.send(Box::new(|m: &mut R, now| m.release(now)));
+        let job = self
+            .status
+            .wait(|(progress, ended)| {
+                if *ended {
+                    // The session ended: the ephemeral node went with it.
+                    return Some(Ok(()));
+                }
+                progress.settled().then(|| match &progress.standing {
+                    Standing::Failed(e) => Err(e.clone().into()),
+                    _ => Ok(()),
+                })
+            })
+            .keeping(self.steer.clone())
+            .bounded();
+        self.client.call(job)
+    }
+}
+
+/// A read/write lock: any number of readers, or one writer. A reader waits for every
+/// writer that asked before it, so writers are not starved. Kazoo's `ReadLock` and
+/// `WriteLock` layout by default, Curator's `InterProcessReadWriteLock` with
+/// [`Flavor::Curator`]; both sides are a [`Lock`] of their kind, with the same cancel
+/// safety and cleanup.
+#[derive(Debug, Clone)]
+pub struct ReadWriteLock<D> {
+    read: Lock<D>,
+    write: Lock<D>,
+}
+
+impl<D: Driver> ReadWriteLock<D> {
+    /// A read/write lock at `path`, with Kazoo's names.
+    pub fn new(client: &D, path: &str) -> ReadWriteLock<D> {
+        ReadWriteLock::with_flavor(client, path, Flavor::Kazoo)
+    }
+
+    /// A read/write lock at `path`, with `flavor`'s names.
+    pub fn with_flavor(client: &D, path: &str, flavor: Flavor) -> ReadWriteLock<D> {
+        let side = |kind| Lock::new(client, path).with_flavor(flavor).with_kind(kind);
+        ReadWriteLock {
+            read: side(Kind::Read),
+            write: side(Kind::Write),
+        }
+    }
+
+    /// The read side: shared with other readers.
+    pub fn read_lock(&self) -> &Lock<D> {
+        &self.read
+    }
+
+    /// The write side: alone.
+    pub fn write_lock(&self) -> &Lock<D> {
+        &self.write
+    }
+}
+
+/// Leader election among contenders for one path: the holder of a [`Lock`] leads, so it
+/// has the lock's cancel safety and cleanup. Kazoo's `Election` layout by default; with
+/// [`Election::with_flavor`], Curator's `LeaderSelector` ([`Flavor::Curator`]) or
+/// `LeaderLatch` ([`Flavor::CuratorLatch`]).
+///
+/// A leader whose connection is lost is **suspended**: the server may expire its session
+/// and let the next contender lead before this client can know. [`Guard::is_leader`] is
+/// false from that moment, as Curator treats SUSPENDED: two leaders in server time are
+/// worse than a pause. Work done as leader checks it before each step that must not
+/// happen twice, or stops when [`Guard::changed`] leaves [`LockState::Held`].
+#[derive(Debug, Clone)]
+pub struct Election<D> {
+    lock: Lock<D>,
+}
+
+impl<D: Driver> Election<D> {
+    /// An election at `path`; `identifier` tells contenders apart in
+    /// [`Election::contenders`].
+    pub fn new(client: &D, path: &str, identifier: impl Into<Bytes>) -> Election<D> {
+        Election {
+            lock: Lock::new(client, path).with_identifier(identifier),
+        }
+    }
+
+    /// Names the election's nodes as `flavor`'s library does.
+    pub fn with_flavor(self, flavor: Flavor) -> Election<D> {
+        Election {
+            lock: self.lock.with_flavor(flavor),
+        }
+    }
+
+    /// Waits until this contender leads, as long as it takes.
+    pub fn lead(&self) -> D::Call<Guard<D, Machine>> {
+        self.lock.acquire()
+    }
+
+    /// Waits at most `timeout` to lead; `None` when another still leads then (this
+    /// contender's node is removed in the background).
+    pub fn lead_timeout(&self, timeout: Duration) -> D::Call<Option<Guard<D, Machine>>> {
+        self.lock.acquire_timeout(timeout)
+    }
+
+    /// The contenders' identifiers; the first one leads.
+    pub fn contenders(&self) -> D::Call<Vec<Bytes>> {
+        self.lock.contenders()
+    }
+}
+
+impl<D: Driver> Guard<D, Machine> {
+    /// Leading now (for a guard from [`Election::lead`]): the session that won is connected
+    /// and has not been lost. The same as [`Guard::is_held`].
+    pub fn is_leader(&self) -> bool {
+        self.is_held()
+    }
+
+    /// Steps down and lets the next contender lead: [`Guard::release`].
+    pub fn relinquish(self) -> D::Call<()> {
+        self.release()
+    }
+}
+
+/// A counting semaphore: at most `max_leases` holders at once, in Kazoo's `Semaphore`
+/// layout (the default: `max_leases` is stored at `path`, and a semaphore that stores
+/// another number is refused) or Curator's `InterProcessSemaphoreV2`
+/// ([`Semaphore::with_flavor`]). Waiters take turns on a lock, so they are served in order
+/// and only one at a time counts the leases.
+///
+/// It has the lock's guarantees: dropping an `acquire` call at any point leaves no node
+/// behind, a lease is deleted until the server confirms it, the deadline of
+/// [`Semaphore::acquire_timeout`] holds during outages, and a lease reports suspension.
+#[derive(Debug, Clone)]
+pub struct Semaphore<D> {
+    client: D,
+    path: String,
+    max_leases: u32,
+    flavor: Flavor,
+    identifier: Bytes,
+    acl: Vec<Acl>,
+}
+
+impl<D: Driver> Semaphore<D> {
+    /// A semaphore at `path` with `max_leases` leases (at least 1).
+    pub fn new(client: &D, path: &str, max_leases: u32) -> Semaphore<D> {
+        Semaphore {
+            client: client.clone(),
+            path: path.to_string(),
+            max_leases: max_leases.max(1),
+            flavor: Flavor::Kazoo,
+            identifier: Bytes::new(),
+            acl: Acl::open_unsafe(),
+        }
+    }
+
+    /// Lays the semaphore out as `flavor`'s library does.
+    pub fn with_flavor(mut self, flavor: Flavor) -> Semaphore<D> {
+        self.flavor = flavor;
+        self
+    }
+
+    /// Data stored in this contender's nodes (Kazoo's identifier, listed by
+    /// [`Semaphore::holders`]).
+    pub fn with_identifier(mut self, identifier: impl Into<Bytes>) -> Semaphore<D> {
+        self.identifier = identifier.into();
+        self
+    }
+
+    /// The ACL of the semaphore's nodes (open to everyone by default).
+    pub fn with_acl(mut self, acl: Vec<Acl>) -> Semaphore<D> {
+        self.acl = acl;
+        self
+    }
+
+    /// Waits for a lease as long as it takes.
+    pub fn acquire(&self) -> D::Call<Guard<D, SemaphoreMachine>> {
+        self.client.call(
+            self.acquire_job(None)
+                .and_then(|g| g.ok_or(Error::UnexpectedResponse)),
+        )
+    }
+
+    /// Waits for a lease at most `timeout`, connected or not; `None` when none came.
+    pub fn acquire_timeout(
+        &self,
+        timeout: Duration,
+    ) -> D::Call<Option<Guard<D, SemaphoreMachine>>> {
+        self.client.call(self.acquire_job(Some(timeout)))
+    }
+
+    fn acquire_job(&self, timeout: Option<Duration>) -> Job<Option<Guard<D, SemaphoreMachine>>> {
+        if let Err(e) = zk_proto::path::validate_path(&self.path) {
+            return Job::ready(Err(e.into()));
+        }
+        if self.path == "/" {
+            return Job::ready(Err(Error::InvalidRequest(
+                "a semaphore needs a path of its own, not /",
+            )));
+        }
+        let id = match self.client.unique_id() {
+            Ok(id) => id,
+            Err(e) => return Job::ready(Err(e)),
+        };
+        let machine = SemaphoreMachine::new(
+            &self.path,
+            &id,
+            self.max_leases,
+            self.flavor,
+            self.identifier.clone(),
+            self.acl.clone(),
+        );
+        acquire(&self.client, machine, timeout)
+    }
+
+    /// The data (identifiers) of the leases held now.
+    pub fn holders(&self) -> D::Call<Vec<Bytes>> {
+        let dir = match self.flavor {
+            Flavor::Kazoo => self.path.clone(),
+            _ => format!("{}/leases", self.path),
+        };
+        self.client.call(
+            list(Listing::new(&dir))
+                .and_then(|found| Ok(found.into_iter().map(|(_, data)| data).collect())),
+        )
+    }
+}
+
+/// Group membership (Kazoo's `Party`, or `ShallowParty` with [`Party::shallow`]): each
+/// member is an ephemeral node under `path`, there while its [`Guard`] (from
+/// [`Party::join`]) is held and its session lives.
+#[derive(Debug, Clone)]
+pub struct Party<D> {
+    client: D,
+    path: String,
+    identifier: String,
+    style: Style,
+}
+
+impl<D: Driver> Party<D> {
+    /// A party at `path`, where this process is known as `identifier`.
+    pub fn new(client: &D, path: &str, identifier: impl Into<String>) -> Party<D> {
+        Party {
+            client: client.clone(),
+            path: path.to_string(),
+            identifier: identifier.into(),
+            style: Style::Party,
+        }
+    }
+
+    /// Kazoo's `ShallowParty` layout: the identifier in the node name (it must then be a
+    /// valid node name), one listing for every identifier.
+    pub fn shallow(mut self) -> Party<D> {
+        self.style = Style::Shallow;
+        self
+    }
+
+    /// Joins the party and waits until the server has the member's node.
+    pub fn join(&self) -> D::Call<Guard<D, PartyMachine>> {
+        let job = match zk_proto::path::validate_path(&self.path)
+            .map_err(Error::from)
+            .and_then(|()| self.client.unique_id())
+        {
+            Ok(id) => {
+                let machine = PartyMachine::new(
+                    &self.path,
+                    &id,
+                    &self.identifier,
+                    self.style,
+                    Acl::open_unsafe(),
+                );
+                acquire(&self.client, machine, None)
+                    .and_then(|g| g.ok_or(Error::UnexpectedResponse))
+            }
+            Err(e) => Job::ready(Err(e)),
+        };
+        self.client.call(job)
+    }
+
+    /// The identifiers of the members present.
+    pub fn members(&self) -> D::Call<Vec<String>> {
+        let style = self.style;
+        let listing = Listing::new(&self.path).only(move |c| style.member_of(c).is_some());
+        let job = match style {
+            Style::Shallow => list(listing.names_only()).and_then(move |found| {
+                Ok(found
+                    .iter()
+                    .filter_map(|(c, _)| style.member_of(c).map(str::to_string))
+                    .collect())
+            }),
+            Style::Party => list(listing).and_then(|found| {
+                Ok(found
+                    .into_iter()
+                    .map(|(_, data)| String::from_utf8_lossy(&data).into_owned())
+                    .collect())
+            }),
+        };
+        self.client.call(job)
+    }
+
+    /// How many members are present.
+    pub fn len(&self) -> D::Call<usize> {
+        let style = self.style;
+        let listing = Listing::new(&self.path)
+            .only(move |c| style.member_of(c).is_some())
+            .names_only();
+        self.client
+            .call(list(listing).and_then(|found| Ok(found.len())))
+    }
+
+    /// Whether no member is present.
+    pub fn is_empty(&self) -> D::Call<bool> {
+        let style = self.style;
+        let listing = Listing::new(&self.path)
+            .only(move |c| style.member_of(c).is_some())
+            .names_only();
+        self.client
+            .call(list(listing).and_then(|found| Ok(found.is_empty())))
+    }
+}
