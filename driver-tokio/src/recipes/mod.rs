@@ -10,24 +10,18 @@
 //! point is correct, and every cleanup is retried until the server confirms it. Node
 //! layouts follow Kazoo's, or Curator's where a `Flavor` says so.
 
-mod barrier;
 mod call;
 mod data_watch;
-mod lease;
-mod queue;
 mod runner;
 mod tree_cache;
 
-pub use barrier::{Barrier, DoubleBarrier};
 pub use call::Call;
 pub use data_watch::{ChildrenWatch, DataWatch};
-pub use lease::Lease;
-pub use queue::{LockingQueue, Queue, QueueItem};
 pub use tree_cache::{EVENT_BACKLOG, TreeCache, TreeEvent, TreeNode};
 pub use zk_recipes::counter::Encoding as CounterEncoding;
 pub use zk_recipes::lock::{Flavor, Kind as LockKind, LockState};
 
-use crate::{Client, ErrorCode, Result};
+use crate::Client;
 
 use zk_recipes::handles;
 
@@ -53,14 +47,15 @@ pub type SemaphoreLease = Guard<zk_recipes::semaphore::Semaphore>;
 pub type Party = handles::Party<Client>;
 /// Being a member of a [`Party`].
 pub type Membership = Guard<zk_recipes::party::Party>;
-
-pub(crate) use crate::entropy::unique_id;
-
-/// `Ok(None)` for NoNode, the value otherwise.
-pub(crate) fn no_node_is_none<T>(r: Result<T>) -> Result<Option<T>> {
-    match r {
-        Ok(v) => Ok(Some(v)),
-        Err(e) if e.server_code() == Some(ErrorCode::NoNode) => Ok(None),
-        Err(e) => Err(e),
-    }
-}
+/// A barrier: see [`handles::Barrier`].
+pub type Barrier = handles::Barrier<Client>;
+/// A double barrier: see [`handles::DoubleBarrier`].
+pub type DoubleBarrier = handles::DoubleBarrier<Client>;
+/// A queue: see [`handles::Queue`].
+pub type Queue = handles::Queue<Client>;
+/// A queue whose items are claimed before they are consumed: see [`handles::LockingQueue`].
+pub type LockingQueue = handles::LockingQueue<Client>;
+/// An item claimed from a [`LockingQueue`].
+pub type QueueItem = handles::QueueItem<Client>;
+/// A lease that never waits: see [`handles::Lease`].
+pub type Lease = handles::Lease<Client>;

@@ -11,7 +11,6 @@
 
 use std::sync::mpsc;
 
-use tokio::sync::mpsc as async_mpsc;
 use zk_recipes::Recipe;
 use zk_recipes::host::{Host, Report};
 
@@ -41,14 +40,7 @@ impl<R> std::fmt::Debug for Steer<R> {
     }
 }
 
-impl<R> Steer<R> {
-    /// Asks the machine for a step; false when the machine is gone.
-    pub(crate) fn send(&self, step: Control<R>) -> bool {
-        let sent = self.steps.as_ref().is_some_and(|s| s.send(step).is_ok());
-        self.client.poke();
-        sent
-    }
-}
+impl<R> Steer<R> {}
 
 impl<R> Drop for Steer<R> {
     fn drop(&mut self) {
@@ -87,24 +79,4 @@ where
         steps: Some(tx),
         client: client.clone(),
     }
-}
-
-/// Starts driving `machine` like [`spawn`], with every outcome sent, in order, to the
-/// returned receiver.
-pub(crate) fn spawn_outcomes<R>(
-    client: &Client,
-    machine: R,
-    start: Control<R>,
-) -> (Steer<R>, async_mpsc::UnboundedReceiver<R::Outcome>)
-where
-    R: Recipe + Send + 'static,
-    R::Outcome: Send + 'static,
-{
-    let (tx, rx) = async_mpsc::unbounded_channel();
-    let control = spawn(client, machine, start, move |_m: &R, outcome| {
-        if let Some(o) = outcome {
-            let _ = tx.send(o);
-        }
-    });
-    (control, rx)
 }

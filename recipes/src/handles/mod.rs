@@ -13,20 +13,26 @@
 //! any point makes its machine release, and the host drives it until the server confirmed
 //! that nothing is left.
 
+mod barrier;
 mod cell;
 mod counter;
 mod job;
+mod lease;
 mod lock;
+mod queue;
 mod reads;
 
 use std::sync::mpsc;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+pub use barrier::{Barrier, DoubleBarrier};
 pub use cell::Watched;
 pub use counter::Counter;
 pub use job::{Done, DynPlan, Job, JobKind, Keep, Limit, Start};
+pub use lease::Lease;
 pub use lock::{Election, Guard, Lock, Party, ReadWriteLock, Semaphore};
+pub use queue::{LockingQueue, Queue, QueueItem};
 
 use crate::Recipe;
 use crate::host::{Control, Host, Hosted, Report};
@@ -178,6 +184,119 @@ where
                 }
             })
         });
+        Box::new(steer)
+    })
+}
+
+/// A hosted machine's outcomes not yet taken, in order, and whether the host let the
+/// machine go.
+pub(crate) struct Backlog<O> {
+    items: std::collections::VecDeque<O>,
+    ended: bool,
+}
+
+/// A machine hosted for a call: its steering (weak: the call or what it made holds it) and
+/// its backlog of outcomes.
+pub(crate) struct Running<R: Recipe> {
+    steer: Weak<Steer<R>>,
+    backlog: Watched<Backlog<R::Outcome>>,
+}
+
+impl<R: Recipe + Send + 'static> Running<R>
+where
+    R::Outcome: Send,
+{
+    /// The machine, to hold on in what the call returns; `None` when the call is gone.
+    pub(crate) fn hold(&self) -> Option<Held<R>> {
+        Some(Held {
+            steer: self.steer.upgrade()?,
+            backlog: self.backlog.clone(),
+        })
+    }
+}
+
+/// A hosted machine kept beyond the call that started it (a queue item, a barrier
+/// participant inside): dropping it makes the machine release.
+pub(crate) struct Held<R: Recipe> {
+    steer: Arc<Steer<R>>,
+    backlog: Watched<Backlog<R::Outcome>>,
+}
+
+impl<R: Recipe> std::fmt::Debug for Held<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Held").field("steer", &self.steer).finish()
+    }
+}
+
+impl<R: Recipe + Send + 'static> Held<R>
+where
+    R::Outcome: Send + 'static,
+{
+    /// Sends `step`, then completes with the first outcome `pick` decides on.
+    pub(crate) fn then<T: Send + 'static>(
+        self,
+        step: Control<R>,
+        pick: impl FnMut(R::Outcome) -> Option<Result<T>> + Send + 'static,
+    ) -> Job<T> {
+        let _ = self.steer.send(step);
+        next_outcome(&self.backlog, pick).keeping(self.steer)
+    }
+}
+
+fn next_outcome<O: Send + 'static, T: Send + 'static>(
+    backlog: &Watched<Backlog<O>>,
+    mut pick: impl FnMut(O) -> Option<Result<T>> + Send + 'static,
+) -> Job<T> {
+    backlog.wait(move |b| {
+        while let Some(o) = b.items.pop_front() {
+            if let Some(r) = pick(o) {
+                return Some(r);
+            }
+        }
+        b.ended.then_some(Err(zk_client::Error::Closed))
+    })
+}
+
+/// A job that hosts `machine` (`start` first) and completes with the first outcome `pick`
+/// decides on; `pick` sees the [`Running`] machine, to hold it in what it returns.
+pub(crate) fn run_machine<R, T>(
+    machine: R,
+    start: Control<R>,
+    mut pick: impl FnMut(R::Outcome, &Running<R>) -> Option<Result<T>> + Send + 'static,
+) -> Job<T>
+where
+    R: Recipe + Send + 'static,
+    R::Outcome: Send + 'static,
+    T: Send + 'static,
+{
+    Job::start(move |hosting, done| {
+        let backlog = Watched::new(Backlog {
+            items: std::collections::VecDeque::new(),
+            ended: false,
+        });
+        let report = backlog.clone();
+        let steer = host(&hosting, machine, start, move |m, outcomes| {
+            report.update(|b| match m {
+                Some(_) => b.items.extend(outcomes),
+                None => b.ended = true,
+            })
+        });
+        let running = Running {
+            steer: Arc::downgrade(&steer),
+            backlog: backlog.clone(),
+        };
+        backlog.add(
+            move |b| {
+                while let Some(o) = b.items.pop_front() {
+                    if let Some(r) = pick(o, &running) {
+                        return Some(r);
+                    }
+                }
+                b.ended.then_some(Err(zk_client::Error::Closed))
+            },
+            |_, _| {},
+            done,
+        );
         Box::new(steer)
     })
 }

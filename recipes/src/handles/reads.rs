@@ -128,3 +128,39 @@ impl Plan for ListPlan {
         Ok(self.found)
     }
 }
+
+/// Reads each of `paths`: its data, or `None` for a missing node.
+pub(crate) fn read_each(paths: Vec<String>) -> Job<Vec<Option<Bytes>>> {
+    Job::plan(ReadEach {
+        paths,
+        found: Vec::new(),
+    })
+}
+
+struct ReadEach {
+    paths: Vec<String>,
+    found: Vec<Option<Bytes>>,
+}
+
+impl Plan for ReadEach {
+    type Output = Vec<Option<Bytes>>;
+
+    fn next_request(&mut self) -> Option<Request> {
+        let path = self.paths.get(self.found.len())?;
+        Some(op::get_data(path, false).into_parts().0)
+    }
+
+    fn complete(&mut self, reply: Reply) -> Result<()> {
+        let data = if no_node(&reply) {
+            None
+        } else {
+            Some(op::get_data("/", false).decode(reply)?.0)
+        };
+        self.found.push(data);
+        Ok(())
+    }
+
+    fn finish(self) -> Result<Vec<Option<Bytes>>> {
+        Ok(self.found)
+    }
+}
