@@ -98,6 +98,8 @@ enum CallbackJob {
     Forget(RequestId),
     Listen(Listener),
     State(StateEvent),
+    /// Runs a recipe's callback (a watch's value), in turn with the others.
+    Run(Box<dyn FnOnce() + Send>),
     /// The session is over: drop its callbacks and listeners.
     End,
 }
@@ -601,6 +603,15 @@ impl Client {
     /// Gives the IO thread a turn for this session.
     pub(crate) fn poke(&self) {
         self.shared.send(Cmd::Poke);
+    }
+
+    /// Runs `f` on the callback thread, after the callbacks handed over before it.
+    pub(crate) fn post_callback(&self, f: Box<dyn FnOnce() + Send>) {
+        let _ = self
+            .shared
+            .reactor
+            .callbacks
+            .send((self.shared.key, CallbackJob::Run(f)));
     }
 
     /// How long a call waits for its reply.
@@ -1517,6 +1528,12 @@ fn run_callbacks(jobs: Receiver<(usize, CallbackJob)>) {
             }
             CallbackJob::Forget(id) => {
                 callbacks.remove(&(key, id));
+            }
+            CallbackJob::Run(f) => {
+                let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+                if let Err(panic) = ran {
+                    warn!(panic = %panic_text(&*panic), "a recipe callback panicked; the others go on");
+                }
             }
             CallbackJob::End => {
                 callbacks.retain(|(k, _), _| *k != key);

@@ -131,6 +131,10 @@ impl Driver for Client {
         crate::entropy::unique_id()
     }
 
+    fn callback(&self, run: Box<dyn FnOnce() + Send>) {
+        self.post_callback(run)
+    }
+
     fn wall_clock(&self) -> Duration {
         SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)

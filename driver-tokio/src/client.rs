@@ -77,8 +77,19 @@ impl ClientBuilder {
             Task::new(session, rx, snap_tx, tls).run(),
             span,
         ));
+        // Recipe callbacks run here, one at a time and in order, off the session's task;
+        // the task ends with the last handle.
+        let (callbacks, mut jobs) = mpsc::unbounded_channel::<Callback>();
+        tokio::spawn(async move {
+            while let Some(job) = jobs.recv().await {
+                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).is_err() {
+                    tracing::warn!("a recipe callback panicked; the others go on");
+                }
+            }
+        });
         Ok(Client {
             commands: tx,
+            callbacks,
             snapshot: snap_rx,
             default_acl: self.options.default_acl.into(),
             retry: self.options.retry,
@@ -177,12 +188,16 @@ impl Transaction {
 #[derive(Debug, Clone)]
 pub struct Client {
     commands: mpsc::UnboundedSender<Command>,
+    callbacks: mpsc::UnboundedSender<Callback>,
     snapshot: watch::Receiver<Snapshot>,
     default_acl: std::sync::Arc<[Acl]>,
     retry: RetryPolicy,
     call_timeout: Option<Duration>,
     seed: u64,
 }
+
+/// A recipe's callback, for the client's callback task.
+type Callback = Box<dyn FnOnce() + Send>;
 
 fn closed() -> Error {
     Error::Closed
@@ -221,6 +236,11 @@ impl Client {
     /// false when the session is over.
     pub(crate) fn host(&self, machine: Box<dyn zk_recipes::host::Hosted>) -> bool {
         self.commands.send(Command::Host(machine)).is_ok()
+    }
+
+    /// Runs `f` on the client's callback task, after the callbacks handed over before it.
+    pub(crate) fn post_callback(&self, f: Callback) {
+        let _ = self.callbacks.send(f);
     }
 
     /// How long a call waits for its reply, if it is bounded at all.

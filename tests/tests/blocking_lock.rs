@@ -316,8 +316,8 @@ fn blocking_watches_call_back_with_every_value_and_report_errors() {
     let path = "/blocking-watches/config";
     let _ = w.delete(path, None);
     let (tx, rx) = std::sync::mpsc::channel();
-    let watch = DataWatch::new(&c, path, move |v| {
-        let _ = tx.send(v.map(|v| v.map(|(data, _)| data)));
+    let watch = DataWatch::with_callback(&c, path, move |v| {
+        let _ = tx.send(v.map(|v| v.into_present().map(|(data, _)| data)));
     });
     let next = || rx.recv_timeout(Duration::from_secs(10)).expect("a call");
     assert_eq!(next().unwrap(), None, "first the value now: absent");
@@ -330,8 +330,8 @@ fn blocking_watches_call_back_with_every_value_and_report_errors() {
     drop(watch);
 
     let (tx, rx) = std::sync::mpsc::channel();
-    let _kids = ChildrenWatch::new(&c, "/blocking-watches", move |v| {
-        let _ = tx.send(v.map(|v| v.map(|(names, _)| names)));
+    let _kids = ChildrenWatch::with_callback(&c, "/blocking-watches", move |v| {
+        let _ = tx.send(v.map(|v| v.into_present().map(|(names, _)| names)));
     });
     let first = rx.recv_timeout(Duration::from_secs(10)).unwrap().unwrap();
     assert_eq!(first, Some(vec![]));
@@ -341,7 +341,7 @@ fn blocking_watches_call_back_with_every_value_and_report_errors() {
     assert_eq!(then, Some(vec!["a".to_string()]));
 
     let (tx, rx) = std::sync::mpsc::channel();
-    let _bad = DataWatch::new(&c, "no/leading/slash", move |v| {
+    let _bad = DataWatch::with_callback(&c, "no/leading/slash", move |v| {
         let _ = tx.send(v.is_err());
     });
     assert!(
@@ -524,8 +524,11 @@ fn a_blocking_tree_cache_follows_changes_and_catches_up_after_an_outage() {
     writer.create_all(&format!("{root}/a/b"), "ab").unwrap();
     let proxy = Proxy::start(shared_server().addr()).unwrap();
     let c = connect(&proxy.connect_string());
-    let cache = TreeCache::start(&c, root).unwrap();
-    assert_eq!(cache.get(&format!("{root}/a/b")).unwrap().0.as_ref(), b"ab");
+    let mut cache = TreeCache::start(&c, root).unwrap();
+    assert_eq!(
+        cache.get(&format!("{root}/a/b")).unwrap().data.as_ref(),
+        b"ab"
+    );
     assert_eq!(cache.children(root), ["a"]);
 
     writer
@@ -536,7 +539,10 @@ fn a_blocking_tree_cache_follows_changes_and_catches_up_after_an_outage() {
         .unwrap();
     let mut seen = Vec::new();
     while seen.len() < 2 {
-        let event = cache.next_event(Duration::from_secs(5)).expect("a change");
+        let event = cache
+            .next_event_timeout(Duration::from_secs(5))
+            .unwrap()
+            .expect("a change");
         seen.push(event);
     }
     assert!(
@@ -564,7 +570,7 @@ fn a_blocking_tree_cache_follows_changes_and_catches_up_after_an_outage() {
         let ours: std::collections::BTreeMap<String, (i32, Vec<u8>)> = cache
             .snapshot()
             .into_iter()
-            .map(|(p, (d, s))| (p, (s.version, d.to_vec())))
+            .map(|(p, n)| (p, (n.stat.version, n.data.to_vec())))
             .collect();
         if ours == server_tree(&writer, root) {
             break;
@@ -573,7 +579,7 @@ fn a_blocking_tree_cache_follows_changes_and_catches_up_after_an_outage() {
             Instant::now() < deadline,
             "the mirror never caught up: {ours:?}"
         );
-        let _ = cache.next_event(Duration::from_millis(50));
+        let _ = cache.next_event_timeout(Duration::from_millis(50));
     }
     drop(cache);
     c.close();

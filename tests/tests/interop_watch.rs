@@ -62,10 +62,8 @@ async fn our_watches_report_what_kazoos_report() {
     let mut ours_kids = ChildrenWatch::new(&c, parent);
     let data_reader = tokio::spawn(async move {
         let mut seen = Vec::new();
-        while let Ok(Some(value)) =
-            tokio::time::timeout(Duration::from_secs(2), ours_data.next()).await
-        {
-            seen.push(match value.unwrap() {
+        while let Ok(value) = tokio::time::timeout(Duration::from_secs(2), ours_data.next()).await {
+            seen.push(match value.unwrap().into_present() {
                 None => "D -".to_string(),
                 Some((d, stat)) => {
                     let d = String::from_utf8_lossy(&d).into_owned();
@@ -77,10 +75,8 @@ async fn our_watches_report_what_kazoos_report() {
     });
     let kids_reader = tokio::spawn(async move {
         let mut seen = Vec::new();
-        while let Ok(Some(value)) =
-            tokio::time::timeout(Duration::from_secs(2), ours_kids.next()).await
-        {
-            seen.push(match value.unwrap() {
+        while let Ok(value) = tokio::time::timeout(Duration::from_secs(2), ours_kids.next()).await {
+            seen.push(match value.unwrap().into_present() {
                 None => "C -".to_string(),
                 Some((mut names, _)) => {
                     names.sort();

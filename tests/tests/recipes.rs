@@ -15,12 +15,14 @@ fn hosts() -> String {
     shared_sim().connect_string()
 }
 
-async fn next<T>(f: impl std::future::Future<Output = Option<zk_tokio::Result<T>>>) -> T {
+async fn next<T>(
+    f: impl std::future::Future<Output = zk_tokio::Result<Node<T>>>,
+) -> Option<(T, zk_tokio::Stat)> {
     tokio::time::timeout(Duration::from_secs(10), f)
         .await
         .expect("an item within 10 s")
-        .expect("the stream goes on")
         .expect("no error")
+        .into_present()
 }
 
 #[tokio::test]
@@ -80,10 +82,13 @@ async fn data_watch_follows_a_node_through_absence_changes_and_recreation() {
         .await
         .expect("an answer within 10 s");
     assert!(
-        matches!(first, Some(Err(zk_tokio::Error::InvalidPath(_)))),
+        matches!(first, Err(zk_tokio::Error::InvalidPath(_))),
         "{first:?}"
     );
-    assert!(bad.next().await.is_none(), "the watch ended");
+    assert!(
+        matches!(bad.next().await, Err(zk_tokio::Error::Closed)),
+        "the watch ended"
+    );
     c.close().await;
     w.close().await;
 }

@@ -54,7 +54,7 @@ fn an_expired_sessions_refused_machines_leave_the_other_clients_served() {
     other.create_all("/refusals/config", "v1").unwrap();
 
     let guard = Lock::new(&doomed, dir).acquire().unwrap();
-    let watch = DataWatch::new(&doomed, "/refusals/config", |_| {});
+    let watch = DataWatch::with_callback(&doomed, "/refusals/config", |_| {});
     assert_eq!(other.get_children(dir).unwrap().len(), 1);
 
     // The doomed client's link goes silent until the server has expired its session (its

@@ -93,6 +93,22 @@ impl<S: Send + 'static> Watched<S> {
         })
     }
 
+    /// Calls `f` with the value now and after every update, until it returns true or
+    /// `alive` says nobody listens any more.
+    pub(crate) fn observe(
+        &self,
+        f: impl FnMut(&mut S) -> bool + Send + 'static,
+        alive: impl Fn() -> bool + Send + 'static,
+    ) {
+        let mut inner = self.lock();
+        inner.waiters.retain(|w| (w.wanted)());
+        inner.waiters.push(Waiter {
+            check: Box::new(f),
+            wanted: Box::new(alive),
+        });
+        settle(&mut inner);
+    }
+
     pub(crate) fn add<T: Send + 'static>(
         &self,
         mut check: impl FnMut(&mut S) -> Option<Result<T>> + Send + 'static,

@@ -21,6 +21,8 @@ mod lease;
 mod lock;
 mod queue;
 mod reads;
+mod tree;
+mod watch;
 
 use std::sync::mpsc;
 use std::sync::{Arc, Weak};
@@ -33,6 +35,8 @@ pub use job::{Done, DynPlan, Job, JobKind, Keep, Limit, Start};
 pub use lease::Lease;
 pub use lock::{Election, Guard, Lock, Party, ReadWriteLock, Semaphore};
 pub use queue::{LockingQueue, Queue, QueueItem};
+pub use tree::{EVENT_BACKLOG, TreeCache, TreeNode};
+pub use watch::{ChildrenWatch, DataWatch, Node};
 
 use crate::Recipe;
 use crate::host::{Control, Host, Hosted, Report};
@@ -66,6 +70,11 @@ pub trait Driver: Hosting + Clone + std::fmt::Debug + 'static {
     /// The wall clock, as time since the Unix epoch (the lease compares it with what other
     /// processes wrote).
     fn wall_clock(&self) -> Duration;
+
+    /// Runs `run` where this client runs callbacks (watch callbacks, state listeners): one
+    /// at a time, in the order handed over, never on the thread or task that drives the
+    /// session, so a slow callback delays other callbacks but never the session.
+    fn callback(&self, run: Box<dyn FnOnce() + Send>);
 
     /// This client as [`Hosting`], for a job's start.
     fn hosting(&self) -> Arc<dyn Hosting>
@@ -299,4 +308,62 @@ where
         );
         Box::new(steer)
     })
+}
+
+/// Names every recipe handle for one client type, in the module where it is invoked: the
+/// one list a driver keeps (`zk_recipes::handles_for!(Client);`). A handle added here is
+/// on every client at once.
+#[macro_export]
+macro_rules! handles_for {
+    ($client:ty) => {
+        pub use $crate::counter::Encoding as CounterEncoding;
+        pub use $crate::handles::{EVENT_BACKLOG, Node, TreeNode};
+        pub use $crate::lock::{Flavor, Kind as LockKind, LockState};
+        pub use $crate::tree::TreeEvent;
+
+        /// An integer counter at one node: see [`zk_recipes::handles::Counter`].
+        pub type Counter = $crate::handles::Counter<$client>;
+        /// An exclusive lock: see [`zk_recipes::handles::Lock`].
+        pub type Lock = $crate::handles::Lock<$client>;
+        /// A read/write lock: see [`zk_recipes::handles::ReadWriteLock`].
+        pub type ReadWriteLock = $crate::handles::ReadWriteLock<$client>;
+        /// Something held (a lock, a semaphore lease, a membership, a leadership): see
+        /// [`zk_recipes::handles::Guard`].
+        pub type Guard<R> = $crate::handles::Guard<$client, R>;
+        /// A held lock.
+        pub type LockGuard = Guard<$crate::lock::Lock>;
+        /// Leader election: see [`zk_recipes::handles::Election`].
+        pub type Election = $crate::handles::Election<$client>;
+        /// Being the leader: the guard [`zk_recipes::handles::Election::lead`] returns.
+        pub type Leadership = LockGuard;
+        /// A counting semaphore: see [`zk_recipes::handles::Semaphore`].
+        pub type Semaphore = $crate::handles::Semaphore<$client>;
+        /// A held semaphore lease.
+        pub type SemaphoreLease = Guard<$crate::semaphore::Semaphore>;
+        /// Group membership: see [`zk_recipes::handles::Party`].
+        pub type Party = $crate::handles::Party<$client>;
+        /// Being a member of a party.
+        pub type Membership = Guard<$crate::party::Party>;
+        /// A barrier: see [`zk_recipes::handles::Barrier`].
+        pub type Barrier = $crate::handles::Barrier<$client>;
+        /// A double barrier: see [`zk_recipes::handles::DoubleBarrier`].
+        pub type DoubleBarrier = $crate::handles::DoubleBarrier<$client>;
+        /// A queue: see [`zk_recipes::handles::Queue`].
+        pub type Queue = $crate::handles::Queue<$client>;
+        /// A queue whose items are claimed before they are consumed: see
+        /// [`zk_recipes::handles::LockingQueue`].
+        pub type LockingQueue = $crate::handles::LockingQueue<$client>;
+        /// An item claimed from a locking queue.
+        pub type QueueItem = $crate::handles::QueueItem<$client>;
+        /// A lease that never waits: see [`zk_recipes::handles::Lease`].
+        pub type Lease = $crate::handles::Lease<$client>;
+        /// A node's data, at once and after every change: see
+        /// [`zk_recipes::handles::DataWatch`].
+        pub type DataWatch = $crate::handles::DataWatch<$client>;
+        /// A node's children, at once and after every change: see
+        /// [`zk_recipes::handles::ChildrenWatch`].
+        pub type ChildrenWatch = $crate::handles::ChildrenWatch<$client>;
+        /// A local mirror of a subtree: see [`zk_recipes::handles::TreeCache`].
+        pub type TreeCache = $crate::handles::TreeCache<$client>;
+    };
 }
