@@ -8,6 +8,7 @@
 //! directly, whatever layer noticed it.
 
 mod create;
+pub mod driver;
 mod error;
 mod multi;
 pub mod op;

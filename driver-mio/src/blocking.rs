@@ -36,7 +36,7 @@ use zk_proto::session::{
 use zk_proto::{ErrorCode, Stat};
 
 use crate::Connection;
-use zk_recipes::host::{Hosted, Machines};
+use zk_client::driver::{Deliver, Hosted, Router};
 
 /// The IO thread's waker; every other token is a session's key.
 const WAKE: Token = Token(usize::MAX);
@@ -62,6 +62,8 @@ type Callback = Box<dyn FnMut(WatchedEvent) + Send>;
 enum Sink {
     Channel(Sender<WatchedEvent>),
     Callback(Callback),
+    /// A callback handed to the callback thread, which routes the watch's events to it.
+    Registered,
 }
 
 enum Cmd {
@@ -647,8 +649,7 @@ impl Client {
                     Ok(id) => id,
                     Err(e) => return Ok((RequestId(0), Err(e))),
                 };
-                s.waiters
-                    .insert(id, (Waiter::Parked(thread::current()), watch));
+                s.router.wait(id, Waiter::Parked(thread::current()), watch);
                 s.conn.flush(now);
                 return self.await_parked(s, id, deadline);
             }
@@ -680,14 +681,14 @@ impl Client {
         deadline: Instant,
     ) -> Result<(RequestId, Reply)> {
         loop {
-            if let Some(r) = s.arrived.remove(&id) {
+            if let Some(r) = s.handles.arrived.remove(&id) {
                 return Ok((id, r));
             }
-            if s.ended || !s.waiters.contains_key(&id) {
+            if s.ended || !s.router.waits_for(id) {
                 return Ok((id, Err(session::Error::Closed)));
             }
             if Instant::now() >= deadline {
-                s.waiters.remove(&id);
+                s.router.abandon(id);
                 return Err(Error::CallTimeout(self.call_timeout));
             }
             if !s.reading() && s.direct() {
@@ -725,7 +726,7 @@ impl Client {
                         && !s.ended
                         && !s.closing
                         && now < deadline
-                        && !s.arrived.contains_key(&id) =>
+                        && !s.handles.arrived.contains_key(&id) =>
                 {
                     fd
                 }
@@ -1092,7 +1093,7 @@ impl IoThread {
                     let now = s.tick(now);
                     s.deadline = None;
                     s.conn.handle_timeout(now);
-                    s.hosted.handle_timeout(now);
+                    s.router.handle_timeout(now);
                     touch(&mut self.touched, &mut s, key);
                 }
             }
@@ -1181,23 +1182,14 @@ struct SessionLoop {
     conn: Connection,
     snapshot: Arc<Mutex<Snapshot>>,
     key: usize,
-    callbacks: Sender<(usize, CallbackJob)>,
-    waiters: HashMap<RequestId, (Waiter, Option<Sink>)>,
-    /// Outcomes for parked callers, until they take them.
-    arrived: HashMap<RequestId, Reply>,
-    /// Channel sinks (`None` for callbacks, which live on the callback thread) and whether
-    /// the watch is one-shot.
-    watchers: HashMap<RequestId, (Option<Sender<WatchedEvent>>, bool)>,
-    subscribers: Vec<Sender<StateEvent>>,
-    /// Some listener runs on the callback thread: state events go there too.
-    listening: bool,
+    /// Waiters, watch sinks and recipe machines, fed the session's events in socket order.
+    router: Router<Handles>,
+    handles: Handles,
     close_waiters: Vec<Sender<()>>,
     closing: bool,
     /// The deadline filed with the IO thread.
     deadline: Option<Instant>,
     touched: bool,
-    /// Recipe machines running beside the session.
-    hosted: Machines,
     /// A caller reads the socket of this generation itself, and the IO thread leaves
     /// reading it to the caller. A socket of a later generation (the IO thread moved the
     /// session meanwhile) is the IO thread's again.
@@ -1219,17 +1211,18 @@ impl SessionLoop {
             conn,
             snapshot,
             key,
-            callbacks,
-            waiters: HashMap::new(),
-            arrived: HashMap::new(),
-            watchers: HashMap::new(),
-            subscribers: Vec::new(),
-            listening: false,
+            router: Router::default(),
+            handles: Handles {
+                key,
+                callbacks,
+                arrived: HashMap::new(),
+                subscribers: Vec::new(),
+                listening: false,
+            },
             close_waiters: Vec::new(),
             closing: false,
             deadline: None,
             touched: false,
-            hosted: Machines::default(),
             reading: None,
             ended: false,
             clock: Instant::now(),
@@ -1241,10 +1234,6 @@ impl SessionLoop {
     fn tick(&mut self, now: Instant) -> Instant {
         self.clock = self.clock.max(now);
         self.clock
-    }
-
-    fn callback(&self, job: CallbackJob) -> bool {
-        self.callbacks.send((self.key, job)).is_ok()
     }
 
     /// Publishes the session's state to the handles. It moves before events go out:
@@ -1270,7 +1259,7 @@ impl SessionLoop {
 
     /// When the session (and its hosted machines) next has work; writes what is queued.
     fn next_deadline(&mut self, now: Instant) -> Option<Instant> {
-        let hosted = self.hosted.poll_timeout();
+        let hosted = self.router.poll_timeout();
         match (self.conn.timeout(now).map(|d| now + d), hosted) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -1281,7 +1270,10 @@ impl SessionLoop {
     /// healthy link and nothing else needs the IO thread's attention.
     #[cfg(target_os = "linux")]
     fn direct(&self) -> bool {
-        !self.ended && !self.closing && self.hosted.is_empty() && self.conn.direct_fd().is_some()
+        !self.ended
+            && !self.closing
+            && self.router.hosts_nothing()
+            && self.conn.direct_fd().is_some()
     }
 
     /// A caller reads the current socket.
@@ -1294,28 +1286,23 @@ impl SessionLoop {
     #[cfg(target_os = "linux")]
     fn quiet(&self) -> bool {
         let session = self.conn.session();
-        self.waiters.is_empty()
-            && self.watchers.is_empty()
-            && session.watches().is_empty()
-            && !session.awaiting_replies()
+        self.router.is_quiet() && session.watches().is_empty() && !session.awaiting_replies()
     }
 
     /// The session is over: everyone waiting hears it (dropped channels read as closed).
     fn end(&mut self) {
         self.ended = true;
-        for (waiter, _) in self.waiters.drain().map(|(_, w)| w) {
+        for waiter in self.router.end() {
             if let Waiter::Parked(thread) = waiter {
                 thread.unpark();
             }
         }
-        self.arrived.clear();
-        self.watchers.clear();
-        self.subscribers.clear();
-        self.hosted.clear();
+        self.handles.arrived.clear();
+        self.handles.subscribers.clear();
         for w in self.close_waiters.drain(..) {
             let _ = w.send(());
         }
-        self.callback(CallbackJob::End);
+        self.handles.callback(CallbackJob::End);
         debug!(key = self.key, "session ends");
     }
 
@@ -1325,33 +1312,28 @@ impl SessionLoop {
                 request,
                 watch,
                 reply,
-            } => match self.conn.submit(now, request) {
-                Ok(id) => {
-                    self.waiters.insert(id, (Waiter::Channel(reply), watch));
-                }
-                Err(e) => {
-                    let _ = reply.send((RequestId(0), Err(e)));
-                }
-            },
+            } => {
+                let (conn, handles) = (&mut self.conn, &mut self.handles);
+                self.router
+                    .submit(conn, now, request, Waiter::Channel(reply), watch, handles);
+            }
             Cmd::AddAuth {
                 scheme,
                 credentials,
                 reply,
             } => match self.conn.add_auth(now, &scheme, credentials) {
-                Ok(id) => {
-                    self.waiters.insert(id, (Waiter::Channel(reply), None));
-                }
+                Ok(id) => self.router.wait(id, Waiter::Channel(reply), None),
                 Err(e) => {
                     let _ = reply.send((RequestId(0), Err(e)));
                 }
             },
             Cmd::Release(id) => {
-                if let Some((None, _)) = self.watchers.remove(&id) {
-                    self.callback(CallbackJob::Forget(id));
+                if let Some(Sink::Registered) = self.router.release(id) {
+                    self.handles.callback(CallbackJob::Forget(id));
                 }
                 self.conn.release_watch(now, id);
             }
-            Cmd::Subscribe(tx) => self.subscribers.push(tx),
+            Cmd::Subscribe(tx) => self.handles.subscribers.push(tx),
             Cmd::UpdateHosts(hosts, tx) => {
                 let _ = tx.send(self.conn.update_hosts(now, hosts));
             }
@@ -1362,8 +1344,8 @@ impl SessionLoop {
                 let _ = tx.send(Error::connect_timeout(waited, self.conn.session()));
             }
             Cmd::Listen(f) => {
-                self.listening = true;
-                self.callback(CallbackJob::Listen(f));
+                self.handles.listening = true;
+                self.handles.callback(CallbackJob::Listen(f));
             }
             Cmd::Close(done) => {
                 self.close_waiters.push(done);
@@ -1372,7 +1354,7 @@ impl SessionLoop {
                     self.conn.close(now);
                 }
             }
-            Cmd::Host(machine) => self.hosted.add(machine),
+            Cmd::Host(machine) => self.router.host(machine),
             Cmd::Poke => {}
         }
     }
@@ -1381,82 +1363,69 @@ impl SessionLoop {
     /// client's callers, then lets each machine submit and report, until nothing more
     /// happens.
     fn deliver(&mut self, now: Instant) {
-        loop {
-            let session_id = self.conn.session().session_id();
-            let mut any = false;
-            while let Some(event) = self.conn.poll_event() {
-                any = true;
-                if let Some(event) = self.hosted.offer(now, event, session_id) {
-                    self.dispatch(event);
-                }
+        self.router.turn(&mut self.conn, now, &mut self.handles);
+    }
+}
+
+/// Where a session's results go: its callers' channels and parked threads, its state
+/// subscribers, and the callback thread.
+struct Handles {
+    key: usize,
+    callbacks: Sender<(usize, CallbackJob)>,
+    /// Outcomes for parked callers, until they take them.
+    arrived: HashMap<RequestId, Reply>,
+    subscribers: Vec<Sender<StateEvent>>,
+    /// Some listener runs on the callback thread: state events go there too.
+    listening: bool,
+}
+
+impl Handles {
+    fn callback(&self, job: CallbackJob) -> bool {
+        self.callbacks.send((self.key, job)).is_ok()
+    }
+}
+
+impl Deliver for Handles {
+    type Reply = Waiter;
+    type Watch = Sink;
+
+    fn reply(&mut self, to: Waiter, id: RequestId, result: Reply) {
+        match to {
+            Waiter::Channel(tx) => {
+                let _ = tx.send((id, result));
             }
-            let conn = &mut self.conn;
-            self.hosted
-                .step(now, &mut |request| conn.submit(now, request));
-            if !any {
-                return;
+            Waiter::Parked(thread) => {
+                self.arrived.insert(id, result);
+                thread.unpark();
             }
         }
     }
 
-    fn dispatch(&mut self, event: Event) {
+    fn watch_set(&mut self, id: RequestId, sink: Sink) -> Sink {
+        match sink {
+            Sink::Callback(cb) => {
+                self.callback(CallbackJob::Register(id, cb));
+                Sink::Registered
+            }
+            other => other,
+        }
+    }
+
+    fn watch_event(&mut self, sink: &mut Sink, event: WatchedEvent, last: bool) -> bool {
+        match sink {
+            Sink::Channel(tx) => tx.send(event).is_ok(),
+            Sink::Registered => self.callback(CallbackJob::Event(event, last)),
+            Sink::Callback(_) => false,
+        }
+    }
+
+    fn state(&mut self, event: Event, _session: &zk_proto::session::Session) {
         if let Some(state) = StateEvent::of(&event) {
             info!(?state, "session state");
             self.subscribers.retain(|s| s.send(state).is_ok());
             if self.listening {
                 self.callback(CallbackJob::State(state));
             }
-            return;
-        }
-        match event {
-            Event::Complete { id, result, watch } => {
-                if let Some((reply, sink)) = self.waiters.remove(&id) {
-                    if let (Some(sink), Some(kind)) = (sink, watch) {
-                        let one_shot = kind.is_one_shot();
-                        match sink {
-                            Sink::Channel(tx) => {
-                                self.watchers.insert(id, (Some(tx), one_shot));
-                            }
-                            Sink::Callback(cb) => {
-                                self.callback(CallbackJob::Register(id, cb));
-                                self.watchers.insert(id, (None, one_shot));
-                            }
-                        }
-                    }
-                    match reply {
-                        Waiter::Channel(tx) => {
-                            let _ = tx.send((id, result));
-                        }
-                        Waiter::Parked(thread) => {
-                            self.arrived.insert(id, result);
-                            thread.unpark();
-                        }
-                    }
-                }
-            }
-            Event::Watch(ev) => {
-                let id = ev.watch;
-                let Some((sink, one_shot)) = self.watchers.get(&id) else {
-                    return;
-                };
-                // A one-shot watch fires once; any watch ends with a final or removal event.
-                let last = *one_shot
-                    || matches!(
-                        ev.kind,
-                        EventType::None
-                            | EventType::DataWatchRemoved
-                            | EventType::ChildWatchRemoved
-                            | EventType::PersistentWatchRemoved
-                    );
-                let delivered = match sink {
-                    Some(tx) => tx.send(ev).is_ok(),
-                    None => self.callback(CallbackJob::Event(ev, last)),
-                };
-                if last || !delivered {
-                    self.watchers.remove(&id);
-                }
-            }
-            _ => {}
         }
     }
 }

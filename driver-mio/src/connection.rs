@@ -1071,3 +1071,17 @@ fn probe_step_tls(
         }
     }
 }
+
+impl zk_client::driver::Link for Connection {
+    fn session(&self) -> &Session {
+        Connection::session(self)
+    }
+
+    fn poll_event(&mut self) -> Option<Event> {
+        Connection::poll_event(self)
+    }
+
+    fn submit(&mut self, now: Instant, request: Request) -> Result<RequestId, Error> {
+        Connection::submit(self, now, request)
+    }
+}

@@ -290,7 +290,7 @@ impl Client {
         OneshotWatcher,
     ) {
         let (tx, rx) = oneshot::channel();
-        let (id, r) = self.submit(request, Some(WatchSink::Once(tx))).await;
+        let (id, r) = self.submit(request, Some(WatchSink::Once(Some(tx)))).await;
         (r, OneshotWatcher::new(rx, id, self.commands.clone()))
     }
 

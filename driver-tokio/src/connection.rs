@@ -2,7 +2,7 @@
 //! shuttles bytes and time between tokio and the `zk-proto` session. Every protocol decision
 //! is the session's.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
@@ -15,13 +15,12 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tracing::{debug, info, trace, warn};
-use zk_proto::consts::EventType;
+use zk_client::driver::{Deliver, Hosted, Router};
 use zk_proto::records::{Request, Response};
 use zk_proto::session::{
     self, Action, AppState, Event, HostAddr, ProbeResult, RequestId, Session, SessionState,
     StateEvent, WatchedEvent,
 };
-use zk_recipes::host::{Hosted, Machines};
 
 /// Reads go into a buffer of this size, reused for the life of the task.
 const READ_BUFFER: usize = 64 * 1024;
@@ -31,7 +30,8 @@ pub(crate) type Reply = oneshot::Sender<(RequestId, Result<Response, session::Er
 /// Where a watch's events go.
 #[derive(Debug)]
 pub(crate) enum WatchSink {
-    Once(oneshot::Sender<WatchedEvent>),
+    /// A one-shot watch: its one event, or nothing if the sink is already spent.
+    Once(Option<oneshot::Sender<WatchedEvent>>),
     Stream(mpsc::UnboundedSender<WatchedEvent>),
 }
 
@@ -73,11 +73,6 @@ pub(crate) struct Snapshot {
     pub session_id: i64,
     pub timeout: Option<Duration>,
     pub server: Option<usize>,
-}
-
-struct Waiter {
-    reply: Reply,
-    watch: Option<WatchSink>,
 }
 
 type Connecting = Pin<Box<dyn Future<Output = io::Result<Stream>> + Send>>;
@@ -147,11 +142,9 @@ pub(crate) struct Task {
     /// The task closed the session because nothing uses it any more.
     closing: bool,
     snapshot: watch::Sender<Snapshot>,
-    waiters: HashMap<RequestId, Waiter>,
-    watchers: HashMap<RequestId, WatchSink>,
-    /// Recipe machines running beside the session, fed its events in socket order.
-    hosted: Machines,
-    subscribers: Vec<mpsc::UnboundedSender<StateEvent>>,
+    /// Waiters, watch sinks and recipe machines, fed the session's events in socket order.
+    router: Router<Out>,
+    handles: Out,
     close_waiters: Vec<oneshot::Sender<()>>,
     reader: Option<Reader>,
     writer: Option<Writer>,
@@ -162,8 +155,12 @@ pub(crate) struct Task {
     probes: JoinSet<(usize, ProbeResult)>,
     out: VecDeque<Bytes>,
     read_buf: BytesMut,
-    /// Slow requests already logged.
-    slow_logged: u64,
+}
+
+/// Where the task hands results: the handles' channels, and the state subscribers.
+#[derive(Default)]
+struct Out {
+    subscribers: Vec<mpsc::UnboundedSender<StateEvent>>,
     /// The session id the tracing span shows.
     span_session_id: i64,
 }
@@ -185,10 +182,8 @@ impl Task {
             commands_open: true,
             closing: false,
             snapshot,
-            waiters: HashMap::new(),
-            watchers: HashMap::new(),
-            hosted: Machines::default(),
-            subscribers: Vec::new(),
+            router: Router::default(),
+            handles: Out::default(),
             close_waiters: Vec::new(),
             reader: None,
             writer: None,
@@ -198,8 +193,6 @@ impl Task {
             probes: JoinSet::new(),
             out: VecDeque::new(),
             read_buf: BytesMut::with_capacity(READ_BUFFER),
-            slow_logged: 0,
-            span_session_id: 0,
         }
     }
 
@@ -214,7 +207,7 @@ impl Task {
             if self.finished() {
                 break;
             }
-            let deadline = match (self.session.poll_timeout(), self.hosted.poll_timeout()) {
+            let deadline = match (self.session.poll_timeout(), self.router.poll_timeout()) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             }
@@ -296,7 +289,7 @@ impl Task {
                     armed = None;
                     let now = now();
                     self.session.handle_timeout(now);
-                    self.hosted.handle_timeout(now);
+                    self.router.handle_timeout(now);
                 }
             }
         }
@@ -326,33 +319,33 @@ impl Task {
                 request,
                 watch,
                 reply,
-            } => match self.session.submit(now, request) {
-                Ok(id) => {
-                    self.waiters.insert(id, Waiter { reply, watch });
-                }
-                Err(e) => {
-                    let _ = reply.send((RequestId(0), Err(e)));
-                }
-            },
+            } => {
+                self.router.submit(
+                    &mut self.session,
+                    now,
+                    request,
+                    reply,
+                    watch,
+                    &mut self.handles,
+                );
+            }
             Command::AddAuth {
                 scheme,
                 credentials,
                 reply,
             } => match self.session.add_auth(now, &scheme, credentials) {
-                Ok(id) => {
-                    self.waiters.insert(id, Waiter { reply, watch: None });
-                }
+                Ok(id) => self.router.wait(id, reply, None),
                 Err(e) => {
                     let _ = reply.send((RequestId(0), Err(e)));
                 }
             },
             Command::ReleaseWatch(id) => {
-                self.watchers.remove(&id);
+                self.router.release(id);
                 if let Some(removal) = self.session.release_watch(now, id) {
                     debug!(?removal, "asked the server to drop an unused watch");
                 }
             }
-            Command::Subscribe(tx) => self.subscribers.push(tx),
+            Command::Subscribe(tx) => self.handles.subscribers.push(tx),
             Command::UpdateHosts(hosts, tx) => {
                 let moves = self.session.update_hosts(now, hosts);
                 if moves {
@@ -370,7 +363,7 @@ impl Task {
                 self.close_waiters.push(done);
                 self.session.close(now);
             }
-            Command::Host(machine) => self.hosted.add(machine),
+            Command::Host(machine) => self.router.host(machine),
             Command::Poke => {}
         }
     }
@@ -385,18 +378,8 @@ impl Task {
             // Events go out after the snapshot moved: whoever hears of a state change and
             // then asks the handle sees that state or a later one, never an older session id.
             let now = now();
-            let session_id = self.session.session_id();
-            let mut any = false;
-            while let Some(event) = self.session.poll_event() {
-                any = true;
-                if let Some(event) = self.hosted.offer(now, event, session_id) {
-                    self.dispatch(event);
-                }
-            }
-            let session = &mut self.session;
-            self.hosted
-                .step(now, &mut |request| session.submit(now, request));
-            if !self.commands_open && !self.closing && self.hosted.is_empty() {
+            let mut any = self.router.turn(&mut self.session, now, &mut self.handles);
+            if !self.commands_open && !self.closing && self.router.hosts_nothing() {
                 // Every handle is gone and no machine owes the server anything.
                 self.closing = true;
                 self.session.close(now);
@@ -412,11 +395,8 @@ impl Task {
                 break;
             }
         }
-        if let (slow, Some((op, latency))) = self.session.slow_requests()
-            && slow > self.slow_logged
-        {
+        if let Some((slow, op, latency)) = self.router.slow(&self.session) {
             warn!(?op, ?latency, slow_so_far = slow, "slow request");
-            self.slow_logged = slow;
         }
     }
 
@@ -487,42 +467,27 @@ impl Task {
             changed
         });
     }
+}
 
-    fn dispatch(&mut self, event: Event) {
-        match event {
-            Event::Complete { id, result, watch } => {
-                if let Some(w) = self.waiters.remove(&id) {
-                    if let (Some(sink), Some(_)) = (w.watch, watch) {
-                        self.watchers.insert(id, sink);
-                    }
-                    let _ = w.reply.send((id, result));
-                }
-            }
-            Event::Watch(ev) => {
-                let last = matches!(
-                    ev.kind,
-                    EventType::None
-                        | EventType::DataWatchRemoved
-                        | EventType::ChildWatchRemoved
-                        | EventType::PersistentWatchRemoved
-                );
-                match self.watchers.get(&ev.watch) {
-                    Some(WatchSink::Stream(tx)) => {
-                        let id = ev.watch;
-                        if tx.send(ev).is_err() || last {
-                            self.watchers.remove(&id);
-                        }
-                    }
-                    Some(WatchSink::Once(_)) => {
-                        if let Some(WatchSink::Once(tx)) = self.watchers.remove(&ev.watch) {
-                            let _ = tx.send(ev);
-                        }
-                    }
-                    None => trace!(?ev, "watch event for a released watch"),
-                }
-            }
+impl Deliver for Out {
+    type Reply = Reply;
+    type Watch = WatchSink;
+
+    fn reply(&mut self, to: Reply, id: RequestId, result: Result<Response, session::Error>) {
+        let _ = to.send((id, result));
+    }
+
+    fn watch_event(&mut self, sink: &mut WatchSink, event: WatchedEvent, _last: bool) -> bool {
+        match sink {
+            WatchSink::Stream(tx) => tx.send(event).is_ok(),
+            WatchSink::Once(tx) => tx.take().is_some_and(|tx| tx.send(event).is_ok()),
+        }
+    }
+
+    fn state(&mut self, event: Event, session: &Session) {
+        let event = match event {
             Event::State { state, reason } => {
-                let id = self.session.session_id();
+                let id = session.session_id();
                 if id != self.span_session_id {
                     self.span_session_id = id;
                     tracing::Span::current().record("session_id", format!("{id:#x}"));
@@ -531,18 +496,16 @@ impl Task {
                     Some(r) => info!(?state, reason = %r, "session state"),
                     None => info!(?state, "session state"),
                 }
-                self.publish(StateEvent::Session(state));
+                StateEvent::Session(state)
             }
             Event::App(app) => {
-                if app == AppState::Lost && self.session.state() != SessionState::Closed {
-                    warn!(state = ?self.session.state(), "session lost");
+                if app == AppState::Lost && session.state() != SessionState::Closed {
+                    warn!(state = ?session.state(), "session lost");
                 }
-                self.publish(StateEvent::App(app));
+                StateEvent::App(app)
             }
-        }
-    }
-
-    fn publish(&mut self, event: StateEvent) {
+            _ => return,
+        };
         self.subscribers.retain(|s| s.send(event).is_ok());
     }
 }

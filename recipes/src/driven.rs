@@ -3,7 +3,6 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
 
-use zk_proto::consts::EventType;
 use zk_proto::records::{Request, Response};
 use zk_proto::session::{Error as SessionError, Event, RequestId};
 use zk_proto::watch::WatchKind;
@@ -93,7 +92,7 @@ impl<R: Recipe> Driven<R> {
             },
             Event::Watch(w) => match self.watches.get(&w.watch).copied() {
                 Some((tag, lasting)) => {
-                    if !lasting || is_final(w.kind) {
+                    if !lasting || w.is_final() {
                         self.watches.remove(&w.watch);
                     }
                     self.machine.handle_watch(now, tag, &w);
@@ -178,15 +177,4 @@ impl<R: Recipe> Driven<R> {
             }
         }
     }
-}
-
-/// The last event a watch delivers: the session ended it, or it was removed.
-fn is_final(kind: EventType) -> bool {
-    matches!(
-        kind,
-        EventType::None
-            | EventType::DataWatchRemoved
-            | EventType::ChildWatchRemoved
-            | EventType::PersistentWatchRemoved
-    )
 }

@@ -78,6 +78,21 @@ pub struct WatchedEvent {
     pub path: String,
 }
 
+impl WatchedEvent {
+    /// Whether the watch ends with this event whatever its kind: the session ended it
+    /// ([`EventType::None`]) or the server removed it. A one-shot watch
+    /// ([`crate::watch::WatchKind::is_one_shot`]) also ends with its first event.
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self.kind,
+            EventType::None
+                | EventType::DataWatchRemoved
+                | EventType::ChildWatchRemoved
+                | EventType::PersistentWatchRemoved
+        )
+    }
+}
+
 /// Something that happened, for the driver to deliver.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
