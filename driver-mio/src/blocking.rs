@@ -31,19 +31,19 @@ use zk_proto::consts::{AddWatchMode, EventType};
 use zk_proto::records::*;
 use zk_proto::retry::RetryPolicy;
 use zk_proto::session::{
-    self, AppState, Event, RequestId, SessionMetrics, SessionState, StateEvent, WatchedEvent,
+    self, Event, RequestId, SessionMetrics, SessionState, StateEvent, WatchedEvent,
 };
 use zk_proto::{ErrorCode, Stat};
 
 use crate::Connection;
-use zk_client::driver::{Deliver, Hosted, Router};
+use zk_client::driver::{Deliver, Hosted, Router, Snapshot};
 
 /// The IO thread's waker; every other token is a session's key.
 const WAKE: Token = Token(usize::MAX);
 
 type Reply = std::result::Result<Response, session::Error>;
 /// Where the outcome of a request the IO thread submitted goes.
-type ReplyTo = Sender<(RequestId, Reply)>;
+pub(crate) type ReplyTo = Sender<(RequestId, Reply)>;
 
 /// Who waits for a request's outcome.
 enum Waiter {
@@ -56,17 +56,17 @@ enum Waiter {
 }
 
 /// A persistent-watch callback.
-type Callback = Box<dyn FnMut(WatchedEvent) + Send>;
+pub(crate) type Callback = Box<dyn FnMut(WatchedEvent) + Send>;
 
 /// Where a watch's events go.
-enum Sink {
+pub(crate) enum Sink {
     Channel(Sender<WatchedEvent>),
     Callback(Callback),
     /// A callback handed to the callback thread, which routes the watch's events to it.
     Registered,
 }
 
-enum Cmd {
+pub(crate) enum Cmd {
     Submit {
         request: Request,
         watch: Option<Sink>,
@@ -91,7 +91,7 @@ enum Cmd {
 }
 
 /// A session state listener.
-type Listener = Box<dyn FnMut(StateEvent) + Send>;
+pub(crate) type Listener = Box<dyn FnMut(StateEvent) + Send>;
 
 /// Jobs for the callback thread, each for the session of a key.
 enum CallbackJob {
@@ -104,34 +104,6 @@ enum CallbackJob {
     Run(Box<dyn FnOnce() + Send>),
     /// The session is over: drop its callbacks and listeners.
     End,
-}
-
-/// The session as the handles see it, updated by the IO thread after every turn.
-#[derive(Debug, Clone)]
-struct Snapshot {
-    state: SessionState,
-    app: AppState,
-    session_id: i64,
-    /// The index into `hosts` of the server carrying the session, while connected.
-    server: Option<usize>,
-    timeout: Option<Duration>,
-    /// The session's host list, replaced only when its version changes.
-    hosts: Arc<[zk_proto::session::HostAddr]>,
-    hosts_version: u64,
-}
-
-impl Snapshot {
-    fn closed() -> Snapshot {
-        Snapshot {
-            state: SessionState::Closed,
-            app: AppState::Lost,
-            session_id: 0,
-            server: None,
-            timeout: None,
-            hosts: Arc::new([]),
-            hosts_version: 0,
-        }
-    }
 }
 
 /// A session's loop state, shared by the IO thread and the client's callers.
@@ -286,15 +258,7 @@ impl ClientBuilder {
         let session = self.options.session(Instant::now(), seed)?;
         let reactor = Reactor::get()?;
         let key = reactor.next_key.fetch_add(1, Ordering::Relaxed);
-        let snapshot = Arc::new(Mutex::new(Snapshot {
-            state: SessionState::Connecting,
-            app: AppState::Lost,
-            session_id: 0,
-            server: None,
-            timeout: None,
-            hosts: session.hosts().to_vec().into(),
-            hosts_version: session.hosts_version(),
-        }));
+        let snapshot = Arc::new(Mutex::new(Snapshot::of(&session, None)));
         let token = Token(key);
         #[cfg(feature = "tls")]
         let conn = match self.options.tls.clone() {
@@ -520,36 +484,7 @@ impl Client {
         }
     }
 
-    /// The session state now.
-    pub fn state(&self) -> SessionState {
-        self.read(|s| s.state)
-    }
-
-    /// The application view now.
-    pub fn app_state(&self) -> AppState {
-        self.read(|s| s.app)
-    }
-
-    /// The session id (0 before the first connection).
-    pub fn session_id(&self) -> i64 {
-        self.read(|s| s.session_id)
-    }
-
-    /// The server the session is connected to now, as written in the connect string.
-    pub fn server(&self) -> Option<zk_proto::session::HostAddr> {
-        self.read(|s| s.hosts.get(s.server?).cloned())
-    }
-
-    /// The servers the session may use now: the connect string's, shuffled, or the list a
-    /// reconfiguration or [`Client::update_hosts`] left.
-    pub fn hosts(&self) -> Vec<zk_proto::session::HostAddr> {
-        self.read(|s| s.hosts.to_vec())
-    }
-
-    /// The negotiated session timeout, once connected.
-    pub fn session_timeout(&self) -> Option<Duration> {
-        self.read(|s| s.timeout)
-    }
+    zk_client::snapshot_accessors!();
 
     /// Replaces the servers the session may use (`host:port,...`; a chroot in the string is
     /// ignored), as after a reconfiguration (the Java client's `updateServerList`).
@@ -597,14 +532,9 @@ impl Client {
         rx
     }
 
-    /// Hands a recipe machine to the IO thread; false when the session is over.
-    pub(crate) fn host(&self, machine: Box<dyn Hosted>) -> bool {
-        self.shared.send(Cmd::Host(machine))
-    }
-
-    /// Gives the IO thread a turn for this session.
-    pub(crate) fn poke(&self) {
-        self.shared.send(Cmd::Poke);
+    /// Hands the IO thread a command for this session; false when the session is over.
+    pub(crate) fn command(&self, cmd: Cmd) -> bool {
+        self.shared.send(cmd)
     }
 
     /// Runs `f` on the callback thread, after the callbacks handed over before it.
@@ -1240,20 +1170,8 @@ impl SessionLoop {
     /// whoever hears of a state change and then asks the client sees that state or a
     /// later one.
     fn publish(&self) {
-        let session = self.conn.session();
         if let Ok(mut shared) = self.snapshot.lock() {
-            shared.state = session.state();
-            shared.app = session.app_state();
-            shared.session_id = session.session_id();
-            shared.server = session
-                .current_host()
-                .filter(|_| session.state().is_connected());
-            shared.timeout = session.negotiated_timeout();
-            // The list is copied only when it changed, not on every turn.
-            if shared.hosts_version != session.hosts_version() {
-                shared.hosts = session.hosts().to_vec().into();
-                shared.hosts_version = session.hosts_version();
-            }
+            *shared = Snapshot::of(self.conn.session(), Some(&shared));
         }
     }
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use zk_recipes::handles::{Done, Driver, Hosting, Job, JobKind, Limit};
 
-use crate::blocking::Client;
+use crate::blocking::{Client, Cmd};
 use crate::{Error, Result};
 
 /// Where a waiting caller's result lands.
@@ -64,18 +64,7 @@ impl<T: Send + 'static> Slot<T> {
 
 impl Client {
     fn run_job<T: Send + 'static>(&self, job: Job<T>) -> Result<T> {
-        let bounded = job.is_bounded();
-        let (kind, limit) = job.into_parts();
-        let limit = match (limit, bounded) {
-            (None, true) => {
-                let after = self.call_timeout();
-                Some(Limit {
-                    after,
-                    then: Box::new(move || Err(Error::CallTimeout(after))),
-                })
-            }
-            (limit, _) => limit,
-        };
+        let (kind, limit) = job.into_parts(Some(self.call_timeout()));
         let deadline = limit.as_ref().map(|l| Instant::now() + l.after);
         match kind {
             JobKind::Ready(r) => r,
@@ -108,11 +97,11 @@ impl Client {
 
 impl Hosting for Client {
     fn host(&self, machine: Box<dyn zk_recipes::host::Hosted>) -> bool {
-        Client::host(self, machine)
+        self.command(Cmd::Host(machine))
     }
 
     fn poke(&self) {
-        Client::poke(self)
+        self.command(Cmd::Poke);
     }
 
     fn session_id(&self) -> i64 {

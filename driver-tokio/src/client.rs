@@ -11,11 +11,12 @@ use zk_proto::Stat;
 use zk_proto::consts::AddWatchMode;
 use zk_proto::records::*;
 use zk_proto::retry::RetryPolicy;
-use zk_proto::session::{self, AppState, RequestId, SessionState};
+use zk_proto::session::{self, RequestId, SessionState};
 
-use crate::connection::{Command, Snapshot, Task, WatchSink};
+use crate::connection::{Command, Task, WatchSink};
 use crate::watch::{OneshotWatcher, PersistentWatcher, StateEvents};
 use crate::{Error, Result};
+use zk_client::driver::Snapshot;
 
 /// Configures and starts a [`Client`].
 ///
@@ -58,15 +59,7 @@ impl ClientBuilder {
         #[cfg(not(feature = "tls"))]
         let tls = crate::connection::NoTls;
         let (tx, rx) = mpsc::unbounded_channel();
-        let (snap_tx, snap_rx) = watch::channel(Snapshot {
-            hosts: session.hosts().to_vec().into(),
-            hosts_version: session.hosts_version(),
-            state: session.state(),
-            app: session.app_state(),
-            session_id: 0,
-            timeout: None,
-            server: None,
-        });
+        let (snap_tx, snap_rx) = watch::channel(Snapshot::of(&session, None));
         // Every event of the session's task carries its hosts and, once known, its id.
         let span = tracing::info_span!(
             "zk_session",
@@ -232,26 +225,19 @@ impl Client {
         self.commands.send(cmd).ok().map(|_| rx)
     }
 
-    /// Hands a recipe machine to the connection task, which runs it beside the session;
-    /// false when the session is over.
-    pub(crate) fn host(&self, machine: Box<dyn zk_recipes::host::Hosted>) -> bool {
-        self.commands.send(Command::Host(machine)).is_ok()
-    }
-
-    /// Runs `f` on the client's callback task, after the callbacks handed over before it.
-    pub(crate) fn post_callback(&self, f: Callback) {
-        let _ = self.callbacks.send(f);
-    }
-
     /// How long a call waits for its reply, if it is bounded at all.
     pub(crate) fn call_timeout(&self) -> Option<Duration> {
         self.call_timeout
     }
 
-    /// Gives the connection task a turn: a hosted machine has steps waiting, or lost its
-    /// handle.
-    pub(crate) fn poke(&self) {
-        let _ = self.commands.send(Command::Poke);
+    /// Hands the connection task a command; false when the task is gone.
+    pub(crate) fn command(&self, cmd: Command) -> bool {
+        self.commands.send(cmd).is_ok()
+    }
+
+    /// Runs `f` on the client's callback task, after the callbacks handed over before it.
+    pub(crate) fn post_callback(&self, f: Callback) {
+        let _ = self.callbacks.send(f);
     }
 
     async fn submit(
@@ -296,37 +282,12 @@ impl Client {
 
     // ----- session -----
 
-    /// The session's state now.
-    pub fn state(&self) -> SessionState {
-        self.snapshot.borrow().state
+    /// Reads the session's snapshot.
+    fn read<T>(&self, f: impl FnOnce(&Snapshot) -> T) -> T {
+        f(&self.snapshot.borrow())
     }
 
-    /// The application view now (Connected / Suspended / Lost).
-    pub fn app_state(&self) -> AppState {
-        self.snapshot.borrow().app
-    }
-
-    /// The session id (0 before the first connection).
-    pub fn session_id(&self) -> i64 {
-        self.snapshot.borrow().session_id
-    }
-
-    /// The server the session is connected to now, as written in the connect string.
-    pub fn server(&self) -> Option<zk_proto::session::HostAddr> {
-        let snap = self.snapshot.borrow();
-        snap.hosts.get(snap.server?).cloned()
-    }
-
-    /// The servers the session may use now: the connect string's, shuffled, or the list a
-    /// reconfiguration or [`Client::update_hosts`] left.
-    pub fn hosts(&self) -> Vec<zk_proto::session::HostAddr> {
-        self.snapshot.borrow().hosts.to_vec()
-    }
-
-    /// The negotiated session timeout, once connected.
-    pub fn session_timeout(&self) -> Option<Duration> {
-        self.snapshot.borrow().timeout
-    }
+    zk_client::snapshot_accessors!();
 
     /// Replaces the servers the session may use (`host:port,...`; a chroot in the string is
     /// ignored), as after a reconfiguration (the Java client's `updateServerList`).

@@ -15,7 +15,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tracing::{debug, info, trace, warn};
-use zk_client::driver::{Deliver, Hosted, Router};
+use zk_client::driver::{Deliver, Hosted, Router, Snapshot};
 use zk_proto::records::{Request, Response};
 use zk_proto::session::{
     self, Action, AppState, Event, HostAddr, ProbeResult, RequestId, Session, SessionState,
@@ -60,19 +60,6 @@ pub(crate) enum Command {
     Host(Box<dyn Hosted>),
     /// Nothing but a turn: a hosted machine has steps waiting.
     Poke,
-}
-
-/// The session as the handle sees it, updated by the task.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Snapshot {
-    /// The host list `server` indexes, replaced only when the session's list changes.
-    pub hosts: std::sync::Arc<[zk_proto::session::HostAddr]>,
-    pub hosts_version: u64,
-    pub state: SessionState,
-    pub app: AppState,
-    pub session_id: i64,
-    pub timeout: Option<Duration>,
-    pub server: Option<usize>,
 }
 
 type Connecting = Pin<Box<dyn Future<Output = io::Result<Stream>> + Send>>;
@@ -430,39 +417,9 @@ impl Task {
 
     /// Moves the handle's view of the session.
     fn publish_snapshot(&mut self) {
-        let (hosts, hosts_version) = {
-            let current = self.snapshot.borrow();
-            if current.hosts_version == self.session.hosts_version() {
-                (current.hosts.clone(), current.hosts_version)
-            } else {
-                (
-                    self.session.hosts().to_vec().into(),
-                    self.session.hosts_version(),
-                )
-            }
-        };
-        let snap = Snapshot {
-            hosts,
-            hosts_version,
-            state: self.session.state(),
-            app: self.session.app_state(),
-            session_id: self.session.session_id(),
-            timeout: self.session.negotiated_timeout(),
-            server: self
-                .session
-                .current_host()
-                .filter(|_| self.session.state().is_connected()),
-        };
+        let snap = Snapshot::of(&self.session, Some(&self.snapshot.borrow()));
         self.snapshot.send_if_modified(|s| {
-            let changed = s.hosts_version != snap.hosts_version
-                || (s.state, s.app, s.session_id, s.timeout, s.server)
-                    != (
-                        snap.state,
-                        snap.app,
-                        snap.session_id,
-                        snap.timeout,
-                        snap.server,
-                    );
+            let changed = *s != snap;
             *s = snap;
             changed
         });

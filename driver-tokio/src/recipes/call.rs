@@ -8,8 +8,9 @@ use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::oneshot;
-use zk_recipes::handles::{Done, Driver, Hosting, Job, JobKind, Limit};
+use zk_recipes::handles::{Done, Driver, Hosting, Job, JobKind};
 
+use crate::connection::Command;
 use crate::{Client, Error, Result};
 
 /// A call of a recipe handle: a future of its result.
@@ -58,15 +59,7 @@ impl<T: Send + 'static> Future for Call<T> {
 }
 
 async fn run<T: Send + 'static>(client: Client, job: Job<T>) -> Result<T> {
-    let bounded = job.is_bounded();
-    let (kind, limit) = job.into_parts();
-    let limit = match (limit, bounded, client.call_timeout()) {
-        (None, true, Some(after)) => Some(Limit {
-            after,
-            then: Box::new(move || Err(Error::CallTimeout(after))),
-        }),
-        (limit, _, _) => limit,
-    };
+    let (kind, limit) = job.into_parts(client.call_timeout());
     let work = work(client, kind);
     match limit {
         None => work.await,
@@ -113,11 +106,11 @@ async fn work<T: Send + 'static>(client: Client, kind: JobKind<T>) -> Result<T> 
 
 impl Hosting for Client {
     fn host(&self, machine: Box<dyn zk_recipes::host::Hosted>) -> bool {
-        Client::host(self, machine)
+        self.command(Command::Host(machine))
     }
 
     fn poke(&self) {
-        Client::poke(self)
+        self.command(Command::Poke);
     }
 
     fn session_id(&self) -> i64 {

@@ -226,9 +226,18 @@ impl<T: Send + 'static> Job<T> {
         }
     }
 
-    /// What the job does, and its deadline, for a driver to run.
-    pub fn into_parts(self) -> (JobKind<T>, Option<Limit<T>>) {
-        (self.kind, self.limit)
+    /// What the job does, and its deadline, for a driver to run: its own limit, or for a
+    /// [`Job::bounded`] one, the driver's `call_timeout` (failing with
+    /// [`zk_client::Error::CallTimeout`]).
+    pub fn into_parts(self, call_timeout: Option<Duration>) -> (JobKind<T>, Option<Limit<T>>) {
+        let limit = match (self.limit, self.bounded, call_timeout) {
+            (None, true, Some(after)) => Some(Limit {
+                after,
+                then: Box::new(move || Err(zk_client::Error::CallTimeout(after))),
+            }),
+            (limit, _, _) => limit,
+        };
+        (self.kind, limit)
     }
 
     /// The same call, its result (success or failure) turned into another.
