@@ -80,7 +80,8 @@ pub fn stat_text(s: &Stat) -> String {
 
 /// Milliseconds since the epoch as `YYYY-MM-DD HH:MM:SS` UTC.
 pub fn time(ms: i64) -> String {
-    zk_proto::civil::utc(ms.div_euclid(1000))
+    let at = jiff::Timestamp::from_second(ms.div_euclid(1000)).unwrap_or(jiff::Timestamp::MAX);
+    at.strftime("%Y-%m-%d %H:%M:%S").to_string()
 }
 
 /// Permissions as `cdrwa` letters.

@@ -302,7 +302,11 @@ fn san_text(presented: &str) -> &str {
 
 /// `secs` since the Unix epoch as `YYYY-MM-DD HH:MM:SS UTC`.
 fn utc(secs: u64) -> String {
-    format!("{} UTC", zk_proto::civil::utc(secs as i64))
+    let at = i64::try_from(secs)
+        .ok()
+        .and_then(|s| jiff::Timestamp::from_second(s).ok())
+        .unwrap_or(jiff::Timestamp::MAX);
+    at.strftime("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
 #[cfg(test)]

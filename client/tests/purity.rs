@@ -3,8 +3,9 @@
 //! library, and its source touches no socket, clock, thread or async code. Every driver and
 //! the recipes build on it, so nothing here may assume a calling convention.
 //!
-//! One optional dependency is allowed: rustls, behind the `tls` feature, for the TLS
-//! settings both drivers share. rustls is itself a sans-IO state machine; the wall clock it
+//! Two optional dependencies are allowed, behind the `tls` feature: rustls, for the TLS
+//! settings both drivers share, and jiff (no time zone database) for the times in its
+//! messages. rustls is itself a sans-IO state machine; the wall clock it
 //! checks certificates against is read only when a driver runs a handshake. Nothing under it
 //! may be a runtime or an IO library either.
 
@@ -19,7 +20,7 @@ mod purity_support;
 
 const ALLOWED: &[&str] = &["zk-proto", "bytes"];
 /// Allowed only as optional dependencies behind a feature.
-const OPTIONAL: &[&str] = &["rustls"];
+const OPTIONAL: &[&str] = &["rustls", "jiff"];
 
 fn manifest_dir() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))

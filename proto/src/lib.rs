@@ -15,7 +15,6 @@
 //! - [`retry`]: Kazoo-shaped retry policies.
 //! - [`ensemble`]: the ensemble configuration (`/zookeeper/config`) and host rebalancing.
 //! - [`admin`]: the four-letter words and how their answers read.
-//! - [`civil`]: calendar dates for the text formats that print times.
 //!
 //! ```
 //! use bytes::BytesMut;
@@ -31,7 +30,6 @@
 #![deny(missing_docs)]
 
 pub mod admin;
-pub mod civil;
 pub mod codec;
 pub mod consts;
 pub mod digest;

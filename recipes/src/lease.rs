@@ -18,7 +18,6 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use zk_proto::ErrorCode;
-use zk_proto::civil::{civil_from_days, days_from_civil};
 use zk_proto::consts::CreateMode;
 use zk_proto::records::*;
 use zk_proto::session::{AppState, Error as SessionError, WatchedEvent};
@@ -64,33 +63,21 @@ pub struct Holder {
 impl Holder {
     /// Kazoo's JSON for this holder.
     pub fn encode(&self) -> Bytes {
-        Bytes::from(format!(
-            "{{\"version\": {}, \"holder\": {}, \"end\": \"{}\"}}",
-            self.version,
-            json_string(&self.holder),
-            format_utc(self.end)
-        ))
+        let json = serde_json::json!({
+            "version": self.version,
+            "holder": self.holder,
+            "end": format_utc(self.end),
+        });
+        Bytes::from(json.to_string())
     }
 
     /// Reads Kazoo's JSON; `None` for anything else.
     pub fn decode(raw: &[u8]) -> Option<Holder> {
-        let text = std::str::from_utf8(raw).ok()?;
-        let fields = parse_flat_object(text)?;
-        let mut version = None;
-        let mut holder = None;
-        let mut end = None;
-        for (key, value) in fields {
-            match (key.as_str(), value) {
-                ("version", Value::Int(v)) => version = Some(v),
-                ("holder", Value::Str(s)) => holder = Some(s),
-                ("end", Value::Str(s)) => end = parse_utc(&s),
-                _ => {}
-            }
-        }
+        let json: serde_json::Value = serde_json::from_slice(raw).ok()?;
         Some(Holder {
-            version: version?,
-            holder: holder?,
-            end: end?,
+            version: json.get("version")?.as_i64()?,
+            holder: json.get("holder")?.as_str()?.to_string(),
+            end: parse_utc(json.get("end")?.as_str()?)?,
         })
     }
 }
@@ -100,137 +87,21 @@ fn unix_seconds(since_epoch: Duration) -> i64 {
     i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX)
 }
 
-/// `%Y-%m-%dT%H:%M:%S` in UTC for `secs` since the epoch (proleptic Gregorian).
+/// Kazoo's time format for the lease's end (UTC).
+const UTC_FORMAT: &str = "%Y-%m-%dT%H:%M:%S";
+
+/// `%Y-%m-%dT%H:%M:%S` in UTC for `secs` since the epoch (proleptic Gregorian); the
+/// latest time there is for a `secs` past it.
 pub fn format_utc(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    let at = jiff::Timestamp::from_second(secs).unwrap_or(jiff::Timestamp::MAX);
+    at.strftime(UTC_FORMAT).to_string()
 }
 
 /// The inverse of [`format_utc`]; `None` for anything else.
 pub fn parse_utc(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    if b.len() != 19 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
-        return None;
-    }
-    Some(days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + se)
-}
-
-fn json_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            // Python's json.dumps escapes everything past ASCII by default.
-            c if (c as u32) < 0x20 || (c as u32) > 0x7e => {
-                let mut buf = [0u16; 2];
-                for unit in c.encode_utf16(&mut buf) {
-                    out.push_str(&format!("\\u{unit:04x}"));
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-enum Value {
-    Int(i64),
-    Str(String),
-    Other,
-}
-
-/// A flat JSON object of strings and integers (what Kazoo writes), or `None`.
-fn parse_flat_object(text: &str) -> Option<Vec<(String, Value)>> {
-    let mut p = text.trim().strip_prefix('{')?.trim_start();
-    let mut out = Vec::new();
-    if let Some(rest) = p.strip_prefix('}') {
-        return rest.trim().is_empty().then_some(out);
-    }
-    loop {
-        let (key, rest) = parse_json_string(p)?;
-        p = rest.trim_start().strip_prefix(':')?.trim_start();
-        let (value, rest) = if p.starts_with('"') {
-            let (s, rest) = parse_json_string(p)?;
-            (Value::Str(s), rest)
-        } else {
-            let end = p
-                .find(|c: char| c == ',' || c == '}' || c.is_whitespace())
-                .unwrap_or(p.len());
-            let value = p[..end].parse().map_or(Value::Other, Value::Int);
-            (value, &p[end..])
-        };
-        out.push((key, value));
-        p = rest.trim_start();
-        if let Some(rest) = p.strip_prefix(',') {
-            p = rest.trim_start();
-        } else {
-            let rest = p.strip_prefix('}')?;
-            return rest.trim().is_empty().then_some(out);
-        }
-    }
-}
-
-fn parse_json_string(p: &str) -> Option<(String, &str)> {
-    let mut chars = p.strip_prefix('"')?.char_indices();
-    let body = &p[1..];
-    let mut out = String::new();
-    let mut pending_high: Option<u32> = None;
-    while let Some((i, c)) = chars.next() {
-        match c {
-            '"' => return Some((out, &body[i + 1..])),
-            '\\' => {
-                let (_, e) = chars.next()?;
-                match e {
-                    '"' => out.push('"'),
-                    '\\' => out.push('\\'),
-                    '/' => out.push('/'),
-                    'n' => out.push('\n'),
-                    'r' => out.push('\r'),
-                    't' => out.push('\t'),
-                    'b' => out.push('\u{8}'),
-                    'f' => out.push('\u{c}'),
-                    'u' => {
-                        let mut hex = String::new();
-                        for _ in 0..4 {
-                            hex.push(chars.next()?.1);
-                        }
-                        let unit = u32::from_str_radix(&hex, 16).ok()?;
-                        match (pending_high.take(), unit) {
-                            (None, 0xd800..=0xdbff) => pending_high = Some(unit),
-                            (Some(high), 0xdc00..=0xdfff) => {
-                                let c = 0x10000 + ((high - 0xd800) << 10) + (unit - 0xdc00);
-                                out.push(char::from_u32(c)?);
-                            }
-                            (None, _) => out.push(char::from_u32(unit)?),
-                            (Some(_), _) => return None,
-                        }
-                    }
-                    _ => return None,
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    None
+    let at = jiff::civil::DateTime::strptime(UTC_FORMAT, s).ok()?;
+    let at = at.to_zoned(jiff::tz::TimeZone::UTC).ok()?;
+    Some(at.timestamp().as_second())
 }
 
 /// What a lease is, before any machine runs it: where, for whom, how many. Driver
@@ -687,9 +558,11 @@ mod tests {
         assert_eq!(h.version, 1);
         assert_eq!(format_utc(h.end), "2026-11-26T00:40:02");
         assert_eq!(Holder::decode(&h.encode()), Some(h.clone()));
+        // Kazoo reads it with json.loads: the same three fields, whatever their order.
+        let written: serde_json::Value = serde_json::from_slice(&h.encode()).unwrap();
         assert_eq!(
-            &h.encode()[..],
-            br#"{"version": 1, "holder": "host \"a\" \u00e9", "end": "2026-11-26T00:40:02"}"#
+            written,
+            serde_json::json!({"version": 1, "holder": "host \"a\" é", "end": "2026-11-26T00:40:02"})
         );
         assert_eq!(Holder::decode(b"{\"version\": 1}"), None);
         assert_eq!(Holder::decode(b"not json"), None);

@@ -965,21 +965,10 @@ pub(crate) fn retryable(e: &SessionError) -> bool {
     )
 }
 
-/// A UUID-shaped name (`8-4-4-4-12` hex digits, as Curator's protected names carry) for
-/// the `create`th create of the machine `id`: FNV-1a over both, 128 bits.
+/// A UUID name (`8-4-4-4-12` hex digits, as Curator's protected names carry) for the
+/// `create`th create of the machine `id`: a name-based (v5) UUID of both, so the same
+/// create is always named the same.
 pub(crate) fn uuid_of(id: &str, create: u64) -> String {
-    let mut h: u128 = 0x6c62272e07bb014262b821756295c58d;
-    for b in id.bytes().chain(create.to_le_bytes()) {
-        h ^= u128::from(b);
-        h = h.wrapping_mul(0x0000000001000000000000000000013b);
-    }
-    let x = format!("{h:032x}");
-    format!(
-        "{}-{}-{}-{}-{}",
-        &x[..8],
-        &x[8..12],
-        &x[12..16],
-        &x[16..20],
-        &x[20..]
-    )
+    let name = [id.as_bytes(), &create.to_le_bytes()].concat();
+    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, &name).to_string()
 }

@@ -132,3 +132,36 @@ pub fn manifest_dependencies(manifest_dir: &Path) -> Vec<(String, bool)> {
     }
     deps
 }
+
+/// Every package `package` builds with on this machine (normal dependencies, this
+/// platform, the features the workspace turns on), from `cargo tree`: unlike the lock
+/// file, it leaves out what only another platform (wasm) or an unused feature would bring.
+pub fn built_with(manifest_dir: &Path, package: &str) -> BTreeSet<String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = std::process::Command::new(cargo)
+        .current_dir(manifest_dir)
+        .args([
+            "tree",
+            "--offline",
+            "-e",
+            "normal",
+            "--prefix",
+            "none",
+            "-p",
+            package,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "cargo tree failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split(' ').next())
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
