@@ -16,6 +16,7 @@ mod options;
 pub mod plan;
 mod reconfig;
 pub mod reply;
+pub mod sasl;
 #[cfg(feature = "tls")]
 pub mod tls;
 

@@ -53,6 +53,9 @@ pub struct ClientOptions {
     pub follow_config: bool,
     /// The SASL login every connection runs, if any.
     pub sasl: Option<zk_proto::sasl::SaslLogin>,
+    /// DIGEST-MD5 credentials (user, password, digest URI), made into a login when the
+    /// session is built, with the secret its nonces come from.
+    pub sasl_digest: Option<(String, String, String)>,
     /// Speak TLS to every server; `None` for plain TCP.
     #[cfg(feature = "tls")]
     pub tls: Option<crate::tls::TlsOptions>,
@@ -186,13 +189,25 @@ macro_rules! client_option_setters {
         /// server accepted the login; a refused login ends the session with an auth failure,
         /// never retried. The session's identity becomes `sasl:<user>`.
         pub fn sasl_digest(mut self, user: &str, password: &str) -> Self {
-            self.options.sasl = Some($crate::__proto::sasl::SaslLogin::digest_md5(user, password));
+            let uri = $crate::sasl::ZOOKEEPER_DIGEST_URI.to_string();
+            self.options.sasl_digest = Some((user.to_string(), password.to_string(), uri));
+            self.options.sasl = None;
+            self
+        }
+
+        /// The digest URI of the `sasl_digest` login (`<protocol>/<server name>`, for a
+        /// server started with other `zookeeper.sasl.server.*` names).
+        pub fn sasl_digest_uri(mut self, uri: &str) -> Self {
+            if let Some((_, _, u)) = &mut self.options.sasl_digest {
+                *u = uri.to_string();
+            }
             self
         }
 
         /// Logs in by SASL with `login` on every connection (see `sasl_digest`).
         pub fn sasl(mut self, login: $crate::__proto::sasl::SaslLogin) -> Self {
             self.options.sasl = Some(login);
+            self.options.sasl_digest = None;
             self
         }
 
@@ -231,6 +246,7 @@ impl ClientOptions {
             slow_request: None,
             follow_config: false,
             sasl: None,
+            sasl_digest: None,
             #[cfg(feature = "tls")]
             tls: None,
         }
@@ -241,8 +257,9 @@ impl ClientOptions {
         self.connect_timeout.unwrap_or(self.session_timeout)
     }
 
-    /// The session configuration, with `random_seed` when no seed was set.
-    pub fn config(&self, random_seed: u64) -> Result<Config> {
+    /// The session configuration, with `random_seed` when no seed was set, and `secret`
+    /// (from the operating system, never a seed) for login nonces.
+    pub fn config(&self, random_seed: u64, secret: u128) -> Result<Config> {
         let mut connect = self.hosts.clone();
         if let Some(chroot) = &self.chroot {
             // Nested under a chroot already in the connect string, if any.
@@ -268,12 +285,21 @@ impl ClientOptions {
         if let Some(login) = &self.sasl {
             config = config.with_sasl(login.clone());
         }
+        if let Some((user, password, uri)) = &self.sasl_digest {
+            let login = crate::sasl::DigestMd5Login::new(user, password, uri, secret);
+            config = config.with_sasl(login.login());
+        }
         Ok(config)
     }
 
     /// A new session with the credentials already added.
-    pub fn session(&self, now: std::time::Instant, random_seed: u64) -> Result<Session> {
-        let mut session = Session::new(self.config(random_seed)?, now);
+    pub fn session(
+        &self,
+        now: std::time::Instant,
+        random_seed: u64,
+        secret: u128,
+    ) -> Result<Session> {
+        let mut session = Session::new(self.config(random_seed, secret)?, now);
         for (scheme, creds) in &self.auth {
             session.add_auth(now, scheme, creds.clone())?;
         }

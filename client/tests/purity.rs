@@ -18,7 +18,7 @@ use purity_support::{
 #[path = "../../proto/tests/purity_support/mod.rs"]
 mod purity_support;
 
-const ALLOWED: &[&str] = &["zk-proto", "bytes"];
+const ALLOWED: &[&str] = &["zk-proto", "bytes", "md-5"];
 /// Allowed only as optional dependencies behind a feature.
 const OPTIONAL: &[&str] = &["rustls", "jiff"];
 

@@ -255,7 +255,8 @@ impl ClientBuilder {
             Some(seed) => seed,
             None => crate::entropy::random_u64()?,
         };
-        let session = self.options.session(Instant::now(), seed)?;
+        let secret = crate::entropy::random_u128()?;
+        let session = self.options.session(Instant::now(), seed, secret)?;
         let reactor = Reactor::get()?;
         let key = reactor.next_key.fetch_add(1, Ordering::Relaxed);
         let snapshot = Arc::new(Mutex::new(Snapshot::of(&session, None)));

@@ -53,7 +53,9 @@ impl ClientBuilder {
             None => crate::entropy::random_u64()?,
         };
         let now = tokio::time::Instant::now().into_std();
-        let session = self.options.session(now, seed)?;
+        let session = self
+            .options
+            .session(now, seed, crate::entropy::random_u128()?)?;
         #[cfg(feature = "tls")]
         let tls = self.options.tls.clone().map(std::sync::Arc::new);
         #[cfg(not(feature = "tls"))]

@@ -2,18 +2,30 @@
 //! server: nothing else is sent before it is done, it runs again after a reconnect, and a
 //! refused login or a server that cannot prove the password ends the session for good.
 
+#[path = "../../proto/tests/sim/mod.rs"]
 mod sim;
 
 use bytes::Bytes;
+use md5::{Digest, Md5};
 use sim::{Sent, Sim};
+use zk_client::sasl::DigestMd5Login;
 use zk_proto::ErrorCode;
 use zk_proto::consts::OpCode;
 use zk_proto::records::*;
-use zk_proto::sasl::{SaslLogin, md5};
+use zk_proto::sasl::SaslLogin;
 use zk_proto::session::{Action, AppState, Disconnect, Error, Event, SessionState};
 
 const SID: i64 = 0x5a5a;
 const NONCE: &str = "OA6MG9tEQGm2hh";
+
+fn md5(data: &[u8]) -> [u8; 16] {
+    Md5::digest(data).into()
+}
+
+/// DIGEST-MD5 as `user` with `password`, nonces from a fixed secret.
+fn digest_login(user: &str, password: &str) -> SaslLogin {
+    DigestMd5Login::new(user, password, zk_client::sasl::ZOOKEEPER_DIGEST_URI, 7).login()
+}
 
 fn hex(d: [u8; 16]) -> String {
     d.iter().map(|b| format!("{b:02x}")).collect()
@@ -111,7 +123,7 @@ fn log_in(sim: &mut Sim, password: &str) {
 
 #[test]
 fn the_login_runs_first_on_every_connection_and_holds_everything_else() {
-    let config = Sim::config("a:1,b:2").with_sasl(SaslLogin::digest_md5("alice", "secret"));
+    let config = Sim::config("a:1,b:2").with_sasl(digest_login("alice", "secret"));
     let mut sim = Sim::new(config);
     sim.take_actions();
     let auth = sim.s.add_auth(sim.now, "digest", &b"u:p"[..]).unwrap();
@@ -155,7 +167,7 @@ fn the_login_runs_first_on_every_connection_and_holds_everything_else() {
 
 #[test]
 fn a_refused_login_ends_the_session_with_the_reason_and_is_never_retried() {
-    let config = Sim::config("a:1,b:2").with_sasl(SaslLogin::digest_md5("alice", "wrong"));
+    let config = Sim::config("a:1,b:2").with_sasl(digest_login("alice", "wrong"));
     let mut sim = Sim::new(config);
     sim.take_actions();
     let waiting = sim.submit(get("/x"));
@@ -201,7 +213,7 @@ fn a_refused_login_ends_the_session_with_the_reason_and_is_never_retried() {
 
 #[test]
 fn a_server_that_cannot_prove_the_password_is_not_trusted() {
-    let config = Sim::config("a:1").with_sasl(SaslLogin::digest_md5("alice", "secret"));
+    let config = Sim::config("a:1").with_sasl(digest_login("alice", "secret"));
     let mut sim = Sim::new(config);
     sim.take_actions();
     sim.establish(SID, 6000, false);
@@ -230,7 +242,7 @@ fn a_server_that_cannot_prove_the_password_is_not_trusted() {
 
 #[test]
 fn close_during_the_login_waits_for_it_then_closes_the_session() {
-    let config = Sim::config("a:1").with_sasl(SaslLogin::digest_md5("alice", "secret"));
+    let config = Sim::config("a:1").with_sasl(digest_login("alice", "secret"));
     let mut sim = Sim::new(config);
     sim.take_actions();
     sim.establish(SID, 6000, false);
@@ -272,7 +284,7 @@ fn the_session_refuses_sasl_tokens_from_the_application() {
 /// only after that login.
 #[test]
 fn a_lost_login_reply_moves_to_the_next_server_and_logs_in_again() {
-    let config = Sim::config("a:1,b:2").with_sasl(SaslLogin::digest_md5("alice", "secret"));
+    let config = Sim::config("a:1,b:2").with_sasl(digest_login("alice", "secret"));
     let mut sim = Sim::new(config);
     assert!(matches!(
         sim.take_actions()[..],
@@ -329,4 +341,43 @@ fn a_lost_login_reply_moves_to_the_next_server_and_logs_in_again() {
             .iter()
             .any(|(id, r)| *id == early && r.is_ok())
     );
+}
+
+/// The client nonce of the response a fresh session with `seed` and `login` sends.
+fn first_cnonce(seed: u64, login: SaslLogin) -> String {
+    let mut sim = Sim::new(Sim::config("a:1").with_seed(seed).with_sasl(login));
+    sim.take_actions();
+    sim.establish(SID, 6000, false);
+    let (xid, _) = only_sasl(&sim.sent());
+    sasl_reply(&mut sim, xid, challenge());
+    let (_, response) = only_sasl(&sim.sent());
+    field(std::str::from_utf8(&response).unwrap(), "cnonce")
+}
+
+#[test]
+fn client_nonces_come_from_the_secret_not_from_the_sessions_seed() {
+    let login = |secret| DigestMd5Login::new("alice", "secret", "zookeeper/zk-sasl-md5", secret);
+    // The same seed, as a user who sets one for reproducible host shuffling would have.
+    let a = first_cnonce(42, login(1).login());
+    let b = first_cnonce(42, login(2).login());
+    assert_ne!(a, b, "the seed alone decides nothing");
+    // And each connection of one login gets a fresh one.
+    let shared = login(3).login();
+    assert_ne!(first_cnonce(42, shared.clone()), first_cnonce(42, shared));
+}
+
+#[test]
+fn a_login_in_progress_never_prints_its_password() {
+    let password = "hunter2-do-not-print";
+    let mut sim = Sim::new(Sim::config("a:1").with_sasl(digest_login("alice", password)));
+    sim.take_actions();
+    sim.establish(SID, 6000, false);
+    let (xid, _) = only_sasl(&sim.sent());
+    sasl_reply(&mut sim, xid, challenge());
+    // Mid-exchange: the session holds the running exchange and the login.
+    let printed = format!("{:?} {:?}", sim.s, digest_login("alice", password));
+    assert!(printed.contains("alice"), "{printed}");
+    assert!(!printed.contains(password), "{printed}");
+    let exchange = zk_client::sasl::DigestMd5::new("alice", password, "x/y", "n");
+    assert!(!format!("{exchange:?}").contains(password));
 }
