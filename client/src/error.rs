@@ -162,16 +162,11 @@ impl Error {
         }
     }
 
-    /// Worth retrying: the connection dropped or no server was reachable in time.
+    /// Worth retrying: what the session's rule says ([`session::Error::is_retryable`]),
+    /// and the client's own timeouts (connecting, waiting for an answer).
     pub fn is_retryable(&self) -> bool {
-        matches!(
-            self,
-            Error::ConnectionLoss
-                | Error::Timeout(_)
-                | Error::ConnectTimeout { .. }
-                | Error::CallTimeout(_)
-                | Error::Server(ErrorCode::ConnectionLoss | ErrorCode::OperationTimeout)
-        )
+        matches!(self, Error::ConnectTimeout { .. } | Error::CallTimeout(_))
+            || self.to_session().is_some_and(|e| e.is_retryable())
     }
 
     /// Shorthand for `code() == Some(code)`.

@@ -29,7 +29,7 @@ use zk_proto::records::*;
 use zk_proto::session::{AppState, Error as SessionError, WatchedEvent};
 
 use crate::io::{Io, again, create, delete, exists, list};
-use crate::lock::{Flavor, retryable, uuid_of};
+use crate::lock::{Flavor, uuid_of};
 use crate::{Recipe, Tag};
 
 /// The child of a double barrier's node that says enough participants entered.
@@ -208,7 +208,7 @@ impl Barrier {
                 self.finish(Outcome::Removed { existed })
             }
             Err(e) if again(&e) => {
-                self.maybe_removed |= retryable(&e);
+                self.maybe_removed |= e.is_retryable();
                 self.current = Some(self.q.submit(Step::Delete, delete(&self.path, -1)));
             }
             Err(e) => self.finish(Outcome::Failed(e)),
@@ -667,7 +667,7 @@ impl DoubleBarrier {
                     return;
                 }
             }
-            Err(e) if retryable(&e) => {}
+            Err(e) if e.is_retryable() => {}
             // Others are still inside (or the path is gone): `ready` is theirs.
             _ => self.tidy = false,
         }
@@ -676,7 +676,7 @@ impl DoubleBarrier {
 
     fn on_tidy_ready(&mut self, reply: Result<Response, SessionError>) {
         match reply {
-            Err(e) if retryable(&e) => {}
+            Err(e) if e.is_retryable() => {}
             _ => self.tidy = false,
         }
         self.settle();

@@ -23,7 +23,6 @@ use zk_proto::consts::CreateMode;
 use zk_proto::records::*;
 use zk_proto::session::Error as SessionError;
 
-use crate::lock::retryable;
 use crate::{Recipe, Tag};
 
 /// How the value is written in the node.
@@ -232,7 +231,7 @@ impl Counter {
                 Some(i) if i > 0 => self.create(i),
                 _ => self.finish(Outcome::Failed(SessionError::Server(ErrorCode::NoNode))),
             },
-            Err(e) if retryable(&e) || e == SessionError::SessionExpired => self.create(len),
+            Err(e) if e.is_retryable() || e == SessionError::SessionExpired => self.create(len),
             Err(e) => self.finish(Outcome::Failed(e)),
         }
     }
@@ -253,7 +252,7 @@ impl Counter {
                 "unexpected reply to getData",
             ))),
             Err(SessionError::Server(ErrorCode::NoNode)) => self.create(self.path.len()),
-            Err(e) if retryable(&e) || e == SessionError::SessionExpired => {
+            Err(e) if e.is_retryable() || e == SessionError::SessionExpired => {
                 self.read(Step::Reading)
             }
             Err(e) => self.finish(Outcome::Failed(e)),
@@ -276,7 +275,7 @@ impl Counter {
             // Maybe written: look.
             Err(SessionError::ConnectionLoss) => self.read(Step::Checking { version }),
             // Never sent.
-            Err(e) if retryable(&e) || e == SessionError::SessionExpired => {
+            Err(e) if e.is_retryable() || e == SessionError::SessionExpired => {
                 self.read(Step::Reading)
             }
             Err(e) => self.finish(Outcome::Failed(e)),
@@ -295,7 +294,7 @@ impl Counter {
                     self.finish(Outcome::InDoubt);
                 }
             }
-            Err(e) if retryable(&e) || e == SessionError::SessionExpired => {
+            Err(e) if e.is_retryable() || e == SessionError::SessionExpired => {
                 self.read(Step::Checking { version })
             }
             Err(SessionError::Server(ErrorCode::NoNode)) => self.finish(Outcome::InDoubt),

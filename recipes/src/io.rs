@@ -8,7 +8,6 @@ use zk_proto::consts::CreateMode;
 use zk_proto::records::*;
 use zk_proto::session::Error as SessionError;
 
-use crate::lock::retryable;
 use crate::{Output, Tag};
 
 /// A machine's requests in flight, by tag, with what each was for, and its outputs.
@@ -55,7 +54,7 @@ impl<P, O> Io<P, O> {
 
 /// Errors after which the request is simply sent again, on whatever session there is.
 pub(crate) fn again(e: &SessionError) -> bool {
-    retryable(e) || *e == SessionError::SessionExpired
+    e.is_retryable() || *e == SessionError::SessionExpired
 }
 
 /// The parent of an absolute path, `None` for a child of the root.

@@ -697,7 +697,7 @@ impl Lock {
                     None => self.fail(SessionError::Server(ErrorCode::NoNode)),
                 }
             }
-            Err(e) if retryable(&e) => self.make_dir_at(path),
+            Err(e) if e.is_retryable() => self.make_dir_at(path),
             Err(SessionError::SessionExpired) => self.start_over(),
             Err(SessionError::Server(ErrorCode::NoNode)) => self.clean_up(),
             Err(e) => self.fail(e),
@@ -741,7 +741,7 @@ impl Lock {
                 "unexpected reply to getChildren",
             )),
             Err(SessionError::Server(ErrorCode::NoNode)) => self.start_over(),
-            Err(e) if retryable(&e) => self.find(),
+            Err(e) if e.is_retryable() => self.find(),
             Err(SessionError::SessionExpired) => self.start_over(),
             Err(e) => self.fail(e),
         }
@@ -766,7 +766,7 @@ impl Lock {
                 "unexpected reply to getChildren",
             )),
             Err(SessionError::Server(ErrorCode::NoNode)) => self.start_over(),
-            Err(e) if retryable(&e) => self.list(),
+            Err(e) if e.is_retryable() => self.list(),
             Err(SessionError::SessionExpired) => self.start_over(),
             Err(e) => self.fail(e),
         }
@@ -820,7 +820,7 @@ impl Lock {
                 self.watching = None;
                 self.list();
             }
-            Err(e) if retryable(&e) => {
+            Err(e) if e.is_retryable() => {
                 self.watching = None;
                 self.list();
             }
@@ -834,7 +834,7 @@ impl Lock {
             Ok(_) | Err(SessionError::Server(ErrorCode::NoNode)) => {}
             // In doubt: the delete may not have happened, the node may outlive the session
             // the client gave up on. Again, on the session there is now.
-            Err(e) if retryable(&e) || e == SessionError::SessionExpired => {
+            Err(e) if e.is_retryable() || e == SessionError::SessionExpired => {
                 return self.discard(node);
             }
             // The session is over (closed, refused): nothing can be sent any more.
@@ -952,17 +952,6 @@ impl Recipe for Lock {
 /// name that is not a lock node's.
 pub fn order_of(name: &str) -> Option<i64> {
     MARKERS.iter().find_map(|m| sequence_of(name, m))
-}
-
-/// Errors after which the same request may simply be sent again.
-pub(crate) fn retryable(e: &SessionError) -> bool {
-    matches!(
-        e,
-        SessionError::ConnectionLoss | SessionError::Timeout(_) | SessionError::QueueFull(_)
-    ) || matches!(
-        e,
-        SessionError::Server(ErrorCode::ConnectionLoss | ErrorCode::OperationTimeout)
-    )
 }
 
 /// A UUID name (`8-4-4-4-12` hex digits, as Curator's protected names carry) for the

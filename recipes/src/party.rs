@@ -19,7 +19,7 @@ use zk_proto::consts::CreateMode;
 use zk_proto::records::*;
 use zk_proto::session::{AppState, Error as SessionError};
 
-use crate::lock::{self, Outcome, retryable, uuid_of};
+use crate::lock::{self, Outcome, uuid_of};
 use crate::{Recipe, Tag};
 
 /// The marker of a Kazoo `Party` member's node name.
@@ -226,7 +226,7 @@ impl Party {
                 self.settle();
             }
             // In doubt, or never sent: the name is ours alone, so simply send it again.
-            Err(e) if retryable(&e) || e == SessionError::SessionExpired => {
+            Err(e) if e.is_retryable() || e == SessionError::SessionExpired => {
                 if self.phase == Phase::Joining {
                     self.create();
                 } else {
@@ -258,7 +258,7 @@ impl Party {
                 Some(i) if i > 0 => self.make_dir(i),
                 _ => self.fail(SessionError::Server(ErrorCode::NoNode)),
             },
-            Err(e) if retryable(&e) || e == SessionError::SessionExpired => self.make_dir(len),
+            Err(e) if e.is_retryable() || e == SessionError::SessionExpired => self.make_dir(len),
             Err(e) => self.fail(e),
         }
     }
@@ -266,7 +266,7 @@ impl Party {
     fn deleted(&mut self, reply: Result<Response, SessionError>) {
         match reply {
             Ok(_) | Err(SessionError::Server(ErrorCode::NoNode)) => self.maybe_there = false,
-            Err(e) if retryable(&e) || e == SessionError::SessionExpired => {}
+            Err(e) if e.is_retryable() || e == SessionError::SessionExpired => {}
             Err(e) => {
                 self.maybe_there = false;
                 self.emit(Outcome::Failed(e));

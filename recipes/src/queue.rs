@@ -33,7 +33,7 @@ use zk_proto::records::*;
 use zk_proto::session::{AppState, Error as SessionError, WatchedEvent};
 
 use crate::io::{Io, again, list, parent_of, read};
-use crate::lock::{retryable, uuid_of};
+use crate::lock::uuid_of;
 use crate::{Recipe, Tag};
 
 /// The prefix of an item's node name.
@@ -353,7 +353,7 @@ impl Queue {
                 let step = Step::Take {
                     name,
                     version,
-                    retried: retried || retryable(&e),
+                    retried: retried || e.is_retryable(),
                 };
                 self.send(step, request);
             }

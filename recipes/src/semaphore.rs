@@ -28,7 +28,7 @@ use zk_proto::consts::CreateMode;
 use zk_proto::records::*;
 use zk_proto::session::{AppState, Error as SessionError, WatchedEvent};
 
-use crate::lock::{self, Flavor, retryable, uuid_of};
+use crate::lock::{self, Flavor, uuid_of};
 use crate::{Recipe, Tag};
 
 /// What happened to the lease, for the application.
@@ -368,7 +368,7 @@ impl Semaphore {
         match reply {
             Ok(_) => self.list(),
             Err(SessionError::Server(ErrorCode::NodeExists)) => self.read_max(),
-            Err(e) if retryable(&e) => self.make_path(),
+            Err(e) if e.is_retryable() => self.make_path(),
             Err(e) => self.in_doubt(now, e),
         }
     }
@@ -394,7 +394,7 @@ impl Semaphore {
                 SessionError::InvalidRequest("unexpected reply to getData"),
             ),
             Err(SessionError::Server(ErrorCode::NoNode)) => self.make_path(),
-            Err(e) if retryable(&e) => self.read_max(),
+            Err(e) if e.is_retryable() => self.read_max(),
             Err(e) => self.in_doubt(now, e),
         }
     }
@@ -402,7 +402,7 @@ impl Semaphore {
     fn made_leases(&mut self, now: Instant, reply: Result<Response, SessionError>) {
         match reply {
             Ok(_) | Err(SessionError::Server(ErrorCode::NodeExists)) => self.create(),
-            Err(e) if retryable(&e) => self.make_leases(),
+            Err(e) if e.is_retryable() => self.make_leases(),
             Err(e) => self.in_doubt(now, e),
         }
     }
@@ -444,7 +444,7 @@ impl Semaphore {
                 _ => self.make_leases(),
             },
             Err(SessionError::ConnectionLoss) => self.find(),
-            Err(e) if retryable(&e) => self.create(),
+            Err(e) if e.is_retryable() => self.create(),
             Err(e) => self.in_doubt(now, e),
         }
     }
@@ -467,7 +467,7 @@ impl Semaphore {
                 }
             }
             Ok(_) => self.fail(now, SessionError::InvalidRequest("unexpected reply")),
-            Err(e) if retryable(&e) => self.find(),
+            Err(e) if e.is_retryable() => self.find(),
             Err(SessionError::Server(ErrorCode::NoNode)) if self.phase == Phase::Releasing => {
                 self.settle()
             }
@@ -518,7 +518,7 @@ impl Semaphore {
                 self.watching = None;
                 self.start_leasing();
             }
-            Err(e) if retryable(&e) => self.list(),
+            Err(e) if e.is_retryable() => self.list(),
             Err(e) => self.in_doubt(now, e),
         }
     }
@@ -526,7 +526,7 @@ impl Semaphore {
     fn deleted(&mut self, node: String, reply: Result<Response, SessionError>) {
         match reply {
             Ok(_) | Err(SessionError::Server(ErrorCode::NoNode)) => {}
-            Err(e) if retryable(&e) || e == SessionError::SessionExpired => {
+            Err(e) if e.is_retryable() || e == SessionError::SessionExpired => {
                 return self.discard(node);
             }
             Err(e) => self.emit(Outcome::Failed(e)),

@@ -21,7 +21,6 @@ use zk_proto::consts::EventType;
 use zk_proto::records::*;
 use zk_proto::session::{Error as SessionError, WatchedEvent};
 
-use crate::lock::retryable;
 use crate::{Recipe, Tag};
 
 /// What of the node is followed.
@@ -166,7 +165,7 @@ impl NodeWatch {
             Err(SessionError::Server(ErrorCode::NoNode)) => self.wait_for_creation(),
             // The watch may not be set: read again (the session holds the request until it
             // is connected).
-            Err(e) if retryable(&e) || e == SessionError::SessionExpired => self.read(),
+            Err(e) if e.is_retryable() || e == SessionError::SessionExpired => self.read(),
             Err(e) => self.fail(e),
         }
     }
@@ -180,7 +179,7 @@ impl NodeWatch {
                 let absent = self.absent();
                 self.report(absent);
             }
-            Err(e) if retryable(&e) || e == SessionError::SessionExpired => self.read(),
+            Err(e) if e.is_retryable() || e == SessionError::SessionExpired => self.read(),
             Err(e) => self.fail(e),
         }
     }

@@ -72,12 +72,16 @@ impl Error {
         }
     }
 
-    /// Worth retrying on the same session: the connection dropped or no server was reachable.
+    /// Worth sending again, unchanged, once time has passed or the connection changed:
+    /// the connection dropped, no server was reachable in time, or the session's queue was
+    /// full. Nothing about the request itself was wrong. The one rule every retry follows
+    /// (the client's policy, the recipe machines).
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
             Error::ConnectionLoss
                 | Error::Timeout(_)
+                | Error::QueueFull(_)
                 | Error::Server(ErrorCode::ConnectionLoss | ErrorCode::OperationTimeout)
         )
     }

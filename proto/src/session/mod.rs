@@ -535,17 +535,18 @@ impl Session {
 
     /// The earliest moment [`Session::handle_timeout`] has something to do.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let mut earliest: Option<Instant> = None;
-        let mut at = |t: Instant| {
-            earliest = Some(earliest.map_or(t, |e| e.min(t)));
-        };
+        self.timers().into_iter().flatten().min()
+    }
+
+    /// Every deadline of the session, by what it is for: the one place that knows them,
+    /// for [`Session::poll_timeout`] and [`Session::handle_timeout`] alike.
+    fn timers(&self) -> [Option<Instant>; Timer::COUNT] {
+        let mut t = [None; Timer::COUNT];
         match self.conn {
-            Conn::Idle { retry_at } => {
-                if let Some(t) = retry_at {
-                    at(t);
-                }
+            Conn::Idle { retry_at } => t[Timer::Reconnect as usize] = retry_at,
+            Conn::Opening { deadline, .. } | Conn::Handshake { deadline, .. } => {
+                t[Timer::Connect as usize] = Some(deadline);
             }
-            Conn::Opening { deadline, .. } | Conn::Handshake { deadline, .. } => at(deadline),
             Conn::Open {
                 last_recv,
                 last_send,
@@ -553,34 +554,33 @@ impl Session {
                 waiting_since,
                 ..
             } => {
-                at(last_recv + self.read_timeout());
+                t[Timer::Read as usize] = Some(last_recv + self.read_timeout());
+                t[Timer::Unresponsive as usize] =
+                    waiting_since.map(|w| last_recv.max(w) + self.unresponsive_after());
+                // No ping while a SASL login runs: a server that requires the login
+                // (`zookeeper.sessionRequireClientSASLAuth`) answers anything else before
+                // it with SESSIONCLOSEDREQUIRESASLAUTH and closes the session, and the
+                // reference client holds its pings too. The unanswered token is watched
+                // like a request.
                 if self.link.sasl.is_none() {
-                    at(last_send + self.ping_interval(ping_jitter));
-                }
-                if let Some(w) = waiting_since {
-                    at(last_recv.max(w) + self.unresponsive_after());
+                    t[Timer::Ping as usize] = Some(last_send + self.ping_interval(ping_jitter));
                 }
             }
         }
-        if let Some(q) = self.queued.front() {
-            at(q.deadline);
-        }
-        if let Some(t) = self.expiry_deadline() {
-            at(t);
-        }
-        if let Some(t) = self.closing {
-            at(t);
-        }
-        if let Some((_, t)) = self.moving {
-            at(t);
-        }
-        if let Some(p) = self.probing {
-            match p.in_flight {
-                Some((_, deadline)) => at(deadline),
-                None => at(p.next_at),
-            }
-        }
-        earliest
+        t[Timer::Queued as usize] = self.queued.front().map(|q| q.deadline);
+        t[Timer::Expiry as usize] = self.expiry_deadline();
+        t[Timer::Close as usize] = self.closing;
+        t[Timer::Move as usize] = self.moving.map(|(_, at)| at);
+        t[Timer::Probe as usize] = self.probing.map(|p| match p.in_flight {
+            Some((_, deadline)) => deadline,
+            None => p.next_at,
+        });
+        t
+    }
+
+    /// Whether `timer` is due at `now`.
+    fn due(&self, timer: Timer, now: Instant) -> bool {
+        self.timers()[timer as usize].is_some_and(|t| now >= t)
     }
 
     /// A tenth of the session timeout (at most 10 s): an idle connection keeps a ping in
@@ -717,72 +717,48 @@ impl Session {
     /// Time passed: pings, read and connect timeouts, reconnect backoff, request deadlines,
     /// client-side expiry, read-only probing.
     pub fn handle_timeout(&mut self, now: Instant) {
-        if let Some(t) = self.closing
-            && now >= t
-        {
+        // In this order: each step may change what the later ones see.
+        if self.due(Timer::Close, now) {
             self.finish_close(now);
             return;
         }
-        if let Some(t) = self.expiry_deadline()
-            && now >= t
-        {
+        if self.due(Timer::Expiry, now) {
             self.expire(now, None);
             return;
         }
-        if self.moving.is_some_and(|(_, t)| now >= t) {
+        if self.due(Timer::Move, now) {
             self.move_now(now);
         }
-        while self.queued.front().is_some_and(|q| now >= q.deadline) {
+        while self.due(Timer::Queued, now) {
             if let Some(q) = self.queued.pop_front() {
                 let waited = self.request_timeout();
                 self.complete(q.id, Err(Error::Timeout(waited)));
             }
         }
-        match self.conn {
-            Conn::Idle { retry_at: Some(t) } if now >= t => self.connect_next(now),
-            Conn::Opening { deadline, .. } | Conn::Handshake { deadline, .. }
-                if now >= deadline =>
-            {
-                let t = self.connect_timeout();
-                self.lose_connection(now, Disconnect::ConnectTimeout(t), true);
+        if self.due(Timer::Reconnect, now) {
+            self.connect_next(now);
+        } else if self.due(Timer::Connect, now) {
+            let t = self.connect_timeout();
+            self.lose_connection(now, Disconnect::ConnectTimeout(t), true);
+        } else if self.due(Timer::Read, now) {
+            let t = self.read_timeout();
+            self.lose_connection(now, Disconnect::ReadTimeout(t), true);
+        } else if self.due(Timer::Unresponsive, now) {
+            let patience = self.unresponsive_after();
+            self.lose_connection(now, Disconnect::Unresponsive(patience), true);
+        } else if self.due(Timer::Ping, now) {
+            Request::Ping.encode_frame(xid::PING, "", &mut self.link.out);
+            if let Conn::Open { ping_sent, .. } = &mut self.conn {
+                ping_sent.get_or_insert(now);
             }
-            Conn::Open {
-                last_recv,
-                last_send,
-                ping_jitter,
-                waiting_since,
-                ..
-            } => {
-                let patience = self.unresponsive_after();
-                if now >= last_recv + self.read_timeout() {
-                    let t = self.read_timeout();
-                    self.lose_connection(now, Disconnect::ReadTimeout(t), true);
-                } else if waiting_since.is_some_and(|w| now >= last_recv.max(w) + patience) {
-                    self.lose_connection(now, Disconnect::Unresponsive(patience), true);
-                } else if now >= last_send + self.ping_interval(ping_jitter)
-                    // No ping while a SASL login runs: a server that requires the login
-                    // (`zookeeper.sessionRequireClientSASLAuth`) answers anything else
-                    // before it with SESSIONCLOSEDREQUIRESASLAUTH and closes the session,
-                    // and the reference client holds its pings too. The unanswered token
-                    // is watched like a request.
-                    && self.link.sasl.is_none()
-                {
-                    Request::Ping.encode_frame(xid::PING, "", &mut self.link.out);
-                    if let Conn::Open { ping_sent, .. } = &mut self.conn {
-                        ping_sent.get_or_insert(now);
-                    }
-                    self.sent(now);
-                }
-            }
-            _ => {}
+            self.sent(now);
         }
-        if let Some(p) = self.probing {
+        if self.due(Timer::Probe, now)
+            && let Some(p) = self.probing
+        {
             match p.in_flight {
-                Some((host, deadline)) if now >= deadline => {
-                    self.handle_probe_result(now, host, ProbeResult::Unreachable);
-                }
-                None if now >= p.next_at => self.start_probe(now),
-                _ => {}
+                Some((host, _)) => self.handle_probe_result(now, host, ProbeResult::Unreachable),
+                None => self.start_probe(now),
             }
         }
     }
@@ -1915,4 +1891,33 @@ fn validate(request: &Request) -> Result<(), Error> {
             None => Ok(()),
         },
     }
+}
+
+/// What a deadline of the session is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Timer {
+    /// A close gives up waiting for the server's answer.
+    Close,
+    /// The session would have expired on the server by now.
+    Expiry,
+    /// A planned move to another server (after the host list changed).
+    Move,
+    /// The oldest request waiting for a connection gives up.
+    Queued,
+    /// The next connection attempt.
+    Reconnect,
+    /// A connection or handshake in progress gives up.
+    Connect,
+    /// The open connection has been silent too long.
+    Read,
+    /// A request or ping went unanswered too long.
+    Unresponsive,
+    /// The idle connection sends a ping.
+    Ping,
+    /// The read-only probe's next step.
+    Probe,
+}
+
+impl Timer {
+    const COUNT: usize = 10;
 }
