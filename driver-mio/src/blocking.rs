@@ -77,7 +77,6 @@ pub(crate) enum Cmd {
         credentials: Bytes,
         reply: ReplyTo,
     },
-    Release(RequestId),
     Subscribe(Sender<StateEvent>),
     Listen(Listener),
     Diagnose(Sender<Error>, Duration),
@@ -131,6 +130,22 @@ struct Shared {
 impl Shared {
     fn send(&self, cmd: Cmd) -> bool {
         self.reactor.send(self.key, IoOp::Cmd(cmd))
+    }
+
+    /// Releases watch `id` now, on the caller's thread, under the session's lock: the
+    /// release is then ahead of whatever this thread asks next. Sent to the IO thread it
+    /// could reach the session after a later request of this thread (written directly),
+    /// and its `removeWatches` would remove that request's new watch on the same path.
+    fn release(&self, id: RequestId) {
+        let mut s = lock(&self.cell);
+        if s.ended {
+            return;
+        }
+        let now = s.tick(Instant::now());
+        s.release(now, id);
+        drop(s);
+        // The IO thread writes the removal, unless a caller's direct write takes it first.
+        self.send(Cmd::Poke);
     }
 }
 
@@ -342,7 +357,7 @@ impl OneshotWatcher {
 impl Drop for OneshotWatcher {
     fn drop(&mut self) {
         if !self.done {
-            self.shared.send(Cmd::Release(self.id));
+            self.shared.release(self.id);
         }
     }
 }
@@ -399,7 +414,7 @@ impl Iterator for PersistentWatcher {
 impl Drop for PersistentWatcher {
     fn drop(&mut self) {
         if self.rx.is_some() {
-            self.shared.send(Cmd::Release(self.id));
+            self.shared.release(self.id);
         }
     }
 }
@@ -419,7 +434,7 @@ impl std::fmt::Debug for WatchHandle {
 
 impl Drop for WatchHandle {
     fn drop(&mut self) {
-        self.shared.send(Cmd::Release(self.id));
+        self.shared.release(self.id);
     }
 }
 
@@ -1225,6 +1240,14 @@ impl SessionLoop {
         debug!(key = self.key, "session ends");
     }
 
+    /// Lets watch `id` go: its sink here, and on the server.
+    fn release(&mut self, now: Instant, id: RequestId) {
+        if let Some(Sink::Registered) = self.router.release(id) {
+            self.handles.callback(CallbackJob::Forget(id));
+        }
+        self.conn.release_watch(now, id);
+    }
+
     fn command(&mut self, now: Instant, cmd: Cmd) {
         match cmd {
             Cmd::Submit {
@@ -1246,12 +1269,6 @@ impl SessionLoop {
                     let _ = reply.send((RequestId(0), Err(e)));
                 }
             },
-            Cmd::Release(id) => {
-                if let Some(Sink::Registered) = self.router.release(id) {
-                    self.handles.callback(CallbackJob::Forget(id));
-                }
-                self.conn.release_watch(now, id);
-            }
             Cmd::Subscribe(tx) => self.handles.subscribers.push(tx),
             Cmd::UpdateHosts(hosts, tx) => {
                 let _ = tx.send(self.conn.update_hosts(now, hosts));
