@@ -19,8 +19,9 @@
 //! impl Deliver for Collect {
 //!     type Reply = &'static str;
 //!     type Watch = ();
-//!     fn reply(&mut self, to: &'static str, _: RequestId, result: zk_client::Reply) {
+//!     fn reply(&mut self, to: &'static str, _: RequestId, result: zk_client::Reply) -> bool {
 //!         self.0.push(format!("{to}: {}", result.is_ok()));
+//!         true
 //!     }
 //!     fn watch_event(&mut self, _: &mut (), _: WatchedEvent, _: bool) -> bool {
 //!         true
@@ -64,6 +65,9 @@ pub trait Hosted: Send {
     /// outcomes. False once the machine can be forgotten: its handle is gone and nothing of
     /// it is left on the server.
     fn step(&mut self, now: Instant, submit: &mut Submit<'_>) -> bool;
+    /// The watches the machine's requests left that are still set: when the machine is
+    /// forgotten, nobody can hear them any more, and the host releases them.
+    fn take_watches(&mut self) -> Vec<RequestId>;
 }
 
 /// Every machine a session hosts, in the order they came.
@@ -118,9 +122,21 @@ impl Machines {
         self.hosted.iter().filter_map(|h| h.poll_timeout()).min()
     }
 
-    /// Lets every machine take its steps, submit and report; forgets the ones that are done.
-    pub fn step(&mut self, now: Instant, submit: &mut Submit<'_>) {
-        self.hosted.retain_mut(|h| h.step(now, submit));
+    /// Lets every machine take its steps, submit and report; forgets the ones that are
+    /// done, and `release`s the watches they leave.
+    pub fn step(
+        &mut self,
+        now: Instant,
+        submit: &mut Submit<'_>,
+        release: &mut dyn FnMut(RequestId),
+    ) {
+        self.hosted.retain_mut(|h| {
+            let keep = h.step(now, submit);
+            if !keep {
+                h.take_watches().into_iter().for_each(&mut *release);
+            }
+            keep
+        });
     }
 }
 
@@ -133,6 +149,8 @@ pub trait Link {
     fn poll_event(&mut self) -> Option<Event>;
     /// Submits a request.
     fn submit(&mut self, now: Instant, request: Request) -> Result<RequestId, SessionError>;
+    /// Lets watch `id` go (on the server too, when it was the last on its path).
+    fn release_watch(&mut self, now: Instant, id: RequestId);
 }
 
 impl Link for Session {
@@ -145,6 +163,9 @@ impl Link for Session {
     fn submit(&mut self, now: Instant, request: Request) -> Result<RequestId, SessionError> {
         Session::submit(self, now, request)
     }
+    fn release_watch(&mut self, now: Instant, id: RequestId) {
+        Session::release_watch(self, now, id);
+    }
 }
 
 /// How a driver hands results to its callers, in its calling convention.
@@ -154,8 +175,9 @@ pub trait Deliver {
     /// Where a watch's events go: a channel, a callback.
     type Watch;
 
-    /// A request's outcome (`RequestId(0)` for one the session refused at once).
-    fn reply(&mut self, to: Self::Reply, id: RequestId, result: Reply);
+    /// A request's outcome (`RequestId(0)` for one the session refused at once); false
+    /// when its caller is gone (a call that timed out or was dropped).
+    fn reply(&mut self, to: Self::Reply, id: RequestId, result: Reply) -> bool;
 
     /// The server set the watch request `id` asked for: where its events go from now on
     /// (a driver may move a callback elsewhere). The sink itself by default.
@@ -286,11 +308,17 @@ impl<D: Deliver> Router<D> {
             while let Some(event) = link.poll_event() {
                 more = true;
                 if let Some(event) = self.hosted.offer(now, event, session_id) {
-                    self.dispatch(event, link.session(), out);
+                    self.dispatch(now, event, link, out);
                 }
             }
+            let mut released = Vec::new();
             self.hosted
-                .step(now, &mut |request| link.submit(now, request));
+                .step(now, &mut |request| link.submit(now, request), &mut |id| {
+                    released.push(id)
+                });
+            for id in released {
+                link.release_watch(now, id);
+            }
             if !more {
                 return any;
             }
@@ -298,28 +326,42 @@ impl<D: Deliver> Router<D> {
         }
     }
 
-    fn dispatch(&mut self, event: Event, session: &Session, out: &mut D) {
+    fn dispatch<L: Link>(&mut self, now: Instant, event: Event, link: &mut L, out: &mut D) {
         match event {
-            Event::Complete { id, result, watch } => {
-                if let Some((reply, sink)) = self.waiters.remove(&id) {
-                    if let (Some(sink), Some(kind)) = (sink, watch) {
-                        let sink = out.watch_set(id, sink);
-                        self.watchers.insert(id, (sink, kind.is_one_shot()));
+            Event::Complete { id, result, watch } => match self.waiters.remove(&id) {
+                Some((reply, sink)) => {
+                    let heard = out.reply(reply, id, result);
+                    match (sink, watch) {
+                        (Some(sink), Some(kind)) if heard => {
+                            let sink = out.watch_set(id, sink);
+                            self.watchers.insert(id, (sink, kind.is_one_shot()));
+                        }
+                        // The caller gave up before the reply (a call that timed out or
+                        // was dropped): nobody will hear the watch it set, or release it.
+                        (_, Some(_)) => link.release_watch(now, id),
+                        _ => {}
                     }
-                    out.reply(reply, id, result);
                 }
-            }
+                None if watch.is_some() => link.release_watch(now, id),
+                None => {}
+            },
             Event::Watch(ev) => {
                 let id = ev.watch;
                 let Some((sink, one_shot)) = self.watchers.get_mut(&id) else {
                     return;
                 };
                 let last = *one_shot || ev.is_final();
-                if !out.watch_event(sink, ev, last) || last {
-                    self.watchers.remove(&id);
+                let heard = out.watch_event(sink, ev, last);
+                if heard && !last {
+                    return;
+                }
+                self.watchers.remove(&id);
+                if !heard && !last {
+                    // Its listener is gone without releasing it: release it for them.
+                    link.release_watch(now, id);
                 }
             }
-            state @ (Event::State { .. } | Event::App(_)) => out.state(state, session),
+            state @ (Event::State { .. } | Event::App(_)) => out.state(state, link.session()),
         }
     }
 

@@ -1325,14 +1325,13 @@ impl Deliver for Handles {
     type Reply = Waiter;
     type Watch = Sink;
 
-    fn reply(&mut self, to: Waiter, id: RequestId, result: Reply) {
+    fn reply(&mut self, to: Waiter, id: RequestId, result: Reply) -> bool {
         match to {
-            Waiter::Channel(tx) => {
-                let _ = tx.send((id, result));
-            }
+            Waiter::Channel(tx) => tx.send((id, result)).is_ok(),
             Waiter::Parked(thread) => {
                 self.arrived.insert(id, result);
                 thread.unpark();
+                true
             }
         }
     }

@@ -1084,4 +1084,8 @@ impl zk_client::driver::Link for Connection {
     fn submit(&mut self, now: Instant, request: Request) -> Result<RequestId, Error> {
         Connection::submit(self, now, request)
     }
+
+    fn release_watch(&mut self, now: Instant, id: RequestId) {
+        Connection::release_watch(self, now, id)
+    }
 }

@@ -260,12 +260,16 @@ impl Client {
         &self,
         request: Request,
     ) -> Result<std::result::Result<Response, session::Error>> {
-        let answer = self.submit(request, None);
+        Ok(self.bounded(self.submit(request, None)).await?.1)
+    }
+
+    /// Waits for `answer` at most the call timeout, if one is set. A call that gives up
+    /// leaves nothing set: the watch a late reply brings is released.
+    async fn bounded<T>(&self, answer: impl Future<Output = T>) -> Result<T> {
         match self.call_timeout {
-            None => Ok(answer.await.1),
+            None => Ok(answer.await),
             Some(t) => tokio::time::timeout(t, answer)
                 .await
-                .map(|(_, r)| r)
                 .map_err(|_| Error::CallTimeout(t)),
         }
     }
@@ -273,13 +277,14 @@ impl Client {
     async fn call_once(
         &self,
         request: Request,
-    ) -> (
+    ) -> Result<(
         std::result::Result<Response, session::Error>,
         OneshotWatcher,
-    ) {
+    )> {
         let (tx, rx) = oneshot::channel();
-        let (id, r) = self.submit(request, Some(WatchSink::Once(Some(tx)))).await;
-        (r, OneshotWatcher::new(rx, id, self.commands.clone()))
+        let answer = self.submit(request, Some(WatchSink::Once(Some(tx))));
+        let (id, r) = self.bounded(answer).await?;
+        Ok((r, OneshotWatcher::new(rx, id, self.commands.clone())))
     }
 
     // ----- session -----
@@ -419,7 +424,7 @@ impl Client {
     /// deleted.
     pub async fn exists_watch(&self, path: &str) -> Result<(Option<Stat>, OneshotWatcher)> {
         let (op, decode) = op::exists(path, true).into_parts();
-        let (r, w) = self.call_once(op).await;
+        let (r, w) = self.call_once(op).await?;
         Ok((decode(r)?, w))
     }
 
@@ -427,7 +432,7 @@ impl Client {
     /// is deleted.
     pub async fn get_data_watch(&self, path: &str) -> Result<(Bytes, Stat, OneshotWatcher)> {
         let (op, decode) = op::get_data(path, true).into_parts();
-        let (r, w) = self.call_once(op).await;
+        let (r, w) = self.call_once(op).await?;
         let (d, s) = decode(r)?;
         Ok((d, s, w))
     }
@@ -439,7 +444,7 @@ impl Client {
         path: &str,
     ) -> Result<(Vec<String>, Stat, OneshotWatcher)> {
         let (op, decode) = op::get_children2(path, true).into_parts();
-        let (r, w) = self.call_once(op).await;
+        let (r, w) = self.call_once(op).await?;
         let (c, s) = decode(r)?;
         Ok((c, s, w))
     }
@@ -458,7 +463,8 @@ impl Client {
     pub async fn add_watch(&self, path: &str, mode: AddWatchMode) -> Result<PersistentWatcher> {
         let (tx, rx) = mpsc::unbounded_channel();
         let (request, decode) = op::add_watch(path, mode).into_parts();
-        let (id, r) = self.submit(request, Some(WatchSink::Stream(tx))).await;
+        let answer = self.submit(request, Some(WatchSink::Stream(tx)));
+        let (id, r) = self.bounded(answer).await?;
         decode(r)?;
         Ok(PersistentWatcher::new(rx, id, self.commands.clone()))
     }

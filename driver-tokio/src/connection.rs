@@ -430,8 +430,13 @@ impl Deliver for Out {
     type Reply = Reply;
     type Watch = WatchSink;
 
-    fn reply(&mut self, to: Reply, id: RequestId, result: Result<Response, session::Error>) {
-        let _ = to.send((id, result));
+    fn reply(
+        &mut self,
+        to: Reply,
+        id: RequestId,
+        result: Result<Response, session::Error>,
+    ) -> bool {
+        to.send((id, result)).is_ok()
     }
 
     fn watch_event(&mut self, sink: &mut WatchSink, event: WatchedEvent, _last: bool) -> bool {

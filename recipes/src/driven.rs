@@ -74,6 +74,12 @@ impl<R: Recipe> Driven<R> {
         self.replies.contains_key(&id)
     }
 
+    /// The watches the machine's requests left that are still set, forgotten here: the
+    /// driver releases them when the machine is done with them.
+    pub fn take_watches(&mut self) -> Vec<RequestId> {
+        self.watches.drain().map(|(id, _)| id).collect()
+    }
+
     /// Hands the machine what is its own: the completion of one of its requests, an event
     /// of one of its watches, an application-view change (`session_id` is the session's
     /// id now). Returns the event when it is not the machine's alone, for the loop's other

@@ -63,6 +63,10 @@ impl<R: Recipe + Send> Hosted for Host<R> {
         self.driven.machine().poll_timeout()
     }
 
+    fn take_watches(&mut self) -> Vec<zk_proto::session::RequestId> {
+        self.driven.take_watches()
+    }
+
     fn step(&mut self, now: Instant, submit: &mut Submit<'_>) -> bool {
         while self.steering {
             match self.steps.try_recv() {

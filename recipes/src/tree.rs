@@ -402,7 +402,7 @@ impl Recipe for TreeCache {
     }
 
     fn release(&mut self, _now: Instant) {
-        // A watch is no debt: the session forgets it with the handle's requests.
+        // Its watch is released by the host once the machine is done.
         self.phase = Phase::Done;
     }
 
