@@ -432,18 +432,33 @@ impl Lease {
     }
 
     fn on_write(&mut self, now: Instant, reply: Result<Response, SessionError>) {
-        let failed = match &reply {
-            Ok(Response::Multi(r)) => r.results.iter().any(|x| matches!(x, OpResult::Error(_))),
-            Ok(_) => false,
-            Err(_) => true,
+        // The code that failed the write: a plain one, or the failing op of the multi (the
+        // others report Ok, or RuntimeInconsistency for not having run).
+        let code = match &reply {
+            Ok(Response::Multi(r)) => r.results.iter().find_map(|x| match x {
+                OpResult::Error(c)
+                    if !matches!(c, ErrorCode::Ok | ErrorCode::RuntimeInconsistency) =>
+                {
+                    Some(*c)
+                }
+                _ => None,
+            }),
+            Ok(_) => None,
+            Err(SessionError::Server(c)) => Some(*c),
+            Err(_) => None,
         };
-        match reply {
-            _ if !failed => self.decide(now, Some(true)),
-            // Lost, or changed under us: read what is there now.
-            Ok(_) => self.send_read(),
-            Err(e) if again(&e) => self.send_read(),
-            Err(SessionError::Server(_)) => self.send_read(),
-            Err(e) => self.fail(now, e),
+        match (reply, code) {
+            (Ok(_), None) => self.decide(now, Some(true)),
+            // Changed under us (a writer that does not take the lock): read what is there.
+            (_, Some(ErrorCode::BadVersion | ErrorCode::NoNode | ErrorCode::NodeExists)) => {
+                self.send_read()
+            }
+            // Lost: read back whether it landed.
+            (Err(e), _) if again(&e) => self.send_read(),
+            // Anything else (no permission, a quota) fails the same way every time: give up
+            // and let the lock go, rather than write again for ever while holding it.
+            (_, Some(c)) => self.fail(now, SessionError::Server(c)),
+            (Err(e), None) => self.fail(now, e),
         }
     }
 
