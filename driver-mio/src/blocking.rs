@@ -597,6 +597,9 @@ impl Client {
                 };
                 s.router.wait(id, Waiter::Parked(thread::current()), watch);
                 s.conn.flush(now);
+                // What the write itself decided (a failed link, a frame too large) is
+                // answered now, not at the IO thread's next turn.
+                s.turn_here(now);
                 return self.await_parked(s, id, deadline);
             }
             (request, watch)
@@ -682,8 +685,7 @@ impl Client {
             let timer = s.conn.poll_timeout();
             if timer.is_some_and(|t| t <= now) {
                 s.conn.handle_timeout(now);
-                s.publish();
-                s.deliver(now);
+                s.turn_here(now);
                 continue;
             }
             let until = timer.unwrap_or(deadline).min(deadline).min(now + SLICE);
@@ -693,8 +695,7 @@ impl Client {
             if s.conn.generation() == generation && !s.ended {
                 let now = s.tick(Instant::now());
                 s.conn.read_direct(now);
-                s.publish();
-                s.deliver(now);
+                s.turn_here(now);
             }
         }
     }
@@ -1191,6 +1192,15 @@ impl SessionLoop {
         }
     }
 
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    /// A turn on a caller's thread: publishes the session's state, delivers its events,
+    /// and writes whatever that made the session or its machines send.
+    fn turn_here(&mut self, now: Instant) {
+        self.publish();
+        self.deliver(now);
+        self.conn.flush(now);
+    }
+
     /// When the session (and its hosted machines) next has work; writes what is queued.
     fn next_deadline(&mut self, now: Instant) -> Option<Instant> {
         let hosted = self.router.poll_timeout();
@@ -1219,8 +1229,7 @@ impl SessionLoop {
     /// owed, no caller waits.
     #[cfg(target_os = "linux")]
     fn quiet(&self) -> bool {
-        let session = self.conn.session();
-        self.router.is_quiet() && session.watches().is_empty() && !session.awaiting_replies()
+        self.router.is_quiet() && !self.conn.session().may_hear()
     }
 
     /// The session is over: everyone waiting hears it (dropped channels read as closed).

@@ -457,6 +457,21 @@ impl Session {
         !self.link.pending.is_empty()
     }
 
+    /// Whether the server may send something on the open connection that the session
+    /// wants read soon: a reply or a ping's answer it is owed, or an event of a watch (the
+    /// application's, or the session's own on the ensemble's config). A driver that reads
+    /// only on demand keeps the socket in sight while this holds.
+    pub fn may_hear(&self) -> bool {
+        let ping_out = matches!(
+            self.conn,
+            Conn::Open {
+                ping_sent: Some(_),
+                ..
+            }
+        );
+        self.awaiting_replies() || ping_out || !self.watches.is_empty() || self.config.follow_config
+    }
+
     /// Requests waiting for a connection.
     pub fn queued(&self) -> usize {
         self.queued.len()
