@@ -469,7 +469,10 @@ impl Session {
                 ..
             }
         );
-        self.awaiting_replies() || ping_out || !self.watches.is_empty() || self.config.follow_config
+        !self.link.pending.is_empty()
+            || ping_out
+            || !self.watches.is_empty()
+            || self.config.follow_config
     }
 
     /// Requests waiting for a connection.
