@@ -11,7 +11,8 @@
 //! - [`watch`]: the client's watch registry, re-registered after a reconnect.
 //! - [`path`]: node path validation with the server's rules.
 //! - [`digest`]: the digest authentication scheme.
-//! - [`sasl`]: SASL framing and the DIGEST-MD5 mechanism.
+//! - [`sasl`]: SASL framing and turn-taking; the mechanisms are other crates' (DIGEST-MD5 in
+//!   `zk-client`, GSSAPI in `zk-gssapi`).
 //! - [`retry`]: Kazoo-shaped retry policies.
 //! - [`ensemble`]: the ensemble configuration (`/zookeeper/config`) and host rebalancing.
 //! - [`admin`]: the four-letter words and how their answers read.
