@@ -208,6 +208,7 @@ fn a_blocking_leader_sees_suspension_and_the_rival_leads_after_expiry() {
         .recv_timeout(Duration::from_secs(10))
         .expect("the leader works");
     assert_eq!(rival.contenders().unwrap(), vec![bytes::Bytes::from("a")]);
+    assert_eq!(rival.leader().unwrap(), Some(bytes::Bytes::from("a")));
     let waiting = thread::spawn(move || rival.lead());
 
     proxy.set_fault(Fault::BlackHole);

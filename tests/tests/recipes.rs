@@ -275,6 +275,7 @@ async fn election_hands_leadership_on_when_the_leader_steps_down() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     let names: Vec<Bytes> = ea.contenders().await.unwrap();
     assert_eq!(names, [Bytes::from("a"), Bytes::from("b")]);
+    assert_eq!(ea.leader().await.unwrap(), Some(Bytes::from("a")));
     lead_a.relinquish().await.unwrap();
     let out = tokio::time::timeout(Duration::from_secs(5), b_task)
         .await

@@ -333,6 +333,16 @@ impl<D: Driver> Election<D> {
     pub fn contenders(&self) -> D::Call<Vec<Bytes>> {
         self.lock.contenders()
     }
+
+    /// The leader's identifier now (Curator's `getLeader`), `None` with no contender.
+    pub fn leader(&self) -> D::Call<Option<Bytes>> {
+        let listing = Listing::new(self.lock.options.dir())
+            .only(|c| crate::lock::order_of(c).is_some())
+            .ordered_by(crate::lock::order_of)
+            .first(1);
+        let job = list(listing).and_then(|found| Ok(found.into_iter().next().map(|(_, d)| d)));
+        self.lock.client.call(job)
+    }
 }
 
 impl<D: Driver> Guard<D, Machine> {

@@ -19,6 +19,7 @@ pub(crate) struct Listing {
     only: Option<Filter>,
     order: Option<Order>,
     data: bool,
+    limit: Option<usize>,
 }
 
 impl Listing {
@@ -28,6 +29,7 @@ impl Listing {
             only: None,
             order: None,
             data: true,
+            limit: None,
         }
     }
 
@@ -41,6 +43,12 @@ impl Listing {
         f: impl Fn(&str) -> Option<i64> + Send + 'static,
     ) -> Listing {
         self.order = Some(Box::new(f));
+        self
+    }
+
+    /// Only the first `n` children (in order) are read.
+    pub(crate) fn first(mut self, n: usize) -> Listing {
+        self.limit = Some(n);
         self
     }
 
@@ -106,6 +114,9 @@ impl Plan for ListPlan {
                 }
                 if let Some(order) = &self.listing.order {
                     children.sort_by_key(|c| order(c));
+                }
+                if let Some(n) = self.listing.limit {
+                    children.truncate(n);
                 }
                 if !self.listing.data {
                     self.found = children.iter().map(|c| (c.clone(), Bytes::new())).collect();
