@@ -128,6 +128,9 @@ pub struct Counter {
     step: Step,
     next_tag: u64,
     in_flight: Option<Tag>,
+    /// A write of this addition whose reply was lost was judged not landed: it may still
+    /// land late, so a later write that meets a change cannot tell whose it was.
+    in_doubt: bool,
     out: VecDeque<Output>,
 }
 
@@ -144,6 +147,7 @@ impl Counter {
             step: Step::Idle,
             next_tag: 1,
             in_flight: None,
+            in_doubt: false,
             out: VecDeque::new(),
         }
     }
@@ -154,6 +158,7 @@ impl Counter {
             return;
         }
         self.delta = delta;
+        self.in_doubt = false;
         self.read(Step::Reading);
     }
 
@@ -165,6 +170,16 @@ impl Counter {
     }
 
     fn read(&mut self, step: Step) {
+        if let Step::Checking { .. } = step {
+            // The server we read from now may lag the one that took the write: a sync
+            // first, whose reply is not waited for (it only orders the read after it).
+            let tag = Tag(self.next_tag);
+            self.next_tag += 1;
+            let sync = Request::Sync(SyncRequest {
+                path: self.path.clone(),
+            });
+            self.out.push_back(Output::Submit(tag, sync));
+        }
         self.step = step;
         let request = Request::GetData(GetDataRequest {
             path: self.path.clone(),
@@ -268,6 +283,13 @@ impl Counter {
     ) {
         match reply {
             Ok(_) => self.finish(Outcome::Added { before, after }),
+            // A write of ours judged not landed may have landed since, and made this change:
+            // adding again could count twice.
+            Err(SessionError::Server(ErrorCode::BadVersion | ErrorCode::NoNode))
+                if self.in_doubt =>
+            {
+                self.finish(Outcome::InDoubt)
+            }
             // Someone wrote in between: read again.
             Err(SessionError::Server(ErrorCode::BadVersion | ErrorCode::NoNode)) => {
                 self.read(Step::Reading)
@@ -286,7 +308,10 @@ impl Counter {
         match reply {
             Ok(Response::GetData(r)) => {
                 if r.stat.version == version {
-                    // Not written: try again from what is there.
+                    // Not written, as far as the server (caught up by the sync) shows:
+                    // try again from what is there, conditional on the same version, so
+                    // at most one of the two writes lands.
+                    self.in_doubt = true;
                     self.read_reply(Ok(Response::GetData(r)));
                 } else {
                     // Written, by us or by another client that read the same version (with

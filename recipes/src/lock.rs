@@ -413,8 +413,13 @@ enum Purpose {
     /// Creating the directory, or one of its missing ancestors.
     MakeDir(String),
     Create,
+    /// Catching the server up with the leader before a `Find`: its reply only orders the
+    /// search after it.
+    Sync,
     /// Looking for our node after a create whose reply was lost.
     Find,
+    /// Looking, before the release is done, for nodes of earlier creates that landed late.
+    Sweep,
     List,
     /// Watching the node before ours.
     Watch,
@@ -444,6 +449,8 @@ pub struct Lock {
     /// Creates so far: each create's node name starts with `<id>-<creates>`, so a node
     /// found by name is that create's and no other's.
     creates: u64,
+    /// The last look for nodes of earlier creates, before the release is done, was made.
+    swept: bool,
     prefix: String,
     flavor: Flavor,
     kind: Kind,
@@ -473,6 +480,7 @@ impl Lock {
             dir: dir.trim_end_matches('/').to_string(),
             id: id.to_string(),
             creates: 0,
+            swept: false,
             prefix: String::new(),
             flavor: Flavor::Kazoo,
             kind: Kind::Exclusive,
@@ -549,21 +557,27 @@ impl Lock {
         self.out.push_back(Output::Outcome(outcome));
     }
 
-    fn create(&mut self) {
-        self.creates += 1;
-        self.prefix = match self.flavor {
-            Flavor::Kazoo => format!(
-                "{}-{}{}",
-                self.id,
-                self.creates,
-                self.kind.marker(self.flavor)
-            ),
+    /// The name prefix of this machine's `create`th create.
+    fn prefix_of(&self, create: u64) -> String {
+        match self.flavor {
+            Flavor::Kazoo => format!("{}-{}{}", self.id, create, self.kind.marker(self.flavor)),
             Flavor::Curator | Flavor::CuratorLatch => format!(
                 "_c_{}-{}",
-                uuid_of(&self.id, self.creates),
+                uuid_of(&self.id, create),
                 self.kind.marker(self.flavor)
             ),
-        };
+        }
+    }
+
+    /// Whether `child` is a node of an earlier create of this machine: one whose reply was
+    /// lost and that a lagging server did not show when it was looked for.
+    fn earlier_own(&self, child: &str) -> bool {
+        (1..self.creates).any(|k| child.starts_with(&self.prefix_of(k)))
+    }
+
+    fn create(&mut self) {
+        self.creates += 1;
+        self.prefix = self.prefix_of(self.creates);
         let request = Request::Create2(CreateRequest {
             path: format!("{}/{}", self.dir, self.prefix),
             data: self.data.clone(),
@@ -597,7 +611,14 @@ impl Lock {
         self.submit(purpose, request);
     }
 
+    /// Looks for our node after a lost create reply. A `sync` goes first: the server we
+    /// are connected to now may lag the one that took the create, and would not show the
+    /// node yet.
     fn find(&mut self) {
+        let sync = Request::Sync(SyncRequest {
+            path: self.dir.clone(),
+        });
+        self.submit(Purpose::Sync, sync);
         self.list_for(Purpose::Find);
     }
 
@@ -619,15 +640,28 @@ impl Lock {
     /// In the Releasing phase: delete our node once its create's fate is known, and report
     /// `Released` when no delete is left unconfirmed.
     fn clean_up(&mut self) {
-        let deciding = self
-            .in_flight
-            .values()
-            .any(|p| matches!(p, Purpose::Create | Purpose::Find | Purpose::MakeDir(_)));
+        let deciding = self.in_flight.values().any(|p| {
+            matches!(
+                p,
+                Purpose::Create | Purpose::Find | Purpose::Sweep | Purpose::MakeDir(_)
+            )
+        });
         if deciding {
             return;
         }
         if let Some(node) = self.node.take() {
             self.discard(node);
+        }
+        // A create whose reply was lost may have landed after a lagging server hid it: a
+        // node of ours that would hold the lock for the rest of the session. Look once,
+        // after a sync, before the release is done.
+        if self.creates > 1 && !self.swept {
+            self.swept = true;
+            let sync = Request::Sync(SyncRequest {
+                path: self.dir.clone(),
+            });
+            self.submit(Purpose::Sync, sync);
+            return self.list_for(Purpose::Sweep);
         }
         let deleting = self
             .in_flight
@@ -636,6 +670,31 @@ impl Lock {
         if !deleting {
             self.phase = Phase::Done;
             self.emit(Outcome::Released);
+        }
+    }
+
+    fn swept(&mut self, reply: Result<Response, SessionError>) {
+        match reply {
+            Ok(Response::GetChildren(r)) => {
+                let strays: Vec<String> = r
+                    .children
+                    .iter()
+                    .filter(|c| self.earlier_own(c))
+                    .map(|c| format!("{}/{c}", self.dir))
+                    .collect();
+                for stray in strays {
+                    self.discard(stray);
+                }
+            }
+            // Looked for again, on whatever session there is.
+            Err(e) if e.is_retryable() || e == SessionError::SessionExpired => {
+                self.swept = false;
+            }
+            // No directory (nothing of ours), or nothing more can be asked.
+            _ => {}
+        }
+        if self.phase == Phase::Releasing {
+            self.clean_up();
         }
     }
 
@@ -777,8 +836,25 @@ impl Lock {
             return self.start_over();
         };
         let ours = node.rsplit('/').next().unwrap_or_default().to_string();
+        // A node of an earlier create of ours that shows up only now (its create landed
+        // late, after a lagging server hid it): ours, not a contender; it goes.
+        let strays: Vec<String> = children
+            .iter()
+            .filter(|c| **c != ours && self.earlier_own(c))
+            .map(|c| format!("{}/{c}", self.dir))
+            .collect();
+        for stray in strays {
+            let deleting = self
+                .in_flight
+                .values()
+                .any(|p| matches!(p, Purpose::Delete(n) if *n == stray));
+            if !deleting {
+                self.discard(stray);
+            }
+        }
         let mut contenders: Vec<(i64, &String)> = children
             .iter()
+            .filter(|c| **c == ours || !self.earlier_own(c))
             .filter_map(|c| order_of(c).map(|s| (s, c)))
             .collect();
         contenders.sort();
@@ -923,7 +999,10 @@ impl Recipe for Lock {
         match purpose {
             Purpose::MakeDir(path) => self.made_dir(path, reply),
             Purpose::Create => self.created(reply),
+            // What counts is the search it orders: its own outcome changes nothing.
+            Purpose::Sync => {}
             Purpose::Find => self.found(reply),
+            Purpose::Sweep => self.swept(reply),
             Purpose::List => self.listed(reply),
             Purpose::Watch => self.watch_set(tag, reply),
             Purpose::Delete(node) => self.deleted(node, reply),
