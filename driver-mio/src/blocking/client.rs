@@ -1,0 +1,466 @@
+//! The blocking client: its builder, its calls and its transactions.
+
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use mio::Token;
+use zk_client::plan::{CreateAll, DeleteAll, Plan};
+use zk_client::{ClientOptions, Error, MultiBuilder, Op, Result, op, reply};
+use zk_proto::consts::AddWatchMode;
+use zk_proto::records::*;
+use zk_proto::retry::RetryPolicy;
+use zk_proto::session::{self, SessionMetrics, SessionState, StateEvent, WatchedEvent};
+use zk_proto::{ErrorCode, Stat};
+
+use super::callbacks::*;
+use super::reactor::*;
+use super::session_loop::*;
+use super::watchers::*;
+use crate::Connection;
+use zk_client::driver::Snapshot;
+
+/// Configures and starts a blocking [`Client`].
+#[derive(Debug, Clone)]
+pub struct ClientBuilder {
+    pub(super) options: ClientOptions,
+}
+
+impl ClientBuilder {
+    zk_client::client_option_setters!();
+
+    /// Starts the connection thread and waits until the session is connected.
+    pub fn connect(self) -> Result<Client> {
+        let wait = self.options.connect_wait();
+        let client = self.spawn()?;
+        let deadline = Instant::now() + wait;
+        while Instant::now() < deadline {
+            match client.state() {
+                s if s.is_connected() => return Ok(client),
+                SessionState::AuthFailed => return Err(Error::AuthFailed),
+                SessionState::Closed => return Err(Error::Closed),
+                _ => thread::sleep(Duration::from_millis(2)),
+            }
+        }
+        // Say why each host failed, not only that none answered.
+        let (tx, rx) = mpsc::channel();
+        client.shared.send(Cmd::Diagnose(tx, wait));
+        let error = rx
+            .recv_timeout(Duration::from_secs(1))
+            .unwrap_or(Error::ConnectTimeout {
+                waited: wait,
+                failures: Vec::new(),
+            });
+        client.close();
+        Err(error)
+    }
+
+    /// Starts the session on the IO thread without waiting for it.
+    pub fn spawn(self) -> Result<Client> {
+        let seed = match self.options.seed {
+            Some(seed) => seed,
+            None => crate::entropy::random_u64()?,
+        };
+        let secret = crate::entropy::random_u128()?;
+        let session = self.options.session(Instant::now(), seed, secret)?;
+        let reactor = Reactor::get()?;
+        let key = reactor.next_key.fetch_add(1, Ordering::Relaxed);
+        let snapshot = Arc::new(Mutex::new(Snapshot::of(&session, None)));
+        let token = Token(key);
+        #[cfg(feature = "tls")]
+        let conn = match self.options.tls.clone() {
+            Some(tls) => Connection::from_session_with_tls(session, &reactor.registry, token, tls),
+            None => Connection::from_session(session, &reactor.registry, token),
+        };
+        #[cfg(not(feature = "tls"))]
+        let conn = Connection::from_session(session, &reactor.registry, token);
+        let conn = conn.map_err(|e| Error::Start(format!("cannot start a session: {e}")))?;
+        let cell = Arc::new(Mutex::new(SessionLoop::new(
+            conn,
+            snapshot.clone(),
+            reactor.callbacks.clone(),
+            key,
+        )));
+        let opened = reactor.send(key, IoOp::Open(Box::new(NewSession { cell: cell.clone() })));
+        if !opened {
+            return Err(Error::Start("the IO thread is gone".into()));
+        }
+        let timeout = self
+            .options
+            .call_timeout
+            .unwrap_or(self.options.session_timeout * 2);
+        Ok(Client {
+            shared: Arc::new(Shared {
+                key,
+                reactor,
+                cell,
+                snapshot,
+                close_wait: timeout,
+            }),
+            default_acl: self.options.default_acl.into(),
+            call_timeout: timeout,
+            retry: self.options.retry,
+            seed,
+        })
+    }
+}
+
+/// A blocking ZooKeeper client. Cheap to clone; the session closes when the last clone is
+/// dropped or at [`Client::close`].
+///
+/// ```no_run
+/// use zk_mio::blocking::Client;
+/// use zk_client::CreateOptions;
+///
+/// let client = Client::connect("127.0.0.1:2181")?;
+/// client.create("/hello", "world", &CreateOptions::ephemeral())?;
+/// let (data, _stat) = client.get_data("/hello")?;
+/// assert_eq!(&data[..], b"world");
+/// client.close();
+/// # Ok::<(), zk_client::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    pub(super) shared: Arc<Shared>,
+    pub(super) default_acl: Arc<[Acl]>,
+    pub(super) call_timeout: Duration,
+    pub(super) retry: RetryPolicy,
+    pub(super) seed: u64,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("state", &self.state())
+            .field("session_id", &self.session_id())
+            .finish()
+    }
+}
+
+impl Client {
+    /// Connects with default settings and waits for the session.
+    pub fn connect(hosts: &str) -> Result<Client> {
+        Client::builder(hosts).connect()
+    }
+
+    /// A builder for other settings.
+    pub fn builder(hosts: &str) -> ClientBuilder {
+        ClientBuilder {
+            options: ClientOptions::new(hosts),
+        }
+    }
+
+    /// Reads the snapshot (a closed session's if the IO thread died holding its lock).
+    pub(super) fn read<T>(&self, f: impl FnOnce(&Snapshot) -> T) -> T {
+        match self.shared.snapshot.lock() {
+            Ok(s) => f(&s),
+            Err(_) => f(&Snapshot::closed()),
+        }
+    }
+
+    zk_client::snapshot_accessors!();
+
+    /// Replaces the servers the session may use (`host:port,...`; a chroot in the string is
+    /// ignored), as after a reconfiguration (the Java client's `updateServerList`).
+    /// Sessions spread over the new list: this one moves when its server left, or, when
+    /// servers were added, with the probability that evens the load. A move lets the
+    /// requests in flight finish first and does not suspend the session. Returns whether
+    /// it moves.
+    ///
+    /// Fails on a malformed list, or after the client is closed.
+    pub fn update_hosts(&self, hosts: &str) -> Result<bool> {
+        let list = zk_proto::session::HostList::parse(hosts)?;
+        let (tx, rx) = mpsc::channel();
+        if !self.shared.send(Cmd::UpdateHosts(list, tx)) {
+            return Err(Error::Closed);
+        }
+        rx.recv_timeout(Duration::from_secs(10))
+            .map_err(|_| Error::Closed)
+    }
+
+    /// A snapshot of the session's counters: requests in flight and queued, connections and
+    /// their losses, round trips, the slowest reply, slow requests, watches held.
+    ///
+    /// Fails only after the client is closed.
+    pub fn metrics(&self) -> Result<SessionMetrics> {
+        let (tx, rx) = mpsc::channel();
+        if !self.shared.send(Cmd::Metrics(tx)) {
+            return Err(Error::Closed);
+        }
+        rx.recv_timeout(Duration::from_secs(10))
+            .map_err(|_| Error::Closed)
+    }
+
+    /// Calls `f` with every state transition from now on (detailed states and the
+    /// application view: Connected / Suspended / Lost), in order, on the callback thread
+    /// that also runs watch callbacks, as Kazoo's `add_listener` does. `f` must not block:
+    /// every callback waits for it. A listener that panics is logged and keeps listening.
+    pub fn add_listener(&self, f: impl FnMut(StateEvent) + Send + 'static) {
+        self.shared.send(Cmd::Listen(Box::new(f)));
+    }
+
+    /// Every state transition from now on.
+    pub fn state_events(&self) -> Receiver<StateEvent> {
+        let (tx, rx) = mpsc::channel();
+        self.shared.send(Cmd::Subscribe(tx));
+        rx
+    }
+
+    /// Hands the IO thread a command for this session; false when the session is over.
+    pub(crate) fn command(&self, cmd: Cmd) -> bool {
+        self.shared.send(cmd)
+    }
+
+    /// Runs `f` on the callback thread, after the callbacks handed over before it.
+    pub(crate) fn post_callback(&self, f: Box<dyn FnOnce() + Send>) {
+        let _ = self
+            .shared
+            .reactor
+            .callbacks
+            .send((self.shared.key, CallbackJob::Run(f)));
+    }
+
+    /// How long a call waits for its reply.
+    pub(crate) fn call_timeout(&self) -> Duration {
+        self.call_timeout
+    }
+
+    /// Closes the session and waits until it is closed (at most the call timeout).
+    pub fn close(&self) {
+        let (tx, rx) = mpsc::channel();
+        if self.shared.send(Cmd::Close(tx)) {
+            let _ = rx.recv_timeout(self.call_timeout);
+        }
+    }
+
+    pub(crate) fn call(&self, request: Request) -> Result<Reply> {
+        Ok(self.submit(request, None)?.1)
+    }
+
+    pub(super) fn call_watch(&self, request: Request) -> Result<(Reply, OneshotWatcher)> {
+        let (tx, rx) = mpsc::channel();
+        let (id, r) = self.submit(request, Some(Sink::Channel(tx)))?;
+        let w = OneshotWatcher {
+            rx,
+            id,
+            shared: self.shared.clone(),
+            done: r.is_err() && !matches!(r, Err(session::Error::Server(ErrorCode::NoNode))),
+        };
+        Ok((r, w))
+    }
+
+    /// Adds credentials to the session (and to every later connection).
+    pub fn add_auth(&self, scheme: &str, credentials: impl Into<Bytes>) -> Result<()> {
+        let (tx, rx) = mpsc::channel();
+        if !self.shared.send(Cmd::AddAuth {
+            scheme: scheme.into(),
+            credentials: credentials.into(),
+            reply: tx,
+        }) {
+            return Err(Error::Closed);
+        }
+        match rx.recv_timeout(self.call_timeout) {
+            Ok((_, r)) => reply::done(r),
+            Err(RecvTimeoutError::Timeout) => Err(Error::CallTimeout(self.call_timeout)),
+            Err(RecvTimeoutError::Disconnected) => Err(Error::Closed),
+        }
+    }
+
+    /// Submits an operation and decodes its reply.
+    pub(super) fn run<T>(&self, op: Op<T>) -> Result<T> {
+        let (request, decode) = op.into_parts();
+        decode(self.call(request)?)
+    }
+
+    /// Runs a multi-step operation to its end.
+    pub(super) fn run_plan<P: Plan>(&self, mut plan: P) -> Result<P::Output> {
+        while let Some(request) = plan.next_request() {
+            plan.complete(self.call(request)?)?;
+        }
+        plan.finish()
+    }
+
+    /// Creates `path` and any missing parents (persistent, default ACL); an existing node is
+    /// not an error.
+    #[doc(alias = "ensure_path")]
+    pub fn create_all(&self, path: &str, data: impl Into<Bytes>) -> Result<()> {
+        self.run_plan(CreateAll::new(path, data.into(), &self.default_acl))
+    }
+
+    /// Deletes `path` and everything under it, deepest first, and returns how many nodes
+    /// went. A missing node is not an error. Not atomic: a failure (an ACL, a lost
+    /// connection) leaves what was not deleted yet.
+    #[doc(alias = "delete_recursive")]
+    pub fn delete_all(&self, path: &str) -> Result<usize> {
+        self.run_plan(DeleteAll::new(path))
+    }
+
+    /// Retries `op` with the client's retry policy while it fails with a connection problem,
+    /// sleeping between attempts as the policy says.
+    ///
+    /// ```no_run
+    /// # let client = zk_mio::blocking::Client::connect("127.0.0.1:2181")?;
+    /// let (data, _) = client.retry(|| client.get_data("/config"))?;
+    /// # Ok::<(), zk_mio::Error>(())
+    /// ```
+    pub fn retry<T>(&self, op: impl FnMut() -> Result<T>) -> Result<T> {
+        retry_with(&self.retry, self.seed, op)
+    }
+
+    /// Like [`Client::exists`], and a one-shot watch.
+    pub fn exists_watch(&self, path: &str) -> Result<(Option<Stat>, OneshotWatcher)> {
+        let (request, decode) = op::exists(path, true).into_parts();
+        let (r, w) = self.call_watch(request)?;
+        Ok((decode(r)?, w))
+    }
+
+    /// Like [`Client::get_data`], and a one-shot watch.
+    pub fn get_data_watch(&self, path: &str) -> Result<(Bytes, Stat, OneshotWatcher)> {
+        let (request, decode) = op::get_data(path, true).into_parts();
+        let (r, w) = self.call_watch(request)?;
+        let (d, s) = decode(r)?;
+        Ok((d, s, w))
+    }
+
+    /// Like [`Client::get_data`], calling `f` on the callback thread when the watch fires.
+    pub fn get_data_watch_fn(
+        &self,
+        path: &str,
+        f: impl FnOnce(WatchedEvent) + Send + 'static,
+    ) -> Result<(Bytes, Stat)> {
+        let mut f = Some(f);
+        let cb: Callback = Box::new(move |e| {
+            if let Some(f) = f.take() {
+                f(e)
+            }
+        });
+        let (request, decode) = op::get_data(path, true).into_parts();
+        let (_, r) = self.submit(request, Some(Sink::Callback(cb)))?;
+        decode(r)
+    }
+
+    /// Like [`Client::get_children2`], and a one-shot watch.
+    pub fn get_children_watch(&self, path: &str) -> Result<(Vec<String>, Stat, OneshotWatcher)> {
+        let (request, decode) = op::get_children2(path, true).into_parts();
+        let (r, w) = self.call_watch(request)?;
+        let (c, s) = decode(r)?;
+        Ok((c, s, w))
+    }
+
+    /// Starts a transaction: operations applied all together or not at all (`multi`).
+    ///
+    /// ```no_run
+    /// # let client = zk_mio::blocking::Client::connect("127.0.0.1:2181")?;
+    /// use zk_mio::CreateOptions;
+    /// let results = client
+    ///     .transaction()
+    ///     .check("/config", 3)
+    ///     .create("/config/new", "v", &CreateOptions::persistent())
+    ///     .set_data("/config", "updated", Some(3))
+    ///     .commit()?;
+    /// # Ok::<(), zk_mio::Error>(())
+    /// ```
+    pub fn transaction(&self) -> Transaction<'_> {
+        Transaction {
+            client: self,
+            default_acl: self.default_acl.clone(),
+            ops: MultiBuilder::default(),
+        }
+    }
+
+    /// A persistent (or recursive) watch as an iterator of events.
+    pub fn add_watch(&self, path: &str, mode: AddWatchMode) -> Result<PersistentWatcher> {
+        let (tx, rx) = mpsc::channel();
+        let (request, decode) = op::add_watch(path, mode).into_parts();
+        let (id, r) = self.submit(request, Some(Sink::Channel(tx)))?;
+        decode(r)?;
+        Ok(PersistentWatcher {
+            rx: Some(rx),
+            id,
+            shared: self.shared.clone(),
+        })
+    }
+
+    /// A persistent (or recursive) watch calling `f` for every event, in order, on the
+    /// callback thread.
+    pub fn add_watch_fn(
+        &self,
+        path: &str,
+        mode: AddWatchMode,
+        f: impl FnMut(WatchedEvent) + Send + 'static,
+    ) -> Result<WatchHandle> {
+        let (request, decode) = op::add_watch(path, mode).into_parts();
+        let (id, r) = self.submit(request, Some(Sink::Callback(Box::new(f))))?;
+        decode(r)?;
+        Ok(WatchHandle {
+            id,
+            shared: self.shared.clone(),
+        })
+    }
+}
+
+/// Writes the operations every client has ([`zk_client::for_each_operation`]) as blocking
+/// calls.
+macro_rules! blocking_operations {
+    ($( $(#[$doc:meta])* $name:ident ( $($arg:ident : $ty:ty),* ) -> $out:ty [$acl:ident] $op:expr ; )*) => {
+        impl Client {
+            $(
+                $(#[$doc])*
+                pub fn $name(&self, $($arg: $ty),*) -> Result<$out> {
+                    let $acl: &[Acl] = &self.default_acl;
+                    let _ = $acl;
+                    self.run($op)
+                }
+            )*
+        }
+    };
+}
+
+zk_client::for_each_operation!(blocking_operations);
+
+/// A transaction: operations applied all together or not at all (`multi`).
+#[derive(Debug)]
+#[must_use = "a transaction does nothing until committed"]
+pub struct Transaction<'c> {
+    pub(super) client: &'c Client,
+    pub(super) default_acl: Arc<[Acl]>,
+    pub(super) ops: MultiBuilder,
+}
+
+impl Transaction<'_> {
+    zk_client::transaction_builder_methods!();
+
+    /// Applies the operations. On failure nothing was applied and the error names the
+    /// failing operation.
+    pub fn commit(self) -> Result<Vec<OpResult>> {
+        if self.ops.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.client.run(op::transaction(self.ops))
+    }
+}
+
+/// Retries `op` under `policy` while it fails with a connection problem, sleeping between
+/// attempts as the policy says; `seed` drives the jitter.
+pub fn retry_with<T>(
+    policy: &RetryPolicy,
+    seed: u64,
+    mut op: impl FnMut() -> Result<T>,
+) -> Result<T> {
+    let mut retrying = policy.start(Instant::now(), seed);
+    loop {
+        match op() {
+            Err(e) => match e
+                .to_session()
+                .and_then(|e| retrying.next_delay(Instant::now(), &e))
+            {
+                Some(delay) => thread::sleep(delay),
+                None => return Err(e),
+            },
+            ok => return ok,
+        }
+    }
+}
