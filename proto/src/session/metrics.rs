@@ -2,8 +2,9 @@
 
 use std::time::Duration;
 
-use super::{HostAddr, SessionState};
+use super::state::SessionState;
 use crate::consts::OpCode;
+use crate::hosts::HostAddr;
 
 /// What a session has done so far and holds now ([`Session::metrics`](super::Session::metrics)).
 #[derive(Debug, Clone, PartialEq, Eq)]
