@@ -165,7 +165,14 @@ fn compare(pair: &Mutex<Pair>, steps: &[Step], root: &str) -> Option<Mismatch> {
             tail.into_iter().rev().collect::<Vec<_>>().join("\n")
         );
     }
-    let timed_out = |trace: &[String]| trace.iter().any(|l| l.ends_with("no reply: timeout"));
+    // A request, or a new session's handshake, the real server left unanswered for the
+    // runner's whole patience.
+    let timed_out = |trace: &[String]| {
+        trace.iter().any(|l| {
+            l.ends_with("no reply: timeout")
+                || (l.contains("no handshake reply") && l.contains("timeout"))
+        })
+    };
     let real_timed_out = timed_out(&real) && !timed_out(&sim);
     let at = real
         .iter()
