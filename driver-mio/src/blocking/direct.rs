@@ -41,8 +41,11 @@ impl Client {
                 s.router.wait(id, Waiter::Parked(thread::current()), watch);
                 s.conn.flush(now);
                 // What the write itself decided (a failed link, a frame too large) is
-                // answered now, not at the IO thread's next turn.
-                s.turn_here(now);
+                // answered now, not at the IO thread's next turn; a write that decided
+                // nothing costs no turn.
+                if s.conn.session().has_events() {
+                    s.turn_here(now);
+                }
                 return self.await_parked(s, id, deadline);
             }
             (request, watch)

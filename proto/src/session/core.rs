@@ -531,6 +531,12 @@ impl Session {
         }
     }
 
+    /// Whether an event waits for [`Session::poll_event`]: a driver that turns on demand
+    /// can skip a turn with nothing to hand out.
+    pub fn has_events(&self) -> bool {
+        !self.events.is_empty()
+    }
+
     /// The next event to deliver.
     #[must_use = "an event taken from the session must be delivered"]
     pub fn poll_event(&mut self) -> Option<Event> {
