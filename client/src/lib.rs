@@ -27,21 +27,44 @@ pub use op::{Op, Reply};
 pub use options::ClientOptions;
 pub use reconfig::Reconfig;
 
-/// A recipe's node id from 128 random bits (32 hex digits), by which it finds its own nodes
-/// again after a lost reply. The bits come from the driver, from the OS: this crate draws
-/// no randomness of its own.
-pub fn unique_id_from(random: u128) -> String {
-    format!("{random:032x}")
+/// What a driver takes from the operating system for the pure layers: random bits (a
+/// session's seed, a login's nonces, recipe node ids) and the wall clock (the lease). This
+/// crate reads neither itself.
+#[derive(Clone, Copy)]
+pub struct Os {
+    /// 64 random bits, or why none could be had.
+    pub random: fn() -> std::result::Result<u64, String>,
+    /// The wall clock, as time since the Unix epoch.
+    pub wall_clock: fn() -> std::time::Duration,
 }
 
-/// Random bits the driver drew from the OS, or the error that says none could be had (only
-/// on a broken system: no `getrandom(2)` and no `/dev/urandom`).
-pub fn entropy<E: std::fmt::Display>(drawn: std::result::Result<u64, E>) -> Result<u64> {
-    drawn.map_err(|e| {
-        Error::Start(format!(
-            "the operating system gave no random bits ({e}); a session seed and recipe node ids need them"
-        ))
-    })
+impl std::fmt::Debug for Os {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Os")
+    }
+}
+
+impl Os {
+    /// 64 random bits, or the error that says none could be had (only on a broken system:
+    /// no `getrandom(2)` and no `/dev/urandom`).
+    pub fn u64(self) -> Result<u64> {
+        (self.random)().map_err(|e| {
+            Error::Start(format!(
+                "the operating system gave no random bits ({e}); a session seed and recipe node ids need them"
+            ))
+        })
+    }
+
+    /// 128 random bits, for secrets (the nonces of a login).
+    pub fn u128(self) -> Result<u128> {
+        Ok(u128::from(self.u64()?) << 64 | u128::from(self.u64()?))
+    }
+
+    /// A fresh 128-bit id in 32 hex digits, unique per recipe participant: a recipe finds
+    /// its own nodes by it after a lost reply.
+    pub fn unique_id(self) -> Result<String> {
+        Ok(format!("{:032x}", self.u128()?))
+    }
 }
 
 #[doc(hidden)]

@@ -1088,4 +1088,21 @@ impl zk_client::driver::Link for Connection {
     fn release_watch(&mut self, now: Instant, id: RequestId) {
         Connection::release_watch(self, now, id)
     }
+
+    fn add_auth(
+        &mut self,
+        now: Instant,
+        scheme: &str,
+        credentials: Bytes,
+    ) -> Result<RequestId, Error> {
+        Connection::add_auth(self, now, scheme, credentials)
+    }
+
+    fn update_hosts(&mut self, now: Instant, hosts: zk_proto::session::HostList) -> bool {
+        Connection::update_hosts(self, now, hosts)
+    }
+
+    fn close(&mut self, now: Instant) {
+        Connection::close(self, now)
+    }
 }

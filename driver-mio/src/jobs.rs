@@ -3,11 +3,11 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-use zk_recipes::handles::{Done, Driver, Hosting, Job, JobKind, Limit};
+use zk_recipes::handles::{Done, Driver, Job, JobKind, Limit};
 
-use crate::blocking::{Client, Cmd};
+use crate::blocking::Client;
 use crate::{Error, Result};
 
 /// Where a waiting caller's result lands.
@@ -95,20 +95,6 @@ impl Client {
     }
 }
 
-impl Hosting for Client {
-    fn host(&self, machine: Box<dyn zk_recipes::host::Hosted>) -> bool {
-        self.command(Cmd::Host(machine))
-    }
-
-    fn poke(&self) {
-        self.command(Cmd::Poke);
-    }
-
-    fn session_id(&self) -> i64 {
-        Client::session_id(self)
-    }
-}
-
 impl Driver for Client {
     type Call<T: Send + 'static> = Result<T>;
 
@@ -116,17 +102,9 @@ impl Driver for Client {
         self.run_job(job)
     }
 
-    fn unique_id(&self) -> Result<String> {
-        crate::entropy::unique_id()
-    }
+    const OS: zk_client::Os = crate::os::OS;
 
     fn callback(&self, run: Box<dyn FnOnce() + Send>) {
         self.post_callback(run)
-    }
-
-    fn wall_clock(&self) -> Duration {
-        SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap_or_default()
     }
 }

@@ -53,13 +53,17 @@ pub mod admin;
 pub mod blocking;
 pub mod calls;
 mod connection;
-mod entropy;
 mod jobs;
+mod os;
 pub mod recipes;
 
 pub use calls::{Calls, Pending, Routed};
 pub use connection::{Connection, Resolver, blocking_resolver};
-pub use entropy::unique_id;
+/// A fresh 128-bit id in 32 hex digits, unique per recipe participant, from the operating
+/// system's entropy: a recipe finds its own nodes by it after a lost reply.
+pub fn unique_id() -> Result<String> {
+    os::OS.unique_id()
+}
 /// TLS settings (with the `tls` feature): see [`Connection::with_tls`] and
 /// [`blocking::ClientBuilder::tls`].
 #[cfg(feature = "tls")]

@@ -50,12 +50,10 @@ impl ClientBuilder {
     pub fn spawn(self) -> Result<Client> {
         let seed = match self.options.seed {
             Some(seed) => seed,
-            None => crate::entropy::random_u64()?,
+            None => crate::os::OS.u64()?,
         };
         let now = tokio::time::Instant::now().into_std();
-        let session = self
-            .options
-            .session(now, seed, crate::entropy::random_u128()?)?;
+        let session = self.options.session(now, seed, crate::os::OS.u128()?)?;
         #[cfg(feature = "tls")]
         let tls = self.options.tls.clone().map(std::sync::Arc::new);
         #[cfg(not(feature = "tls"))]

@@ -15,8 +15,8 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tracing::{debug, info, trace, warn};
-use zk_client::driver::{Deliver, Hosted, Router, Snapshot};
-use zk_proto::records::{Request, Response};
+use zk_client::driver::{Core, Deliver, Snapshot};
+use zk_proto::records::Response;
 use zk_proto::session::{
     self, Action, AppState, Event, HostAddr, ProbeResult, RequestId, Session, SessionState,
     StateEvent, WatchedEvent,
@@ -35,32 +35,8 @@ pub(crate) enum WatchSink {
     Stream(mpsc::UnboundedSender<WatchedEvent>),
 }
 
-/// What the handle asks of the task.
-pub(crate) enum Command {
-    Submit {
-        request: Request,
-        watch: Option<WatchSink>,
-        reply: Reply,
-    },
-    AddAuth {
-        scheme: String,
-        credentials: Bytes,
-        reply: Reply,
-    },
-    ReleaseWatch(RequestId),
-    Subscribe(mpsc::UnboundedSender<StateEvent>),
-    Close(oneshot::Sender<()>),
-    /// A new host list; answers whether the session moves.
-    UpdateHosts(zk_proto::session::HostList, oneshot::Sender<bool>),
-    /// A snapshot of the session's counters.
-    Metrics(oneshot::Sender<zk_proto::session::SessionMetrics>),
-    /// The session's account of why each host failed, for a connect that gave up.
-    Diagnose(oneshot::Sender<zk_client::Error>, std::time::Duration),
-    /// Run a recipe machine beside the session.
-    Host(Box<dyn Hosted>),
-    /// Nothing but a turn: a hosted machine has steps waiting.
-    Poke,
-}
+/// What the handles ask of the task.
+pub(crate) type Command = zk_client::driver::Command<Out>;
 
 type Connecting = Pin<Box<dyn Future<Output = io::Result<Stream>> + Send>>;
 
@@ -126,13 +102,9 @@ pub(crate) struct Task {
     session: Session,
     commands: mpsc::UnboundedReceiver<Command>,
     commands_open: bool,
-    /// The task closed the session because nothing uses it any more.
-    closing: bool,
     snapshot: watch::Sender<Snapshot>,
     /// Waiters, watch sinks and recipe machines, fed the session's events in socket order.
-    router: Router<Out>,
-    handles: Out,
-    close_waiters: Vec<oneshot::Sender<()>>,
+    core: Core<Out>,
     reader: Option<Reader>,
     writer: Option<Writer>,
     /// TLS records may wait inside rustls after their plaintext was taken: flush them.
@@ -146,7 +118,7 @@ pub(crate) struct Task {
 
 /// Where the task hands results: the handles' channels, and the state subscribers.
 #[derive(Default)]
-struct Out {
+pub(crate) struct Out {
     subscribers: Vec<mpsc::UnboundedSender<StateEvent>>,
     /// The session id the tracing span shows.
     span_session_id: i64,
@@ -167,11 +139,8 @@ impl Task {
             session,
             commands,
             commands_open: true,
-            closing: false,
             snapshot,
-            router: Router::default(),
-            handles: Out::default(),
-            close_waiters: Vec::new(),
+            core: Core::new(Out::default()),
             reader: None,
             writer: None,
             unflushed: false,
@@ -194,7 +163,7 @@ impl Task {
             if self.finished() {
                 break;
             }
-            let deadline = match (self.session.poll_timeout(), self.router.poll_timeout()) {
+            let deadline = match (self.session.poll_timeout(), self.core.poll_timeout()) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             }
@@ -221,6 +190,7 @@ impl Task {
                         // Every handle is gone: close the session cleanly, once the hosted
                         // machines have cleaned up what they owe the server.
                         self.commands_open = false;
+                        self.command(Command::Leave(None));
                     }
                 },
                 read = read_some(self.reader.as_mut(), &mut self.read_buf) => match read {
@@ -276,13 +246,11 @@ impl Task {
                     armed = None;
                     let now = now();
                     self.session.handle_timeout(now);
-                    self.router.handle_timeout(now);
+                    self.core.handle_timeout(now);
                 }
             }
         }
-        for w in self.close_waiters.drain(..) {
-            let _ = w.send(());
-        }
+        self.core.end().for_each(drop);
         self.probes.abort_all();
         debug!("connection task ends");
     }
@@ -300,59 +268,10 @@ impl Task {
     }
 
     fn command(&mut self, cmd: Command) {
-        let now = now();
-        match cmd {
-            Command::Submit {
-                request,
-                watch,
-                reply,
-            } => {
-                self.router.submit(
-                    &mut self.session,
-                    now,
-                    request,
-                    reply,
-                    watch,
-                    &mut self.handles,
-                );
-            }
-            Command::AddAuth {
-                scheme,
-                credentials,
-                reply,
-            } => match self.session.add_auth(now, &scheme, credentials) {
-                Ok(id) => self.router.wait(id, reply, None),
-                Err(e) => {
-                    let _ = reply.send((RequestId(0), Err(e)));
-                }
-            },
-            Command::ReleaseWatch(id) => {
-                self.router.release(id);
-                if let Some(removal) = self.session.release_watch(now, id) {
-                    debug!(?removal, "asked the server to drop an unused watch");
-                }
-            }
-            Command::Subscribe(tx) => self.handles.subscribers.push(tx),
-            Command::UpdateHosts(hosts, tx) => {
-                let moves = self.session.update_hosts(now, hosts);
-                if moves {
-                    info!("moving to another server after the host list changed");
-                }
-                let _ = tx.send(moves);
-            }
-            Command::Metrics(tx) => {
-                let _ = tx.send(self.session.metrics());
-            }
-            Command::Diagnose(tx, waited) => {
-                let _ = tx.send(zk_client::Error::connect_timeout(waited, &self.session));
-            }
-            Command::Close(done) => {
-                self.close_waiters.push(done);
-                self.session.close(now);
-            }
-            Command::Host(machine) => self.router.host(machine),
-            Command::Poke => {}
+        if let Command::UpdateHosts(..) = cmd {
+            info!("the host list changed");
         }
+        self.core.command(&mut self.session, now(), cmd);
     }
 
     /// Performs the session's actions, delivers its events (to the hosted machines first, in
@@ -364,14 +283,7 @@ impl Task {
             self.publish_snapshot();
             // Events go out after the snapshot moved: whoever hears of a state change and
             // then asks the handle sees that state or a later one, never an older session id.
-            let now = now();
-            let mut any = self.router.turn(&mut self.session, now, &mut self.handles);
-            if !self.commands_open && !self.closing && self.router.hosts_nothing() {
-                // Every handle is gone and no machine owes the server anything.
-                self.closing = true;
-                self.session.close(now);
-                any = true;
-            }
+            let any = self.core.turn(&mut self.session, now());
             while let Some(bytes) = self.session.poll_transmit() {
                 if self.writer.is_some() {
                     trace!(bytes = bytes.len(), "queued for writing");
@@ -382,7 +294,7 @@ impl Task {
                 break;
             }
         }
-        if let Some((slow, op, latency)) = self.router.slow(&self.session) {
+        if let Some((slow, op, latency)) = self.core.slow(&self.session) {
             warn!(?op, ?latency, slow_so_far = slow, "slow request");
         }
     }
@@ -429,6 +341,16 @@ impl Task {
 impl Deliver for Out {
     type Reply = Reply;
     type Watch = WatchSink;
+    type Answer<T> = oneshot::Sender<T>;
+    type Subscriber = mpsc::UnboundedSender<StateEvent>;
+
+    fn answer<T>(to: oneshot::Sender<T>, value: T) {
+        let _ = to.send(value);
+    }
+
+    fn subscribe(&mut self, subscriber: Self::Subscriber) {
+        self.subscribers.push(subscriber);
+    }
 
     fn reply(
         &mut self,

@@ -30,12 +30,16 @@
 pub mod admin;
 mod client;
 mod connection;
-mod entropy;
+mod os;
 pub mod recipes;
 mod watch;
 
 pub use client::{Client, ClientBuilder, Transaction, retry_with};
-pub use entropy::unique_id;
+/// A fresh 128-bit id in 32 hex digits, unique per recipe participant, from the operating
+/// system's entropy: a recipe finds its own nodes by it after a lost reply.
+pub fn unique_id() -> Result<String> {
+    os::OS.unique_id()
+}
 pub use watch::{OneshotWatcher, PersistentWatcher, StateEvents};
 /// TLS settings (with the `tls` feature): see [`ClientBuilder::tls`].
 #[cfg(feature = "tls")]

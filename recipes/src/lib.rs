@@ -49,6 +49,8 @@ pub use bytes as __bytes;
 pub use driven::Driven;
 pub use sequence::sequence_of;
 #[doc(hidden)]
+pub use zk_client as __client;
+#[doc(hidden)]
 pub use zk_proto as __proto;
 #[doc(no_inline)]
 pub use zk_proto::session::Event;

@@ -62,9 +62,9 @@ impl ClientBuilder {
     pub fn spawn(self) -> Result<Client> {
         let seed = match self.options.seed {
             Some(seed) => seed,
-            None => crate::entropy::random_u64()?,
+            None => crate::os::OS.u64()?,
         };
-        let secret = crate::entropy::random_u128()?;
+        let secret = crate::os::OS.u128()?;
         let session = self.options.session(Instant::now(), seed, secret)?;
         let reactor = Reactor::get()?;
         let key = reactor.next_key.fetch_add(1, Ordering::Relaxed);
@@ -199,13 +199,14 @@ impl Client {
     /// that also runs watch callbacks, as Kazoo's `add_listener` does. `f` must not block:
     /// every callback waits for it. A listener that panics is logged and keeps listening.
     pub fn add_listener(&self, f: impl FnMut(StateEvent) + Send + 'static) {
-        self.shared.send(Cmd::Listen(Box::new(f)));
+        self.shared
+            .send(Cmd::Subscribe(Subscriber::Listener(Box::new(f))));
     }
 
     /// Every state transition from now on.
     pub fn state_events(&self) -> Receiver<StateEvent> {
         let (tx, rx) = mpsc::channel();
-        self.shared.send(Cmd::Subscribe(tx));
+        self.shared.send(Cmd::Subscribe(Subscriber::Channel(tx)));
         rx
     }
 
@@ -258,7 +259,7 @@ impl Client {
         if !self.shared.send(Cmd::AddAuth {
             scheme: scheme.into(),
             credentials: credentials.into(),
-            reply: tx,
+            reply: Waiter::Channel(tx),
         }) {
             return Err(Error::Closed);
         }

@@ -38,7 +38,9 @@ impl Client {
                     Ok(id) => id,
                     Err(e) => return Ok((RequestId(0), Err(e))),
                 };
-                s.router.wait(id, Waiter::Parked(thread::current()), watch);
+                s.core
+                    .router
+                    .wait(id, Waiter::Parked(thread::current()), watch);
                 s.conn.flush(now);
                 // What the write itself decided (a failed link, a frame too large) is
                 // answered now, not at the IO thread's next turn; a write that decided
@@ -54,7 +56,7 @@ impl Client {
         if !self.shared.send(Cmd::Submit {
             request,
             watch,
-            reply: tx,
+            reply: Waiter::Channel(tx),
         }) {
             return Ok((RequestId(0), Err(session::Error::Closed)));
         }
@@ -76,14 +78,14 @@ impl Client {
         deadline: Instant,
     ) -> Result<(RequestId, Reply)> {
         loop {
-            if let Some(r) = s.handles.arrived.remove(&id) {
+            if let Some(r) = s.core.out.arrived.remove(&id) {
                 return Ok((id, r));
             }
-            if s.ended || !s.router.waits_for(id) {
+            if s.ended || !s.core.router.waits_for(id) {
                 return Ok((id, Err(session::Error::Closed)));
             }
             if Instant::now() >= deadline {
-                s.router.abandon(id);
+                s.core.router.abandon(id);
                 return Err(Error::CallTimeout(self.call_timeout));
             }
             if !s.reading() && s.direct() {
@@ -119,9 +121,9 @@ impl Client {
                 Some((fd, g))
                     if g == generation
                         && !s.ended
-                        && !s.closing
+                        && !s.core.is_closing()
                         && now < deadline
-                        && !s.handles.arrived.contains_key(&id) =>
+                        && !s.core.out.arrived.contains_key(&id) =>
                 {
                     fd
                 }

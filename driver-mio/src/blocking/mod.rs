@@ -23,5 +23,4 @@ mod session_loop;
 mod watchers;
 
 pub use client::{Client, ClientBuilder, Transaction, retry_with};
-pub(crate) use session_loop::Cmd;
 pub use watchers::{OneshotWatcher, PersistentWatcher, WatchHandle};

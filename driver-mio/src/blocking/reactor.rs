@@ -68,7 +68,7 @@ impl Drop for Shared {
     fn drop(&mut self) {
         // The last handle is gone: close the session and wait (bounded) until it is closed.
         let (done, closed) = mpsc::channel();
-        if self.send(Cmd::Close(done)) {
+        if self.send(Cmd::Leave(Some(done))) {
             let _ = closed.recv_timeout(self.close_wait);
         }
     }
@@ -226,7 +226,7 @@ impl IoThread {
                     let now = s.tick(now);
                     s.deadline = None;
                     s.conn.handle_timeout(now);
-                    s.router.handle_timeout(now);
+                    s.core.handle_timeout(now);
                     touch(&mut self.touched, &mut s, key);
                 }
             }
@@ -259,7 +259,7 @@ impl IoThread {
                 // The session is over: dropping the command answers its caller (a closed
                 // channel reads as a closed session), and a close is already done.
                 None => {
-                    if let Cmd::Close(done) = cmd {
+                    if let Cmd::Close(done) | Cmd::Leave(Some(done)) = cmd {
                         let _ = done.send(());
                     }
                 }

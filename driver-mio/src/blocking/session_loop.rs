@@ -5,24 +5,22 @@ use std::collections::HashMap;
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use bytes::Bytes;
 use tracing::{debug, info};
-use zk_client::Error;
 use zk_proto::records::*;
-use zk_proto::session::{self, Event, RequestId, SessionMetrics, StateEvent, WatchedEvent};
+use zk_proto::session::{self, Event, RequestId, StateEvent, WatchedEvent};
 
 use super::callbacks::*;
 use crate::Connection;
-use zk_client::driver::{Deliver, Hosted, Router, Snapshot};
+use zk_client::driver::{Core, Deliver, Snapshot};
 
-pub(super) type Reply = std::result::Result<Response, session::Error>;
+pub(crate) type Reply = std::result::Result<Response, session::Error>;
 /// Where the outcome of a request the IO thread submitted goes.
 pub(crate) type ReplyTo = Sender<(RequestId, Reply)>;
 
 /// Who waits for a request's outcome.
-pub(super) enum Waiter {
+pub(crate) enum Waiter {
     /// A channel: the request went through the IO thread.
     Channel(ReplyTo),
     /// A caller that submitted it itself and parks until the outcome is in
@@ -39,27 +37,14 @@ pub(crate) enum Sink {
     Registered,
 }
 
-pub(crate) enum Cmd {
-    Submit {
-        request: Request,
-        watch: Option<Sink>,
-        reply: ReplyTo,
-    },
-    AddAuth {
-        scheme: String,
-        credentials: Bytes,
-        reply: ReplyTo,
-    },
-    Subscribe(Sender<StateEvent>),
-    Listen(Listener),
-    Diagnose(Sender<Error>, Duration),
-    Metrics(Sender<SessionMetrics>),
-    UpdateHosts(zk_proto::session::HostList, Sender<bool>),
-    Close(Sender<()>),
-    /// Run a recipe machine beside the session.
-    Host(Box<dyn Hosted>),
-    /// Nothing but a turn: a hosted machine has steps waiting.
-    Poke,
+/// What a client's handles ask of its session.
+pub(crate) type Cmd = zk_client::driver::Command<Handles>;
+
+/// Who hears a session's state changes.
+pub(crate) enum Subscriber {
+    Channel(Sender<StateEvent>),
+    /// A listener, run on the callback thread.
+    Listener(Listener),
 }
 
 /// One session, driven by the IO thread and, for a call at a time, by the caller waiting
@@ -69,10 +54,7 @@ pub(super) struct SessionLoop {
     pub(super) snapshot: Arc<Mutex<Snapshot>>,
     pub(super) key: usize,
     /// Waiters, watch sinks and recipe machines, fed the session's events in socket order.
-    pub(super) router: Router<Handles>,
-    pub(super) handles: Handles,
-    pub(super) close_waiters: Vec<Sender<()>>,
-    pub(super) closing: bool,
+    pub(super) core: Core<Handles>,
     /// The deadline filed with the IO thread.
     pub(super) deadline: Option<Instant>,
     pub(super) touched: bool,
@@ -97,16 +79,13 @@ impl SessionLoop {
             conn,
             snapshot,
             key,
-            router: Router::default(),
-            handles: Handles {
+            core: Core::new(Handles {
                 key,
                 callbacks,
                 arrived: HashMap::new(),
                 subscribers: Vec::new(),
                 listening: false,
-            },
-            close_waiters: Vec::new(),
-            closing: false,
+            }),
             deadline: None,
             touched: false,
             reading: None,
@@ -142,7 +121,7 @@ impl SessionLoop {
 
     /// When the session (and its hosted machines) next has work; writes what is queued.
     pub(super) fn next_deadline(&mut self, now: Instant) -> Option<Instant> {
-        let hosted = self.router.poll_timeout();
+        let hosted = self.core.poll_timeout();
         match (self.conn.timeout(now).map(|d| now + d), hosted) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -154,8 +133,8 @@ impl SessionLoop {
     #[cfg(target_os = "linux")]
     pub(super) fn direct(&self) -> bool {
         !self.ended
-            && !self.closing
-            && self.router.hosts_nothing()
+            && !self.core.is_closing()
+            && self.core.router.hosts_nothing()
             && self.conn.direct_fd().is_some()
     }
 
@@ -168,92 +147,40 @@ impl SessionLoop {
     /// owed, no caller waits.
     #[cfg(target_os = "linux")]
     pub(super) fn quiet(&self) -> bool {
-        self.router.is_quiet() && !self.conn.session().may_hear()
+        self.core.router.is_quiet() && !self.conn.session().may_hear()
     }
 
     /// The session is over: everyone waiting hears it (dropped channels read as closed).
     pub(super) fn end(&mut self) {
         self.ended = true;
-        for waiter in self.router.end() {
+        for waiter in self.core.end() {
             if let Waiter::Parked(thread) = waiter {
                 thread.unpark();
             }
         }
-        self.handles.arrived.clear();
-        self.handles.subscribers.clear();
-        for w in self.close_waiters.drain(..) {
-            let _ = w.send(());
-        }
-        self.handles.callback(CallbackJob::End);
         debug!(key = self.key, "session ends");
     }
 
     /// Lets watch `id` go: its sink here, and on the server.
     pub(super) fn release(&mut self, now: Instant, id: RequestId) {
-        if let Some(Sink::Registered) = self.router.release(id) {
-            self.handles.callback(CallbackJob::Forget(id));
-        }
-        self.conn.release_watch(now, id);
+        self.core.release(&mut self.conn, now, id);
     }
 
     pub(super) fn command(&mut self, now: Instant, cmd: Cmd) {
-        match cmd {
-            Cmd::Submit {
-                request,
-                watch,
-                reply,
-            } => {
-                let (conn, handles) = (&mut self.conn, &mut self.handles);
-                self.router
-                    .submit(conn, now, request, Waiter::Channel(reply), watch, handles);
-            }
-            Cmd::AddAuth {
-                scheme,
-                credentials,
-                reply,
-            } => match self.conn.add_auth(now, &scheme, credentials) {
-                Ok(id) => self.router.wait(id, Waiter::Channel(reply), None),
-                Err(e) => {
-                    let _ = reply.send((RequestId(0), Err(e)));
-                }
-            },
-            Cmd::Subscribe(tx) => self.handles.subscribers.push(tx),
-            Cmd::UpdateHosts(hosts, tx) => {
-                let _ = tx.send(self.conn.update_hosts(now, hosts));
-            }
-            Cmd::Metrics(tx) => {
-                let _ = tx.send(self.conn.session().metrics());
-            }
-            Cmd::Diagnose(tx, waited) => {
-                let _ = tx.send(Error::connect_timeout(waited, self.conn.session()));
-            }
-            Cmd::Listen(f) => {
-                self.handles.listening = true;
-                self.handles.callback(CallbackJob::Listen(f));
-            }
-            Cmd::Close(done) => {
-                self.close_waiters.push(done);
-                if !self.closing {
-                    self.closing = true;
-                    self.conn.close(now);
-                }
-            }
-            Cmd::Host(machine) => self.router.host(machine),
-            Cmd::Poke => {}
-        }
+        self.core.command(&mut self.conn, now, cmd);
     }
 
     /// Hands the session's events to the hosted machines first and the rest to the
     /// client's callers, then lets each machine submit and report, until nothing more
     /// happens.
     pub(super) fn deliver(&mut self, now: Instant) {
-        self.router.turn(&mut self.conn, now, &mut self.handles);
+        self.core.turn(&mut self.conn, now);
     }
 }
 
 /// Where a session's results go: its callers' channels and parked threads, its state
 /// subscribers, and the callback thread.
-pub(super) struct Handles {
+pub(crate) struct Handles {
     pub(super) key: usize,
     pub(super) callbacks: Sender<(usize, CallbackJob)>,
     /// Outcomes for parked callers, until they take them.
@@ -272,6 +199,34 @@ impl Handles {
 impl Deliver for Handles {
     type Reply = Waiter;
     type Watch = Sink;
+    type Answer<T> = Sender<T>;
+    type Subscriber = Subscriber;
+
+    fn answer<T>(to: Sender<T>, value: T) {
+        let _ = to.send(value);
+    }
+
+    fn subscribe(&mut self, subscriber: Subscriber) {
+        match subscriber {
+            Subscriber::Channel(tx) => self.subscribers.push(tx),
+            Subscriber::Listener(f) => {
+                self.listening = true;
+                self.callback(CallbackJob::Listen(f));
+            }
+        }
+    }
+
+    fn watch_released(&mut self, id: RequestId, sink: Sink) {
+        if let Sink::Registered = sink {
+            self.callback(CallbackJob::Forget(id));
+        }
+    }
+
+    fn end(&mut self) {
+        self.arrived.clear();
+        self.subscribers.clear();
+        self.callback(CallbackJob::End);
+    }
 
     fn reply(&mut self, to: Waiter, id: RequestId, result: Reply) -> bool {
         match to {

@@ -5,12 +5,10 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::{Duration, SystemTime};
 
 use tokio::sync::oneshot;
-use zk_recipes::handles::{Done, Driver, Hosting, Job, JobKind};
+use zk_recipes::handles::{Done, Driver, Job, JobKind};
 
-use crate::connection::Command;
 use crate::{Client, Error, Result};
 
 /// A call of a recipe handle: a future of its result.
@@ -104,20 +102,6 @@ async fn work<T: Send + 'static>(client: Client, kind: JobKind<T>) -> Result<T> 
     }
 }
 
-impl Hosting for Client {
-    fn host(&self, machine: Box<dyn zk_recipes::host::Hosted>) -> bool {
-        self.command(Command::Host(machine))
-    }
-
-    fn poke(&self) {
-        self.command(Command::Poke);
-    }
-
-    fn session_id(&self) -> i64 {
-        Client::session_id(self)
-    }
-}
-
 impl Driver for Client {
     type Call<T: Send + 'static> = Call<T>;
 
@@ -127,17 +111,9 @@ impl Driver for Client {
         }
     }
 
-    fn unique_id(&self) -> Result<String> {
-        crate::entropy::unique_id()
-    }
+    const OS: zk_client::Os = crate::os::OS;
 
     fn callback(&self, run: Box<dyn FnOnce() + Send>) {
         self.post_callback(run)
-    }
-
-    fn wall_clock(&self) -> Duration {
-        SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap_or_default()
     }
 }

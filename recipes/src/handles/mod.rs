@@ -63,13 +63,20 @@ pub trait Driver: Hosting + Clone + std::fmt::Debug + 'static {
     /// Runs `job` in this client's calling convention.
     fn call<T: Send + 'static>(&self, job: Job<T>) -> Self::Call<T>;
 
+    /// What the client takes from the operating system: random bits and the wall clock.
+    const OS: zk_client::Os;
+
     /// A fresh id, unique across processes (from the operating system's entropy), for the
     /// nodes a machine names.
-    fn unique_id(&self) -> Result<String>;
+    fn unique_id(&self) -> Result<String> {
+        Self::OS.unique_id()
+    }
 
     /// The wall clock, as time since the Unix epoch (the lease compares it with what other
     /// processes wrote).
-    fn wall_clock(&self) -> Duration;
+    fn wall_clock(&self) -> Duration {
+        (Self::OS.wall_clock)()
+    }
 
     /// Runs `run` where this client runs callbacks (watch callbacks, state listeners): one
     /// at a time, in the order handed over, never on the thread or task that drives the
@@ -313,9 +320,25 @@ where
 /// Names every recipe handle for one client type, in the module where it is invoked: the
 /// one list a driver keeps (`zk_recipes::handles_for!(Client);`). A handle added here is
 /// on every client at once.
+///
+/// It also gives the client its [`Hosting`], from two methods the client has: `command`,
+/// which carries a [`zk_client::driver::Command`] to the session's loop and says whether
+/// the session is still there, and `session_id`.
 #[macro_export]
 macro_rules! handles_for {
     ($client:ty) => {
+        impl $crate::handles::Hosting for $client {
+            fn host(&self, machine: Box<dyn $crate::host::Hosted>) -> bool {
+                self.command($crate::__client::driver::Command::Host(machine))
+            }
+            fn poke(&self) {
+                self.command($crate::__client::driver::Command::Poke);
+            }
+            fn session_id(&self) -> i64 {
+                <$client>::session_id(self)
+            }
+        }
+
         pub use $crate::counter::Encoding as CounterEncoding;
         pub use $crate::handles::{EVENT_BACKLOG, Node, TreeNode};
         pub use $crate::lock::{Flavor, Kind as LockKind, LockState};
