@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use zk_proto::records::{Acl, GetChildrenRequest, Request, Response};
 use zk_proto::session::{Event, RequestId};
-use zk_recipes::lock::{Flavor, Kind, Lock, Outcome, Output, is_reader};
+use zk_recipes::lock::{Flavor, Kind, Lock, Outcome, Output};
 use zk_recipes::{Recipe, Tag};
 use zk_sim::harness::{ClientId, Fault, Happened, SimConfig, Simulation};
 
@@ -53,8 +53,7 @@ impl Contender {
     }
 }
 
-/// A belief of holding the lock: client, node, from, until.
-type Belief = (usize, String, Instant, Instant);
+use sim_support::Belief;
 
 struct World {
     sim: Simulation,
@@ -298,15 +297,6 @@ impl World {
     }
 }
 
-fn sequence(path: &str) -> i64 {
-    zk_recipes::lock::order_of(path).expect("a lock node")
-}
-
-/// Whether two lock nodes exclude each other: unless both are readers'.
-fn conflict(a: &str, b: &str) -> bool {
-    !(is_reader(a) && is_reader(b))
-}
-
 fn check(seed: u64) -> Stats {
     let mut w = World::new(seed, 3);
     w.run(60_000);
@@ -336,73 +326,7 @@ fn check(seed: u64) -> Stats {
     );
 
     // Safety on the server's history.
-    let lives = sim_support::lifetimes(&w.sim, &format!("{DIR}/"));
-    // Sessions the server expired by force (not after silence), and when: the one case where
-    // a client cannot stop relying on its node before the server deletes it. It hears of it
-    // one message later.
-    let forced = sim_support::forced_expiries(&w.sim);
-    // When a belief ended in server time: its end, or, for a node whose session the server
-    // expired by force, the deletion the client could not hear of before it happened.
-    let news = Duration::from_millis(10);
-    let believed_until = |(who, node, from, until): &Belief| -> (Instant, bool) {
-        let died = lives.get(node).and_then(|l| l.1);
-        match died {
-            Some(d) if forced.contains(&(*who, d)) && *until <= d + news && *from <= d + news => {
-                ((*until).min(d), true)
-            }
-            _ => (*until, false),
-        }
-    };
-    for belief in &w.beliefs {
-        let (who, node, from, until) = belief;
-        let (born, died) = lives
-            .get(node)
-            .unwrap_or_else(|| panic!("seed {seed}: client {who} held {node}, never created"));
-        if believed_until(belief).1 {
-            continue;
-        }
-        assert!(born <= from, "seed {seed}: {node} held before it existed");
-        assert!(
-            died.is_none_or(|d| d >= *until),
-            "seed {seed}: client {who} believed it held {node} until {until:?} but the \
-             server deleted it at {died:?}\n{}",
-            report()
-        );
-        // No conflicting lower node at the start of the belief, hence for all of it (later
-        // nodes sort after).
-        for (other, (b, d)) in &lives {
-            if other != node
-                && conflict(other, node)
-                && sequence(other) < sequence(node)
-                && *b <= *from
-                && d.is_none_or(|d| d > *from)
-            {
-                panic!(
-                    "seed {seed}: client {who} believed it held {node} from {from:?} while \
-                     {other} (lower) was alive\n{}",
-                    report()
-                );
-            }
-        }
-    }
-    let mut shared = 0;
-    for (a, b) in w
-        .beliefs
-        .iter()
-        .flat_map(|a| w.beliefs.iter().map(move |b| (a, b)))
-    {
-        if a.0 < b.0 && !conflict(&a.1, &b.1) && a.2 < b.3 && b.2 < a.3 {
-            shared += 1;
-        }
-        if a.0 != b.0 && conflict(&a.1, &b.1) {
-            let (a_until, b_until) = (believed_until(a).0, believed_until(b).0);
-            assert!(
-                a_until <= b.2 || b_until <= a.2,
-                "seed {seed}: two holders at once: {a:?} and {b:?}\n{}",
-                report()
-            );
-        }
-    }
+    let shared = sim_support::judge_lock(seed, &w.sim, DIR, &w.beliefs);
 
     // Nothing left behind once every contender released.
     let probe = w.sim.add_client(|c| c);
@@ -448,7 +372,7 @@ fn check(seed: u64) -> Stats {
             .iter()
             .filter(|r| format!("{:?}", r.what).starts_with("Fault"))
             .count(),
-        nodes: lives.len(),
+        nodes: sim_support::lifetimes(&w.sim, &format!("{DIR}/")).len(),
         shared,
     }
 }

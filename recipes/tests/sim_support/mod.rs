@@ -105,3 +105,87 @@ pub fn children(sim: &mut Simulation, probe: ClientId, path: &str) -> Vec<String
     }
     panic!("listing {path}: {last:?}")
 }
+
+/// A belief of holding a lock: contender (its client's index), node, from, until.
+pub type Belief = (usize, String, Instant, Instant);
+
+/// Whether two lock nodes exclude each other: unless both are readers'.
+fn conflict(a: &str, b: &str) -> bool {
+    !(zk_recipes::lock::is_reader(a) && zk_recipes::lock::is_reader(b))
+}
+
+fn sequence(path: &str) -> i64 {
+    zk_recipes::lock::order_of(path).expect("a lock node")
+}
+
+/// Judges lock beliefs on the server's history of the nodes under `dir`: while a contender
+/// believed it held a node, the node existed and no lower conflicting node did, so no two
+/// conflicting beliefs overlap in server time. A node whose session the server expired by
+/// force counts as held only until the deletion the client could not hear of first.
+/// Returns how often two readers held at once.
+pub fn judge_lock(seed: u64, sim: &Simulation, dir: &str, beliefs: &[Belief]) -> usize {
+    let lives = lifetimes(sim, &format!("{dir}/"));
+    let forced = forced_expiries(sim);
+    let report = || sim.render_history();
+    let news = Duration::from_millis(10);
+    let in_server_time = |(who, node, from, until): &Belief| -> (Instant, bool) {
+        match lives.get(node).and_then(|l| l.1) {
+            Some(d) if forced.contains(&(*who, d)) && *until <= d + news && *from <= d + news => {
+                ((*until).min(d), true)
+            }
+            _ => (*until, false),
+        }
+    };
+    for belief in beliefs {
+        let (who, node, from, until) = belief;
+        let Some((born, died)) = lives.get(node) else {
+            panic!(
+                "seed {seed}: client {who} held {node}, never created\n{}",
+                report()
+            );
+        };
+        if in_server_time(belief).1 {
+            continue;
+        }
+        assert!(born <= from, "seed {seed}: {node} held before it existed");
+        assert!(
+            died.is_none_or(|d| d >= *until),
+            "seed {seed}: client {who} believed it held {node} until {until:?} but the \
+             server deleted it at {died:?}\n{}",
+            report()
+        );
+        // No conflicting lower node at the start of the belief, hence for all of it (later
+        // nodes sort after).
+        for (other, (b, d)) in &lives {
+            if other != node
+                && conflict(other, node)
+                && sequence(other) < sequence(node)
+                && *b <= *from
+                && d.is_none_or(|d| d > *from)
+            {
+                panic!(
+                    "seed {seed}: client {who} believed it held {node} from {from:?} while \
+                     {other} (lower) was alive\n{}",
+                    report()
+                );
+            }
+        }
+    }
+    let mut shared = 0;
+    for a in beliefs {
+        for b in beliefs {
+            if a.0 < b.0 && !conflict(&a.1, &b.1) && a.2 < b.3 && b.2 < a.3 {
+                shared += 1;
+            }
+            if a.0 != b.0 && conflict(&a.1, &b.1) {
+                let (a_until, b_until) = (in_server_time(a).0, in_server_time(b).0);
+                assert!(
+                    a_until <= b.2 || b_until <= a.2,
+                    "seed {seed}: two holders at once: {a:?} and {b:?}\n{}",
+                    report()
+                );
+            }
+        }
+    }
+    shared
+}

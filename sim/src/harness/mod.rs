@@ -521,8 +521,10 @@ impl Simulation {
         self.net.insert((at, seq), event);
     }
 
-    /// When the next thing happens.
-    fn next_time(&self) -> Option<Instant> {
+    /// When the next thing happens (a fault, a message, a server's or a session's timer);
+    /// `None` when nothing is left to happen. A driver that hosts work of its own on
+    /// virtual time steps the simulation only as far as its own next deadline.
+    pub fn next_time(&self) -> Option<Instant> {
         let mut t: Option<Instant> = None;
         let mut consider = |x: Instant| t = Some(t.map_or(x, |y| y.min(x)));
         if let Some(((at, _), _)) = self.scheduled.first_key_value() {
