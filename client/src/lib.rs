@@ -4,6 +4,11 @@
 //! no clock, no runtime, so the async client, the blocking client, a custom `mio` loop and
 //! the recipes all use the same definitions.
 //!
+//! [`driver`] is the core every driver runs between its callers and the session: commands,
+//! reply waiters, watch sinks, hosted recipe machines and the session's close. A driver
+//! keeps its socket, clock and calling convention, and passes in what only the operating
+//! system has ([`Os`]: random bits and the wall clock).
+//!
 //! Errors are flat: a caller matches `Error::SessionExpired` or `Error::Server(NoNode)`
 //! directly, whatever layer noticed it.
 
