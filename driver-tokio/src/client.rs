@@ -240,16 +240,22 @@ impl Client {
         let _ = self.callbacks.send(f);
     }
 
-    async fn submit(
+    /// Hands `request` to the connection task now; the future is its outcome. The request
+    /// is not carried inside the future, so awaiting it copies nothing large.
+    fn submit(
         &self,
         request: Request,
         watch: Option<WatchSink>,
-    ) -> (RequestId, std::result::Result<Response, session::Error>) {
-        match self.send_request(request, watch) {
-            Some(rx) => rx
-                .await
-                .unwrap_or((RequestId(0), Err(session::Error::Closed))),
-            None => (RequestId(0), Err(session::Error::Closed)),
+    ) -> impl Future<Output = (RequestId, std::result::Result<Response, session::Error>)> + use<>
+    {
+        let rx = self.send_request(request, watch);
+        async move {
+            match rx {
+                Some(rx) => rx
+                    .await
+                    .unwrap_or((RequestId(0), Err(session::Error::Closed))),
+                None => (RequestId(0), Err(session::Error::Closed)),
+            }
         }
     }
 

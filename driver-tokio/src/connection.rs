@@ -278,19 +278,22 @@ impl Task {
     /// the order the socket gave them), lets the machines submit, and queues the frames,
     /// until nothing more happens.
     fn flush(&mut self) {
+        let now = now();
         loop {
             self.act();
             self.publish_snapshot();
             // Events go out after the snapshot moved: whoever hears of a state change and
             // then asks the handle sees that state or a later one, never an older session id.
-            let any = self.core.turn(&mut self.session, now());
+            self.core.turn(&mut self.session, now);
             while let Some(bytes) = self.session.poll_transmit() {
                 if self.writer.is_some() {
                     trace!(bytes = bytes.len(), "queued for writing");
                     self.out.push_back(bytes);
                 }
             }
-            if !any {
+            // Once more only if the turn itself moved the session (a machine's request
+            // refused at once, a close): delivering events changes nothing here.
+            if !self.session.has_actions() && !self.session.has_events() {
                 break;
             }
         }
@@ -329,12 +332,9 @@ impl Task {
 
     /// Moves the handle's view of the session.
     fn publish_snapshot(&mut self) {
-        let snap = Snapshot::of(&self.session, Some(&self.snapshot.borrow()));
-        self.snapshot.send_if_modified(|s| {
-            let changed = *s != snap;
-            *s = snap;
-            changed
-        });
+        if let Some(snap) = self.core.snapshot(&self.session) {
+            self.snapshot.send_replace(snap);
+        }
     }
 }
 

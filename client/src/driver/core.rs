@@ -8,7 +8,7 @@ use zk_proto::consts::OpCode;
 use zk_proto::records::Request;
 use zk_proto::session::{HostList, RequestId, SessionMetrics};
 
-use super::{Deliver, Hosted, Link, Router};
+use super::{Deliver, Hosted, Link, Router, Snapshot};
 
 /// What a client's handles ask of its session, in every driver: the driver only carries a
 /// command from the caller to the loop that owns the session, and hands it to
@@ -85,6 +85,7 @@ pub struct Core<D: Deliver> {
     close_waiters: Vec<D::Answer<()>>,
     closing: bool,
     left: bool,
+    published: Option<Snapshot>,
 }
 
 impl<D: Deliver> std::fmt::Debug for Core<D> {
@@ -106,7 +107,20 @@ impl<D: Deliver> Core<D> {
             close_waiters: Vec::new(),
             closing: false,
             left: false,
+            published: None,
         }
+    }
+
+    /// The session's new [`Snapshot`] for the handles, when it moved since the last one
+    /// this returned; `None` while it stands still, which costs a few comparisons and no
+    /// lock, so a driver may ask after every turn.
+    pub fn snapshot(&mut self, session: &zk_proto::session::Session) -> Option<Snapshot> {
+        if self.published.as_ref().is_some_and(|s| s.is_of(session)) {
+            return None;
+        }
+        let snap = Snapshot::of(session, self.published.as_ref());
+        self.published = Some(snap.clone());
+        Some(snap)
     }
 
     /// Carries out a command.

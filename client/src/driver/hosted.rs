@@ -58,6 +58,9 @@ impl Machines {
     /// Offers a session event to each machine in turn; what none took comes back, for the
     /// driver's own callers (state changes always come back).
     pub fn offer(&mut self, now: Instant, event: Event, session_id: i64) -> Option<Event> {
+        if self.hosted.is_empty() {
+            return Some(event);
+        }
         let mut event = Some(event);
         for h in &mut self.hosted {
             event = event.and_then(|e| h.handle_event(now, e, session_id));
@@ -74,6 +77,9 @@ impl Machines {
 
     /// The earliest deadline of any machine.
     pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.hosted.is_empty() {
+            return None;
+        }
         self.hosted.iter().filter_map(|h| h.poll_timeout()).min()
     }
 
@@ -85,6 +91,9 @@ impl Machines {
         submit: &mut Submit<'_>,
         release: &mut dyn FnMut(RequestId),
     ) {
+        if self.hosted.is_empty() {
+            return;
+        }
         self.hosted.retain_mut(|h| {
             let keep = h.step(now, submit);
             if !keep {

@@ -43,6 +43,18 @@ impl Snapshot {
         }
     }
 
+    /// Whether this is still what `session` looks like: compares the fields one by one,
+    /// and the host list by its version, without building a snapshot.
+    pub fn is_of(&self, session: &Session) -> bool {
+        let state = session.state();
+        self.state == state
+            && self.app == session.app_state()
+            && self.session_id == session.session_id()
+            && self.server == session.current_host().filter(|_| state.is_connected())
+            && self.timeout == session.negotiated_timeout()
+            && self.hosts_version == session.hosts_version()
+    }
+
     /// A session that is over, for a handle whose driver is gone.
     pub fn closed() -> Snapshot {
         Snapshot {

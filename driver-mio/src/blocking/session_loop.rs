@@ -104,9 +104,11 @@ impl SessionLoop {
     /// Publishes the session's state to the handles. It moves before events go out:
     /// whoever hears of a state change and then asks the client sees that state or a
     /// later one.
-    pub(super) fn publish(&self) {
-        if let Ok(mut shared) = self.snapshot.lock() {
-            *shared = Snapshot::of(self.conn.session(), Some(&shared));
+    pub(super) fn publish(&mut self) {
+        if let Some(snap) = self.core.snapshot(self.conn.session())
+            && let Ok(mut shared) = self.snapshot.lock()
+        {
+            *shared = snap;
         }
     }
 

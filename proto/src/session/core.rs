@@ -224,6 +224,8 @@ pub struct Session {
     pub(super) session_id: i64,
     pub(super) passwd: Bytes,
     pub(super) negotiated: Option<Duration>,
+    /// The intervals that follow from the session timeout now.
+    pub(super) pace: Pace,
     pub(super) last_zxid: i64,
     pub(super) seen_rw: bool,
     pub(super) state: SessionState,
@@ -279,6 +281,7 @@ impl Session {
             // A different stream from the one that shuffled the hosts.
             rng: Rng::new(config.seed ^ 0x5eed_0fca_11ed),
             link: Link::new(config.max_frame),
+            pace: Pace::of(config.session_timeout),
             config,
             session_id: 0,
             passwd: Bytes::from_static(&[0; 16]),
@@ -472,12 +475,19 @@ impl Session {
     }
 
     pub(super) fn timeout(&self) -> Duration {
-        self.negotiated.unwrap_or(self.config.session_timeout)
+        self.pace.timeout
+    }
+
+    /// Takes the timeout the server granted (`None`: ask for the configured one again),
+    /// and works out the intervals that follow from it.
+    pub(super) fn set_negotiated(&mut self, granted: Option<Duration>) {
+        self.negotiated = granted;
+        self.pace = Pace::of(granted.unwrap_or(self.config.session_timeout));
     }
 
     /// 2/3 of the session timeout in whole milliseconds, as the reference client computes it.
     pub fn read_timeout(&self) -> Duration {
-        Duration::from_millis(self.timeout_ms() * 2 / 3)
+        self.pace.read
     }
 
     /// The session timeout divided by the number of hosts, in whole milliseconds, as the
@@ -515,6 +525,11 @@ impl Session {
 
     // ----- outputs -----
 
+    /// Whether an action waits for [`Session::poll_action`].
+    pub fn has_actions(&self) -> bool {
+        !self.actions.is_empty()
+    }
+
     /// The next thing the driver must do.
     #[must_use = "an action taken from the session must be performed"]
     pub fn poll_action(&mut self) -> Option<Action> {
@@ -545,12 +560,12 @@ impl Session {
 
     /// The earliest moment [`Session::handle_timeout`] has something to do.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers().into_iter().flatten().min()
+        self.timers().earliest()
     }
 
     /// Every deadline of the session, by what it is for: the one place that knows them,
     /// for [`Session::poll_timeout`] and [`Session::handle_timeout`] alike.
-    pub(super) fn timers(&self) -> [Option<Instant>; Timer::COUNT] {
+    pub(super) fn timers(&self) -> Timers {
         let mut t = [None; Timer::COUNT];
         match self.conn {
             Conn::Idle { retry_at } => t[Timer::Reconnect as usize] = retry_at,
@@ -585,12 +600,7 @@ impl Session {
             Some((_, deadline)) => deadline,
             None => p.next_at,
         });
-        t
-    }
-
-    /// Whether `timer` is due at `now`.
-    pub(super) fn due(&self, timer: Timer, now: Instant) -> bool {
-        self.timers()[timer as usize].is_some_and(|t| now >= t)
+        Timers(t)
     }
 
     /// A tenth of the session timeout (at most 10 s): an idle connection keeps a ping in
@@ -601,7 +611,7 @@ impl Session {
     }
 
     pub(super) fn base_ping_interval(&self) -> Duration {
-        (self.timeout() / 10).min(MAX_PING_INTERVAL)
+        self.pace.ping
     }
 
     /// How long the server may stay silent while a request or ping awaits its answer before
@@ -612,9 +622,10 @@ impl Session {
     /// resume elsewhere (the reference client waits for the read timeout, 67 %).
     pub fn unresponsive_after(&self) -> Duration {
         let rtt = self.srtt.unwrap_or_default();
-        (self.timeout() / 5)
+        self.pace
+            .fifth
             .max(STALL_ALLOWANCE + rtt * 4)
-            .min(self.read_timeout())
+            .min(self.pace.read)
     }
 
     /// While no connection carries the session, it is given up 4/3 of the session timeout
@@ -628,7 +639,7 @@ impl Session {
             return None;
         }
         let heard = self.last_heard?;
-        Some(heard + Duration::from_millis(self.timeout_ms() * 4 / 3))
+        Some(heard + self.pace.expiry)
     }
 
     // ----- inputs from the driver -----
@@ -636,43 +647,53 @@ impl Session {
     /// Time passed: pings, read and connect timeouts, reconnect backoff, request deadlines,
     /// client-side expiry, read-only probing.
     pub fn handle_timeout(&mut self, now: Instant) {
-        // In this order: each step may change what the later ones see.
-        if self.due(Timer::Close, now) {
+        // In this order: each step may change what the later ones see, so the deadlines
+        // are looked at again after a step that did something.
+        let mut t = self.timers();
+        if t.due(Timer::Close, now) {
             self.finish_close(now);
             return;
         }
-        if self.due(Timer::Expiry, now) {
+        if t.due(Timer::Expiry, now) {
             self.expire(now, None);
             return;
         }
-        if self.due(Timer::Move, now) {
+        if t.due(Timer::Move, now) {
             self.move_now(now);
+            t = self.timers();
         }
-        while self.due(Timer::Queued, now) {
+        while t.due(Timer::Queued, now) {
             if let Some(q) = self.queued.pop_front() {
                 let waited = self.request_timeout();
                 self.complete(q.id, Err(Error::Timeout(waited)));
             }
+            t = self.timers();
         }
-        if self.due(Timer::Reconnect, now) {
+        let mut fired = true;
+        if t.due(Timer::Reconnect, now) {
             self.connect_next(now);
-        } else if self.due(Timer::Connect, now) {
-            let t = self.connect_timeout();
-            self.lose_connection(now, Disconnect::ConnectTimeout(t), true);
-        } else if self.due(Timer::Read, now) {
-            let t = self.read_timeout();
-            self.lose_connection(now, Disconnect::ReadTimeout(t), true);
-        } else if self.due(Timer::Unresponsive, now) {
+        } else if t.due(Timer::Connect, now) {
+            let patience = self.connect_timeout();
+            self.lose_connection(now, Disconnect::ConnectTimeout(patience), true);
+        } else if t.due(Timer::Read, now) {
+            let patience = self.read_timeout();
+            self.lose_connection(now, Disconnect::ReadTimeout(patience), true);
+        } else if t.due(Timer::Unresponsive, now) {
             let patience = self.unresponsive_after();
             self.lose_connection(now, Disconnect::Unresponsive(patience), true);
-        } else if self.due(Timer::Ping, now) {
+        } else if t.due(Timer::Ping, now) {
             Request::Ping.encode_frame(xid::PING, "", &mut self.link.out);
             if let Conn::Open { ping_sent, .. } = &mut self.conn {
                 ping_sent.get_or_insert(now);
             }
             self.sent(now);
+        } else {
+            fired = false;
         }
-        if self.due(Timer::Probe, now)
+        if fired {
+            t = self.timers();
+        }
+        if t.due(Timer::Probe, now)
             && let Some(p) = self.probing
         {
             match p.in_flight {
@@ -703,6 +724,35 @@ impl Session {
     }
 
     // ----- requests -----
+}
+
+/// The intervals that follow from a session timeout, worked out once per timeout rather
+/// than on every look at the deadlines.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Pace {
+    /// The session timeout.
+    pub(super) timeout: Duration,
+    /// The read timeout: 2/3 of it in whole milliseconds.
+    pub(super) read: Duration,
+    /// A tenth of it, at most [`MAX_PING_INTERVAL`]: the ping interval before its jitter.
+    pub(super) ping: Duration,
+    /// A fifth of it: the least patience with an unanswered request.
+    pub(super) fifth: Duration,
+    /// 4/3 of it in whole milliseconds: when a session no server carries has expired.
+    pub(super) expiry: Duration,
+}
+
+impl Pace {
+    pub(super) fn of(timeout: Duration) -> Pace {
+        let ms = timeout.as_millis().min(i32::MAX as u128) as u64;
+        Pace {
+            timeout,
+            read: Duration::from_millis(ms * 2 / 3),
+            ping: (timeout / 10).min(MAX_PING_INTERVAL),
+            fifth: timeout / 5,
+            expiry: Duration::from_millis(ms * 4 / 3),
+        }
+    }
 }
 
 pub(super) fn duration_ms(d: Duration) -> i32 {
@@ -770,4 +820,19 @@ pub(super) enum Timer {
 
 impl Timer {
     const COUNT: usize = 10;
+}
+
+/// Every deadline of a session at one moment, by what it is for (see [`Session::timers`]).
+pub(super) struct Timers([Option<Instant>; Timer::COUNT]);
+
+impl Timers {
+    /// Whether `timer` is set and due at `now`.
+    pub(super) fn due(&self, timer: Timer, now: Instant) -> bool {
+        self.0[timer as usize].is_some_and(|t| now >= t)
+    }
+
+    /// The earliest deadline, if any is set.
+    pub(super) fn earliest(&self) -> Option<Instant> {
+        self.0.iter().flatten().min().copied()
+    }
 }

@@ -82,7 +82,7 @@ impl Session {
             // A fresh session; credentials carry over, watches and requests did not.
             self.session_id = 0;
             self.passwd = Bytes::from_static(&[0; 16]);
-            self.negotiated = None;
+            self.set_negotiated(None);
             self.seen_rw = false;
             self.last_heard = None;
             self.failures = 0;

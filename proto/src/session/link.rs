@@ -244,7 +244,7 @@ impl Session {
         }
         self.session_id = resp.session_id;
         self.passwd = resp.passwd;
-        self.negotiated = Some(Duration::from_millis(resp.timeout as u64));
+        self.set_negotiated(Some(Duration::from_millis(resp.timeout as u64)));
         self.read_only = resp.read_only;
         self.seen_rw |= !resp.read_only;
         self.last_heard = Some(now);
