@@ -242,21 +242,8 @@ impl Client {
 
     /// Hands `request` to the connection task now; the future is its outcome. The request
     /// is not carried inside the future, so awaiting it copies nothing large.
-    fn submit(
-        &self,
-        request: Request,
-        watch: Option<WatchSink>,
-    ) -> impl Future<Output = (RequestId, std::result::Result<Response, session::Error>)> + use<>
-    {
-        let rx = self.send_request(request, watch);
-        async move {
-            match rx {
-                Some(rx) => rx
-                    .await
-                    .unwrap_or((RequestId(0), Err(session::Error::Closed))),
-                None => (RequestId(0), Err(session::Error::Closed)),
-            }
-        }
+    fn submit(&self, request: Request, watch: Option<WatchSink>) -> Answer {
+        Answer(self.send_request(request, watch))
     }
 
     /// Submits a request and waits for its outcome, at most the call timeout if one is set.
@@ -264,7 +251,14 @@ impl Client {
         &self,
         request: Request,
     ) -> Result<std::result::Result<Response, session::Error>> {
-        Ok(self.bounded(self.submit(request, None)).await?.1)
+        let answer = self.submit(request, None);
+        match self.call_timeout {
+            None => Ok(answer.await.1),
+            Some(t) => tokio::time::timeout(t, answer)
+                .await
+                .map(|(_, r)| r)
+                .map_err(|_| Error::CallTimeout(t)),
+        }
     }
 
     /// Waits for `answer` at most the call timeout, if one is set. A call that gives up
@@ -471,6 +465,29 @@ impl Client {
         let (id, r) = self.bounded(answer).await?;
         decode(r)?;
         Ok(PersistentWatcher::new(rx, id, self.commands.clone()))
+    }
+}
+
+/// A request's outcome, once the connection task answers; a task that is gone answers
+/// `Closed`. Dropping it drops the receiver: a late reply is then let go by the task.
+pub(crate) struct Answer(
+    Option<oneshot::Receiver<(RequestId, std::result::Result<Response, session::Error>)>>,
+);
+
+impl Future for Answer {
+    type Output = (RequestId, std::result::Result<Response, session::Error>);
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let closed = || (RequestId(0), Err(session::Error::Closed));
+        match self.0.as_mut() {
+            Some(rx) => std::pin::Pin::new(rx)
+                .poll(cx)
+                .map(|r| r.unwrap_or_else(|_| closed())),
+            None => std::task::Poll::Ready(closed()),
+        }
     }
 }
 

@@ -46,6 +46,7 @@ impl Machines {
     }
 
     /// No machine is hosted.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.hosted.is_empty()
     }
@@ -76,6 +77,7 @@ impl Machines {
     }
 
     /// The earliest deadline of any machine.
+    #[inline]
     pub fn poll_timeout(&self) -> Option<Instant> {
         if self.hosted.is_empty() {
             return None;

@@ -117,6 +117,21 @@ impl<D: Deliver> Router<D> {
     /// rest to the callers through `out`; then lets the machines submit, and again, until
     /// nothing more happens. True when anything happened.
     pub fn turn<L: Link>(&mut self, link: &mut L, now: Instant, out: &mut D) -> bool {
+        if !self.hosted.is_empty() {
+            return self.turn_hosting(link, now, out);
+        }
+        // Nothing hosted: every event is the callers'.
+        let mut any = false;
+        while let Some(event) = link.poll_event() {
+            any = true;
+            self.dispatch(now, event, link, out);
+        }
+        any
+    }
+
+    /// [`Router::turn`] with machines to offer events to and to step.
+    #[inline(never)]
+    fn turn_hosting<L: Link>(&mut self, link: &mut L, now: Instant, out: &mut D) -> bool {
         let mut any = false;
         loop {
             let session_id = link.session().session_id();
