@@ -31,6 +31,7 @@ pub struct Config {
     pub(crate) record_history: bool,
     pub(crate) four_letter_words: bool,
     pub(crate) super_digest: Option<String>,
+    pub(crate) follower_lag: Option<(std::time::Duration, u64)>,
 }
 
 impl Default for Config {
@@ -59,6 +60,7 @@ impl Config {
             record_history: true,
             four_letter_words: true,
             super_digest: None,
+            follower_lag: None,
         }
     }
 
@@ -145,6 +147,17 @@ impl Config {
     /// (`user:base64(sha1(user:password))`) whose owner passes every ACL check.
     pub fn super_digest(mut self, digest: &str) -> Self {
         self.super_digest = Some(digest.to_owned());
+        self
+    }
+
+    /// Members other than the leader apply each committed transaction after a delay of
+    /// their own, from 0 to `max`, drawn from `seed` (default: no lag; ignored by a
+    /// standalone server). A member serves reads from what it has applied, answers a write
+    /// sent to it once it applied it (its session's later reads wait behind), answers
+    /// `sync` once it applied what was committed before, fires watches as it applies, and
+    /// refuses a client that has seen a later zxid, as ZooKeeper's followers do.
+    pub fn follower_lag(mut self, max: Duration, seed: u64) -> Self {
+        self.follower_lag = Some((max, seed));
         self
     }
 

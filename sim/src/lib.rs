@@ -1,7 +1,8 @@
 //! zk-sim: ZooKeeper 3.8's server semantics as a pure model, for deterministic simulation
 //! and for tests that need no Java.
 //!
-//! - [`Ensemble`]: one standalone server or a quorum of them around one linearizable tree.
+//! - [`Ensemble`]: one standalone server or a quorum of them around one linearizable tree,
+//!   whose followers may lag behind the leader ([`Config::follower_lag`]).
 //!   Sans-IO like `zk_proto`'s session: bytes and time go in, reply frames, notifications
 //!   and closes come out, and faults (kills, pauses, stalls, expiries, lost replies) are
 //!   inputs. No IO, no clock, no threads.
@@ -50,7 +51,7 @@
 //!
 //! | Area | The real server | The model |
 //! |---|---|---|
-//! | Reads on ensemble members | A follower can answer from before a write another server committed, until it catches up (or a `sync`) | One tree: every read sees every committed write |
+//! | Reads on ensemble members | A follower can answer from before a write another server committed, until it catches up (or a `sync`) | The same with [`Config::follower_lag`]: each follower applies committed transactions after a seeded delay and serves what it applied. Without it, one tree: every read sees every committed write |
 //! | A session moving servers | The old connection on the other server stays open, serves reads, and is closed at its next write (SessionMoved) | The old connection is closed at once |
 //! | Elections | Timing varies; the member with the highest zxid, then id, leads | A fixed delay ([`Config::election_time`]); the highest live id leads |
 //! | Container and TTL reaping | Deletions spaced by `60000 / maxPerMinute` ms | All due deletions at the check |

@@ -178,6 +178,21 @@ impl DataTree {
     }
 
     /// The node at `path`.
+    /// A copy of the nodes, sessions and last zxid, without any watch: what another member
+    /// holds once it has caught up.
+    pub(crate) fn replica(&self) -> DataTree {
+        DataTree {
+            nodes: self.nodes.clone(),
+            ephemerals: self.ephemerals.clone(),
+            containers: self.containers.clone(),
+            ttls: self.ttls.clone(),
+            data_watches: WatchManager::default(),
+            child_watches: WatchManager::default(),
+            last_zxid: self.last_zxid,
+            extended_types: self.extended_types,
+        }
+    }
+
     pub(crate) fn get(&self, path: &str) -> Option<&Node> {
         self.nodes.get(key(path))
     }

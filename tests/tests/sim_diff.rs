@@ -30,9 +30,12 @@ const SUPER: (&str, &str) = ("super", "diff-secret");
 struct Pair {
     real: Vec<std::net::SocketAddr>,
     sim: Vec<std::net::SocketAddr>,
+    /// A second model of the same ensemble whose followers lag, when there is one.
+    lagging: Vec<std::net::SocketAddr>,
     _real: Box<dyn std::any::Any + Send>,
     _sim: SimServer,
     _rt: tokio::runtime::Runtime,
+    _lagging: Option<(SimServer, tokio::runtime::Runtime)>,
     /// The real servers' logs, for when they stop answering.
     log: Box<dyn Fn() -> String + Send>,
 }
@@ -81,28 +84,37 @@ fn pair() -> &'static Mutex<Pair> {
         Mutex::new(Pair {
             real: vec![real.addr()],
             sim: sim.addrs().to_vec(),
+            lagging: Vec::new(),
             _real: Box::new(real),
             _sim: sim,
             _rt: rt,
+            _lagging: None,
             log: Box::new(move || std::fs::read_to_string(&log_dir).unwrap_or_default()),
         })
     })
 }
 
-/// A real 3-server ensemble and a model one.
+/// How far the lagging model's followers may fall behind: well past a script step's
+/// round trip, so that replies, reads and notifications really wait for it.
+const LAG: Duration = Duration::from_millis(40);
+
+/// A real 3-server ensemble, a model one, and a model one whose followers lag.
 fn ensemble_pair() -> &'static Mutex<Pair> {
     static PAIR: OnceLock<Mutex<Pair>> = OnceLock::new();
     PAIR.get_or_init(|| {
         let real = zk_harness::Ensemble::start_with(3, options()).expect("start an ensemble");
         let (sim, rt) = serve(model(Config::ensemble(3)));
+        let (lagging, lag_rt) = serve(model(Config::ensemble(3).follower_lag(LAG, 7)));
         let addrs = real.servers().iter().map(ZkServer::addr).collect();
         let logs: Vec<_> = real.servers().iter().map(ZkServer::log_path).collect();
         Mutex::new(Pair {
             real: addrs,
             sim: sim.addrs().to_vec(),
+            lagging: lagging.addrs().to_vec(),
             _real: Box::new(real),
             _sim: sim,
             _rt: rt,
+            _lagging: Some((lagging, lag_rt)),
             log: Box::new(move || {
                 logs.iter()
                     .enumerate()
@@ -148,9 +160,16 @@ struct Mismatch {
 
 /// The first line where the two traces differ, with context, or None.
 fn compare(pair: &Mutex<Pair>, steps: &[Step], root: &str) -> Option<Mismatch> {
+    compare_on(pair, steps, root, false)
+}
+
+/// [`compare`], against the lagging model when `lag` is set.
+fn compare_on(pair: &Mutex<Pair>, steps: &[Step], root: &str, lag: bool) -> Option<Mismatch> {
     let pair = pair.lock().unwrap_or_else(|e| e.into_inner());
     let real = run_one(&pair.real, steps, root);
-    let sim = run_one(&pair.sim, steps, root);
+    let model = if lag { &pair.lagging } else { &pair.sim };
+    assert!(!model.is_empty(), "this pair has no lagging model");
+    let sim = run_one(model, steps, root);
     if std::env::var_os("ZK_SIM_DIFF_SHOW").is_some() {
         println!("{}", real.join("\n"));
     }
@@ -201,8 +220,9 @@ fn shrink(
     mut steps: Vec<Step>,
     root: &str,
     mut report: String,
+    lag: bool,
 ) -> (Vec<Step>, String) {
-    if compare(pair, &steps, root).is_none() {
+    if compare_on(pair, &steps, root, lag).is_none() {
         report.push_str("\n(the mismatch did not show again when the script was run again)\n");
         return (steps, report);
     }
@@ -211,7 +231,7 @@ fn shrink(
         i -= 1;
         let mut candidate = steps.clone();
         candidate.remove(i);
-        if let Some(r) = compare(pair, &candidate, root) {
+        if let Some(r) = compare_on(pair, &candidate, root, lag) {
             steps = candidate;
             report = r.report;
         }
@@ -219,13 +239,13 @@ fn shrink(
     (steps, report)
 }
 
-fn check(pair: &Mutex<Pair>, seed: u64, len: usize, expiries: usize, ensemble: bool) {
+fn check(pair: &Mutex<Pair>, seed: u64, len: usize, expiries: usize, ensemble: bool, lag: bool) {
     let root = format!("/d{seed}");
     let steps = generate(seed, len, &root, expiries, ensemble);
-    if let Some(first) = compare(pair, &steps, &root) {
+    if let Some(first) = compare_on(pair, &steps, &root, lag) {
         // A real server that only answered late, once, is a slow machine, not a
         // disagreement; every other mismatch fails, whether it shows again or not.
-        if first.real_timed_out && compare(pair, &steps, &root).is_none() {
+        if first.real_timed_out && compare_on(pair, &steps, &root, lag).is_none() {
             eprintln!(
                 "seed {seed}: the real server left a request unanswered for the runner's whole \
                  patience once and agreed with zk-sim when the script ran again:\n{}",
@@ -233,7 +253,7 @@ fn check(pair: &Mutex<Pair>, seed: u64, len: usize, expiries: usize, ensemble: b
             );
             return;
         }
-        let (steps, report) = shrink(pair, steps, &root, first.report);
+        let (steps, report) = shrink(pair, steps, &root, first.report, lag);
         panic!(
             "seed {seed}: zk-sim and ZooKeeper disagree.\n{report}\nshortest script ({} steps):\n{steps:#?}",
             steps.len()
@@ -253,7 +273,7 @@ fn random_scripts_agree_with_the_real_server() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1);
     for seed in first..first + cases {
-        check(pair(), seed, 40, usize::from(seed % 10 == 0), false);
+        check(pair(), seed, 40, usize::from(seed % 10 == 0), false, false);
     }
 }
 
@@ -266,7 +286,38 @@ fn random_scripts_agree_with_a_real_ensemble() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(40);
     for seed in 10_000..10_000 + cases {
-        check(ensemble_pair(), seed, 40, usize::from(seed % 10 == 0), true);
+        check(
+            ensemble_pair(),
+            seed,
+            40,
+            usize::from(seed % 10 == 0),
+            true,
+            false,
+        );
+    }
+}
+
+/// The same scripts against a model whose followers lag up to 40 ms behind the leader:
+/// a member answers writes once it applied them, holds a session's reads behind its
+/// writes, answers `sync` once caught up, fires watches as it applies, and its pings
+/// carry the zxid it applied. The runner waits after each step until every server shows
+/// the step's zxid, as it must on the real ensemble, so every reply and notification
+/// must still agree with the real servers.
+#[test]
+fn random_scripts_agree_with_a_real_ensemble_when_the_models_followers_lag() {
+    let cases: u64 = std::env::var("ZK_SIM_DIFF_ENSEMBLE_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(40);
+    for seed in 20_000..20_000 + cases {
+        check(
+            ensemble_pair(),
+            seed,
+            40,
+            usize::from(seed % 10 == 0),
+            true,
+            true,
+        );
     }
 }
 
@@ -283,9 +334,11 @@ fn reaping_pair() -> Mutex<Pair> {
     Mutex::new(Pair {
         real: vec![real.addr()],
         sim: sim.addrs().to_vec(),
+        lagging: Vec::new(),
         _real: Box::new(real),
         _sim: sim,
         _rt: rt,
+        _lagging: None,
         log: Box::new(String::new),
     })
 }

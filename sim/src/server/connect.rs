@@ -94,9 +94,9 @@ impl Ensemble {
             s.received,
             s.sent,
             self.connections(server).len(),
-            self.tree.last_zxid,
+            self.applied(server),
             self.mode_name(server),
-            self.tree.node_count() + 1,
+            self.served(server).node_count() + 1,
         ));
         out
     }
@@ -119,9 +119,15 @@ impl Ensemble {
                 self.connections(server).len().to_string(),
             ),
             ("outstanding_requests", "0".to_owned()),
-            ("znode_count", (self.tree.node_count() + 1).to_string()),
+            (
+                "znode_count",
+                (self.served(server).node_count() + 1).to_string(),
+            ),
             ("watch_count", self.watch_count().to_string()),
-            ("ephemerals_count", self.tree.ephemeral_count().to_string()),
+            (
+                "ephemerals_count",
+                self.served(server).ephemeral_count().to_string(),
+            ),
             ("global_sessions", self.sessions.sessions.len().to_string()),
             ("last_proposal_size", "-1".to_owned()),
         ];
@@ -154,7 +160,7 @@ impl Ensemble {
             self.close(conn);
             return;
         }
-        if req.last_zxid_seen > self.tree.last_zxid {
+        if req.last_zxid_seen > self.applied(server) {
             // The client has seen more than this server: it must try another one.
             self.close(conn);
             return;
@@ -182,9 +188,12 @@ impl Ensemble {
                         timeout: timeout as i32,
                     },
                 });
+                self.replicate(now, zxid, super::lag::Effect::Nothing);
             }
             self.sessions.add(id, timeout, server, ro, ms);
-            self.finish_session_init(conn, id, true);
+            // A member answers once it applied the session's creation.
+            let zxid = if ro { 0 } else { self.zxid };
+            self.finish_session_init(conn, id, true, zxid);
             return;
         }
         let id = req.session_id;
@@ -203,11 +212,12 @@ impl Ensemble {
         if valid && let Some(s) = self.sessions.sessions.get_mut(&id) {
             s.server = server;
         }
-        self.finish_session_init(conn, id, valid);
+        self.finish_session_init(conn, id, valid, 0);
     }
 
-    /// `finishSessionInit`: the ConnectResponse, and for an invalid session the close.
-    fn finish_session_init(&mut self, conn: ConnId, id: i64, valid: bool) {
+    /// `finishSessionInit`: the ConnectResponse, and for an invalid session the close. On a
+    /// lagging member it goes out once the member applied `zxid`.
+    fn finish_session_init(&mut self, conn: ConnId, id: i64, valid: bool, zxid: i64) {
         let Some(c) = self.conns.get(&conn) else {
             return;
         };
@@ -224,11 +234,17 @@ impl Ensemble {
             // A client without the read-only byte gets none back.
             frame.truncate(frame.len() - 1);
         }
+        if let Some(c) = self.conns.get_mut(&conn)
+            && valid
+        {
+            c.initialized = true;
+            c.session = id;
+        }
+        if self.must_wait(conn, zxid) {
+            self.defer(conn, super::lag::Deferred::Frame { zxid, frame });
+            return;
+        }
         if let Some(c) = self.conns.get_mut(&conn) {
-            if valid {
-                c.initialized = true;
-                c.session = id;
-            }
             write_frame(&mut c.out, |b| b.extend_from_slice(&frame));
             if !c.dirty {
                 c.dirty = true;

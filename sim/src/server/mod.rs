@@ -5,8 +5,10 @@
 //! - `request.rs`: every request after the handshake, reads and writes.
 //! - `prep.rs`: writes turned into transactions with the server's checks.
 //! - `quorum.rs`: timers, elections and faults.
+//! - `lag.rs`: members that apply committed transactions late.
 
 mod connect;
+mod lag;
 mod prep;
 mod quorum;
 mod request;
@@ -102,6 +104,8 @@ struct Conn {
     /// Input that arrived while the server was paused.
     held: BytesMut,
     lose_next_reply: bool,
+    /// On a lagging member: what the connection waits for, in the order it goes out.
+    waiting: VecDeque<lag::Deferred>,
 }
 
 /// One server or a quorum of them around one linearizable tree, as ZooKeeper 3.8.0 serves
@@ -145,6 +149,12 @@ pub struct Ensemble {
     history: Vec<Txn>,
     dirty: VecDeque<ConnId>,
     closing: VecDeque<ConnId>,
+    /// Each member's own tree while it lags behind the leader (None for the leader, and
+    /// for every member when the configuration has no lag).
+    replicas: Vec<Option<lag::Replica>>,
+    lag: Option<lag::Lag>,
+    /// The connection whose held request is being handled now: its answer goes first.
+    replaying: Option<ConnId>,
 }
 
 impl Ensemble {
@@ -192,6 +202,12 @@ impl Ensemble {
             history: Vec::new(),
             dirty: VecDeque::new(),
             closing: VecDeque::new(),
+            replicas: (0..config.servers).map(|_| None).collect(),
+            lag: match config.follower_lag {
+                Some((max, seed)) if !config.standalone => Some(lag::Lag::new(max, seed)),
+                _ => None,
+            },
+            replaying: None,
             start: now,
             config,
         };
@@ -255,6 +271,7 @@ impl Ensemble {
                 closed: false,
                 held: BytesMut::new(),
                 lose_next_reply: false,
+                waiting: VecDeque::new(),
             },
         );
         Ok(id)
@@ -280,8 +297,7 @@ impl Ensemble {
     /// until it expires or the client comes back.
     pub fn handle_close(&mut self, _now: Instant, conn: ConnId) {
         if self.conns.remove(&conn).is_some() {
-            self.tree.data_watches.remove_conn(conn);
-            self.tree.child_watches.remove_conn(conn);
+            self.forget_watches(conn);
         }
     }
 
@@ -355,13 +371,13 @@ impl Ensemble {
             return;
         }
         c.closed = true;
+        c.waiting.clear();
         if !c.dirty {
             c.dirty = true;
             self.dirty.push_back(conn);
         }
         self.closing.push_back(conn);
-        self.tree.data_watches.remove_conn(conn);
-        self.tree.child_watches.remove_conn(conn);
+        self.forget_watches(conn);
     }
 
     /// Appends a frame for `conn`.
@@ -383,7 +399,27 @@ impl Ensemble {
 
     /// Sends a reply, unless a fault says to lose it (the request was applied; the
     /// connection then breaks, as it must for a reply to go missing on TCP).
+    /// On a lagging member, the reply waits until the member applied `zxid` and
+    /// everything the connection waited for before it went out.
     fn reply(&mut self, conn: ConnId, xid: i32, zxid: i64, err: i32, body: Option<&Response>) {
+        let write = |b: &mut BytesMut| {
+            ReplyHeader { xid, zxid, err }.encode(b);
+            if let Some(r) = body {
+                r.write(&mut zk_proto::codec::Writer::new(b));
+            }
+        };
+        if self.must_wait(conn, zxid) {
+            let mut frame = BytesMut::new();
+            write(&mut frame);
+            let frame = frame.freeze();
+            self.defer(conn, lag::Deferred::Frame { zxid, frame });
+        } else {
+            self.send_reply(conn, write);
+        }
+    }
+
+    /// Sends a reply frame now, unless a fault says to lose it.
+    fn send_reply(&mut self, conn: ConnId, write: impl FnOnce(&mut BytesMut)) {
         if let Some(c) = self.conns.get_mut(&conn)
             && c.lose_next_reply
         {
@@ -391,12 +427,7 @@ impl Ensemble {
             self.close(conn);
             return;
         }
-        self.send(conn, |b| {
-            ReplyHeader { xid, zxid, err }.encode(b);
-            if let Some(r) = body {
-                r.write(&mut zk_proto::codec::Writer::new(b));
-            }
-        });
+        self.send(conn, write);
     }
 
     /// Delivers watch notifications (xid -1, zxid -1) to the connections allowed to read
@@ -492,9 +523,34 @@ impl Ensemble {
             .collect()
     }
 
-    /// Watch registrations (data and child tables together).
+    /// Watch registrations (data and child tables together), on every member.
     pub fn watch_count(&self) -> usize {
-        self.tree.data_watches.count() + self.tree.child_watches.count()
+        std::iter::once(&self.tree)
+            .chain(self.replicas.iter().flatten().map(|r| &r.tree))
+            .map(|t| t.data_watches.count() + t.child_watches.count())
+            .sum()
+    }
+
+    /// The last zxid server `server` applied: behind [`Ensemble::last_zxid`] while it
+    /// lags ([`Config::follower_lag`]).
+    pub fn applied_zxid(&self, server: usize) -> Option<i64> {
+        (server < self.servers.len()).then(|| self.applied(server))
+    }
+
+    /// A node as server `server` serves it now, which may be older than
+    /// [`Ensemble::node`] while the server lags.
+    pub fn node_on(&self, server: usize, path: &str) -> Option<NodeInfo> {
+        if server >= self.servers.len() {
+            return None;
+        }
+        let tree = self.served(server);
+        let n = tree.get(path)?;
+        Some(NodeInfo {
+            data: n.data.clone(),
+            stat: tree.stat(n),
+            acl: n.acl.as_ref().clone(),
+            children: tree.children(n),
+        })
     }
 
     /// The server whose connection carries a session now.
@@ -550,6 +606,9 @@ impl Ensemble {
     /// fuzzing.
     pub fn check_invariants(&self) {
         self.tree.check();
+        for r in self.replicas.iter().flatten() {
+            r.tree.check();
+        }
         for (id, c) in &self.conns {
             if c.initialized && !c.closed {
                 assert!(

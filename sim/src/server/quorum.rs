@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::lag::Effect;
 use super::prep::{TxnOp as Prepared, View};
 use super::{ConnId, Ensemble, ServerState};
 use crate::acl::Identities;
@@ -20,6 +21,7 @@ impl Ensemble {
             ms.push(self.next_reap);
         }
         ms.extend(self.leader_timeout());
+        ms.extend(self.next_apply());
         let from_ms = ms.into_iter().min().map(|t| self.instant(t));
         let resumes = self.servers.iter().filter_map(|s| match s.state {
             ServerState::Paused { until } => until,
@@ -38,6 +40,9 @@ impl Ensemble {
             {
                 self.resume(now, i);
             }
+        }
+        for i in 0..self.servers.len() {
+            self.apply_due(now, i, false);
         }
         if let Some(t) = self.leader_timeout()
             && t <= ms
@@ -106,13 +111,17 @@ impl Ensemble {
         let ids = Identities::default();
         let prepared = View::new(&self.tree, 0, &ids, zxid, time).delete_container(path);
         let mut notes = Vec::new();
-        let op = match prepared {
+        let (op, effect) = match prepared {
             Ok(Prepared::Delete { path }) => {
                 self.tree.delete(&path, zxid, &mut notes);
-                TxnOp::Delete { path }
+                let effect = Effect::Ops {
+                    time,
+                    ops: vec![Prepared::Delete { path: path.clone() }],
+                };
+                (TxnOp::Delete { path }, effect)
             }
             Ok(_) => unreachable!("delete_container prepares deletes only"),
-            Err(e) => TxnOp::Error(e),
+            Err(e) => (TxnOp::Error(e), Effect::Nothing),
         };
         self.tree.last_zxid = zxid;
         self.record(Txn {
@@ -121,6 +130,7 @@ impl Ensemble {
             session: 0,
             op,
         });
+        self.replicate(now, zxid, effect);
         self.notify(notes);
     }
 
@@ -185,6 +195,7 @@ impl Ensemble {
                 s.next_session = crate::sessions::first_session_id(ms, prefix).max(s.next_session);
             }
         }
+        self.resync(self.instant(ms));
     }
 
     // ----- faults -----
@@ -227,6 +238,7 @@ impl Ensemble {
         s.state = ServerState::Up;
         s.next_session =
             crate::sessions::first_session_id(ms, super::session_prefix(&self.config, s.myid));
+        self.restarted(server);
         if self.config.standalone {
             // A restarted standalone server tracks its sessions from the start again.
             self.sessions.restart_all(ms);
@@ -279,6 +291,8 @@ impl Ensemble {
         if !self.config.standalone && self.leader.is_none() && self.election_until.is_none() {
             self.start_election(ms);
         }
+        // It applies what was committed while it was frozen before it reads on.
+        self.apply_due(now, server, false);
         for conn in self.connections(server) {
             let held = match self.conns.get_mut(&conn) {
                 Some(c) => std::mem::take(&mut c.held),

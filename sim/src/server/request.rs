@@ -10,11 +10,12 @@ use zk_proto::consts::{AddWatchMode, CreateMode, WatcherType, perms};
 use zk_proto::records::*;
 use zk_proto::{ErrorCode, OpCode};
 
+use super::lag::{Deferred, Effect};
 use super::prep::{TxnOp as Prepared, View};
 use super::{ConnId, Ensemble};
 use crate::acl;
 use crate::history::{Txn, TxnOp};
-use crate::tree::Notification;
+use crate::tree::{DataTree, Notification};
 use crate::watch::Mode;
 
 /// Opcodes the server accepts (`Request.isValid`); others get Unimplemented and a close.
@@ -44,6 +45,25 @@ fn is_write(op: OpCode) -> bool {
             | OpCode::Multi
             | OpCode::Check
     )
+}
+
+/// Requests a member sends on to the leader at once, rather than hold behind the session's
+/// earlier writes: the writes, `sync`, and the session's close.
+pub(super) fn goes_to_leader(op: OpCode) -> bool {
+    is_write(op) || op == OpCode::CloseSession
+}
+
+/// The tree `server` serves, taken from the ensemble's fields so that its connections can
+/// be read beside it.
+fn served_mut<'a>(
+    tree: &'a mut DataTree,
+    replicas: &'a mut [Option<super::lag::Replica>],
+    server: usize,
+) -> &'a mut DataTree {
+    match replicas.get_mut(server) {
+        Some(Some(r)) => &mut r.tree,
+        _ => tree,
+    }
 }
 
 /// Writes take a zxid before their body is even read, so a malformed one still uses one.
@@ -100,8 +120,12 @@ impl Ensemble {
         }
         let code = OpCode::from_i32(op).expect("checked by is_valid");
         let server = self.conns[&conn].server;
+        if self.holds(conn, code) {
+            self.defer(conn, Deferred::Request(frame));
+            return;
+        }
         if self.read_only(server) && is_write(code) {
-            let zxid = self.tree.last_zxid;
+            let zxid = self.applied(server);
             self.reply(conn, xid, zxid, ErrorCode::NotReadOnly.as_i32(), None);
             return;
         }
@@ -112,7 +136,7 @@ impl Ensemble {
                 if takes_zxid(code) {
                     self.write_failed(now, conn, xid, session, ErrorCode::MarshallingError);
                 } else {
-                    let zxid = self.tree.last_zxid;
+                    let zxid = self.applied(server);
                     self.reply(conn, xid, zxid, ErrorCode::MarshallingError.as_i32(), None);
                 }
                 return;
@@ -120,7 +144,7 @@ impl Ensemble {
         };
         match request {
             Request::Ping => {
-                let zxid = self.tree.last_zxid;
+                let zxid = self.applied(server);
                 // The reply always carries the ping xid, whatever the request said.
                 self.reply(conn, -2, zxid, 0, None);
             }
@@ -158,7 +182,12 @@ impl Ensemble {
                 let mut notes = Vec::new();
                 let result = self.read(conn, session, &other, &mut notes);
                 self.notify(notes);
-                let zxid = self.tree.last_zxid;
+                // A sync is answered once this member applied everything committed when
+                // it arrived; a read with what the member has applied.
+                let zxid = match other {
+                    Request::Sync(_) => self.tree.last_zxid,
+                    _ => self.applied(server),
+                };
                 match result {
                     Ok(body) => self.reply(conn, xid, zxid, 0, Some(&body)),
                     Err((code, partial)) => {
@@ -222,6 +251,7 @@ impl Ensemble {
             session,
             op: TxnOp::Error(err),
         });
+        self.replicate(now, zxid, Effect::Nothing);
         self.reply(conn, xid, zxid, err.as_i32(), None);
     }
 
@@ -257,11 +287,12 @@ impl Ensemble {
                     session,
                     op: TxnOp::Error(err),
                 });
+                self.replicate(now, zxid, Effect::Nothing);
                 self.reply(conn, xid, zxid, err.as_i32(), None);
             }
             Ok(txn) => {
                 let mut notes = Vec::new();
-                let (result, record) = self.apply(&txn, zxid, time, &mut notes);
+                let (result, record) = apply_op(&mut self.tree, &txn, zxid, time, &mut notes);
                 self.tree.last_zxid = zxid;
                 self.record(Txn {
                     zxid,
@@ -269,6 +300,14 @@ impl Ensemble {
                     session,
                     op: record,
                 });
+                self.replicate(
+                    now,
+                    zxid,
+                    Effect::Ops {
+                        time,
+                        ops: vec![txn],
+                    },
+                );
                 self.notify(notes);
                 let body = match result {
                     OpResult::Create(r) => Some(Response::Create(r)),
@@ -297,81 +336,6 @@ impl Ensemble {
         }
     }
 
-    /// Applies one prepared operation to the tree (`processTxn`).
-    fn apply(
-        &mut self,
-        txn: &Prepared,
-        zxid: i64,
-        time: i64,
-        notes: &mut Vec<Notification>,
-    ) -> (OpResult, TxnOp) {
-        match txn {
-            Prepared::Create {
-                op,
-                path,
-                data,
-                acl,
-                owner,
-                parent_cversion,
-            } => {
-                let stat = self.tree.create(
-                    path,
-                    data.clone(),
-                    acl.clone(),
-                    *owner,
-                    *parent_cversion,
-                    zxid,
-                    time,
-                    notes,
-                );
-                let result = if *op == OpCode::Create {
-                    OpResult::Create(CreateResponse { path: path.clone() })
-                } else {
-                    OpResult::Create2(Create2Response {
-                        path: path.clone(),
-                        stat,
-                    })
-                };
-                let owner = if stat.ephemeral_owner != 0 { *owner } else { 0 };
-                (
-                    result,
-                    TxnOp::Create {
-                        path: path.clone(),
-                        ephemeral_owner: owner,
-                    },
-                )
-            }
-            Prepared::Delete { path } => {
-                self.tree.delete(path, zxid, notes);
-                (OpResult::Delete, TxnOp::Delete { path: path.clone() })
-            }
-            Prepared::SetData {
-                path,
-                data,
-                version,
-            } => {
-                let stat = self
-                    .tree
-                    .set_data(path, data.clone(), *version, zxid, time, notes);
-                (
-                    OpResult::SetData(stat),
-                    TxnOp::SetData {
-                        path: path.clone(),
-                        version: *version,
-                    },
-                )
-            }
-            Prepared::SetAcl { path, acl, version } => {
-                let stat = self.tree.set_acl(path, acl.clone(), *version);
-                (
-                    OpResult::SetData(stat),
-                    TxnOp::SetAcl { path: path.clone() },
-                )
-            }
-            Prepared::Check { path } => (OpResult::Check, TxnOp::Check { path: path.clone() }),
-        }
-    }
-
     /// A multi: every operation prepared in order against the changes of the ones before;
     /// the first failure fails them all (earlier ones report Ok, later ones
     /// RuntimeInconsistency), otherwise all are applied under one zxid.
@@ -389,6 +353,7 @@ impl Ensemble {
                 session,
                 op: TxnOp::Error(ErrorCode::MarshallingError),
             });
+            self.replicate(now, zxid, Effect::Nothing);
             self.reply(conn, xid, zxid, ErrorCode::MarshallingError.as_i32(), None);
             return;
         };
@@ -424,7 +389,7 @@ impl Ensemble {
             }
             None => {
                 for txn in &prepared {
-                    let (r, rec) = self.apply(txn, zxid, time, &mut notes);
+                    let (r, rec) = apply_op(&mut self.tree, txn, zxid, time, &mut notes);
                     results.push(r);
                     records.push(rec);
                 }
@@ -437,6 +402,14 @@ impl Ensemble {
             session,
             op: TxnOp::Multi(records),
         });
+        let effect = match failed {
+            Some(_) => Effect::Nothing,
+            None => Effect::Ops {
+                time,
+                ops: prepared,
+            },
+        };
+        self.replicate(now, zxid, effect);
         self.notify(notes);
         let body = Response::Multi(MultiResponse { results });
         self.reply(conn, xid, zxid, 0, Some(&body));
@@ -447,7 +420,7 @@ impl Ensemble {
     fn client_close(&mut self, now: Instant, conn: ConnId, xid: i32, session: i64) {
         let zxid = self.kill_session(now, session, false);
         self.reply(conn, xid, zxid, 0, None);
-        self.close(conn);
+        self.close_after_replies(conn);
     }
 
     /// Ends a session on the server: its ephemeral nodes are deleted (in the order of the
@@ -479,9 +452,17 @@ impl Ensemble {
                 session,
                 op: TxnOp::CloseSession {
                     expired,
-                    deleted: paths,
+                    deleted: paths.clone(),
                 },
             });
+            self.replicate(
+                now,
+                zxid,
+                Effect::CloseSession {
+                    session,
+                    deleted: paths,
+                },
+            );
         }
         self.notify(notes);
         zxid
@@ -497,6 +478,7 @@ impl Ensemble {
         notes: &mut Vec<Notification>,
     ) -> Result<Response, (ErrorCode, Option<Response>)> {
         let plain = |r: ReadResult| r.map_err(|e| (e, None));
+        let server = self.conns[&conn].server;
         match request {
             Request::Exists(r) => plain(self.exists(conn, &r.path, r.watch)),
             Request::GetData(r) => {
@@ -517,7 +499,8 @@ impl Ensemble {
             Request::GetAllChildrenNumber(r) => plain(self.count_children(conn, &r.path)),
             Request::GetEphemerals(r) => {
                 let prefix = r.prefix_path.trim();
-                let all = self.tree.ephemerals(session);
+                let all =
+                    served_mut(&mut self.tree, &mut self.replicas, server).ephemerals(session);
                 let ephemerals = if prefix.is_empty() || prefix == "/" {
                     all
                 } else {
@@ -533,7 +516,7 @@ impl Ensemble {
                 path: r.path.clone(),
             })),
             Request::SetWatches(w) => {
-                self.tree.set_watches(
+                served_mut(&mut self.tree, &mut self.replicas, server).set_watches(
                     w.relative_zxid,
                     &w.data_watches,
                     &w.exist_watches,
@@ -546,7 +529,7 @@ impl Ensemble {
                 Ok(Response::Empty)
             }
             Request::SetWatches2(w) => {
-                self.tree.set_watches(
+                served_mut(&mut self.tree, &mut self.replicas, server).set_watches(
                     w.relative_zxid,
                     &w.data_watches,
                     &w.exist_watches,
@@ -564,15 +547,16 @@ impl Ensemble {
                     Some(AddWatchMode::PersistentRecursive) => Mode::Recursive,
                     None => return Err((ErrorCode::MarshallingError, None)),
                 };
-                self.tree.data_watches.add(&r.path, conn, mode);
-                self.tree.child_watches.add(&r.path, conn, mode);
+                let tree = served_mut(&mut self.tree, &mut self.replicas, server);
+                tree.data_watches.add(&r.path, conn, mode);
+                tree.child_watches.add(&r.path, conn, mode);
                 Ok(Response::Status(ErrorResponse { err: 0 }))
             }
             Request::CheckWatches(r) => {
-                let server = self.conns[&conn].server;
                 let conns = &self.conns;
                 let same = |c: ConnId| conns.get(&c).is_some_and(|x| x.server == server);
-                let (data, child) = (&self.tree.data_watches, &self.tree.child_watches);
+                let tree = served_mut(&mut self.tree, &mut self.replicas, server);
+                let (data, child) = (&tree.data_watches, &tree.child_watches);
                 let found = match WatcherType::from_i32(r.kind) {
                     Some(WatcherType::Children) => child.contains(&r.path, conn, same),
                     Some(WatcherType::Data) => data.contains(&r.path, conn, same),
@@ -589,12 +573,13 @@ impl Ensemble {
                 }
             }
             Request::RemoveWatches(r) => {
+                let tree = served_mut(&mut self.tree, &mut self.replicas, server);
                 let removed = match WatcherType::from_i32(r.kind) {
-                    Some(WatcherType::Children) => self.tree.child_watches.remove(&r.path, conn),
-                    Some(WatcherType::Data) => self.tree.data_watches.remove(&r.path, conn),
+                    Some(WatcherType::Children) => tree.child_watches.remove(&r.path, conn),
+                    Some(WatcherType::Data) => tree.data_watches.remove(&r.path, conn),
                     Some(WatcherType::Any) => {
-                        let c = self.tree.child_watches.remove(&r.path, conn);
-                        let d = self.tree.data_watches.remove(&r.path, conn);
+                        let c = tree.child_watches.remove(&r.path, conn);
+                        let d = tree.data_watches.remove(&r.path, conn);
                         c || d
                     }
                     _ => return Err((ErrorCode::MarshallingError, None)),
@@ -657,15 +642,17 @@ impl Ensemble {
     }
 
     fn exists(&mut self, conn: ConnId, path: &str, watch: bool) -> ReadResult {
+        let server = self.conns[&conn].server;
+        let tree = served_mut(&mut self.tree, &mut self.replicas, server);
         if path.contains('\0') {
             return Err(ErrorCode::BadArguments);
         }
         // The watch is left even when the node is missing: it then waits for a creation.
         if watch {
-            self.tree.data_watches.add(path, conn, Mode::Standard);
+            tree.data_watches.add(path, conn, Mode::Standard);
         }
-        let node = self.tree.get(path).ok_or(ErrorCode::NoNode)?;
-        Ok(Response::Stat(self.tree.stat(node)))
+        let node = tree.get(path).ok_or(ErrorCode::NoNode)?;
+        Ok(Response::Stat(tree.stat(node)))
     }
 
     fn get_data(
@@ -674,14 +661,16 @@ impl Ensemble {
         path: &str,
         watch: bool,
     ) -> Result<GetDataResponse, ErrorCode> {
-        let node = self.tree.get(path).ok_or(ErrorCode::NoNode)?;
+        let server = self.conns[&conn].server;
+        let tree = served_mut(&mut self.tree, &mut self.replicas, server);
+        let node = tree.get(path).ok_or(ErrorCode::NoNode)?;
         acl::check(&self.conns[&conn].ids, &node.acl, perms::READ)?;
         let response = GetDataResponse {
             data: node.data.clone(),
-            stat: self.tree.stat(node),
+            stat: tree.stat(node),
         };
         if watch {
-            self.tree.data_watches.add(path, conn, Mode::Standard);
+            tree.data_watches.add(path, conn, Mode::Standard);
         }
         Ok(response)
     }
@@ -692,20 +681,24 @@ impl Ensemble {
         path: &str,
         watch: bool,
     ) -> Result<(Vec<String>, Stat), ErrorCode> {
-        let node = self.tree.get(path).ok_or(ErrorCode::NoNode)?;
+        let server = self.conns[&conn].server;
+        let tree = served_mut(&mut self.tree, &mut self.replicas, server);
+        let node = tree.get(path).ok_or(ErrorCode::NoNode)?;
         acl::check(&self.conns[&conn].ids, &node.acl, perms::READ)?;
-        let out = (self.tree.children(node), self.tree.stat(node));
+        let out = (tree.children(node), tree.stat(node));
         if watch {
-            self.tree.child_watches.add(path, conn, Mode::Standard);
+            tree.child_watches.add(path, conn, Mode::Standard);
         }
         Ok(out)
     }
 
     fn get_acl(&mut self, conn: ConnId, path: &str) -> ReadResult {
-        let node = self.tree.get(path).ok_or(ErrorCode::NoNode)?;
+        let server = self.conns[&conn].server;
+        let tree = served_mut(&mut self.tree, &mut self.replicas, server);
+        let node = tree.get(path).ok_or(ErrorCode::NoNode)?;
         let ids = &self.conns[&conn].ids;
         acl::check(ids, &node.acl, perms::READ | perms::ADMIN)?;
-        let stat = self.tree.stat(node);
+        let stat = tree.stat(node);
         let acl = if acl::check(ids, &node.acl, perms::ADMIN).is_ok() {
             node.acl.as_ref().clone()
         } else {
@@ -715,13 +708,89 @@ impl Ensemble {
     }
 
     fn count_children(&mut self, conn: ConnId, path: &str) -> ReadResult {
-        let node = self.tree.get(path).ok_or(ErrorCode::NoNode)?;
+        let server = self.conns[&conn].server;
+        let tree = served_mut(&mut self.tree, &mut self.replicas, server);
+        let node = tree.get(path).ok_or(ErrorCode::NoNode)?;
         acl::check(&self.conns[&conn].ids, &node.acl, perms::READ)?;
         Ok(Response::GetAllChildrenNumber(
             GetAllChildrenNumberResponse {
-                total_number: self.tree.descendants(path),
+                total_number: tree.descendants(path),
             },
         ))
+    }
+}
+
+/// Applies one prepared operation to a tree (`processTxn`): the leader's when it commits,
+/// a lagging member's when it catches up.
+pub(super) fn apply_op(
+    tree: &mut DataTree,
+    txn: &Prepared,
+    zxid: i64,
+    time: i64,
+    notes: &mut Vec<Notification>,
+) -> (OpResult, TxnOp) {
+    match txn {
+        Prepared::Create {
+            op,
+            path,
+            data,
+            acl,
+            owner,
+            parent_cversion,
+        } => {
+            let stat = tree.create(
+                path,
+                data.clone(),
+                acl.clone(),
+                *owner,
+                *parent_cversion,
+                zxid,
+                time,
+                notes,
+            );
+            let result = if *op == OpCode::Create {
+                OpResult::Create(CreateResponse { path: path.clone() })
+            } else {
+                OpResult::Create2(Create2Response {
+                    path: path.clone(),
+                    stat,
+                })
+            };
+            let owner = if stat.ephemeral_owner != 0 { *owner } else { 0 };
+            (
+                result,
+                TxnOp::Create {
+                    path: path.clone(),
+                    ephemeral_owner: owner,
+                },
+            )
+        }
+        Prepared::Delete { path } => {
+            tree.delete(path, zxid, notes);
+            (OpResult::Delete, TxnOp::Delete { path: path.clone() })
+        }
+        Prepared::SetData {
+            path,
+            data,
+            version,
+        } => {
+            let stat = tree.set_data(path, data.clone(), *version, zxid, time, notes);
+            (
+                OpResult::SetData(stat),
+                TxnOp::SetData {
+                    path: path.clone(),
+                    version: *version,
+                },
+            )
+        }
+        Prepared::SetAcl { path, acl, version } => {
+            let stat = tree.set_acl(path, acl.clone(), *version);
+            (
+                OpResult::SetData(stat),
+                TxnOp::SetAcl { path: path.clone() },
+            )
+        }
+        Prepared::Check { path } => (OpResult::Check, TxnOp::Check { path: path.clone() }),
     }
 }
 
