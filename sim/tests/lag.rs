@@ -440,3 +440,19 @@ fn without_lag_every_member_is_current() {
         assert!(zk.node_on(s, "/n").is_some());
     }
 }
+
+#[test]
+fn a_member_frozen_through_an_election_drops_its_clients_when_it_runs_again() {
+    let mut n = Net::new(1);
+    let leader = n.leader();
+    // The follower with the highest id: it leads after the election.
+    let frozen = (0..3).filter(|&s| s != leader).max().expect("a follower");
+    let c = n.session(frozen);
+    n.zk.pause(n.now, frozen, Some(Duration::from_millis(300)));
+    n.zk.kill(n.now, leader);
+    n.pass(Duration::from_secs(1));
+    assert_eq!(n.zk.leader(), Some(frozen));
+    // Its watches lived in its follower's copy of the tree: a client kept across the
+    // election would wait on them forever. It must reconnect and set them again.
+    assert_eq!(n.take(c), [Heard::Closed]);
+}

@@ -80,6 +80,9 @@ struct Server {
     state: ServerState,
     /// When it was paused, for the leader's sync limit.
     paused_at: Option<u64>,
+    /// An election began while it was frozen: it drops its clients once it runs again,
+    /// as a member that lost its leader does.
+    missed_election: bool,
     next_session: i64,
     received: u64,
     sent: u64,
@@ -169,6 +172,7 @@ impl Ensemble {
                     myid,
                     state: ServerState::Up,
                     paused_at: None,
+                    missed_election: false,
                     next_session: first_session_id(origin, session_prefix(&config, myid)),
                     received: 0,
                     sent: 0,

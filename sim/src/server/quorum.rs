@@ -160,6 +160,11 @@ impl Ensemble {
                 self.close(c);
             }
         }
+        for s in self.servers.iter_mut() {
+            if matches!(s.state, ServerState::Paused { .. }) {
+                s.missed_election = true;
+            }
+        }
     }
 
     /// The election ends: with a quorum, the highest live id leads a new epoch and tracks
@@ -282,8 +287,11 @@ impl Ensemble {
         }
         s.state = ServerState::Up;
         let paused_at = s.paused_at.take().unwrap_or(ms);
+        let missed_election = std::mem::take(&mut s.missed_election);
         let limit = self.config.sync_limit * self.config.tick_ms;
-        if !self.config.standalone && (self.leader != Some(server) && ms - paused_at >= limit) {
+        if !self.config.standalone
+            && (missed_election || (self.leader != Some(server) && ms - paused_at >= limit))
+        {
             for c in self.connections(server) {
                 self.close(c);
             }
