@@ -2,7 +2,10 @@
 //!
 //! - [`Barrier`] (Kazoo's `Barrier`, Curator's `DistributedBarrier`): the barrier is up
 //!   while its node exists. [`Barrier::wait`] returns once the node is gone, whatever
-//!   happens to the connection meanwhile: a watch lost with a session is set again.
+//!   happens to the connection meanwhile: a watch lost with a session is set again. Its
+//!   looks follow a `sync` until one is answered, so a barrier raised before the wait
+//!   began is seen even from a follower that has not applied it yet (Kazoo and Curator
+//!   look without one).
 //! - [`DoubleBarrier`] (Kazoo's `DoubleBarrier`, Curator's `DistributedDoubleBarrier`):
 //!   each participant is an ephemeral child `<path>/<unique name>`, and the `<path>/ready`
 //!   child says that enough of them entered. Entering creates the participant's node,
@@ -28,7 +31,7 @@ use zk_proto::consts::CreateMode;
 use zk_proto::records::*;
 use zk_proto::session::{AppState, Error as SessionError, WatchedEvent};
 
-use crate::io::{Io, again, create, delete, exists, list};
+use crate::io::{Io, again, create, delete, exists, list, sync};
 use crate::lock::{Flavor, uuid_of};
 use crate::{Recipe, Tag};
 
@@ -89,6 +92,8 @@ enum Step {
     /// Creating the barrier node (the whole path) or, after NoNode, one of its ancestors.
     MakeDir(usize),
     Delete,
+    /// Only orders the first look after every write committed before the wait.
+    Sync,
     Exists,
 }
 
@@ -104,6 +109,8 @@ pub struct Barrier {
     current: Option<Tag>,
     /// A delete of the barrier node may have landed.
     maybe_removed: bool,
+    /// A sync was answered during this wait: later looks see what was written before it.
+    synced: bool,
     q: Io<Step, Outcome>,
 }
 
@@ -117,6 +124,7 @@ impl Barrier {
             deadline: None,
             current: None,
             maybe_removed: false,
+            synced: false,
             q: Io::new(),
         }
     }
@@ -159,10 +167,15 @@ impl Barrier {
         }
         self.op = Op::Wait;
         self.deadline = deadline;
+        self.synced = false;
         self.look();
     }
 
     fn look(&mut self) {
+        let syncing = self.q.in_flight.values().any(|s| *s == Step::Sync);
+        if !self.synced && !syncing {
+            self.q.submit(Step::Sync, sync(&self.path));
+        }
         self.current = Some(self.q.submit(Step::Exists, exists(&self.path, true)));
     }
 
@@ -250,12 +263,18 @@ impl Recipe for Barrier {
         let Some(step) = self.q.in_flight.remove(&tag) else {
             return;
         };
+        if step == Step::Sync {
+            self.synced |= reply.is_ok();
+            return;
+        }
         if self.current != Some(tag) {
             return;
         }
         match step {
             Step::MakeDir(len) => self.made_dir(len, reply),
             Step::Delete => self.deleted(reply),
+            // Answered above.
+            Step::Sync => {}
             Step::Exists => self.looked(reply),
         }
     }

@@ -88,6 +88,14 @@ pub(crate) fn exists(path: &str, watch: bool) -> Request {
     })
 }
 
+/// A `sync` of `path`: what is read after it on the same session reflects every write
+/// committed before it reached the leader, even on a follower that lags.
+pub(crate) fn sync(path: &str) -> Request {
+    Request::Sync(SyncRequest {
+        path: path.to_string(),
+    })
+}
+
 pub(crate) fn list(path: &str, watch: bool) -> Request {
     Request::GetChildren(GetChildrenRequest {
         path: path.to_string(),

@@ -449,8 +449,9 @@ pub struct Lock {
     /// Creates so far: each create's node name starts with `<id>-<creates>`, so a node
     /// found by name is that create's and no other's.
     creates: u64,
-    /// The last look for nodes of earlier creates, before the release is done, was made.
-    swept: bool,
+    /// A create's reply was lost since the last look for strays: a node of it may show up
+    /// late, after a lagging server hid it, and a release looks again first.
+    doubt: bool,
     prefix: String,
     flavor: Flavor,
     kind: Kind,
@@ -480,7 +481,7 @@ impl Lock {
             dir: dir.trim_end_matches('/').to_string(),
             id: id.to_string(),
             creates: 0,
-            swept: false,
+            doubt: false,
             prefix: String::new(),
             flavor: Flavor::Kazoo,
             kind: Kind::Exclusive,
@@ -615,6 +616,7 @@ impl Lock {
     /// are connected to now may lag the one that took the create, and would not show the
     /// node yet.
     fn find(&mut self) {
+        self.doubt = true;
         let sync = Request::Sync(SyncRequest {
             path: self.dir.clone(),
         });
@@ -653,10 +655,11 @@ impl Lock {
             self.discard(node);
         }
         // A create whose reply was lost may have landed after a lagging server hid it: a
-        // node of ours that would hold the lock for the rest of the session. Look once,
-        // after a sync, before the release is done.
-        if self.creates > 1 && !self.swept {
-            self.swept = true;
+        // node of ours that would hold the lock for the rest of the session. Look once
+        // more, after a sync, before the release is done. Once the session moved to the
+        // server we sync with, no request of its old connection can land any more.
+        if self.doubt {
+            self.doubt = false;
             let sync = Request::Sync(SyncRequest {
                 path: self.dir.clone(),
             });
@@ -688,7 +691,7 @@ impl Lock {
             }
             // Looked for again, on whatever session there is.
             Err(e) if e.is_retryable() || e == SessionError::SessionExpired => {
-                self.swept = false;
+                self.doubt = true;
             }
             // No directory (nothing of ours), or nothing more can be asked.
             _ => {}

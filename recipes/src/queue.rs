@@ -19,6 +19,8 @@
 //! - Every claim the machine may have made (a get that was cancelled or timed out, an
 //!   item found consumed meanwhile, an item put back or dropped) is deleted again until
 //!   the server confirms it.
+//! - A get lists after a `sync` until one is answered: an item put before the get began
+//!   is seen even from a follower that has not applied it yet, so `Empty` means empty.
 //! - A put or a take whose reply was lost cannot be told apart from one that never
 //!   happened (Kazoo's names carry no id): the machine says so ([`Outcome::InDoubt`])
 //!   rather than put twice or report an item it may not have taken.
@@ -32,7 +34,7 @@ use zk_proto::consts::{CreateMode, EventType, KeeperState};
 use zk_proto::records::*;
 use zk_proto::session::{AppState, Error as SessionError, WatchedEvent};
 
-use crate::io::{Io, again, list, parent_of, read};
+use crate::io::{Io, again, list, parent_of, read, sync};
 use crate::lock::uuid_of;
 use crate::{Recipe, Tag};
 
@@ -137,6 +139,8 @@ enum Step {
     /// Creating a directory the operation needs (and, after NoNode, its ancestors).
     MakeDir(String),
     Put,
+    /// Orders a get's listings after every write committed before the get began.
+    Sync,
     List,
     Read(String),
     Take {
@@ -169,6 +173,8 @@ pub struct Queue {
     /// The listing whose watch a waiting get waits for, and whether it fired.
     watching: Option<Tag>,
     changed: bool,
+    /// A sync was answered during this get.
+    synced: bool,
     io: Io<Step, Outcome>,
 }
 
@@ -187,6 +193,7 @@ impl Queue {
             current: None,
             watching: None,
             changed: false,
+            synced: false,
             io: Io::new(),
         }
     }
@@ -211,6 +218,7 @@ impl Queue {
         }
         self.op = Op::Get { wait };
         self.deadline = deadline;
+        self.synced = false;
         self.send_list();
     }
 
@@ -224,6 +232,10 @@ impl Queue {
     }
 
     fn send_list(&mut self) {
+        let syncing = self.io.in_flight.values().any(|s| *s == Step::Sync);
+        if !self.synced && !syncing {
+            self.io.submit(Step::Sync, sync(&self.path));
+        }
         let wait = matches!(self.op, Op::Get { wait: true });
         let request = list(&self.path, wait);
         self.send(Step::List, request);
@@ -402,12 +414,18 @@ impl Recipe for Queue {
         let Some(step) = self.io.in_flight.remove(&tag) else {
             return;
         };
+        if step == Step::Sync {
+            self.synced |= reply.is_ok();
+            return;
+        }
         if self.current != Some(tag) || self.op == Op::Idle {
             return;
         }
         match step {
             Step::MakeDir(dir) => self.on_make_dir(dir, reply),
             Step::Put => self.on_put(reply),
+            // Answered above.
+            Step::Sync => {}
             Step::List => self.on_list(reply),
             Step::Read(name) => self.on_read(name, reply),
             Step::Take {
@@ -468,6 +486,8 @@ enum Why {
 enum Job {
     MakeDir(String),
     Put,
+    /// Orders a get's listings after every write committed before the get began.
+    Sync,
     ListEntries,
     ListTaken,
     Claim(String),
@@ -517,6 +537,8 @@ pub struct LockingQueue {
     /// The claim's session ended while consuming: a claim found gone may have gone with
     /// it, and the item to another worker.
     claim_session_ended: bool,
+    /// A sync was answered during this get.
+    synced: bool,
     current: Option<Tag>,
     io: Io<Job, Outcome>,
 }
@@ -545,6 +567,7 @@ impl LockingQueue {
             claim: None,
             consume_sent: false,
             claim_session_ended: false,
+            synced: false,
             current: None,
             io: Io::new(),
         }
@@ -582,6 +605,7 @@ impl LockingQueue {
         self.session = session_id;
         self.phase = Phase::Getting;
         self.deadline = deadline;
+        self.synced = false;
         self.send_lists();
     }
 
@@ -617,12 +641,24 @@ impl LockingQueue {
     }
 
     fn send_lists(&mut self) {
+        let syncing = self.io.in_flight.values().any(|j| *j == Job::Sync);
+        if !self.synced && !syncing {
+            self.io.submit(Job::Sync, sync(&self.entries));
+        }
         self.listed = (None, None);
         self.changed = false;
         let a = self.io.submit(Job::ListEntries, list(&self.entries, true));
         let b = self.io.submit(Job::ListTaken, list(&self.taken, true));
         self.watching = vec![a, b];
         self.current = Some(b);
+    }
+
+    /// After a consume whose reply was lost: reads the claim again after a `sync`, since
+    /// the server the session moved to may not have applied the consume yet, and a claim
+    /// it still shows would be consumed again, and fail, as if another worker had it.
+    fn recheck_claim(&mut self, name: String) {
+        self.io.submit(Job::Sync, sync(&self.taken));
+        self.read_claim(name, Why::Consume);
     }
 
     fn read_claim(&mut self, name: String, why: Why) {
@@ -798,6 +834,9 @@ impl LockingQueue {
             Ok(Response::GetData(r)) => (r.data == self.id).then_some(r.stat.version),
             Ok(_) => return self.fail(SessionError::InvalidRequest("unexpected reply to a read")),
             Err(SessionError::Server(ErrorCode::NoNode)) => None,
+            Err(e) if again(&e) && why == Why::Consume && self.consume_sent => {
+                return self.recheck_claim(name);
+            }
             Err(e) if again(&e) => return self.read_claim(name, why),
             Err(e) => return self.fail(e),
         };
@@ -890,7 +929,7 @@ impl LockingQueue {
                 self.finish(Outcome::Consumed)
             }
             // In doubt: read the claim again.
-            Err(e) if again(&e) => self.read_claim(name, Why::Consume),
+            Err(e) if again(&e) => self.recheck_claim(name),
             // The claim changed hands or the item went: not ours to consume.
             Ok(_) | Err(SessionError::Server(_)) => {
                 self.claim = None;
@@ -1000,6 +1039,10 @@ impl Recipe for LockingQueue {
         let Some(job) = self.io.in_flight.remove(&tag) else {
             return;
         };
+        if job == Job::Sync {
+            self.synced |= reply.is_ok();
+            return;
+        }
         if self.phase == Phase::Returning {
             match (job, reply) {
                 (Job::Claim(name), Ok(_))
@@ -1023,6 +1066,8 @@ impl Recipe for LockingQueue {
         match job {
             Job::MakeDir(dir) => self.on_make_dir(dir, reply),
             Job::Put => self.on_put(reply),
+            // Answered above.
+            Job::Sync => {}
             Job::ListEntries => self.on_list(false, reply),
             Job::ListTaken => self.on_list(true, reply),
             Job::Claim(name) => self.on_claim(name, reply),

@@ -14,7 +14,9 @@
 //!   most `max` of them (its own included).
 //!
 //! The faults are handled as in [`crate::lock`]: lease names carry the machine's id, so a
-//! create whose reply was lost is found again; [`Recipe::release`] works in any phase and
+//! create whose reply was lost is found again (after a `sync`: the server the session
+//! moved to may lag the one that took the create), and a lease of an earlier create that
+//! shows up late is deleted; [`Recipe::release`] works in any phase and
 //! removes the lease and the turn node, retried until the server confirms; a held lease
 //! reports [`Outcome::Suspended`], [`Outcome::Resumed`] and [`Outcome::Lost`]; the deadline
 //! holds during outages.
@@ -58,8 +60,13 @@ enum Purpose {
     /// Curator: creating `<path>/leases`.
     MakeLeases,
     Create,
-    /// Looking for our lease after a create whose reply was lost (Curator).
+    /// Catching the server up with the leader before a `Find` or `Sweep`: its reply only
+    /// orders the listing after it.
+    Sync,
+    /// Looking for our lease after a create whose reply was lost.
     Find,
+    /// Looking, before the release is done, for leases of earlier creates that landed late.
+    Sweep,
     List,
     Delete(String),
 }
@@ -77,6 +84,8 @@ pub struct Semaphore {
     turn_held: bool,
     phase: Phase,
     creates: u64,
+    /// A create's reply was lost since the last look for strays (see [`crate::lock`]).
+    doubt: bool,
     /// Our lease node's name (Kazoo) or name prefix (Curator) for this create.
     name: String,
     lease: Option<String>,
@@ -114,6 +123,7 @@ impl Semaphore {
             turn_held: false,
             phase: Phase::Idle,
             creates: 0,
+            doubt: false,
             name: String::new(),
             lease: None,
             lease_session: 0,
@@ -259,22 +269,53 @@ impl Semaphore {
         self.submit(Purpose::MakeLeases, request);
     }
 
+    /// The lease name (Kazoo) or name prefix (Curator) of this machine's `create`th create.
+    fn name_of(&self, create: u64) -> String {
+        let uuid = uuid_of(&self.id, create);
+        match self.flavor {
+            Flavor::Kazoo => uuid.replace('-', ""),
+            _ => format!("_c_{uuid}-lease-"),
+        }
+    }
+
+    /// Whether `child` is a lease of an earlier create of this machine: one whose reply was
+    /// lost and that a lagging server did not show when it was looked for.
+    fn earlier_own(&self, child: &str) -> bool {
+        (1..self.creates).any(|k| child.starts_with(&self.name_of(k)))
+    }
+
+    /// Deletes the leases of earlier creates of ours among `children`, unless a delete of
+    /// them is under way.
+    fn discard_strays(&mut self, children: &[String]) {
+        let dir = self.leases_dir();
+        let strays: Vec<String> = children
+            .iter()
+            .filter(|c| self.earlier_own(c))
+            .map(|c| format!("{dir}/{c}"))
+            .filter(|n| {
+                !self
+                    .in_flight
+                    .values()
+                    .any(|p| matches!(p, Purpose::Delete(d) if d == n))
+            })
+            .collect();
+        for stray in strays {
+            self.discard(stray);
+        }
+    }
+
     fn create(&mut self) {
         self.creates += 1;
-        let uuid = uuid_of(&self.id, self.creates);
+        self.name = self.name_of(self.creates);
         let (path, mode) = match self.flavor {
-            Flavor::Kazoo => {
-                self.name = uuid.replace('-', "");
-                (
-                    format!("{}/{}", self.path, self.name),
-                    CreateMode::Ephemeral,
-                )
-            }
-            _ => {
-                self.name = format!("_c_{uuid}-lease-");
-                let path = format!("{}/{}", self.leases_dir(), self.name);
-                (path, CreateMode::EphemeralSequential)
-            }
+            Flavor::Kazoo => (
+                format!("{}/{}", self.path, self.name),
+                CreateMode::Ephemeral,
+            ),
+            _ => (
+                format!("{}/{}", self.leases_dir(), self.name),
+                CreateMode::EphemeralSequential,
+            ),
         };
         let request = Request::Create2(CreateRequest {
             path,
@@ -315,7 +356,16 @@ impl Semaphore {
     fn deciding(&self) -> bool {
         self.in_flight
             .values()
-            .any(|p| matches!(p, Purpose::Create | Purpose::Find))
+            .any(|p| matches!(p, Purpose::Create | Purpose::Find | Purpose::Sweep))
+    }
+
+    /// Syncs the server with the leader, then lists the leases for `purpose`.
+    fn sync_then_list(&mut self, purpose: Purpose) {
+        let sync = Request::Sync(SyncRequest {
+            path: self.leases_dir(),
+        });
+        self.submit(Purpose::Sync, sync);
+        self.list_for(purpose, false);
     }
 
     /// In the Releasing phase: once every create's fate is known, the lease deleted and
@@ -325,6 +375,13 @@ impl Semaphore {
             return;
         }
         self.discard_lease();
+        // A create whose reply was lost may have landed after a lagging server hid it: a
+        // lease of ours that would take a slot for the rest of the session. Look once
+        // more, after a sync, before the release is done.
+        if self.doubt {
+            self.doubt = false;
+            return self.sync_then_list(Purpose::Sweep);
+        }
         let deleting = self
             .in_flight
             .values()
@@ -449,13 +506,27 @@ impl Semaphore {
         }
     }
 
+    /// Looks for our lease after a lost create reply, after a `sync`: the server we are
+    /// connected to now may lag the one that took the create.
     fn find(&mut self) {
-        self.list_for(Purpose::Find, false);
+        self.doubt = true;
+        self.sync_then_list(Purpose::Find);
+    }
+
+    fn swept(&mut self, reply: Result<Response, SessionError>) {
+        match reply {
+            Ok(Response::GetChildren(r)) => self.discard_strays(&r.children),
+            Err(e) if e.is_retryable() || e == SessionError::SessionExpired => self.doubt = true,
+            // No directory (nothing of ours), or nothing more can be asked.
+            _ => {}
+        }
+        self.settle();
     }
 
     fn found(&mut self, now: Instant, reply: Result<Response, SessionError>) {
         match reply {
             Ok(Response::GetChildren(r)) => {
+                self.discard_strays(&r.children);
                 if let Some(name) = r.children.iter().find(|c| c.starts_with(&self.name)) {
                     self.lease = Some(format!("{}/{name}", self.leases_dir()));
                     self.lease_session = self.session;
@@ -482,6 +553,10 @@ impl Semaphore {
         }
         match reply {
             Ok(Response::GetChildren(r)) => {
+                // Leases of earlier creates of ours that landed late: not contenders, and
+                // not ours to keep. They count until they are gone (their deletion wakes
+                // the watch set by this listing).
+                self.discard_strays(&r.children);
                 let ours = self
                     .lease
                     .as_deref()
@@ -634,7 +709,10 @@ impl Recipe for Semaphore {
                 Purpose::ReadMax => self.read_max_reply(now, reply),
                 Purpose::MakeLeases => self.made_leases(now, reply),
                 Purpose::Create => self.created(now, reply),
+                // What counts is the listing it orders: its own outcome changes nothing.
+                Purpose::Sync => {}
                 Purpose::Find => self.found(now, reply),
+                Purpose::Sweep => self.swept(reply),
                 Purpose::List => self.listed(now, tag, reply),
                 Purpose::Delete(node) => self.deleted(node, reply),
             }

@@ -21,7 +21,7 @@ use zk_proto::consts::{AddWatchMode, EventType, KeeperState};
 use zk_proto::records::*;
 use zk_proto::session::{AppState, Error as SessionError, WatchedEvent};
 
-use crate::io::{Io, again, list, read};
+use crate::io::{Io, again, list, read, sync};
 use crate::{Recipe, Tag};
 
 /// A change of the mirror, or of its standing.
@@ -80,6 +80,8 @@ pub fn children_of<V>(mirror: &BTreeMap<String, V>, path: &str) -> Vec<String> {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Purpose {
+    /// Orders the loads after every write committed before the cache started.
+    Sync,
     Watch,
     /// A read of the full load of generation `.0`.
     LoadData(u64, String),
@@ -109,6 +111,9 @@ pub struct TreeCache {
     /// Paths events named during a load, read again after it.
     dirty: BTreeSet<String>,
     initialized: bool,
+    /// A sync was answered: loads see what was written before the cache started, even
+    /// from a follower that lags (the session never moves to a server further behind).
+    synced: bool,
     /// The session the watch was set on, and whether the connection dropped since.
     watch_session: i64,
     session: i64,
@@ -140,6 +145,7 @@ impl TreeCache {
             loading: 0,
             dirty: BTreeSet::new(),
             initialized: false,
+            synced: false,
             watch_session: 0,
             session: 0,
             suspended: false,
@@ -182,6 +188,10 @@ impl TreeCache {
     /// Sets the watch (again, when the session changed or it ended) and reads everything.
     fn reload(&mut self) {
         self.phase = Phase::Loading;
+        let syncing = self.io.in_flight.values().any(|p| *p == Purpose::Sync);
+        if !self.synced && !syncing {
+            self.io.submit(Purpose::Sync, sync(&self.root));
+        }
         if self.watch_session != self.session || self.watch_session == 0 {
             self.watch_session = self.session;
             let request = Request::AddWatch(AddWatchRequest {
@@ -360,6 +370,7 @@ impl Recipe for TreeCache {
             return;
         }
         match purpose {
+            Purpose::Sync => self.synced |= reply.is_ok(),
             Purpose::Watch => match reply {
                 Ok(_) => {}
                 Err(e) if again(&e) => {

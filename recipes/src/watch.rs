@@ -3,8 +3,10 @@
 //! they are and then after every change, through the node's absence, reconnects and a new
 //! session.
 //!
-//! The machine reads with a watch, or, while the node is missing, sets a watch for its
-//! creation; every event of that watch (a change, or the end of an expired session's
+//! Reads follow a `sync` until one is answered, so what was written before the machine
+//! started is seen even from a follower that has not applied it yet (once a sync is
+//! answered, the session never connects to a server further behind). The machine reads with a watch,
+//! or, while the node is missing, sets a watch for its creation; every event of that watch (a change, or the end of an expired session's
 //! watches) means: read again. It reports a value only when it differs from the last one
 //! reported: for data, the node's version and presence; for children, the list and the
 //! parent's child version, so a child that left and came back between two reads still
@@ -68,6 +70,9 @@ pub struct NodeWatch {
     next_tag: u64,
     /// What was last reported, to report changes only.
     last: Option<Outcome>,
+    /// The sync before the first reads: in flight, and whether one was answered.
+    sync: Option<Tag>,
+    synced: bool,
     out: VecDeque<Output>,
 }
 
@@ -82,6 +87,8 @@ impl NodeWatch {
             reading: false,
             next_tag: 1,
             last: None,
+            sync: None,
+            synced: false,
             out: VecDeque::new(),
         }
     }
@@ -99,6 +106,15 @@ impl NodeWatch {
     }
 
     fn submit(&mut self, request: Request, reading: bool) {
+        if !self.synced && self.sync.is_none() {
+            let tag = Tag(self.next_tag);
+            self.next_tag += 1;
+            self.sync = Some(tag);
+            let sync = Request::Sync(SyncRequest {
+                path: self.path.clone(),
+            });
+            self.out.push_back(Output::Submit(tag, sync));
+        }
         let tag = Tag(self.next_tag);
         self.next_tag += 1;
         self.current = Some(tag);
@@ -193,6 +209,11 @@ impl Recipe for NodeWatch {
     }
 
     fn handle_reply(&mut self, _now: Instant, tag: Tag, reply: Result<Response, SessionError>) {
+        if self.sync == Some(tag) {
+            self.sync = None;
+            self.synced |= reply.is_ok();
+            return;
+        }
         if self.phase != Phase::Following || self.current != Some(tag) {
             return;
         }

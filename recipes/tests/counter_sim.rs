@@ -5,18 +5,21 @@
 //! lost while others wrote). Lost replies must have happened, and been resolved by a
 //! check rather than a second write.
 
+#[path = "sim_support/mod.rs"]
+mod sim_support;
+
 use std::time::{Duration, Instant};
 
 use zk_proto::records::{Acl, GetDataRequest, Request, Response};
 use zk_recipes::counter::{Counter, Encoding, Outcome};
 use zk_recipes::{Driven, Recipe};
-use zk_sim::harness::{ClientId, Fault, Happened, SimConfig, Simulation};
+use zk_sim::harness::{ClientId, Fault, Happened, Simulation};
 
 const PATH: &str = "/counters/c";
 
 fn check(seed: u64, encoding: Encoding) -> (u64, u64, usize) {
     let start = Instant::now();
-    let mut sim = Simulation::new(SimConfig::new(seed), start);
+    let mut sim = Simulation::new(sim_support::model(seed), start);
     let clients: Vec<ClientId> = (0..3)
         .map(|_| sim.add_client(|c| c.with_session_timeout(Duration::from_secs(4))))
         .collect();
@@ -75,6 +78,7 @@ fn check(seed: u64, encoding: Encoding) -> (u64, u64, usize) {
         }
     }
     let probe = sim.add_client(|c| c);
+    sim_support::sync(&mut sim, probe, PATH);
     let reply = sim.call(
         probe,
         Request::GetData(GetDataRequest {
@@ -123,4 +127,10 @@ fn no_addition_is_lost_or_doubled_under_faults() {
         lost >= seeds as usize * 5,
         "too few lost replies to prove anything"
     );
+}
+
+/// [`no_addition_is_lost_or_doubled_under_faults`] on a 3-server ensemble whose followers lag.
+#[test]
+fn no_addition_is_lost_or_doubled_under_faults_with_lagging_followers() {
+    sim_support::with_lagging_followers(no_addition_is_lost_or_doubled_under_faults);
 }

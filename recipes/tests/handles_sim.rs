@@ -194,7 +194,7 @@ struct Stats {
 
 fn check(seed: u64) -> Stats {
     let start = Instant::now();
-    let mut d = SimDriver::new(Simulation::new(SimConfig::new(seed), start));
+    let mut d = SimDriver::new(Simulation::new(sim_support::model(seed), start));
     let n = 3;
     let faults_until = start + Duration::from_secs(20);
     let stop = faults_until + Duration::from_secs(5);
@@ -399,7 +399,7 @@ fn check_watches(seed: u64) -> (usize, usize) {
     let config = if seed % 2 == 1 {
         SimConfig::new(seed).ensemble(zk_sim::Config::ensemble(3).tick(Duration::from_millis(200)))
     } else {
-        SimConfig::new(seed)
+        sim_support::model(seed)
     };
     let mut d = SimDriver::new(Simulation::new(config, start));
     let faults_until = start + Duration::from_secs(20);
@@ -512,4 +512,20 @@ fn data_watches_follow_the_server_in_order_and_leave_no_watch_behind() {
     eprintln!("{seeds} schedules: {values} values seen, {faults} faults");
     assert!(values >= seeds as usize * 30, "{values}");
     assert!(faults >= seeds as usize * 10, "{faults}");
+}
+
+/// [`guards_hold_under_faults_and_dropped_calls_through_the_driver_core`] on a 3-server ensemble whose followers lag.
+#[test]
+fn guards_hold_under_faults_and_dropped_calls_through_the_driver_core_with_lagging_followers() {
+    sim_support::with_lagging_followers(
+        guards_hold_under_faults_and_dropped_calls_through_the_driver_core,
+    );
+}
+
+/// [`data_watches_follow_the_server_in_order_and_leave_no_watch_behind`] on a 3-server ensemble whose followers lag.
+#[test]
+fn data_watches_follow_the_server_in_order_and_leave_no_watch_behind_with_lagging_followers() {
+    sim_support::with_lagging_followers(
+        data_watches_follow_the_server_in_order_and_leave_no_watch_behind,
+    );
 }

@@ -21,7 +21,7 @@ use zk_proto::records::Acl;
 use zk_recipes::lease::{HOLDER, Lease, Outcome};
 use zk_recipes::{Driven, Recipe};
 use zk_sim::TxnOp;
-use zk_sim::harness::{ClientId, Fault, SimConfig, Simulation};
+use zk_sim::harness::{ClientId, Fault, Simulation};
 
 const PATH: &str = "/l";
 const LEASE: Duration = Duration::from_secs(2);
@@ -49,7 +49,7 @@ struct Tally {
 fn check(seed: u64, tally: &mut Tally) {
     let start = Instant::now();
     let wall = |t: Instant| EPOCH + t.duration_since(start);
-    let mut sim = Simulation::new(SimConfig::new(seed), start);
+    let mut sim = Simulation::new(sim_support::model(seed), start);
     let mut people: Vec<Contender> = (0..3)
         .map(|i| Contender {
             client: sim.add_client(|c| c.with_session_timeout(Duration::from_secs(4))),
@@ -231,4 +231,10 @@ fn never_two_holders_of_a_lease_under_faults() {
         tally.lost_replies >= seeds as usize * 5,
         "too few lost replies"
     );
+}
+
+/// [`never_two_holders_of_a_lease_under_faults`] on a 3-server ensemble whose followers lag.
+#[test]
+fn never_two_holders_of_a_lease_under_faults_with_lagging_followers() {
+    sim_support::with_lagging_followers(never_two_holders_of_a_lease_under_faults);
 }

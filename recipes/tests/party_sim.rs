@@ -20,7 +20,7 @@ use zk_recipes::lock::Outcome;
 use zk_recipes::party::{Party, Style};
 use zk_recipes::{Driven, Recipe};
 use zk_sim::TxnOp;
-use zk_sim::harness::{ClientId, Fault, SimConfig, Simulation};
+use zk_sim::harness::{ClientId, Fault, Simulation};
 
 const PATH: &str = "/party";
 
@@ -66,7 +66,7 @@ fn lives(sim: &Simulation, prefix: &str) -> Vec<(String, Instant, Option<Instant
 
 fn check(seed: u64) -> (usize, usize) {
     let start = Instant::now();
-    let mut sim = Simulation::new(SimConfig::new(seed), start);
+    let mut sim = Simulation::new(sim_support::model(seed), start);
     let style = if seed.is_multiple_of(2) {
         Style::Party
     } else {
@@ -253,4 +253,12 @@ fn a_member_is_on_the_server_while_it_believes_so_and_leaves_nothing() {
     }
     eprintln!("{seeds} schedules: {beliefs} memberships checked, {lost} lost replies");
     assert!(beliefs > 0 && lost >= seeds as usize * 5);
+}
+
+/// [`a_member_is_on_the_server_while_it_believes_so_and_leaves_nothing`] on a 3-server ensemble whose followers lag.
+#[test]
+fn a_member_is_on_the_server_while_it_believes_so_and_leaves_nothing_with_lagging_followers() {
+    sim_support::with_lagging_followers(
+        a_member_is_on_the_server_while_it_believes_so_and_leaves_nothing,
+    );
 }

@@ -28,7 +28,7 @@ use zk_proto::records::{Acl, CreateRequest, Request};
 use zk_proto::session::Error as SessionError;
 use zk_recipes::queue::{LockingQueue, Outcome};
 use zk_recipes::{Driven, Recipe};
-use zk_sim::harness::{ClientId, Fault, SimConfig, Simulation};
+use zk_sim::harness::{ClientId, Fault, Simulation};
 
 const PATH: &str = "/q";
 const ITEMS: usize = 24;
@@ -66,7 +66,7 @@ fn create(path: &str, data: &str, mode: CreateMode) -> Request {
 
 fn check(seed: u64, tally: &mut Tally) -> usize {
     let start = Instant::now();
-    let mut sim = Simulation::new(SimConfig::new(seed), start);
+    let mut sim = Simulation::new(sim_support::model(seed), start);
     let probe = sim.add_client(|c| c);
     for dir in [PATH, "/q/entries", "/q/taken"] {
         let made = sim.call(
@@ -123,7 +123,7 @@ fn check(seed: u64, tally: &mut Tally) -> usize {
         }
         assert!(
             now < deadline,
-            "seed {seed}: {} of {ITEMS} items consumed after three minutes; machines: {:#?}",
+            "seed {seed}: {} of {ITEMS} items consumed after three minutes; machines: {:#?}\n{}",
             consumed.len(),
             workers
                 .iter()
@@ -134,7 +134,8 @@ fn check(seed: u64, tally: &mut Tally) -> usize {
                         .map(|m| format!("{:?}", m.machine()))
                         .collect::<Vec<_>>()
                 ))
-                .collect::<Vec<_>>()
+                .collect::<Vec<_>>(),
+            sim.render_history()
         );
         if now >= next_fault && now < faults_until {
             let who = workers[fault_rng.next(3) as usize].client;
@@ -314,7 +315,7 @@ fn every_item_is_consumed_exactly_once_under_faults() {
 fn check_plain(seed: u64) -> (usize, usize) {
     use zk_recipes::queue::Queue;
     let start = Instant::now();
-    let mut sim = Simulation::new(SimConfig::new(seed), start);
+    let mut sim = Simulation::new(sim_support::model(seed), start);
     let probe = sim.add_client(|c| c);
     let made = sim.call(
         probe,
@@ -400,7 +401,11 @@ fn check_plain(seed: u64) -> (usize, usize) {
         taken.len()
     );
     let left = sim_support::children(&mut sim, probe, PATH);
-    assert!(left.is_empty(), "seed {seed}: left {left:?}");
+    assert!(
+        left.is_empty(),
+        "seed {seed}: left {left:?}\n{}",
+        sim.render_history()
+    );
     (taken.len(), in_doubt)
 }
 
@@ -418,4 +423,16 @@ fn plain_queue_items_are_taken_at_most_once_and_none_is_left() {
         in_doubt > 0,
         "no lost take reply: the schedules proved little"
     );
+}
+
+/// [`every_item_is_consumed_exactly_once_under_faults`] on a 3-server ensemble whose followers lag.
+#[test]
+fn every_item_is_consumed_exactly_once_under_faults_with_lagging_followers() {
+    sim_support::with_lagging_followers(every_item_is_consumed_exactly_once_under_faults);
+}
+
+/// [`plain_queue_items_are_taken_at_most_once_and_none_is_left`] on a 3-server ensemble whose followers lag.
+#[test]
+fn plain_queue_items_are_taken_at_most_once_and_none_is_left_with_lagging_followers() {
+    sim_support::with_lagging_followers(plain_queue_items_are_taken_at_most_once_and_none_is_left);
 }

@@ -22,7 +22,7 @@ use zk_proto::records::{Acl, GetChildrenRequest, Request, Response};
 use zk_recipes::lock::{Flavor, Outcome};
 use zk_recipes::semaphore::Semaphore;
 use zk_recipes::{Driven, Recipe};
-use zk_sim::harness::{ClientId, Fault, Happened, SimConfig, Simulation};
+use zk_sim::harness::{ClientId, Fault, Happened, Simulation};
 
 const PATH: &str = "/sem";
 const MAX: usize = 2;
@@ -58,7 +58,7 @@ struct World {
 impl World {
     fn new(seed: u64) -> World {
         let start = Instant::now();
-        let mut sim = Simulation::new(SimConfig::new(seed), start);
+        let mut sim = Simulation::new(sim_support::model(seed), start);
         let flavor = if seed % 2 == 1 {
             Flavor::Curator
         } else {
@@ -304,6 +304,7 @@ fn check(seed: u64) -> (usize, usize, usize, usize) {
     }
 
     let probe = w.sim.add_client(|c| c);
+    sim_support::sync(&mut w.sim, probe, "/sem");
     for dir in ["/sem", "/sem/leases", "/sem/locks", "/sem-__lock__"] {
         let left = w.sim.call(
             probe,
@@ -364,4 +365,10 @@ fn the_semaphore_holds_under_faults_and_cancellation() {
     assert!(acquired >= seeds as usize * 5);
     assert!(cancelled >= seeds as usize / 4);
     assert!(lost_replies >= seeds as usize * 5);
+}
+
+/// [`the_semaphore_holds_under_faults_and_cancellation`] on a 3-server ensemble whose followers lag.
+#[test]
+fn the_semaphore_holds_under_faults_and_cancellation_with_lagging_followers() {
+    sim_support::with_lagging_followers(the_semaphore_holds_under_faults_and_cancellation);
 }

@@ -21,12 +21,13 @@ use zk_proto::records::*;
 use zk_recipes::Driven;
 use zk_recipes::tree::{Outcome, TreeCache};
 use zk_sim::TxnOp;
-use zk_sim::harness::{ClientId, Fault, SimConfig, Simulation};
+use zk_sim::harness::{ClientId, Fault, Simulation};
 
 const ROOT: &str = "/t";
 
 /// The subtree on the server: path to (data, version).
 fn server_tree(sim: &mut Simulation, probe: ClientId) -> BTreeMap<String, (Bytes, i32)> {
+    sim_support::sync(sim, probe, ROOT);
     let mut out = BTreeMap::new();
     let mut todo = vec![ROOT.to_string()];
     while let Some(path) = todo.pop() {
@@ -73,7 +74,7 @@ fn call(sim: &mut Simulation, probe: ClientId, request: Request) -> Option<Respo
 
 fn check(seed: u64) -> (usize, usize) {
     let start = Instant::now();
-    let mut sim = Simulation::new(SimConfig::new(seed), start);
+    let mut sim = Simulation::new(sim_support::model(seed), start);
     let probe = sim.add_client(|c| c);
     let made = call(
         &mut sim,
@@ -225,4 +226,12 @@ fn the_mirror_shows_only_real_versions_and_converges_after_faults() {
     }
     eprintln!("{seeds} schedules: {updates} changes mirrored, {lost} lost replies");
     assert!(lost >= seeds as usize * 5, "too few lost replies");
+}
+
+/// [`the_mirror_shows_only_real_versions_and_converges_after_faults`] on a 3-server ensemble whose followers lag.
+#[test]
+fn the_mirror_shows_only_real_versions_and_converges_after_faults_with_lagging_followers() {
+    sim_support::with_lagging_followers(
+        the_mirror_shows_only_real_versions_and_converges_after_faults,
+    );
 }

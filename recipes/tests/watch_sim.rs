@@ -23,13 +23,13 @@ use zk_proto::records::*;
 use zk_recipes::Driven;
 use zk_recipes::watch::{NodeWatch, Outcome, Target};
 use zk_sim::TxnOp;
-use zk_sim::harness::{Fault, SimConfig, Simulation};
+use zk_sim::harness::{Fault, Simulation};
 
 const PATH: &str = "/w";
 
 fn check(seed: u64) -> (usize, usize) {
     let start = Instant::now();
-    let mut sim = Simulation::new(SimConfig::new(seed), start);
+    let mut sim = Simulation::new(sim_support::model(seed), start);
     let writer = sim.add_client(|c| c);
     let reader = sim.add_client(|c| c.with_session_timeout(Duration::from_secs(4)));
     let mut watch = Driven::new(NodeWatch::new(PATH, Target::Data));
@@ -174,7 +174,7 @@ fn a_data_watch_reports_real_values_in_order_and_the_last_one_after_faults() {
 /// server's.
 fn check_children(seed: u64) -> usize {
     let start = Instant::now();
-    let mut sim = Simulation::new(SimConfig::new(seed), start);
+    let mut sim = Simulation::new(sim_support::model(seed), start);
     let writer = sim.add_client(|c| c);
     let reader = sim.add_client(|c| c.with_session_timeout(Duration::from_secs(4)));
     let made = sim.call(
@@ -203,7 +203,8 @@ fn check_children(seed: u64) -> usize {
         let now = sim.now();
         assert!(
             now < deadline,
-            "seed {seed}: the children watch never caught up"
+            "seed {seed}: the children watch never caught up\n{}",
+            sim.render_history()
         );
         if now >= next_fault && now < faults_until {
             let fault = match fault_rng.next(8) {
@@ -290,4 +291,21 @@ fn a_children_watch_reports_in_order_and_the_last_list_after_faults() {
     let lists: usize = (1..=seeds).map(check_children).sum();
     eprintln!("{seeds} schedules: {lists} children lists reported");
     assert!(lists > seeds as usize);
+}
+
+/// [`a_data_watch_reports_real_values_in_order_and_the_last_one_after_faults`] on a 3-server ensemble whose followers lag.
+#[test]
+fn a_data_watch_reports_real_values_in_order_and_the_last_one_after_faults_with_lagging_followers()
+{
+    sim_support::with_lagging_followers(
+        a_data_watch_reports_real_values_in_order_and_the_last_one_after_faults,
+    );
+}
+
+/// [`a_children_watch_reports_in_order_and_the_last_list_after_faults`] on a 3-server ensemble whose followers lag.
+#[test]
+fn a_children_watch_reports_in_order_and_the_last_list_after_faults_with_lagging_followers() {
+    sim_support::with_lagging_followers(
+        a_children_watch_reports_in_order_and_the_last_list_after_faults,
+    );
 }

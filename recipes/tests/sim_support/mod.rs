@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use zk_proto::records::{GetChildrenRequest, Request, Response};
-use zk_sim::TxnOp;
-use zk_sim::harness::{ClientId, Fault, Happened, Simulation};
+use zk_sim::harness::{ClientId, Fault, Happened, SimConfig, Simulation};
+use zk_sim::{Config, TxnOp};
 
 /// A xorshift generator: each contender's own, so schedules replay from the seed.
 #[derive(Debug, Clone, Copy)]
@@ -70,6 +70,44 @@ pub fn forced_expiries(sim: &Simulation) -> Vec<(usize, Instant)> {
         .collect()
 }
 
+/// How late a lagging follower may apply a transaction, at most.
+pub const LAG: Duration = Duration::from_millis(300);
+
+/// The model a schedule runs on: a standalone server, or with `lag` a 3-server ensemble
+/// whose followers each apply every transaction up to [`LAG`] after the leader (from the
+/// seed), so that a client that reconnects can land on a member that has not seen its
+/// last write, or reads there what another member already changed.
+pub fn sim_config(seed: u64, lag: bool) -> SimConfig {
+    if !lag {
+        return SimConfig::new(seed);
+    }
+    SimConfig::new(seed).ensemble(
+        Config::ensemble(3)
+            .tick(Duration::from_millis(200))
+            .extended_types(true)
+            .election_time(Duration::from_millis(300))
+            .follower_lag(LAG, seed),
+    )
+}
+
+thread_local! {
+    static LAGGING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// The model for a schedule of the test running on this thread: [`sim_config`] with lag
+/// inside [`with_lagging_followers`], standalone otherwise.
+pub fn model(seed: u64) -> SimConfig {
+    sim_config(seed, LAGGING.with(|l| l.get()))
+}
+
+/// Runs a simulation test with every schedule on a 3-server ensemble whose followers lag
+/// (see [`sim_config`]), wherever it asks for [`model`].
+pub fn with_lagging_followers(test: impl FnOnce()) {
+    LAGGING.with(|l| l.set(true));
+    test();
+    LAGGING.with(|l| l.set(false));
+}
+
 /// How many schedules to run: `var` from the environment, else `default`.
 pub fn seeds(var: &str, default: u64) -> u64 {
     std::env::var(var)
@@ -86,10 +124,26 @@ pub fn lost_replies(sim: &Simulation) -> usize {
         .count()
 }
 
-/// The children of `path` as a probe client sees them, asked again after a fault left
-/// over from the schedule; empty for a missing node.
+/// Brings the probe's server up to the leader, so what the probe reads next is the
+/// server's truth and not a lagging member's view; asked again after a fault left over
+/// from the schedule.
+pub fn sync(sim: &mut Simulation, probe: ClientId, path: &str) {
+    for _ in 0..10 {
+        let sync = Request::Sync(zk_proto::records::SyncRequest {
+            path: path.to_string(),
+        });
+        if matches!(sim.call(probe, sync, Duration::from_secs(30)), Some(Ok(_))) {
+            return;
+        }
+    }
+    panic!("the probe could not sync {path}")
+}
+
+/// The children of `path` as a probe client sees them after a [`sync`], asked again after
+/// a fault left over from the schedule; empty for a missing node.
 pub fn children(sim: &mut Simulation, probe: ClientId, path: &str) -> Vec<String> {
     let mut last = None;
+    sync(sim, probe, path);
     for _ in 0..10 {
         let request = Request::GetChildren(GetChildrenRequest {
             path: path.to_string(),
