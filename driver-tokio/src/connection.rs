@@ -114,6 +114,9 @@ pub(crate) struct Task {
     probes: JoinSet<(usize, ProbeResult)>,
     out: VecDeque<Bytes>,
     read_buf: BytesMut,
+    /// When the task last read the clock: the moment of whatever woke it, which the turn
+    /// after it uses too.
+    clock: std::time::Instant,
 }
 
 /// Where the task hands results: the handles' channels, and the state subscribers.
@@ -149,6 +152,7 @@ impl Task {
             probes: JoinSet::new(),
             out: VecDeque::new(),
             read_buf: BytesMut::with_capacity(READ_BUFFER),
+            clock: now(),
         }
     }
 
@@ -197,11 +201,13 @@ impl Task {
                     Ok(0) => {
                         debug!("connection closed by the server");
                         self.drop_socket();
-                        self.session.handle_disconnected(now(), "closed by the server".into());
+                        let now = self.tick();
+                        self.session.handle_disconnected(now, "closed by the server".into());
                     }
                     Ok(n) => {
                         trace!(bytes = n, "read");
-                        self.session.handle_input(now(), &self.read_buf);
+                        let now = self.tick();
+                        self.session.handle_input(now, &self.read_buf);
                         self.read_buf.clear();
                         if self.read_buf.capacity() < READ_BUFFER / 4 {
                             self.read_buf.reserve(READ_BUFFER);
@@ -210,14 +216,16 @@ impl Task {
                     Err(e) => {
                         debug!(error = %e, "read failed");
                         self.drop_socket();
-                        self.session.handle_disconnected(now(), e.to_string());
+                        let now = self.tick();
+                        self.session.handle_disconnected(now, e.to_string());
                     }
                 },
                 written = write_some(self.writer.as_mut(), &mut self.out, &mut self.unflushed) => {
+                    let now = self.tick();
                     if let Err(e) = written {
                         debug!(error = %e, "write failed");
                         self.drop_socket();
-                        self.session.handle_disconnected(now(), e.to_string());
+                        self.session.handle_disconnected(now, e.to_string());
                     }
                 },
                 connected = wait_connect(self.connecting.as_mut()) => {
@@ -228,23 +236,26 @@ impl Task {
                             let (r, w) = stream.split();
                             self.reader = Some(r);
                             self.writer = Some(w);
-                            self.session.handle_connected(now());
+                            let now = self.tick();
+                            self.session.handle_connected(now);
                         }
                         Err(e) => {
                             info!(error = %e, "connect failed");
-                            self.session.handle_connect_failed(now(), e.to_string());
+                            let now = self.tick();
+                            self.session.handle_connect_failed(now, e.to_string());
                         }
                     }
                 },
                 Some(probe) = self.probes.join_next(), if !self.probes.is_empty() => {
                     if let Ok((host, result)) = probe {
                         debug!(host, ?result, "read-only probe");
-                        self.session.handle_probe_result(now(), host, result);
+                        let now = self.tick();
+                        self.session.handle_probe_result(now, host, result);
                     }
                 },
                 _ = &mut timer, if armed.is_some() => {
                     armed = None;
-                    let now = now();
+                    let now = self.tick();
                     self.session.handle_timeout(now);
                     self.core.handle_timeout(now);
                 }
@@ -253,6 +264,12 @@ impl Task {
         self.core.end().for_each(drop);
         self.probes.abort_all();
         debug!("connection task ends");
+    }
+
+    /// Reads the clock, for what woke the task and the turn after it.
+    fn tick(&mut self) -> std::time::Instant {
+        self.clock = now();
+        self.clock
     }
 
     /// The session is over and nothing more can happen.
@@ -271,14 +288,15 @@ impl Task {
         if let Command::UpdateHosts(..) = cmd {
             info!("the host list changed");
         }
-        self.core.command(&mut self.session, now(), cmd);
+        let now = self.tick();
+        self.core.command(&mut self.session, now, cmd);
     }
 
     /// Performs the session's actions, delivers its events (to the hosted machines first, in
     /// the order the socket gave them), lets the machines submit, and queues the frames,
     /// until nothing more happens.
     fn flush(&mut self) {
-        let now = now();
+        let now = self.clock;
         loop {
             self.act();
             self.publish_snapshot();
