@@ -104,6 +104,7 @@ impl<D: Deliver> Router<D> {
     }
 
     /// When a hosted machine next has work.
+    #[inline]
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.hosted.poll_timeout()
     }

@@ -45,6 +45,7 @@ impl Snapshot {
 
     /// Whether this is still what `session` looks like: compares the fields one by one,
     /// and the host list by its version, without building a snapshot.
+    #[inline]
     pub fn is_of(&self, session: &Session) -> bool {
         let state = session.state();
         self.state == state

@@ -320,16 +320,19 @@ impl Session {
     // ----- accessors -----
 
     /// The session state.
+    #[inline]
     pub fn state(&self) -> SessionState {
         self.state
     }
 
     /// The application view (Kazoo's Connected / Suspended / Lost).
+    #[inline]
     pub fn app_state(&self) -> AppState {
         self.app
     }
 
     /// The session id, 0 before the first handshake.
+    #[inline]
     pub fn session_id(&self) -> i64 {
         self.session_id
     }
@@ -340,6 +343,7 @@ impl Session {
     }
 
     /// The session timeout the server agreed to, once connected.
+    #[inline]
     pub fn negotiated_timeout(&self) -> Option<Duration> {
         self.negotiated
     }
@@ -362,12 +366,14 @@ impl Session {
     /// How many times the host list was replaced ([`Session::update_hosts`], or the
     /// ensemble configuration when followed): a driver that caches [`Session::hosts`]
     /// refreshes its copy when this changes. Host indices refer to the current list.
+    #[inline]
     pub fn hosts_version(&self) -> u64 {
         self.hosts_version
     }
 
     /// The host of the current connection or connection attempt, as an index into
     /// [`Session::hosts`].
+    #[inline]
     pub fn current_host(&self) -> Option<usize> {
         match self.conn {
             Conn::Idle { .. } => None,
@@ -526,6 +532,7 @@ impl Session {
     // ----- outputs -----
 
     /// Whether an action waits for [`Session::poll_action`].
+    #[inline]
     pub fn has_actions(&self) -> bool {
         !self.actions.is_empty()
     }
@@ -548,6 +555,7 @@ impl Session {
 
     /// Whether an event waits for [`Session::poll_event`]: a driver that turns on demand
     /// can skip a turn with nothing to hand out.
+    #[inline]
     pub fn has_events(&self) -> bool {
         !self.events.is_empty()
     }
