@@ -374,17 +374,21 @@ fn a_watch_on_a_follower_fires_when_it_applies_the_change() {
     })
 }
 
+/// A write on the leader that the first follower has not applied yet, for `seed`: the
+/// network, the leader, that follower and the write's zxid; `None` if it applied it.
+fn behind(seed: u64, path: &str) -> Option<(Net, usize, usize, i64)> {
+    let mut n = Net::new(seed);
+    let (leader, follower) = (n.leader(), n.follower(0));
+    let w = n.session(leader);
+    n.send(w, 1, create(path, "1"));
+    let (zxid, _, _) = n.reply(w, 1).expect("answered");
+    (n.zk.applied_zxid(follower) < Some(zxid)).then_some((n, leader, follower, zxid))
+}
+
 #[test]
 fn a_follower_behind_a_clients_zxid_refuses_it() {
     lagging(|seed| {
-        let mut n = Net::new(seed);
-        let (leader, follower) = (n.leader(), n.follower(0));
-        let w = n.session(leader);
-        n.send(w, 1, create("/z", ""));
-        let (zxid, _, _) = n.reply(w, 1).expect("answered");
-        if n.zk.applied_zxid(follower) >= Some(zxid) {
-            return None;
-        }
+        let (mut n, _, follower, zxid) = behind(seed, "/z")?;
         // A client that saw the write moves to the follower before it applied it.
         let c = n.open(follower, zxid);
         assert_eq!(n.take(c), [Heard::Closed], "refused without an answer");
@@ -400,14 +404,7 @@ fn a_follower_behind_a_clients_zxid_refuses_it() {
 #[test]
 fn an_election_brings_every_member_up_to_the_leader() {
     lagging(|seed| {
-        let mut n = Net::new(seed);
-        let (leader, follower) = (n.leader(), n.follower(0));
-        let w = n.session(leader);
-        n.send(w, 1, create("/e", "1"));
-        let (zxid, _, _) = n.reply(w, 1).expect("answered");
-        if n.zk.applied_zxid(follower) >= Some(zxid) {
-            return None;
-        }
+        let (mut n, leader, _, _) = behind(seed, "/e")?;
         n.zk.kill(n.now, leader);
         n.pass(Duration::from_secs(1));
         let new_leader = n.zk.leader().expect("a new leader");

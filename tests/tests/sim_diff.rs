@@ -281,19 +281,19 @@ fn random_scripts_agree_with_the_real_server() {
 /// one at every reconnect; every server syncs with the leader after each step.
 #[test]
 fn random_scripts_agree_with_a_real_ensemble() {
+    ensemble_scripts(10_000, false);
+}
+
+/// `ZK_SIM_DIFF_ENSEMBLE_CASES` scripts (40 by default) from seed `first` on, against the
+/// plain or the lagging model.
+fn ensemble_scripts(first: u64, lag: bool) {
     let cases: u64 = std::env::var("ZK_SIM_DIFF_ENSEMBLE_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(40);
-    for seed in 10_000..10_000 + cases {
-        check(
-            ensemble_pair(),
-            seed,
-            40,
-            usize::from(seed % 10 == 0),
-            true,
-            false,
-        );
+    for seed in first..first + cases {
+        let expiries = usize::from(seed % 10 == 0);
+        check(ensemble_pair(), seed, 40, expiries, true, lag);
     }
 }
 
@@ -305,20 +305,7 @@ fn random_scripts_agree_with_a_real_ensemble() {
 /// must still agree with the real servers.
 #[test]
 fn random_scripts_agree_with_a_real_ensemble_when_the_models_followers_lag() {
-    let cases: u64 = std::env::var("ZK_SIM_DIFF_ENSEMBLE_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(40);
-    for seed in 20_000..20_000 + cases {
-        check(
-            ensemble_pair(),
-            seed,
-            40,
-            usize::from(seed % 10 == 0),
-            true,
-            true,
-        );
-    }
+    ensemble_scripts(20_000, true);
 }
 
 /// A real server and a model that both reap empty containers and expired TTL nodes every
