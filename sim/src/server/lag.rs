@@ -112,7 +112,7 @@ fn apply(tree: &mut DataTree, zxid: i64, effect: &Effect, notes: &mut Vec<Notifi
     match effect {
         Effect::Ops { time, ops } => {
             for op in ops {
-                super::request::apply_op(tree, op, zxid, *time, notes);
+                super::apply::apply_op(tree, op, zxid, *time, notes);
             }
         }
         Effect::CloseSession { session, deleted } => {
@@ -246,7 +246,7 @@ impl Ensemble {
     /// member: reads do; writes, `sync` and the session's close go to the leader at once,
     /// and their answers queue up in order.
     pub(super) fn holds(&self, conn: ConnId, op: OpCode) -> bool {
-        if self.replaying == Some(conn) || super::request::goes_to_leader(op) {
+        if self.replaying == Some(conn) || super::apply::goes_to_leader(op) {
             return false;
         }
         self.conns.get(&conn).is_some_and(|c| {

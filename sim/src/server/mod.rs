@@ -6,7 +6,9 @@
 //! - `prep.rs`: writes turned into transactions with the server's checks.
 //! - `quorum.rs`: timers, elections and faults.
 //! - `lag.rs`: members that apply committed transactions late.
+//! - `apply.rs`: what a committed transaction does to a tree; which requests are writes.
 
+mod apply;
 mod connect;
 mod lag;
 mod prep;
