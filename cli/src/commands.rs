@@ -12,8 +12,8 @@ use zk_tokio::recipes::{Election, Lock};
 use zk_tokio::{AddWatchMode, Client, CreateOptions};
 
 use crate::output::{
-    UsageError, acl_json, acl_parse, colour, data_json, parent_name, perms_text, stat_json,
-    stat_text, time,
+    UsageError, acl_json, acl_parse, colour, data_json, data_text, parent_name, perms_text,
+    stat_json, stat_text, time,
 };
 use crate::walk::{Want, matches, name, walk};
 use crate::{Command, Global, Outcome, connect, dump};
@@ -56,7 +56,7 @@ pub async fn run(client: &Client, g: &Global, command: Command) -> Result<Outcom
             long,
             recursive,
         } => ls(client, g, &path, long, recursive).await?,
-        Command::Get { path, stat } => {
+        Command::Get { path, stat, raw } => {
             let (data, st) = client.get_data(&path).await.context(ctx(&path))?;
             if g.json {
                 let (value, encoding) = data_json(&data);
@@ -68,7 +68,9 @@ pub async fn run(client: &Client, g: &Global, command: Command) -> Result<Outcom
             } else {
                 let mut out = std::io::stdout().lock();
                 out.write_all(&data)?;
-                if !data.is_empty() && !data.ends_with(b"\n") && std::io::stdout().is_terminal() {
+                // One line per node, as zkCli.sh prints it: whatever comes next starts on a
+                // line of its own. `--raw` keeps the bytes exactly.
+                if !raw && !data.ends_with(b"\n") {
                     out.write_all(b"\n")?;
                 }
                 if stat {
@@ -209,7 +211,8 @@ pub async fn run(client: &Client, g: &Global, command: Command) -> Result<Outcom
             path,
             recursive,
             count,
-        } => watch(client, g, &path, recursive, count).await?,
+            no_data,
+        } => watch(client, g, &path, recursive, count, !no_data).await?,
         Command::Dump { path, output } => {
             let (written, skipped) = match &output {
                 Some(file) => {
@@ -507,6 +510,7 @@ async fn watch(
     path: &str,
     recursive: bool,
     count: Option<u64>,
+    with_data: bool,
 ) -> Result<()> {
     let mode = if recursive {
         AddWatchMode::PersistentRecursive
@@ -534,10 +538,29 @@ async fn watch(
             anyhow::bail!("the watch ended: the session is gone");
         };
         seen += 1;
-        if g.json {
-            print_json(&json!({ "event": format!("{:?}", event.kind), "path": event.path }));
+        let shows_data = matches!(
+            event.kind,
+            zk_tokio::EventType::NodeCreated | zk_tokio::EventType::NodeDataChanged
+        );
+        // Read after the event: the node may have changed again, or gone (then no data).
+        let data = if with_data && shows_data {
+            client.get_data(&event.path).await.ok().map(|(d, _)| d)
         } else {
-            println!("{:?} {}", event.kind, event.path);
+            None
+        };
+        if g.json {
+            let mut v = json!({ "event": format!("{:?}", event.kind), "path": event.path });
+            if let Some(d) = &data {
+                let (value, encoding) = data_json(d);
+                v["data"] = value;
+                v["encoding"] = encoding.into();
+            }
+            print_json(&v);
+        } else {
+            match &data {
+                Some(d) => println!("{:?} {} {}", event.kind, event.path, data_text(d)),
+                None => println!("{:?} {}", event.kind, event.path),
+            }
         }
         std::io::stdout().flush()?;
     }

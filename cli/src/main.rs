@@ -107,13 +107,16 @@ pub enum Command {
         #[arg(short = 'R', long)]
         recursive: bool,
     },
-    /// Print a node's data.
+    /// Print a node's data, ended by a newline unless it ends with one.
     Get {
         /// The node.
         path: String,
         /// With the node's stat.
         #[arg(long)]
         stat: bool,
+        /// The data's bytes exactly, with no newline added.
+        #[arg(long, conflicts_with = "stat")]
+        raw: bool,
     },
     /// Replace a node's data.
     Set {
@@ -219,7 +222,9 @@ pub enum Command {
         #[arg(default_value = "/")]
         path: String,
     },
-    /// Print a node's changes as they happen, until interrupted.
+    /// Print a node's changes as they happen, until interrupted: the event, the path, and
+    /// for a creation or a data change the node's data as read just after (a later change
+    /// may already show).
     Watch {
         /// The node.
         path: String,
@@ -229,6 +234,9 @@ pub enum Command {
         /// Stop after this many events.
         #[arg(long)]
         count: Option<u64>,
+        /// Events only: do not read the data of created and changed nodes.
+        #[arg(long)]
+        no_data: bool,
     },
     /// Write a subtree as JSON lines: path, data, ACL and mode of each node (ephemeral
     /// nodes are skipped, with a note).

@@ -32,6 +32,25 @@ pub fn data_json(data: &[u8]) -> (Value, &'static str) {
     }
 }
 
+/// Data on one line of text: UTF-8 with its line breaks and tabs escaped, or `base64:`
+/// and the bytes when they are not text.
+pub fn data_text(data: &[u8]) -> String {
+    match std::str::from_utf8(data) {
+        Ok(text) => text
+            .chars()
+            .map(|c| match c {
+                '\\' => "\\\\".to_string(),
+                c if c.is_control() => c.escape_default().to_string(),
+                c => c.to_string(),
+            })
+            .collect(),
+        Err(_) => format!(
+            "base64:{}",
+            base64::engine::general_purpose::STANDARD.encode(data)
+        ),
+    }
+}
+
 /// Data back from JSON, by its encoding.
 pub fn data_from_json(data: &str, encoding: &str) -> anyhow::Result<Vec<u8>> {
     match encoding {

@@ -63,7 +63,9 @@ fn reading_and_writing_nodes_with_text_json_and_exit_codes() {
         ok(&["create", "-p", "/cli-rw/a/b", "hello"]).trim(),
         "/cli-rw/a/b"
     );
-    assert_eq!(ok(&["get", "/cli-rw/a/b"]), "hello");
+    // One line per node, like zkCli.sh; `--raw` gives the bytes alone.
+    assert_eq!(ok(&["get", "/cli-rw/a/b"]), "hello\n");
+    assert_eq!(ok(&["get", "--raw", "/cli-rw/a/b"]), "hello");
     ok(&["set", "/cli-rw/a/b", "world", "-v", "0"]);
     let v = json(&["get", "--stat", "/cli-rw/a/b"]);
     assert_eq!(v["data"], "world");
@@ -242,7 +244,9 @@ fn watch_prints_each_change_as_it_happens() {
     // The watch is set once the command says so on stderr; give it a moment.
     std::thread::sleep(Duration::from_millis(700));
     ok(&["create", "/cli-watch/a"]);
-    ok(&["set", "/cli-watch/a", "1"]);
+    std::thread::sleep(Duration::from_millis(200));
+    ok(&["set", "/cli-watch/a", "1\tone"]);
+    std::thread::sleep(Duration::from_millis(200));
     ok(&["delete", "/cli-watch/a"]);
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
@@ -257,6 +261,40 @@ fn watch_prints_each_change_as_it_happens() {
         .collect();
     assert_eq!(kinds, ["NodeCreated", "NodeDataChanged", "NodeDeleted"]);
     assert!(events.iter().all(|e| e["path"] == "/cli-watch/a"));
+    // A creation and a change come with the data read just after them: a value the node
+    // had (or none, had it gone by then); a deletion with none.
+    let data = |i: usize| events[i].get("data").and_then(Value::as_str);
+    assert!(
+        matches!(data(0), Some("" | "1\tone") | None),
+        "{:?}",
+        events[0]
+    );
+    assert!(matches!(data(1), Some("1\tone") | None), "{:?}", events[1]);
+    assert!(
+        data(1).is_some() || data(0).is_some(),
+        "no data at all: {events:?}"
+    );
+    assert_eq!(data(2), None);
+
+    // In text, on one line, control characters escaped; `--no-data` leaves it out.
+    let text = |no_data: bool| {
+        let mut args = vec!["watch", "/cli-watch", "--count", "1"];
+        if no_data {
+            args.push("--no-data");
+        }
+        let child = zk(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(700));
+        ok(&["set", "/cli-watch", "2\nlines"]);
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(text(false), "NodeDataChanged /cli-watch 2\\nlines\n");
+    assert_eq!(text(true), "NodeDataChanged /cli-watch\n");
 }
 
 #[test]
@@ -599,7 +637,7 @@ fn the_shell_runs_commands_completes_paths_and_keeps_history() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert_eq!(ok(&["get", "/cli-shell/typed"]), "two words");
+    assert_eq!(ok(&["get", "/cli-shell/typed"]), "two words\n");
     let history = std::fs::read_to_string(home.path().join(".zk_history")).unwrap();
     assert!(
         history.contains("create /cli-shell/typed 'two words'"),
