@@ -86,9 +86,8 @@ struct Probe {
 /// ```no_run
 /// use std::time::Instant;
 /// use mio::{Events, Poll, Token};
-/// use zk_mio::Connection;
-/// use zk_proto::records::{GetDataRequest, Request};
-/// use zk_proto::session::{Config, Event};
+/// use zk_mio::records::{GetDataRequest, Request};
+/// use zk_mio::{Config, Connection, Event};
 ///
 /// let mut poll = Poll::new()?;
 /// let mut zk = Connection::new(Config::new("127.0.0.1:2181")?, poll.registry(), Token(7), Instant::now())?;
@@ -141,9 +140,23 @@ impl std::fmt::Debug for Connection {
     }
 }
 
+/// `config` with a seed from the operating system unless it was given one: loops built by
+/// hand then spread over the hosts, as the clients do, instead of all taking seed 0.
+fn seeded(config: Config) -> io::Result<Config> {
+    if config.seed().is_some() {
+        return Ok(config);
+    }
+    let seed = crate::os::OS
+        .u64()
+        .map_err(|e| io::Error::other(e.to_string()))?;
+    Ok(config.with_seed(seed))
+}
+
 impl Connection {
     /// A session on `config`'s hosts; its sockets are registered in `registry` under
-    /// `token`. The first connection attempt starts at once.
+    /// `token`. The first connection attempt starts at once. Without
+    /// [`Config::with_seed`], the session's random choices (host order, ping jitter,
+    /// backoff) are seeded from the operating system.
     pub fn new(
         config: Config,
         registry: &Registry,
@@ -162,7 +175,7 @@ impl Connection {
         resolver: Resolver,
     ) -> io::Result<Self> {
         Self::from_parts(
-            Session::new(config, now),
+            Session::new(seeded(config)?, now),
             registry,
             token,
             now,
@@ -185,7 +198,7 @@ impl Connection {
         tls: zk_client::tls::TlsOptions,
     ) -> io::Result<Self> {
         Self::from_parts(
-            Session::new(config, now),
+            Session::new(seeded(config)?, now),
             registry,
             token,
             now,

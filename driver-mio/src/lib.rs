@@ -77,6 +77,8 @@ pub use zk_proto::sasl::SaslLogin;
 // Everything a user of this crate names, so that it is enough on its own.
 pub use bytes::Bytes;
 pub use zk_proto::consts::{AddWatchMode, CreateMode, EventType, KeeperState, WatcherType, perms};
+/// Every request and reply record, for requests built by hand on a [`Connection`].
+pub use zk_proto::records;
 pub use zk_proto::records::{Acl, ClientInfo, Id, OpResult, Request, Response};
 pub use zk_proto::retry::RetryPolicy;
 pub use zk_proto::session::{

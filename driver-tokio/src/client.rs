@@ -333,7 +333,16 @@ impl Client {
         StateEvents { rx }
     }
 
-    /// Waits until the session is in `state` (or returns at once if it is).
+    /// Waits until the session state satisfies `pred` (at once if it already does) and
+    /// returns that state; fails with [`Error::Closed`] once the client is closed.
+    ///
+    /// ```no_run
+    /// # async fn run(client: zk_tokio::Client) -> zk_tokio::Result<()> {
+    /// use zk_tokio::SessionState;
+    /// client.wait_for(|s| s == SessionState::Connected).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn wait_for(&self, pred: impl Fn(SessionState) -> bool) -> Result<SessionState> {
         let mut snap = self.snapshot.clone();
         loop {

@@ -50,6 +50,8 @@ pub use zk_client::{CreateOptions, Error, ReadOp, ReadResult, Reconfig, Result};
 pub use zk_gssapi::Gssapi;
 pub use zk_proto::sasl::SaslLogin;
 
+/// Node data and credentials, as the client takes and returns them.
+pub use bytes::Bytes;
 pub use zk_proto::consts::{AddWatchMode, CreateMode, EventType, KeeperState, WatcherType, perms};
 pub use zk_proto::records::{Acl, ClientInfo, Id, OpResult};
 pub use zk_proto::retry::RetryPolicy;

@@ -15,7 +15,8 @@ pub enum Step {
 }
 
 /// What a session logs in with by SASL, after the handshake of every connection and before
-/// anything else is sent on it (see `Config::with_sasl`).
+/// anything else is sent on it: given to a client's builder with `sasl` (or `sasl_digest`),
+/// or to a bare session's `Config::with_sasl`.
 #[derive(Clone)]
 pub struct SaslLogin(Arc<dyn SaslMechanism>);
 

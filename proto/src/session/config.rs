@@ -23,7 +23,7 @@ pub struct Config {
     pub(crate) hosts: HostList,
     pub(crate) session_timeout: Duration,
     pub(crate) read_only: bool,
-    pub(crate) seed: u64,
+    pub(crate) seed: Option<u64>,
     pub(crate) shuffle: bool,
     pub(crate) max_frame: usize,
     pub(crate) max_request: usize,
@@ -50,7 +50,7 @@ impl Config {
             hosts,
             session_timeout: Duration::from_secs(10),
             read_only: false,
-            seed: 0,
+            seed: None,
             shuffle: true,
             max_frame: DEFAULT_MAX_FRAME,
             max_request: DEFAULT_MAX_REQUEST,
@@ -90,11 +90,17 @@ impl Config {
         self
     }
 
-    /// The seed of every random choice: host order, ping jitter, backoff (default 0). Drivers
-    /// pass a random seed; tests pass a fixed one to replay runs exactly.
+    /// The seed of every random choice: host order, ping jitter, backoff. Tests pass a fixed
+    /// one to replay runs exactly. Without one, the drivers draw a seed from the operating
+    /// system; a bare [`Session`](super::Session) takes 0.
     pub fn with_seed(mut self, seed: u64) -> Self {
-        self.seed = seed;
+        self.seed = Some(seed);
         self
+    }
+
+    /// The seed given with [`Config::with_seed`], if any.
+    pub fn seed(&self) -> Option<u64> {
+        self.seed
     }
 
     /// Shuffle the hosts (with the seed) before the first connection (default true), so

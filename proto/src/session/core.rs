@@ -273,13 +273,13 @@ impl Session {
     pub fn new(config: Config, now: Instant) -> Session {
         let mut list = config.hosts.clone();
         if config.shuffle {
-            list.shuffle(config.seed);
+            list.shuffle(config.seed.unwrap_or(0));
         }
         let mut session = Session {
             hosts: list.hosts().to_vec(),
             chroot: list.chroot().to_string(),
             // A different stream from the one that shuffled the hosts.
-            rng: Rng::new(config.seed ^ 0x5eed_0fca_11ed),
+            rng: Rng::new(config.seed.unwrap_or(0) ^ 0x5eed_0fca_11ed),
             link: Link::new(config.max_frame),
             pace: Pace::of(config.session_timeout),
             config,

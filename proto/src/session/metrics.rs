@@ -6,7 +6,8 @@ use super::state::SessionState;
 use crate::consts::OpCode;
 use crate::hosts::HostAddr;
 
-/// What a session has done so far and holds now ([`Session::metrics`](super::Session::metrics)).
+/// What a session has done so far and holds now: a client's `metrics()`, or a bare
+/// session's [`Session::metrics`](super::Session::metrics).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SessionMetrics {
