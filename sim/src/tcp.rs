@@ -16,6 +16,13 @@ use tokio::task::JoinHandle;
 
 use crate::{Config, ConnId, Ensemble, Output};
 
+/// The model's clock is the runtime's: under `#[tokio::test(start_paused = true)]` the
+/// server's timers (session expiry, container reaping) move with the clients' in virtual
+/// time, instead of waiting for the wall clock while the runtime jumps ahead.
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
 enum ToClient {
     Data(Bytes),
     Close,
@@ -119,7 +126,7 @@ impl SimServer {
             .collect::<io::Result<Vec<_>>>()?;
         let inner = Arc::new(Inner {
             shared: Mutex::new(Shared {
-                ensemble: Ensemble::new(config, Instant::now()),
+                ensemble: Ensemble::new(config, now()),
                 writers: BTreeMap::new(),
             }),
             tick: Notify::new(),
@@ -159,7 +166,7 @@ impl SimServer {
     /// sends out whatever that produced.
     pub fn with<R>(&self, f: impl FnOnce(&mut Ensemble, Instant) -> R) -> R {
         let mut shared = self.inner.lock();
-        let out = f(&mut shared.ensemble, Instant::now());
+        let out = f(&mut shared.ensemble, now());
         shared.flush();
         drop(shared);
         self.inner.tick.notify_one();
@@ -187,7 +194,7 @@ async fn accept_loop(inner: Arc<Inner>, server: usize, listener: TcpListener) {
         let (tx, rx) = mpsc::unbounded_channel();
         let conn = {
             let mut shared = inner.lock();
-            match shared.ensemble.accept(Instant::now(), server, &ip) {
+            match shared.ensemble.accept(now(), server, &ip) {
                 Ok(conn) => {
                     shared.writers.insert(conn, tx);
                     conn
@@ -218,7 +225,7 @@ async fn connection(
                     Ok(n) => n,
                 };
                 let mut shared = inner.lock();
-                shared.ensemble.handle_input(Instant::now(), conn, &buf[..n]);
+                shared.ensemble.handle_input(now(), conn, &buf[..n]);
                 shared.flush();
                 drop(shared);
                 inner.tick.notify_one();
@@ -242,7 +249,7 @@ async fn connection(
     } else {
         let mut shared = inner.lock();
         shared.writers.remove(&conn);
-        shared.ensemble.handle_close(Instant::now(), conn);
+        shared.ensemble.handle_close(now(), conn);
         shared.flush();
     }
 }
@@ -256,7 +263,7 @@ async fn timer_loop(inner: Arc<Inner>) {
                 tokio::select! {
                     () = tokio::time::sleep_until(at) => {
                         let mut shared = inner.lock();
-                        shared.ensemble.handle_timeout(Instant::now());
+                        shared.ensemble.handle_timeout(now());
                         shared.flush();
                     }
                     () = inner.tick.notified() => {}

@@ -205,3 +205,55 @@ async fn update_hosts_moves_a_session_whose_server_left() {
     blocking.await.unwrap();
     client.close().await;
 }
+
+/// Code written against `zk_tokio::Client`, tested on zk-sim with tokio's clock paused:
+/// the runtime jumps over every wait (reconnect backoff, the session timeout), so a cut
+/// and an expiry take no wall-clock time. The model reads the same clock as the client.
+#[tokio::test(start_paused = true)]
+async fn client_code_under_a_cut_and_an_expiry_on_paused_time() {
+    use zk_tokio::{CreateOptions, SessionState};
+    let zk = zk_sim::SimServer::bind("127.0.0.1:0").await.unwrap();
+    let client = zk_tokio::Client::builder(&zk.connect_string())
+        .session_timeout(Duration::from_secs(10))
+        .connect()
+        .await
+        .unwrap();
+    // The code under test: a worker registers itself with an ephemeral node.
+    let ephemeral = CreateOptions::ephemeral();
+    let register = || client.create("/worker", "w1", &ephemeral);
+    register().await.unwrap();
+    let first = client.session_id();
+
+    // A cut: the server drops the connection. The session resumes on a new one, and the
+    // node stays.
+    zk.with(|model, now| {
+        for conn in model.connections(0) {
+            model.close_connection(now, conn);
+        }
+    });
+    client
+        .wait_for(|s| s != SessionState::Connected)
+        .await
+        .unwrap();
+    client
+        .wait_for(|s| s == SessionState::Connected)
+        .await
+        .unwrap();
+    assert_eq!(client.session_id(), first);
+    assert!(client.exists("/worker").await.unwrap().is_some());
+
+    // An expiry: the node goes with the session; the client starts a new one, where the
+    // worker registers again.
+    zk.with(|model, now| model.expire_session(now, first));
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while client.session_id() == first || client.state() != SessionState::Connected {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("a new session within a minute of virtual time");
+    assert!(client.exists("/worker").await.unwrap().is_none());
+    register().await.unwrap();
+    assert!(client.exists("/worker").await.unwrap().is_some());
+    client.close().await;
+}
