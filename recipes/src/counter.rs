@@ -35,6 +35,10 @@ pub enum Encoding {
     Curator,
 }
 
+/// [`Encoding`] under the name the clients export it by (`zk_tokio::recipes::CounterEncoding`),
+/// so that the handles' signatures read as a client's user names it.
+pub type CounterEncoding = Encoding;
+
 impl Encoding {
     /// The bytes of `value`; `None` when it does not fit (Curator's 32 bits).
     pub fn encode(self, value: i64) -> Option<Bytes> {
@@ -64,7 +68,7 @@ impl Encoding {
 macro_rules! counter_option_setters {
     () => {
         /// Writes the value as `encoding`'s library does.
-        pub fn with_encoding(mut self, encoding: $crate::counter::Encoding) -> Self {
+        pub fn with_encoding(mut self, encoding: $crate::counter::CounterEncoding) -> Self {
             self.encoding = encoding;
             self
         }

@@ -111,6 +111,10 @@ pub enum Kind {
     Write,
 }
 
+/// [`Kind`] under the name the clients export it by (`zk_tokio::recipes::LockKind`), so that
+/// the handles' signatures read as a client's user names it.
+pub type LockKind = Kind;
+
 impl Kind {
     /// The marker of this kind's nodes in `flavor`'s layout.
     pub fn marker(self, flavor: Flavor) -> &'static str {
@@ -269,7 +273,7 @@ macro_rules! lock_option_setters {
         }
 
         /// Asks for `kind`: exclusive (the default), or one side of a read/write lock.
-        pub fn with_kind(mut self, kind: $crate::lock::Kind) -> Self {
+        pub fn with_kind(mut self, kind: $crate::lock::LockKind) -> Self {
             self.options = self.options.with_kind(kind);
             self
         }
