@@ -257,3 +257,61 @@ async fn client_code_under_a_cut_and_an_expiry_on_paused_time() {
     assert!(client.exists("/worker").await.unwrap().is_some());
     client.close().await;
 }
+
+/// Calls dropped after they were sent, and a call whose reply is lost: the client answers
+/// the next calls as if nothing happened, and a dropped call that set a watch leaves none
+/// on the server.
+#[tokio::test]
+async fn dropped_calls_and_a_lost_reply_leave_the_client_whole() {
+    use futures_util::FutureExt;
+    let zk = zk_sim::SimServer::bind("127.0.0.1:0").await.unwrap();
+    let client = zk_tokio::Client::connect(&zk.connect_string())
+        .await
+        .unwrap();
+    client
+        .create("/d", "v", &zk_tokio::CreateOptions::persistent())
+        .await
+        .unwrap();
+
+    // Polled once (the request is sent), then dropped before the reply.
+    for _ in 0..20 {
+        let mut read = Box::pin(client.get_data("/d"));
+        assert!(
+            (&mut read).now_or_never().is_none(),
+            "no reply can be there yet"
+        );
+        drop(read);
+        let mut watch = Box::pin(client.get_data_watch("/d"));
+        assert!(
+            (&mut watch).now_or_never().is_none(),
+            "no reply can be there yet"
+        );
+        drop(watch);
+    }
+    assert_eq!(&client.get_data("/d").await.unwrap().0[..], b"v");
+    // The watches the dropped calls set were released once their replies came.
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while zk.with(|model, _| model.watch_count()) != 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("no watch left on the server");
+
+    // The next reply is lost: the write lands, the call says ConnectionLoss, and the
+    // client goes on on a new connection of the same session.
+    let session = client.session_id();
+    zk.with(|model, _| {
+        for conn in model.connections(0) {
+            model.lose_next_reply(conn);
+        }
+    });
+    let lost = client.set_data("/d", "w", None).await;
+    assert!(
+        matches!(lost, Err(zk_tokio::Error::ConnectionLoss)),
+        "{lost:?}"
+    );
+    assert_eq!(&client.get_data("/d").await.unwrap().0[..], b"w");
+    assert_eq!(client.session_id(), session);
+    client.close().await;
+}
