@@ -134,8 +134,7 @@ pub async fn run(client: &Client, g: &Global, command: Command) -> Result<Outcom
                 .exists(&path)
                 .await
                 .context(ctx(&path))?
-                .ok_or(zk_tokio::Error::Server(zk_tokio::ErrorCode::NoNode))
-                .context(ctx(&path))?;
+                .ok_or(zk_tokio::Error::server(zk_tokio::ErrorCode::NoNode).at_path(&path))?;
             if g.json {
                 print_json(&json!({ "path": path, "stat": stat_json(&st) }));
             } else {

@@ -188,7 +188,17 @@ fn zk_error(e: &anyhow::Error) -> Option<&zk_tokio::Error> {
 
 /// One line: the ZooKeeper error's name first (`NoNode: ...`), then the words.
 pub fn describe_error(e: &anyhow::Error) -> String {
-    let context: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+    let mut context: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+    // A context that the next message starts with already (an error naming its node
+    // under a context naming the same node) is said once.
+    let mut i = 0;
+    while i + 1 < context.len() {
+        if context[i + 1].starts_with(&format!("{}: ", context[i])) {
+            context.remove(i);
+        } else {
+            i += 1;
+        }
+    }
     let text = context.join(": ");
     match zk_error(e).and_then(zk_tokio::Error::code) {
         Some(code) => format!("{}: {text}", code_name(code)),

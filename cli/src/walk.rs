@@ -94,10 +94,9 @@ pub async fn walk(
     progress: &mut dyn FnMut(usize),
 ) -> Result<Vec<Node>> {
     let Some(top) = read(client, root.to_string(), want).await? else {
-        return Err(
-            anyhow::Error::new(zk_tokio::Error::Server(ErrorCode::NoNode))
-                .context(root.to_string()),
-        );
+        return Err(zk_tokio::Error::server(ErrorCode::NoNode)
+            .at_path(root)
+            .into());
     };
     let mut levels: Vec<Vec<Node>> = vec![vec![top]];
     let mut count = 1;

@@ -21,6 +21,7 @@ pub struct CreateOptions {
     mode: CreateMode,
     acl: Option<Vec<Acl>>,
     ttl: Option<Duration>,
+    parents: bool,
 }
 
 impl CreateOptions {
@@ -30,6 +31,7 @@ impl CreateOptions {
             mode,
             acl: None,
             ttl: None,
+            parents: false,
         }
     }
 
@@ -65,6 +67,7 @@ impl CreateOptions {
             mode: CreateMode::PersistentWithTtl,
             acl: None,
             ttl: Some(ttl),
+            parents: false,
         }
     }
 
@@ -74,6 +77,7 @@ impl CreateOptions {
             mode: CreateMode::PersistentSequentialWithTtl,
             acl: None,
             ttl: Some(ttl),
+            parents: false,
         }
     }
 
@@ -81,6 +85,29 @@ impl CreateOptions {
     pub fn with_acl(mut self, acl: Vec<Acl>) -> Self {
         self.acl = Some(acl);
         self
+    }
+
+    /// Creates the missing parents too, as persistent nodes with the node's ACL, whatever
+    /// the node's own mode (Kazoo's `create(..., makepath=True)`, Curator's
+    /// `creatingParentsIfNeeded`). The create is tried first, so a node whose parent
+    /// exists costs one round trip; a parent that appears meanwhile is fine.
+    ///
+    /// Not in a transaction, which cannot make what it depends on: there the commit fails
+    /// with [`Error::InvalidRequest`](crate::Error::InvalidRequest) and sends nothing.
+    ///
+    /// ```
+    /// use zk_client::CreateOptions;
+    /// let worker = CreateOptions::ephemeral_sequential().with_parents();
+    /// assert!(worker.makes_parents());
+    /// ```
+    pub fn with_parents(mut self) -> Self {
+        self.parents = true;
+        self
+    }
+
+    /// Whether the create makes its missing parents ([`CreateOptions::with_parents`]).
+    pub fn makes_parents(&self) -> bool {
+        self.parents
     }
 
     /// The create request for `path`: createTTL or createContainer when the mode says so,

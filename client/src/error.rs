@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use zk_proto::error::ErrorCode;
 use zk_proto::path::PathError;
-use zk_proto::records::*;
 use zk_proto::session::{self, HostError, Session};
 
 /// Why a client call failed: one flat list, whichever layer noticed it.
@@ -16,7 +15,15 @@ use zk_proto::session::{self, HostError, Session};
 #[non_exhaustive]
 pub enum Error {
     /// An error code from the server: `NoNode`, `NodeExists`, `BadVersion`, `NoAuth`, ...
-    Server(ErrorCode),
+    /// Match it as `Error::Server { code: ErrorCode::NoNode, .. }`, or ask
+    /// [`Error::is`].
+    Server {
+        /// The server's code.
+        code: ErrorCode,
+        /// The node the failed call was on, as the caller named it, when the call was on
+        /// one node (what Java's `KeeperException.getPath()` gives): see [`Error::path`].
+        path: Option<String>,
+    },
     /// Lost with the connection; applied or not, nobody knows. Retry if idempotent.
     ConnectionLoss,
     /// The session is gone, with its ephemeral nodes and watches.
@@ -38,16 +45,22 @@ pub enum Error {
         /// The limit.
         max: usize,
     },
-    /// A request only the session itself may send (pings, auth, watch re-registration).
+    /// A request that cannot be sent as asked (the reason inside): one only the session
+    /// itself may send (pings, auth, watch re-registration), or options that do not go
+    /// together.
     InvalidRequest(&'static str),
-    /// A transaction was rolled back because one of its operations failed.
+    /// A transaction was rolled back because one of its operations failed: nothing of it
+    /// was applied.
     Transaction {
         /// The failing operation (0-based).
         index: usize,
         /// Its error.
         code: ErrorCode,
-        /// Every operation's result (the others read `Ok` or `RuntimeInconsistency`).
-        results: Vec<OpResult>,
+        /// The failing operation's node, as the caller named it.
+        path: Option<String>,
+        /// What became of every operation, in order: [`Undone::RolledBack`] before the
+        /// failing one, [`Undone::Failed`] for it, [`Undone::Skipped`] after it.
+        outcomes: Vec<Undone>,
     },
     /// The connect string could not be parsed.
     Hosts(HostError),
@@ -71,14 +84,26 @@ pub enum Error {
 
 impl std::fmt::Display for Error {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Error::Server {
+            code,
+            path: Some(path),
+        } = self
+        {
+            return write!(f, "{path}: {}", session::Error::Server(*code));
+        }
         if let Some(e) = self.to_session() {
             return e.fmt(f);
         }
         match self {
-            Error::Transaction { index, code, .. } => write!(
-                f,
-                "the transaction failed at operation {index}: {code}; nothing was applied"
-            ),
+            Error::Transaction {
+                index, code, path, ..
+            } => {
+                write!(f, "the transaction failed at operation {index}")?;
+                if let Some(path) = path {
+                    write!(f, " ({path})")?;
+                }
+                write!(f, ": {code}; nothing was applied")
+            }
             Error::Hosts(e) => e.fmt(f),
             Error::ConnectTimeout { waited, failures } => write!(
                 f,
@@ -128,7 +153,7 @@ impl From<HostError> for Error {
 impl From<session::Error> for Error {
     fn from(e: session::Error) -> Error {
         match e {
-            session::Error::Server(code) => Error::Server(code),
+            session::Error::Server(code) => Error::Server { code, path: None },
             session::Error::ConnectionLoss => Error::ConnectionLoss,
             session::Error::SessionExpired => Error::SessionExpired,
             session::Error::Closed => Error::Closed,
@@ -139,7 +164,10 @@ impl From<session::Error> for Error {
             session::Error::TooLarge { size, max } => Error::TooLarge { size, max },
             session::Error::InvalidRequest(why) => Error::InvalidRequest(why),
             // The session's error is non-exhaustive: a kind added there reads as its code.
-            other => Error::Server(other.code()),
+            other => Error::Server {
+                code: other.code(),
+                path: None,
+            },
         }
     }
 }
@@ -148,7 +176,7 @@ impl Error {
     /// The ZooKeeper error code, as other clients would report it.
     pub fn code(&self) -> Option<ErrorCode> {
         match self {
-            Error::Server(code) => Some(*code),
+            Error::Server { code, .. } => Some(*code),
             Error::ConnectionLoss | Error::ConnectTimeout { .. } => Some(ErrorCode::ConnectionLoss),
             Error::SessionExpired | Error::Closed => Some(ErrorCode::SessionExpired),
             Error::AuthFailed => Some(ErrorCode::AuthFailed),
@@ -179,7 +207,7 @@ impl Error {
     /// (transactions, connect and call timeouts, bad hosts, start failures).
     pub fn to_session(&self) -> Option<session::Error> {
         Some(match self {
-            Error::Server(code) => session::Error::Server(*code),
+            Error::Server { code, .. } => session::Error::Server(*code),
             Error::ConnectionLoss => session::Error::ConnectionLoss,
             Error::SessionExpired => session::Error::SessionExpired,
             Error::Closed => session::Error::Closed,
@@ -205,10 +233,79 @@ impl Error {
     /// The server's error code, when the server answered with one.
     pub fn server_code(&self) -> Option<ErrorCode> {
         match self {
-            Error::Server(code) => Some(*code),
+            Error::Server { code, .. } => Some(*code),
             _ => None,
         }
     }
+
+    /// A server error with `code`, naming no path.
+    pub fn server(code: ErrorCode) -> Error {
+        Error::Server { code, path: None }
+    }
+
+    /// The node the failed call was on, as the caller named it: a server error on a call
+    /// on one path, or a transaction's failing operation.
+    ///
+    /// ```
+    /// use zk_client::Error;
+    /// use zk_proto::ErrorCode;
+    /// let e = Error::server(ErrorCode::NoNode).at_path("/app/config");
+    /// assert_eq!(e.path(), Some("/app/config"));
+    /// assert!(e.is(ErrorCode::NoNode));
+    /// assert_eq!(e.to_string(), "/app/config: the node does not exist (code -101)");
+    /// ```
+    pub fn path(&self) -> Option<&str> {
+        match self {
+            Error::Server { path, .. } | Error::Transaction { path, .. } => path.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// This error, naming `path` as the node of the failed call if it is a server error
+    /// that names none yet. Every call of the clients on one path does this.
+    pub fn at_path(self, path: &str) -> Error {
+        match self {
+            Error::Server { code, path: None } => Error::Server {
+                code,
+                path: Some(path.to_owned()),
+            },
+            other => other,
+        }
+    }
+}
+
+impl Error {
+    /// This error, naming the failing operation's node if it is a transaction's failure;
+    /// `paths` are the transaction's operations' paths, in order
+    /// ([`MultiBuilder::paths`](crate::MultiBuilder::paths)).
+    pub fn in_transaction(self, paths: &[String]) -> Error {
+        match self {
+            Error::Transaction {
+                index,
+                code,
+                path: None,
+                outcomes,
+            } => Error::Transaction {
+                index,
+                code,
+                path: paths.get(index).cloned(),
+                outcomes,
+            },
+            other => other,
+        }
+    }
+}
+
+/// What became of one operation of a transaction that failed ([`Error::Transaction`]):
+/// none of them was applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Undone {
+    /// It would have succeeded, and was rolled back with the rest.
+    RolledBack,
+    /// It failed, with this code, and failed the transaction.
+    Failed(ErrorCode),
+    /// It came after the failing one and was not tried.
+    Skipped,
 }
 
 fn describe_failures(failures: &[(String, String)]) -> String {

@@ -9,7 +9,7 @@
 //! keeps its socket, clock and calling convention, and passes in what only the operating
 //! system has ([`Os`]: random bits and the wall clock).
 //!
-//! Errors are flat: a caller matches `Error::SessionExpired` or `Error::Server(NoNode)`
+//! Errors are flat: a caller matches `Error::SessionExpired` or `Error::Server { code: NoNode, .. }`
 //! directly, whatever layer noticed it.
 
 mod create;
@@ -26,7 +26,7 @@ pub mod sasl;
 pub mod tls;
 
 pub use create::CreateOptions;
-pub use error::{Error, Result};
+pub use error::{Error, Result, Undone};
 pub use multi::{MultiBuilder, ReadOp, ReadResult, multi_read_request};
 pub use op::{Op, Reply};
 pub use options::ClientOptions;

@@ -32,6 +32,8 @@ pub enum ReadResult {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MultiBuilder {
     ops: Vec<MultiOp>,
+    /// A create asked to make its parents, which a transaction cannot.
+    parents: bool,
 }
 
 impl MultiBuilder {
@@ -43,7 +45,20 @@ impl MultiBuilder {
         options: &CreateOptions,
         default_acl: &[Acl],
     ) {
+        self.parents |= options.makes_parents();
         self.ops.push(options.multi_op(path, data, default_acl));
+    }
+
+    /// Whether the transaction can be sent: not when a create asks to make its parents
+    /// ([`CreateOptions::with_parents`]), which a transaction cannot do atomically.
+    pub fn validate(&self) -> crate::Result<()> {
+        if self.parents {
+            return Err(crate::Error::InvalidRequest(
+                "a transaction cannot make parents: create them first (create_all), \
+                 then commit without with_parents",
+            ));
+        }
+        Ok(())
     }
 
     /// Adds a delete of `path` at `version` (`None`: any).
@@ -74,6 +89,13 @@ impl MultiBuilder {
     /// No operations yet.
     pub fn is_empty(&self) -> bool {
         self.ops.is_empty()
+    }
+
+    /// Each operation's path, in order (for naming a failing one: [`Error::in_transaction`]).
+    ///
+    /// [`Error::in_transaction`]: crate::Error::in_transaction
+    pub fn paths(&self) -> Vec<String> {
+        self.ops.iter().map(|op| op.path().to_owned()).collect()
     }
 
     /// The multi request.

@@ -31,6 +31,8 @@ pub type Reply = std::result::Result<Response, session::Error>;
 pub struct Op<T> {
     request: Request,
     decode: fn(Reply) -> Result<T>,
+    /// A create that makes its missing parents: run as [`Op::into_plan`].
+    parents: bool,
     _out: PhantomData<fn() -> T>,
 }
 
@@ -48,8 +50,22 @@ impl<T> Op<T> {
         Op {
             request,
             decode,
+            parents: false,
             _out: PhantomData,
         }
+    }
+
+    /// A create made with [`CreateOptions::with_parents`]: it takes more than one request
+    /// when parents are missing, so a driver runs it as [`Op::into_plan`].
+    pub fn makes_parents(&self) -> bool {
+        self.parents
+    }
+
+    /// The operation as a [`Plan`](crate::plan::Plan): its one request, or, for a create
+    /// that makes its parents, the create and each missing parent
+    /// ([`CreateParents`](crate::plan::CreateParents)).
+    pub fn into_plan(self) -> crate::plan::CreateParents<T> {
+        crate::plan::CreateParents::new(self.request, self.decode, self.parents)
     }
 
     /// The request to submit.
@@ -62,18 +78,23 @@ impl<T> Op<T> {
         (self.request, self.decode)
     }
 
-    /// The typed result of a reply.
+    /// The typed result of a reply; a server's error names the request's path.
     pub fn decode(&self, reply: Reply) -> Result<T> {
-        (self.decode)(reply)
+        (self.decode)(reply).map_err(|e| match self.request.path() {
+            Some(path) => e.at_path(path),
+            None => e,
+        })
     }
 }
 
 /// Creates a node (createTTL or createContainer when the mode says so) and returns its path.
 pub fn create(path: &str, data: Bytes, options: &CreateOptions, default_acl: &[Acl]) -> Op<String> {
-    Op::new(
+    let mut op = Op::new(
         options.request(path, data, default_acl, false),
         reply::created,
-    )
+    );
+    op.parents = options.makes_parents();
+    op
 }
 
 /// Creates a node and returns its path and Stat (`create2`).
@@ -83,10 +104,12 @@ pub fn create2(
     options: &CreateOptions,
     default_acl: &[Acl],
 ) -> Op<(String, Stat)> {
-    Op::new(
+    let mut op = Op::new(
         options.request(path, data, default_acl, true),
         reply::created2,
-    )
+    );
+    op.parents = options.makes_parents();
+    op
 }
 
 /// Deletes a node at `version` (`None`: any).
@@ -282,8 +305,9 @@ pub fn create_all_steps(path: &str) -> impl Iterator<Item = &str> {
 /// Lists, once, every operation a client offers without a watch: its docs, its name and
 /// arguments, its result, and how it is built ([`Op`] builders of this module). A driver
 /// passes the name of a macro that writes the methods in its calling convention (async,
-/// blocking); `[acl]` names the binding of the client's default ACL. Operations that leave
-/// a watch are the drivers' own (their watchers differ), built from the same builders.
+/// blocking); `[acl, at]` names the binding of the client's default ACL and gives the
+/// path the call is on (an `Option<&str>`), which its errors name
+/// ([`Error::at_path`](crate::Error::at_path)). Operations that leave a watch are the drivers' own (their watchers differ), built from the same builders.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! for_each_operation {
@@ -295,64 +319,64 @@ macro_rules! for_each_operation {
                 path: &str,
                 data: impl Into<$crate::__bytes::Bytes>,
                 options: &$crate::CreateOptions
-            ) -> String [acl] $crate::op::create(path, data.into(), options, acl);
+            ) -> String [acl, Some(path)] $crate::op::create(path, data.into(), options, acl);
             /// Creates a node and returns its path and Stat (`create2`).
             create2(
                 path: &str,
                 data: impl Into<$crate::__bytes::Bytes>,
                 options: &$crate::CreateOptions
-            ) -> (String, $crate::__proto::Stat) [acl] $crate::op::create2(path, data.into(), options, acl);
+            ) -> (String, $crate::__proto::Stat) [acl, Some(path)] $crate::op::create2(path, data.into(), options, acl);
             /// Deletes a node if its version matches (`None`: any version).
-            delete(path: &str, version: Option<i32>) -> () [acl] $crate::op::delete(path, version);
+            delete(path: &str, version: Option<i32>) -> () [acl, Some(path)] $crate::op::delete(path, version);
             /// The node's Stat, or `None` when it does not exist.
-            exists(path: &str) -> Option<$crate::__proto::Stat> [acl] $crate::op::exists(path, false);
+            exists(path: &str) -> Option<$crate::__proto::Stat> [acl, Some(path)] $crate::op::exists(path, false);
             /// The node's data and Stat.
-            get_data(path: &str) -> ($crate::__bytes::Bytes, $crate::__proto::Stat) [acl] $crate::op::get_data(path, false);
+            get_data(path: &str) -> ($crate::__bytes::Bytes, $crate::__proto::Stat) [acl, Some(path)] $crate::op::get_data(path, false);
             /// Writes the node's data if its version matches (`None`: any version).
             set_data(
                 path: &str,
                 data: impl Into<$crate::__bytes::Bytes>,
                 version: Option<i32>
-            ) -> $crate::__proto::Stat [acl] $crate::op::set_data(path, data.into(), version);
+            ) -> $crate::__proto::Stat [acl, Some(path)] $crate::op::set_data(path, data.into(), version);
             /// The names of the node's children.
-            get_children(path: &str) -> Vec<String> [acl] $crate::op::get_children(path);
+            get_children(path: &str) -> Vec<String> [acl, Some(path)] $crate::op::get_children(path);
             /// The names of the node's children and its Stat (`getChildren2`).
-            get_children2(path: &str) -> (Vec<String>, $crate::__proto::Stat) [acl] $crate::op::get_children2(path, false);
+            get_children2(path: &str) -> (Vec<String>, $crate::__proto::Stat) [acl, Some(path)] $crate::op::get_children2(path, false);
             /// The number of descendants of the node.
-            get_all_children_number(path: &str) -> i32 [acl] $crate::op::get_all_children_number(path);
+            get_all_children_number(path: &str) -> i32 [acl, Some(path)] $crate::op::get_all_children_number(path);
             /// The paths of this session's ephemeral nodes under `prefix` (`"/"` for all).
-            get_ephemerals(prefix: &str) -> Vec<String> [acl] $crate::op::get_ephemerals(prefix);
+            get_ephemerals(prefix: &str) -> Vec<String> [acl, None] $crate::op::get_ephemerals(prefix);
             /// The node's ACL and Stat.
-            get_acl(path: &str) -> (Vec<$crate::__proto::records::Acl>, $crate::__proto::Stat) [acl] $crate::op::get_acl(path);
+            get_acl(path: &str) -> (Vec<$crate::__proto::records::Acl>, $crate::__proto::Stat) [acl, Some(path)] $crate::op::get_acl(path);
             /// Replaces the node's ACL if its ACL version matches (`None`: any version).
             set_acl(
                 path: &str,
                 new_acl: Vec<$crate::__proto::records::Acl>,
                 version: Option<i32>
-            ) -> $crate::__proto::Stat [acl] $crate::op::set_acl(path, new_acl, version);
+            ) -> $crate::__proto::Stat [acl, Some(path)] $crate::op::set_acl(path, new_acl, version);
             /// Waits until the server this client reads from has caught up with the leader
             /// for `path`.
-            sync(path: &str) -> String [acl] $crate::op::sync(path);
+            sync(path: &str) -> String [acl, Some(path)] $crate::op::sync(path);
             /// Reads several nodes in one round trip (`multiRead`); each read succeeds or
             /// fails on its own.
-            multi_read(ops: &[$crate::ReadOp]) -> Vec<$crate::ReadResult> [acl] $crate::op::multi_read(ops);
+            multi_read(ops: &[$crate::ReadOp]) -> Vec<$crate::ReadResult> [acl, None] $crate::op::multi_read(ops);
             /// Who the server thinks this session is (`whoAmI`).
-            whoami() -> Vec<$crate::__proto::records::ClientInfo> [acl] $crate::op::whoami();
+            whoami() -> Vec<$crate::__proto::records::ClientInfo> [acl, None] $crate::op::whoami();
             /// The ensemble's configuration (`/zookeeper/config`, outside any chroot).
-            get_config() -> ($crate::__bytes::Bytes, $crate::__proto::Stat) [acl] $crate::op::get_config(false);
+            get_config() -> ($crate::__bytes::Bytes, $crate::__proto::Stat) [acl, None] $crate::op::get_config(false);
             /// Changes the ensemble's membership, incrementally or as a whole
             /// ([`Reconfig`](zk_client::Reconfig)); returns the new configuration
             /// (readable with `zk_proto::ensemble::EnsembleConfig`) and its Stat. The servers
             /// need `reconfigEnabled=true`, and the session the right to change
             /// `/zookeeper/config` (a super user, or `skipACL`).
-            reconfig(change: &$crate::Reconfig) -> ($crate::__bytes::Bytes, $crate::__proto::Stat) [acl] $crate::op::reconfig(change);
+            reconfig(change: &$crate::Reconfig) -> ($crate::__bytes::Bytes, $crate::__proto::Stat) [acl, None] $crate::op::reconfig(change);
             /// Removes this session's watches of `kind` on `path`, on the server and here;
             /// their watchers get a final "removed" event. Servers before 3.9 know only
             /// `Children`, `Data` and `Any`.
-            remove_watches(path: &str, kind: $crate::__proto::consts::WatcherType) -> () [acl] $crate::op::remove_watches(path, kind);
+            remove_watches(path: &str, kind: $crate::__proto::consts::WatcherType) -> () [acl, Some(path)] $crate::op::remove_watches(path, kind);
             /// Checks that the server holds a watch of `kind` on `path` for this session
             /// (`NoWatcher` otherwise).
-            check_watches(path: &str, kind: $crate::__proto::consts::WatcherType) -> () [acl] $crate::op::check_watches(path, kind);
+            check_watches(path: &str, kind: $crate::__proto::consts::WatcherType) -> () [acl, Some(path)] $crate::op::check_watches(path, kind);
         }
     };
 }

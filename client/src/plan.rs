@@ -93,6 +93,137 @@ impl Plan for CreateAll {
     }
 }
 
+/// How many times a create that makes its parents starts over when its parent vanishes
+/// between making it and the create (another client deleting it meanwhile).
+const PARENT_ROUNDS: u32 = 5;
+
+/// A create with [`CreateOptions::with_parents`] (Kazoo's `makepath`): the create is tried
+/// at once; when its parent is missing, the missing ancestors are made, nearest first
+/// while they are missing and then back down (persistent, with the node's ACL; one that
+/// exists meanwhile is fine), and the create is tried again. Without `parents` it is the
+/// one create.
+#[derive(Debug)]
+pub struct CreateParents<T> {
+    create: Request,
+    decode: fn(Reply) -> Result<T>,
+    parents: bool,
+    /// Ancestors still to make; the last is made next.
+    missing: Vec<String>,
+    /// The create has been sent this many times.
+    rounds: u32,
+    /// The request given out last was the create (not a parent).
+    creating: bool,
+    out: Option<Result<T>>,
+}
+
+impl<T> CreateParents<T> {
+    /// A plan for `create` (a create request), its reply decoded by `decode`; with
+    /// `parents`, missing parents are made.
+    pub fn new(create: Request, decode: fn(Reply) -> Result<T>, parents: bool) -> Self {
+        CreateParents {
+            create,
+            decode,
+            parents,
+            missing: Vec::new(),
+            rounds: 0,
+            creating: false,
+            out: None,
+        }
+    }
+
+    fn acl(&self) -> Vec<Acl> {
+        match &self.create {
+            Request::Create(r) | Request::Create2(r) | Request::CreateContainer(r) => r.acl.clone(),
+            Request::CreateTtl(r) => r.acl.clone(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+impl<T> CreateParents<T> {
+    /// Ends the plan with `e`: no request follows.
+    fn fail(&mut self, e: crate::Error) -> Result<()> {
+        self.out = Some(Err(e.clone()));
+        Err(e)
+    }
+}
+
+/// The parent of `path`, unless that is the root (which always exists).
+fn parent_of(path: &str) -> Option<&str> {
+    match path.rfind('/') {
+        Some(0) | None => None,
+        Some(i) => Some(&path[..i]),
+    }
+}
+
+impl<T> Plan for CreateParents<T> {
+    type Output = T;
+
+    fn next_request(&mut self) -> Option<Request> {
+        if self.out.is_some() {
+            return None;
+        }
+        if let Some(parent) = self.missing.last() {
+            self.creating = false;
+            let options = CreateOptions::persistent().with_acl(self.acl());
+            return Some(options.request(parent, Bytes::new(), &[], false));
+        }
+        self.creating = true;
+        self.rounds += 1;
+        Some(self.create.clone())
+    }
+
+    fn complete(&mut self, reply: Reply) -> Result<()> {
+        if self.creating {
+            let missing_parent = matches!(
+                reply,
+                Err(zk_proto::session::Error::Server(ErrorCode::NoNode))
+            );
+            if self.parents && missing_parent && self.rounds < PARENT_ROUNDS {
+                let path = self.create.path().unwrap_or("/");
+                if let Some(parent) = parent_of(path) {
+                    self.missing.push(parent.to_owned());
+                    return Ok(());
+                }
+            }
+            // A failed create ends the plan with its error, which names the node.
+            return match (self.decode)(reply) {
+                Ok(v) => {
+                    self.out = Some(Ok(v));
+                    Ok(())
+                }
+                Err(e) => self.fail(e),
+            };
+        }
+        match reply::created(reply) {
+            Ok(_) => {
+                self.missing.pop();
+            }
+            Err(e) if e.server_code() == Some(ErrorCode::NodeExists) => {
+                self.missing.pop();
+            }
+            // Its own parent is missing too: make that first.
+            Err(e) if e.server_code() == Some(ErrorCode::NoNode) => {
+                let grand = self
+                    .missing
+                    .last()
+                    .and_then(|p| parent_of(p))
+                    .map(str::to_owned);
+                match grand {
+                    Some(grand) if self.missing.len() < 1024 => self.missing.push(grand),
+                    _ => return self.fail(e),
+                }
+            }
+            Err(e) => return self.fail(e),
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<T> {
+        self.out.unwrap_or(Err(crate::Error::UnexpectedResponse))
+    }
+}
+
 /// `delete_all`: the node and everything under it, deepest first. Nodes that vanish
 /// meanwhile are fine; a node that gains a child meanwhile is listed again.
 #[derive(Debug)]
@@ -246,5 +377,103 @@ mod tests {
             plan.complete(Err(Error::Server(ErrorCode::NoAuth)))
                 .is_err()
         );
+    }
+
+    /// Runs a create that makes its parents against an in-memory tree; `meddle` runs
+    /// before each request is answered (another client at work). Returns the plan's
+    /// outcome and the paths it sent, in order.
+    fn make(
+        tree: &mut BTreeSet<String>,
+        path: &str,
+        mut meddle: impl FnMut(&mut BTreeSet<String>, &Request),
+    ) -> (crate::Result<String>, Vec<String>) {
+        let options = CreateOptions::ephemeral().with_parents();
+        let op = crate::op::create(path, Bytes::new(), &options, &Acl::open_unsafe());
+        assert!(op.makes_parents());
+        let mut plan = op.into_plan();
+        let mut sent = Vec::new();
+        while let Some(req) = plan.next_request() {
+            meddle(tree, &req);
+            let Request::Create(r) = &req else {
+                panic!("unexpected {req:?}");
+            };
+            sent.push(r.path.clone());
+            let parent = r.path.rsplit_once('/').map(|(p, _)| p).unwrap_or("");
+            let reply = if !parent.is_empty() && !tree.contains(parent) {
+                Err(Error::Server(ErrorCode::NoNode))
+            } else if !tree.insert(r.path.clone()) {
+                Err(Error::Server(ErrorCode::NodeExists))
+            } else {
+                Ok(Response::Create(zk_proto::records::CreateResponse {
+                    path: r.path.clone(),
+                }))
+            };
+            if let Err(e) = plan.complete(reply) {
+                return (Err(e), sent);
+            }
+        }
+        (plan.finish(), sent)
+    }
+
+    #[test]
+    fn a_create_with_its_parents_in_place_takes_one_request() {
+        let mut tree: BTreeSet<String> = ["/a", "/a/b"].into_iter().map(String::from).collect();
+        let (out, sent) = make(&mut tree, "/a/b/c", |_, _| {});
+        assert_eq!(out.unwrap(), "/a/b/c");
+        assert_eq!(sent, ["/a/b/c"]);
+    }
+
+    #[test]
+    fn missing_parents_are_made_nearest_first_then_back_down() {
+        let mut tree: BTreeSet<String> = ["/a"].into_iter().map(String::from).collect();
+        let (out, sent) = make(&mut tree, "/a/b/c/d", |_, _| {});
+        assert_eq!(out.unwrap(), "/a/b/c/d");
+        assert_eq!(
+            sent,
+            ["/a/b/c/d", "/a/b/c", "/a/b", "/a/b/c", "/a/b/c/d"],
+            "the node, its missing parents upward, then back down"
+        );
+        assert!(tree.contains("/a/b/c/d"));
+    }
+
+    #[test]
+    fn a_parent_made_or_deleted_meanwhile_is_survived() {
+        // Another client makes the parent between our NoNode and our make: fine.
+        let mut tree = BTreeSet::new();
+        let (out, _) = make(&mut tree, "/x/y", |t, r| {
+            if r.path() == Some("/x") {
+                t.insert("/x".into());
+            }
+        });
+        assert_eq!(out.unwrap(), "/x/y");
+        // Another client deletes the parent each time we made it: we start over, a
+        // bounded number of times, then report the NoNode.
+        let mut tree = BTreeSet::new();
+        let (out, sent) = make(&mut tree, "/p/q", |t, r| {
+            if r.path() == Some("/p/q") {
+                t.remove("/p");
+            }
+        });
+        assert!(out.unwrap_err().is(ErrorCode::NoNode));
+        let tries = sent.iter().filter(|p| *p == "/p/q").count();
+        assert_eq!(tries as u32, PARENT_ROUNDS);
+    }
+
+    #[test]
+    fn without_parents_the_plan_is_the_one_create() {
+        let op = crate::op::create(
+            "/m/n",
+            Bytes::new(),
+            &CreateOptions::persistent(),
+            &Acl::open_unsafe(),
+        );
+        assert!(!op.makes_parents());
+        let mut plan = op.into_plan();
+        assert!(plan.next_request().is_some());
+        assert!(
+            plan.complete(Err(Error::Server(ErrorCode::NoNode)))
+                .is_err()
+        );
+        assert!(plan.next_request().is_none());
     }
 }

@@ -7,7 +7,7 @@ use zk_proto::error::ErrorCode;
 use zk_proto::records::*;
 use zk_proto::session;
 
-use crate::{Error, ReadResult, Reply, Result};
+use crate::{Error, ReadResult, Reply, Result, Undone};
 
 fn ok(r: Reply) -> Result<Response> {
     r.map_err(Error::from)
@@ -136,10 +136,24 @@ pub fn transaction(r: Reply) -> Result<Vec<OpResult>> {
             let OpResult::Error(code) = m.results[index] else {
                 return Err(Error::UnexpectedResponse);
             };
+            let outcomes = m
+                .results
+                .iter()
+                .enumerate()
+                .map(|(i, r)| match r {
+                    _ if i == index => Undone::Failed(code),
+                    OpResult::Error(ErrorCode::Ok) => Undone::RolledBack,
+                    OpResult::Error(ErrorCode::RuntimeInconsistency) => Undone::Skipped,
+                    OpResult::Error(c) => Undone::Failed(*c),
+                    _ if i < index => Undone::RolledBack,
+                    _ => Undone::Skipped,
+                })
+                .collect();
             Err(Error::Transaction {
                 index,
                 code,
-                results: m.results,
+                path: None,
+                outcomes,
             })
         }
         None => Ok(m.results),

@@ -37,12 +37,41 @@ fn every_session_error_is_a_flat_variant_and_back() {
     ));
     assert!(matches!(
         Error::from(session::Error::Server(ErrorCode::NodeExists)),
-        Error::Server(ErrorCode::NodeExists)
+        Error::Server {
+            code: ErrorCode::NodeExists,
+            path: None
+        }
     ));
     assert_eq!(
         Error::from(session::Error::InvalidPath(path_error.clone())),
         Error::InvalidPath(path_error)
     );
+}
+
+#[test]
+fn a_server_error_names_the_node_of_its_call() {
+    let e = Error::from(session::Error::Server(ErrorCode::BadVersion)).at_path("/app/a");
+    assert_eq!(e.path(), Some("/app/a"));
+    assert!(e.is(ErrorCode::BadVersion));
+    assert_eq!(
+        e.to_string(),
+        "/app/a: the node's version does not match (code -103)"
+    );
+    // The first path named stays: a plan's step names its own node.
+    assert_eq!(e.clone().at_path("/other").path(), Some("/app/a"));
+    // Its session form is the same code, without the path.
+    assert_eq!(
+        e.to_session(),
+        Some(session::Error::Server(ErrorCode::BadVersion))
+    );
+    // Only server errors take a path.
+    assert_eq!(Error::ConnectionLoss.at_path("/x").path(), None);
+    // An operation's own decoder names its request's path.
+    let get = zk_client::op::get_data("/cfg", false);
+    let e = get
+        .decode(Err(session::Error::Server(ErrorCode::NoNode)))
+        .unwrap_err();
+    assert_eq!(e.path(), Some("/cfg"));
 }
 
 #[test]

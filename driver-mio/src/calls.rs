@@ -63,6 +63,8 @@ use crate::op;
 pub struct Pending<T> {
     id: RequestId,
     decode: fn(Reply) -> Result<T>,
+    /// The node the request is on, which a server's error names.
+    path: Option<Box<str>>,
 }
 
 impl<T> std::fmt::Debug for Pending<T> {
@@ -80,7 +82,10 @@ impl<T> Pending<T> {
     /// The typed result of the request's completion (the `result` of its
     /// [`Event::Complete`]).
     pub fn finish(self, reply: Reply) -> Result<T> {
-        (self.decode)(reply)
+        (self.decode)(reply).map_err(|e| match &self.path {
+            Some(path) => e.at_path(path),
+            None => e,
+        })
     }
 }
 
@@ -90,10 +95,22 @@ impl Connection {
     ///
     /// Fails at once, submitting nothing, when the session cannot take the request (closed,
     /// too many queued, a bad path): the error says which.
+    ///
+    /// A create with [`CreateOptions::with_parents`](crate::CreateOptions::with_parents)
+    /// takes several requests, one after another, which one call cannot: it fails with
+    /// [`Error::InvalidRequest`](crate::Error::InvalidRequest). Run it as the plan
+    /// [`Op::into_plan`] gives, a request at a time.
     pub fn start<T>(&mut self, now: Instant, op: Op<T>) -> Result<Pending<T>> {
+        if op.makes_parents() {
+            return Err(crate::Error::InvalidRequest(
+                "a create that makes its parents takes several requests: run Op::into_plan \
+                 a request at a time",
+            ));
+        }
         let (request, decode) = op.into_parts();
+        let path = request.path().map(Box::from);
         let id = self.submit(now, request)?;
-        Ok(Pending { id, decode })
+        Ok(Pending { id, decode, path })
     }
 }
 

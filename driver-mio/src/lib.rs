@@ -68,7 +68,9 @@ pub fn unique_id() -> Result<String> {
 /// [`blocking::ClientBuilder::tls`].
 #[cfg(feature = "tls")]
 pub use zk_client::tls::{TlsBuilder, TlsOptions};
-pub use zk_client::{CreateOptions, Error, MultiBuilder, ReadOp, ReadResult, Reconfig, Result, op};
+pub use zk_client::{
+    CreateOptions, Error, MultiBuilder, ReadOp, ReadResult, Reconfig, Result, Undone, op,
+};
 /// SASL GSSAPI (Kerberos) logins (with the `gssapi` feature): see [`zk_gssapi`].
 #[cfg(feature = "gssapi")]
 pub use zk_gssapi::Gssapi;

@@ -11,10 +11,10 @@ use zk_proto::Stat;
 use zk_proto::consts::AddWatchMode;
 use zk_proto::records::*;
 use zk_proto::retry::RetryPolicy;
-use zk_proto::session::{self, RequestId, SessionState};
+use zk_proto::session::{self, RequestId, SessionState, StateEvent, WatchedEvent};
 
-use crate::connection::{Command, Task, WatchSink};
-use crate::watch::{OneshotWatcher, PersistentWatcher, StateEvents};
+use crate::connection::{Callback, Command, ListenFn, Subscriber, Task, WatchFn, WatchSink};
+use crate::watch::{OneshotWatcher, PersistentWatcher, StateEvents, WatchHandle};
 use crate::{Error, Result};
 use zk_client::driver::Snapshot;
 
@@ -60,6 +60,17 @@ impl ClientBuilder {
         let tls = crate::connection::NoTls;
         let (tx, rx) = mpsc::unbounded_channel();
         let (snap_tx, snap_rx) = watch::channel(Snapshot::of(&session, None));
+        // Callbacks (watch callbacks, state listeners, recipe callbacks) run on their own
+        // task, one at a time and in order, off the session's task; it ends with the
+        // session's task and the last handle.
+        let (callbacks, mut jobs) = mpsc::unbounded_channel::<Callback>();
+        tokio::spawn(async move {
+            while let Some(job) = jobs.recv().await {
+                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).is_err() {
+                    tracing::warn!("a callback panicked; the others go on");
+                }
+            }
+        });
         // Every event of the session's task carries its hosts and, once known, its id.
         let span = tracing::info_span!(
             "zk_session",
@@ -67,19 +78,9 @@ impl ClientBuilder {
             session_id = tracing::field::Empty
         );
         tokio::spawn(tracing::Instrument::instrument(
-            Task::new(session, rx, snap_tx, tls).run(),
+            Task::new(session, rx, snap_tx, tls, callbacks.clone()).run(),
             span,
         ));
-        // Recipe callbacks run here, one at a time and in order, off the session's task;
-        // the task ends with the last handle.
-        let (callbacks, mut jobs) = mpsc::unbounded_channel::<Callback>();
-        tokio::spawn(async move {
-            while let Some(job) = jobs.recv().await {
-                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).is_err() {
-                    tracing::warn!("a recipe callback panicked; the others go on");
-                }
-            }
-        });
         Ok(Client {
             commands: tx,
             callbacks,
@@ -158,10 +159,15 @@ impl Transaction {
     /// Applies the operations. On failure nothing was applied and the error names the
     /// failing operation.
     pub async fn commit(self) -> Result<Vec<OpResult>> {
+        self.ops.validate()?;
         if self.ops.is_empty() {
             return Ok(Vec::new());
         }
-        self.client.run(op::transaction(self.ops)).await
+        let paths = self.ops.paths();
+        self.client
+            .run(op::transaction(self.ops))
+            .await
+            .map_err(|e| e.in_transaction(&paths))
     }
 }
 
@@ -188,9 +194,6 @@ pub struct Client {
     call_timeout: Option<Duration>,
     seed: u64,
 }
-
-/// A recipe's callback, for the client's callback task.
-type Callback = Box<dyn FnOnce() + Send>;
 
 fn closed() -> Error {
     Error::Closed
@@ -326,11 +329,26 @@ impl Client {
         rx.await.map_err(|_| closed())
     }
 
-    /// Every state transition from now on: detailed states and the application view.
+    /// Every state transition from now on: detailed states and the application view
+    /// (Connected / Suspended / Lost), in order.
     pub fn state_events(&self) -> StateEvents {
         let (tx, rx) = mpsc::unbounded_channel();
-        let _ = self.commands.send(Command::Subscribe(tx));
+        let _ = self
+            .commands
+            .send(Command::Subscribe(Subscriber::Channel(tx)));
         StateEvents { rx }
+    }
+
+    /// Calls `f` with every state transition from now on (detailed states and the
+    /// application view: Connected / Suspended / Lost), in order, on the client's callback
+    /// task, which also runs its watch callbacks, as Kazoo's `add_listener` does. `f` must
+    /// not block: every callback waits for it. A listener that panics is logged and keeps
+    /// listening.
+    pub fn add_listener(&self, f: impl FnMut(StateEvent) + Send + 'static) {
+        let f: ListenFn = std::sync::Arc::new(std::sync::Mutex::new(f));
+        let _ = self
+            .commands
+            .send(Command::Subscribe(Subscriber::Listener(f)));
     }
 
     /// Waits until the session state satisfies `pred` (at once if it already does) and
@@ -353,6 +371,19 @@ impl Client {
             if snap.changed().await.is_err() {
                 return Err(closed());
             }
+        }
+    }
+
+    /// Like [`Client::wait_for`], waiting at most `timeout`: `Ok(None)` when the time ran
+    /// out first.
+    pub async fn wait_for_timeout(
+        &self,
+        pred: impl Fn(SessionState) -> bool,
+        timeout: Duration,
+    ) -> Result<Option<SessionState>> {
+        match tokio::time::timeout(timeout, self.wait_for(pred)).await {
+            Ok(r) => r.map(Some),
+            Err(_) => Ok(None),
         }
     }
 
@@ -399,6 +430,9 @@ impl Client {
 
     /// Submits an operation and decodes its reply.
     async fn run<T>(&self, op: Op<T>) -> Result<T> {
+        if op.makes_parents() {
+            return self.run_plan(op.into_plan()).await;
+        }
         let (request, decode) = op.into_parts();
         decode(self.call(request).await?)
     }
@@ -406,7 +440,10 @@ impl Client {
     /// Runs a multi-step operation to its end.
     async fn run_plan<P: Plan>(&self, mut plan: P) -> Result<P::Output> {
         while let Some(request) = plan.next_request() {
-            plan.complete(self.call(request).await?)?;
+            // A step's server error names the node of that step.
+            let path = request.path().map(str::to_owned);
+            plan.complete(self.call(request).await?)
+                .map_err(|e| at_path(e, path.as_deref()))?;
         }
         plan.finish()
     }
@@ -432,7 +469,7 @@ impl Client {
     pub async fn exists_watch(&self, path: &str) -> Result<(Option<Stat>, OneshotWatcher)> {
         let (op, decode) = op::exists(path, true).into_parts();
         let (r, w) = self.call_once(op).await?;
-        Ok((decode(r)?, w))
+        Ok((decode(r).map_err(|e| e.at_path(path))?, w))
     }
 
     /// Like [`Client::get_data`], and a watcher that fires when the data changes or the node
@@ -440,7 +477,7 @@ impl Client {
     pub async fn get_data_watch(&self, path: &str) -> Result<(Bytes, Stat, OneshotWatcher)> {
         let (op, decode) = op::get_data(path, true).into_parts();
         let (r, w) = self.call_once(op).await?;
-        let (d, s) = decode(r)?;
+        let (d, s) = decode(r).map_err(|e| e.at_path(path))?;
         Ok((d, s, w))
     }
 
@@ -452,8 +489,78 @@ impl Client {
     ) -> Result<(Vec<String>, Stat, OneshotWatcher)> {
         let (op, decode) = op::get_children2(path, true).into_parts();
         let (r, w) = self.call_once(op).await?;
-        let (c, s) = decode(r)?;
+        let (c, s) = decode(r).map_err(|e| e.at_path(path))?;
         Ok((c, s, w))
+    }
+
+    /// Submits a read that leaves a one-shot watch calling `f` (once) on the callback task.
+    async fn call_watch_fn(
+        &self,
+        request: Request,
+        f: impl FnOnce(WatchedEvent) + Send + 'static,
+    ) -> Result<std::result::Result<Response, session::Error>> {
+        let mut f = Some(f);
+        let f: WatchFn = std::sync::Arc::new(std::sync::Mutex::new(move |e| {
+            if let Some(f) = f.take() {
+                f(e)
+            }
+        }));
+        let answer = self.submit(request, Some(WatchSink::Callback(f)));
+        Ok(self.bounded(answer).await?.1)
+    }
+
+    /// Like [`Client::exists`], calling `f` on the callback task when the node is created,
+    /// changed or deleted (Kazoo's `exists(path, watch=f)`). `f` runs at most once: with
+    /// the change, or with a final `EventType::None` event if the session ends first.
+    pub async fn exists_watch_fn(
+        &self,
+        path: &str,
+        f: impl FnOnce(WatchedEvent) + Send + 'static,
+    ) -> Result<Option<Stat>> {
+        let (request, decode) = op::exists(path, true).into_parts();
+        decode(self.call_watch_fn(request, f).await?).map_err(|e| e.at_path(path))
+    }
+
+    /// Like [`Client::get_data`], calling `f` on the callback task when the data changes or
+    /// the node is deleted (Kazoo's `get(path, watch=f)`); at most once, as for
+    /// [`Client::exists_watch_fn`].
+    pub async fn get_data_watch_fn(
+        &self,
+        path: &str,
+        f: impl FnOnce(WatchedEvent) + Send + 'static,
+    ) -> Result<(Bytes, Stat)> {
+        let (request, decode) = op::get_data(path, true).into_parts();
+        decode(self.call_watch_fn(request, f).await?).map_err(|e| e.at_path(path))
+    }
+
+    /// Like [`Client::get_children2`], calling `f` on the callback task when the children
+    /// change or the node is deleted (Kazoo's `get_children(path, watch=f)`); at most
+    /// once, as for [`Client::exists_watch_fn`].
+    pub async fn get_children_watch_fn(
+        &self,
+        path: &str,
+        f: impl FnOnce(WatchedEvent) + Send + 'static,
+    ) -> Result<(Vec<String>, Stat)> {
+        let (request, decode) = op::get_children2(path, true).into_parts();
+        decode(self.call_watch_fn(request, f).await?).map_err(|e| e.at_path(path))
+    }
+
+    /// A persistent (or recursive) watch calling `f` with every event, in order, on the
+    /// callback task, until the returned handle is dropped or the watch ends.
+    pub async fn add_watch_fn(
+        &self,
+        path: &str,
+        mode: AddWatchMode,
+        f: impl FnMut(WatchedEvent) + Send + 'static,
+    ) -> Result<WatchHandle> {
+        let f: WatchFn = std::sync::Arc::new(std::sync::Mutex::new(f));
+        let (request, decode) = op::add_watch(path, mode).into_parts();
+        let answer = self.submit(request, Some(WatchSink::Callback(f)));
+        let (id, r) = self.bounded(answer).await?;
+        // The handle releases the watch from here on, also when the reply is an error.
+        let handle = WatchHandle::new(id, self.commands.clone());
+        decode(r).map_err(|e| e.at_path(path))?;
+        Ok(handle)
     }
 
     /// Starts a transaction.
@@ -472,8 +579,9 @@ impl Client {
         let (request, decode) = op::add_watch(path, mode).into_parts();
         let answer = self.submit(request, Some(WatchSink::Stream(tx)));
         let (id, r) = self.bounded(answer).await?;
-        decode(r)?;
-        Ok(PersistentWatcher::new(rx, id, self.commands.clone()))
+        let watcher = PersistentWatcher::new(rx, id, self.commands.clone());
+        decode(r).map_err(|e| e.at_path(path))?;
+        Ok(watcher)
     }
 }
 
@@ -502,14 +610,17 @@ impl Future for Answer {
 
 /// Writes the operations every client has ([`zk_client::for_each_operation`]) as `async fn`s.
 macro_rules! async_operations {
-    ($( $(#[$doc:meta])* $name:ident ( $($arg:ident : $ty:ty),* ) -> $out:ty [$acl:ident] $op:expr ; )*) => {
+    ($( $(#[$doc:meta])* $name:ident ( $($arg:ident : $ty:ty),* ) -> $out:ty [$acl:ident, $at:expr] $op:expr ; )*) => {
         impl Client {
             $(
                 $(#[$doc])*
                 pub async fn $name(&self, $($arg: $ty),*) -> Result<$out> {
                     let $acl: &[Acl] = &self.default_acl;
                     let _ = $acl;
-                    self.run($op).await
+                    self.run($op).await.map_err(|e| match $at {
+                        Some(path) => e.at_path(path),
+                        None => e,
+                    })
                 }
             )*
         }
@@ -517,6 +628,14 @@ macro_rules! async_operations {
 }
 
 zk_client::for_each_operation!(async_operations);
+
+/// `e`, naming `path` if it is a server error on one node.
+fn at_path(e: Error, path: Option<&str>) -> Error {
+    match path {
+        Some(path) => e.at_path(path),
+        None => e,
+    }
+}
 
 /// Retries `op` under `policy` while it fails with a connection problem, sleeping between
 /// attempts as the policy says.

@@ -27,12 +27,56 @@ const READ_BUFFER: usize = 64 * 1024;
 
 pub(crate) type Reply = oneshot::Sender<(RequestId, Result<Response, session::Error>)>;
 
+/// Something the client's callback task runs, one at a time, in the order handed over.
+pub(crate) type Callback = Box<dyn FnOnce() + Send>;
+
+/// A watch callback, called with each of its events on the callback task.
+pub(crate) type WatchFn = std::sync::Arc<std::sync::Mutex<dyn FnMut(WatchedEvent) + Send>>;
+
+/// A state listener, called with each transition on the callback task.
+pub(crate) type ListenFn = std::sync::Arc<std::sync::Mutex<dyn FnMut(StateEvent) + Send>>;
+
 /// Where a watch's events go.
-#[derive(Debug)]
 pub(crate) enum WatchSink {
     /// A one-shot watch: its one event, or nothing if the sink is already spent.
     Once(Option<oneshot::Sender<WatchedEvent>>),
     Stream(mpsc::UnboundedSender<WatchedEvent>),
+    /// A callback: each event goes to the callback task, in socket order with the state
+    /// listeners and every other callback.
+    Callback(WatchFn),
+}
+
+impl std::fmt::Debug for WatchSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            WatchSink::Once(_) => "Once",
+            WatchSink::Stream(_) => "Stream",
+            WatchSink::Callback(_) => "Callback",
+        })
+    }
+}
+
+/// Who hears the session's state transitions.
+pub(crate) enum Subscriber {
+    Channel(mpsc::UnboundedSender<StateEvent>),
+    /// A listener, run on the callback task.
+    Listener(ListenFn),
+}
+
+/// Runs `f` with `value` on the callback task; a callback that panics is logged, and the
+/// callback stays (a state listener keeps listening, a watch callback keeps its watch).
+fn post<T: Send + 'static>(
+    callbacks: &mpsc::UnboundedSender<Callback>,
+    f: &std::sync::Arc<std::sync::Mutex<dyn FnMut(T) + Send>>,
+    value: T,
+) -> bool {
+    let f = f.clone();
+    callbacks
+        .send(Box::new(move || {
+            let mut f = f.lock().unwrap_or_else(|e| e.into_inner());
+            (*f)(value)
+        }))
+        .is_ok()
 }
 
 /// What the handles ask of the task.
@@ -119,10 +163,11 @@ pub(crate) struct Task {
     clock: std::time::Instant,
 }
 
-/// Where the task hands results: the handles' channels, and the state subscribers.
-#[derive(Default)]
+/// Where the task hands results: the handles' channels, the state subscribers and the
+/// callback task.
 pub(crate) struct Out {
-    subscribers: Vec<mpsc::UnboundedSender<StateEvent>>,
+    subscribers: Vec<Subscriber>,
+    callbacks: mpsc::UnboundedSender<Callback>,
     /// The session id the tracing span shows.
     span_session_id: i64,
 }
@@ -137,13 +182,18 @@ impl Task {
         commands: mpsc::UnboundedReceiver<Command>,
         snapshot: watch::Sender<Snapshot>,
         tls: Tls,
+        callbacks: mpsc::UnboundedSender<Callback>,
     ) -> Task {
         Task {
             session,
             commands,
             commands_open: true,
             snapshot,
-            core: Core::new(Out::default()),
+            core: Core::new(Out {
+                subscribers: Vec::new(),
+                callbacks,
+                span_session_id: 0,
+            }),
             reader: None,
             writer: None,
             unflushed: false,
@@ -360,7 +410,7 @@ impl Deliver for Out {
     type Reply = Reply;
     type Watch = WatchSink;
     type Answer<T> = oneshot::Sender<T>;
-    type Subscriber = mpsc::UnboundedSender<StateEvent>;
+    type Subscriber = Subscriber;
 
     fn answer<T>(to: oneshot::Sender<T>, value: T) {
         let _ = to.send(value);
@@ -383,6 +433,7 @@ impl Deliver for Out {
         match sink {
             WatchSink::Stream(tx) => tx.send(event).is_ok(),
             WatchSink::Once(tx) => tx.take().is_some_and(|tx| tx.send(event).is_ok()),
+            WatchSink::Callback(f) => post(&self.callbacks, f, event),
         }
     }
 
@@ -408,7 +459,11 @@ impl Deliver for Out {
             }
             _ => return,
         };
-        self.subscribers.retain(|s| s.send(event).is_ok());
+        let callbacks = &self.callbacks;
+        self.subscribers.retain(|s| match s {
+            Subscriber::Channel(tx) => tx.send(event).is_ok(),
+            Subscriber::Listener(f) => post(callbacks, f, event),
+        });
     }
 }
 

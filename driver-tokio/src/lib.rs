@@ -40,11 +40,11 @@ pub use client::{Client, ClientBuilder, Transaction, retry_with};
 pub fn unique_id() -> Result<String> {
     os::OS.unique_id()
 }
-pub use watch::{OneshotWatcher, PersistentWatcher, StateEvents};
+pub use watch::{OneshotWatcher, PersistentWatcher, StateEvents, WatchHandle};
 /// TLS settings (with the `tls` feature): see [`ClientBuilder::tls`].
 #[cfg(feature = "tls")]
 pub use zk_client::tls::{TlsBuilder, TlsOptions};
-pub use zk_client::{CreateOptions, Error, ReadOp, ReadResult, Reconfig, Result};
+pub use zk_client::{CreateOptions, Error, ReadOp, ReadResult, Reconfig, Result, Undone};
 /// SASL GSSAPI (Kerberos) logins (with the `gssapi` feature): see [`zk_gssapi`].
 #[cfg(feature = "gssapi")]
 pub use zk_gssapi::Gssapi;

@@ -58,6 +58,19 @@ async fn create_read_update_delete_and_their_errors() {
     assert_eq!(c.exists("/crud/nope").await.unwrap(), None);
     let e = c.get_data("/crud/nope").await.unwrap_err();
     assert!(e.is(ErrorCode::NoNode), "{e}");
+    // The error names the node, as the caller named it.
+    assert_eq!(e.path(), Some("/crud/nope"));
+    assert_eq!(
+        e.to_string(),
+        "/crud/nope: the node does not exist (code -101)"
+    );
+    assert!(matches!(
+        e,
+        zk_tokio::Error::Server {
+            code: ErrorCode::NoNode,
+            ..
+        }
+    ));
 
     let e = c.delete(root, None).await.unwrap_err();
     assert!(e.is(ErrorCode::NotEmpty), "{e}");
@@ -311,18 +324,34 @@ async fn transactions_apply_all_or_nothing_and_multi_read_reads_each() {
         .transaction()
         .create("/tx/b", "", &CreateOptions::persistent())
         .delete("/tx/missing", None)
+        .set_data("/tx/a", "3", None)
         .commit()
         .await
         .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "the transaction failed at operation 1 (/tx/missing): the node does not exist \
+         (code -101); nothing was applied"
+    );
     match e {
         zk_tokio::Error::Transaction {
             index,
             code,
-            results,
+            path,
+            outcomes,
         } => {
             assert_eq!(index, 1);
             assert_eq!(code, ErrorCode::NoNode);
-            assert_eq!(results.len(), 2);
+            assert_eq!(path.as_deref(), Some("/tx/missing"));
+            use zk_tokio::Undone;
+            assert_eq!(
+                outcomes,
+                [
+                    Undone::RolledBack,
+                    Undone::Failed(ErrorCode::NoNode),
+                    Undone::Skipped
+                ]
+            );
         }
         other => panic!("{other:?}"),
     }

@@ -86,7 +86,7 @@ async fn kerberos_logins_from_both_clients_with_acls_reconnections_and_refusals(
     let anonymous = builder(&r.server.connect_string()).connect().await.unwrap();
     assert_eq!(
         anonymous.get_data(path).await.unwrap_err(),
-        zk_tokio::Error::Server(ErrorCode::NoAuth)
+        zk_tokio::Error::server(ErrorCode::NoAuth).at_path(path)
     );
     anonymous.close().await;
     for round in 0..2 {

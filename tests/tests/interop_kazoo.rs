@@ -176,7 +176,11 @@ fn take_turns(mode: &str) {
     let mut ours = Ours::new(&hosts);
     for (path, data) in [("/interop", ""), (LOCK, ""), (COUNTER, "0")] {
         match ours.call(create(path, data, &CreateOptions::persistent())) {
-            Ok(_) | Err(ClientError::Server(ErrorCode::NodeExists)) => {}
+            Ok(_)
+            | Err(ClientError::Server {
+                code: ErrorCode::NodeExists,
+                ..
+            }) => {}
             Err(e) => panic!("creating {path}: {e}"),
         }
     }
@@ -205,13 +209,19 @@ fn take_turns(mode: &str) {
                 let next = Bytes::from((n + 1).to_string());
                 match ours.call(op::set_data(COUNTER, next, Some(stat.version))) {
                     Ok(_) => done += 1,
-                    Err(ClientError::Server(ErrorCode::BadVersion)) => overlaps += 1,
+                    Err(ClientError::Server {
+                        code: ErrorCode::BadVersion,
+                        ..
+                    }) => overlaps += 1,
                     Err(e) => panic!("writing the counter: {e}"),
                 }
                 ours.call(op::delete(MARKER, None))
                     .expect("deleting the marker");
             }
-            Err(ClientError::Server(ErrorCode::NodeExists)) => overlaps += 1,
+            Err(ClientError::Server {
+                code: ErrorCode::NodeExists,
+                ..
+            }) => overlaps += 1,
             Err(e) => panic!("creating the marker: {e}"),
         }
         ours.lock.machine_mut().release(Instant::now());

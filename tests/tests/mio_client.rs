@@ -261,7 +261,7 @@ fn the_blocking_client_survives_failover_without_losing_a_request() {
     let eph = c
         .create("/mf-eph-", "", &CreateOptions::ephemeral_sequential())
         .unwrap();
-    let states = c.state_events();
+    let mut states = c.state_events();
 
     // Readers run throughout; the server the client is on (the first host) dies.
     let readers: Vec<_> = (0..4)
@@ -288,7 +288,8 @@ fn the_blocking_client_survives_failover_without_losing_a_request() {
         total += ok + lost;
     }
     assert_eq!(total, 1200, "every request completed");
-    let seen: Vec<StateEvent> = states.try_iter().collect();
+    let seen: Vec<StateEvent> =
+        std::iter::from_fn(|| states.next_timeout(Duration::ZERO).ok().flatten()).collect();
     assert!(
         seen.contains(&StateEvent::App(AppState::Suspended)),
         "{seen:?}"
@@ -318,13 +319,18 @@ fn a_black_holed_connection_expires_the_blocking_session() {
     let eph = c
         .create("/mx-", "", &CreateOptions::ephemeral_sequential())
         .unwrap();
-    let states = c.state_events();
+    let mut states = c.state_events();
     proxy.set_fault(Fault::BlackHole);
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut seen = Vec::new();
     while !seen.contains(&StateEvent::App(AppState::Lost)) {
         let left = deadline.saturating_duration_since(Instant::now());
-        seen.push(states.recv_timeout(left).expect("Lost within 20 s"));
+        seen.push(
+            states
+                .next_timeout(left)
+                .unwrap()
+                .expect("Lost within 20 s"),
+        );
     }
     assert!(
         seen.contains(&StateEvent::Session(SessionState::Expired)),
@@ -556,7 +562,7 @@ fn a_call_on_a_black_holed_link_fails_fast_and_the_session_moves() {
         .unwrap();
     let session = c.session_id();
     let timeout = c.session_timeout().expect("negotiated");
-    let states = c.state_events();
+    let mut states = c.state_events();
     c.create_all("/mio-bh", "x").unwrap();
     for _ in 0..20 {
         c.get_data("/mio-bh").unwrap();
@@ -572,7 +578,8 @@ fn a_call_on_a_black_holed_link_fails_fast_and_the_session_moves() {
     );
     let (data, _) = c.retry(|| c.get_data("/mio-bh")).unwrap();
     assert_eq!(&data[..], b"x");
-    let seen: Vec<StateEvent> = states.try_iter().collect();
+    let seen: Vec<StateEvent> =
+        std::iter::from_fn(|| states.next_timeout(Duration::ZERO).ok().flatten()).collect();
     assert_eq!(c.session_id(), session, "the same session; {seen:?}");
     assert_eq!(
         c.server().map(|h| h.to_string()),
@@ -594,7 +601,7 @@ fn a_resting_session_hears_the_server_close_at_once() {
         .session_timeout(Duration::from_secs(20))
         .connect()
         .unwrap();
-    let states = c.state_events();
+    let mut states = c.state_events();
     c.create_all("/mio-rest", "x").unwrap();
     for _ in 0..20 {
         c.get_data("/mio-rest").unwrap();
@@ -605,14 +612,16 @@ fn a_resting_session_hears_the_server_close_at_once() {
     for _ in 0..5 {
         c.get_data("/mio-rest").unwrap();
     }
-    let before: Vec<StateEvent> = states.try_iter().collect();
+    let before: Vec<StateEvent> =
+        std::iter::from_fn(|| states.next_timeout(Duration::ZERO).ok().flatten()).collect();
     assert!(before.is_empty(), "{before:?}");
     // An orderly close (FIN), which only the readable side reports; a reset would also
     // raise an error event.
     let cut = Instant::now();
     proxy.drop_connections();
     let seen = states
-        .recv_timeout(Duration::from_secs(10))
+        .next_timeout(Duration::from_secs(10))
+        .unwrap()
         .expect("a state change");
     let took = cut.elapsed();
     assert_ne!(

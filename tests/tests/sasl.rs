@@ -60,7 +60,7 @@ async fn a_digest_login_is_a_sasl_identity_for_acls() {
     for other in [&bob, &anonymous] {
         assert_eq!(
             other.get_data(path).await.unwrap_err(),
-            zk_tokio::Error::Server(ErrorCode::NoAuth)
+            zk_tokio::Error::server(ErrorCode::NoAuth).at_path(path)
         );
     }
     alice.delete(path, None).await.unwrap();

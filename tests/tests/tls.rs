@@ -129,7 +129,10 @@ async fn the_async_client_runs_every_kind_of_operation_over_tls() {
     assert_eq!(changed.await.kind, EventType::NodeDataChanged);
     assert_eq!(
         c.set_data("/tls-async/a", "x", Some(0)).await.unwrap_err(),
-        zk_tokio::Error::Server(ErrorCode::BadVersion)
+        zk_tokio::Error::Server {
+            code: ErrorCode::BadVersion,
+            path: Some("/tls-async/a".into())
+        }
     );
 
     // Children, counts, ACLs, sync, a read transaction, whoami, the config.
@@ -145,7 +148,10 @@ async fn the_async_client_runs_every_kind_of_operation_over_tls() {
         .unwrap();
     assert_eq!(
         c.set_data("/tls-async/a", "no", None).await.unwrap_err(),
-        zk_tokio::Error::Server(ErrorCode::NoAuth)
+        zk_tokio::Error::Server {
+            code: ErrorCode::NoAuth,
+            path: Some("/tls-async/a".into())
+        }
     );
     assert_eq!(c.sync(root).await.unwrap(), root);
     let reads = c
@@ -214,7 +220,10 @@ async fn a_client_certificate_is_an_x509_identity_for_acls() {
     for other in [&bob, &anonymous] {
         assert_eq!(
             other.get_data(path).await.unwrap_err(),
-            zk_tokio::Error::Server(ErrorCode::NoAuth)
+            zk_tokio::Error::Server {
+                code: ErrorCode::NoAuth,
+                path: Some(path.into())
+            }
         );
     }
     alice.delete(path, None).await.unwrap();

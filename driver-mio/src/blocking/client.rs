@@ -1,7 +1,7 @@
 //! The blocking client: its builder, its calls and its transactions.
 
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -203,11 +203,70 @@ impl Client {
             .send(Cmd::Subscribe(Subscriber::Listener(Box::new(f))));
     }
 
-    /// Every state transition from now on.
-    pub fn state_events(&self) -> Receiver<StateEvent> {
+    /// Every state transition from now on: detailed states and the application view
+    /// (Connected / Suspended / Lost), in order.
+    pub fn state_events(&self) -> StateEvents {
         let (tx, rx) = mpsc::channel();
-        self.shared.send(Cmd::Subscribe(Subscriber::Channel(tx)));
-        rx
+        let open = self.shared.send(Cmd::Subscribe(Subscriber::Channel(tx)));
+        StateEvents {
+            rx: open.then_some(rx),
+        }
+    }
+
+    /// Waits until the session state satisfies `pred` (at once if it already does) and
+    /// returns that state; fails with [`Error::Closed`] once the client is closed.
+    ///
+    /// ```no_run
+    /// # fn run(client: zk_mio::blocking::Client) -> zk_mio::Result<()> {
+    /// use zk_mio::SessionState;
+    /// client.wait_for(|s| s == SessionState::Connected)?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn wait_for(&self, pred: impl Fn(SessionState) -> bool) -> Result<SessionState> {
+        self.wait_for_until(pred, None)
+            .and_then(|s| s.ok_or(Error::Closed))
+    }
+
+    /// Like [`Client::wait_for`], waiting at most `timeout`: `Ok(None)` when the time ran
+    /// out first.
+    pub fn wait_for_timeout(
+        &self,
+        pred: impl Fn(SessionState) -> bool,
+        timeout: Duration,
+    ) -> Result<Option<SessionState>> {
+        self.wait_for_until(pred, Some(Instant::now() + timeout))
+    }
+
+    fn wait_for_until(
+        &self,
+        pred: impl Fn(SessionState) -> bool,
+        deadline: Option<Instant>,
+    ) -> Result<Option<SessionState>> {
+        // Subscribed before the first look, so no transition falls between the two.
+        let mut events = self.state_events();
+        loop {
+            let state = self.state();
+            if pred(state) {
+                return Ok(Some(state));
+            }
+            if state == SessionState::Closed {
+                return Err(Error::Closed);
+            }
+            match deadline {
+                None => {
+                    if events.next().is_none() {
+                        return Err(Error::Closed);
+                    }
+                }
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() || events.next_timeout(left)?.is_none() {
+                        return Ok(None);
+                    }
+                }
+            }
+        }
     }
 
     /// Hands the IO thread a command for this session; false when the session is over.
@@ -272,6 +331,9 @@ impl Client {
 
     /// Submits an operation and decodes its reply.
     pub(super) fn run<T>(&self, op: Op<T>) -> Result<T> {
+        if op.makes_parents() {
+            return self.run_plan(op.into_plan());
+        }
         let (request, decode) = op.into_parts();
         decode(self.call(request)?)
     }
@@ -279,7 +341,12 @@ impl Client {
     /// Runs a multi-step operation to its end.
     pub(super) fn run_plan<P: Plan>(&self, mut plan: P) -> Result<P::Output> {
         while let Some(request) = plan.next_request() {
-            plan.complete(self.call(request)?)?;
+            // A step's server error names the node of that step.
+            let path = request.path().map(str::to_owned);
+            plan.complete(self.call(request)?).map_err(|e| match path {
+                Some(path) => e.at_path(&path),
+                None => e,
+            })?;
         }
         plan.finish()
     }
@@ -315,39 +382,75 @@ impl Client {
     pub fn exists_watch(&self, path: &str) -> Result<(Option<Stat>, OneshotWatcher)> {
         let (request, decode) = op::exists(path, true).into_parts();
         let (r, w) = self.call_watch(request)?;
-        Ok((decode(r)?, w))
+        Ok((decode(r).map_err(|e| e.at_path(path))?, w))
     }
 
     /// Like [`Client::get_data`], and a one-shot watch.
     pub fn get_data_watch(&self, path: &str) -> Result<(Bytes, Stat, OneshotWatcher)> {
         let (request, decode) = op::get_data(path, true).into_parts();
         let (r, w) = self.call_watch(request)?;
-        let (d, s) = decode(r)?;
+        let (d, s) = decode(r).map_err(|e| e.at_path(path))?;
         Ok((d, s, w))
     }
 
-    /// Like [`Client::get_data`], calling `f` on the callback thread when the watch fires.
-    pub fn get_data_watch_fn(
+    /// Submits a read that leaves a one-shot watch calling `f` (once) on the callback
+    /// thread.
+    fn call_watch_fn(
         &self,
-        path: &str,
+        request: Request,
         f: impl FnOnce(WatchedEvent) + Send + 'static,
-    ) -> Result<(Bytes, Stat)> {
+    ) -> Result<Reply> {
         let mut f = Some(f);
         let cb: Callback = Box::new(move |e| {
             if let Some(f) = f.take() {
                 f(e)
             }
         });
+        Ok(self.submit(request, Some(Sink::Callback(cb)))?.1)
+    }
+
+    /// Like [`Client::exists`], calling `f` on the callback thread when the node is
+    /// created, changed or deleted (Kazoo's `exists(path, watch=f)`). `f` runs at most
+    /// once: with the change, or with a final `EventType::None` event if the session ends
+    /// first.
+    pub fn exists_watch_fn(
+        &self,
+        path: &str,
+        f: impl FnOnce(WatchedEvent) + Send + 'static,
+    ) -> Result<Option<Stat>> {
+        let (request, decode) = op::exists(path, true).into_parts();
+        decode(self.call_watch_fn(request, f)?).map_err(|e| e.at_path(path))
+    }
+
+    /// Like [`Client::get_data`], calling `f` on the callback thread when the data changes
+    /// or the node is deleted (Kazoo's `get(path, watch=f)`); at most once, as for
+    /// [`Client::exists_watch_fn`].
+    pub fn get_data_watch_fn(
+        &self,
+        path: &str,
+        f: impl FnOnce(WatchedEvent) + Send + 'static,
+    ) -> Result<(Bytes, Stat)> {
         let (request, decode) = op::get_data(path, true).into_parts();
-        let (_, r) = self.submit(request, Some(Sink::Callback(cb)))?;
-        decode(r)
+        decode(self.call_watch_fn(request, f)?).map_err(|e| e.at_path(path))
+    }
+
+    /// Like [`Client::get_children2`], calling `f` on the callback thread when the
+    /// children change or the node is deleted (Kazoo's `get_children(path, watch=f)`); at
+    /// most once, as for [`Client::exists_watch_fn`].
+    pub fn get_children_watch_fn(
+        &self,
+        path: &str,
+        f: impl FnOnce(WatchedEvent) + Send + 'static,
+    ) -> Result<(Vec<String>, Stat)> {
+        let (request, decode) = op::get_children2(path, true).into_parts();
+        decode(self.call_watch_fn(request, f)?).map_err(|e| e.at_path(path))
     }
 
     /// Like [`Client::get_children2`], and a one-shot watch.
     pub fn get_children_watch(&self, path: &str) -> Result<(Vec<String>, Stat, OneshotWatcher)> {
         let (request, decode) = op::get_children2(path, true).into_parts();
         let (r, w) = self.call_watch(request)?;
-        let (c, s) = decode(r)?;
+        let (c, s) = decode(r).map_err(|e| e.at_path(path))?;
         Ok((c, s, w))
     }
 
@@ -364,9 +467,9 @@ impl Client {
     ///     .commit()?;
     /// # Ok::<(), zk_mio::Error>(())
     /// ```
-    pub fn transaction(&self) -> Transaction<'_> {
+    pub fn transaction(&self) -> Transaction {
         Transaction {
-            client: self,
+            client: self.clone(),
             default_acl: self.default_acl.clone(),
             ops: MultiBuilder::default(),
         }
@@ -377,12 +480,13 @@ impl Client {
         let (tx, rx) = mpsc::channel();
         let (request, decode) = op::add_watch(path, mode).into_parts();
         let (id, r) = self.submit(request, Some(Sink::Channel(tx)))?;
-        decode(r)?;
-        Ok(PersistentWatcher {
+        let watcher = PersistentWatcher {
             rx: Some(rx),
             id,
             shared: self.shared.clone(),
-        })
+        };
+        decode(r).map_err(|e| e.at_path(path))?;
+        Ok(watcher)
     }
 
     /// A persistent (or recursive) watch calling `f` for every event, in order, on the
@@ -395,25 +499,30 @@ impl Client {
     ) -> Result<WatchHandle> {
         let (request, decode) = op::add_watch(path, mode).into_parts();
         let (id, r) = self.submit(request, Some(Sink::Callback(Box::new(f))))?;
-        decode(r)?;
-        Ok(WatchHandle {
+        // The handle releases the watch from here on, also when the reply is an error.
+        let handle = WatchHandle {
             id,
             shared: self.shared.clone(),
-        })
+        };
+        decode(r).map_err(|e| e.at_path(path))?;
+        Ok(handle)
     }
 }
 
 /// Writes the operations every client has ([`zk_client::for_each_operation`]) as blocking
 /// calls.
 macro_rules! blocking_operations {
-    ($( $(#[$doc:meta])* $name:ident ( $($arg:ident : $ty:ty),* ) -> $out:ty [$acl:ident] $op:expr ; )*) => {
+    ($( $(#[$doc:meta])* $name:ident ( $($arg:ident : $ty:ty),* ) -> $out:ty [$acl:ident, $at:expr] $op:expr ; )*) => {
         impl Client {
             $(
                 $(#[$doc])*
                 pub fn $name(&self, $($arg: $ty),*) -> Result<$out> {
                     let $acl: &[Acl] = &self.default_acl;
                     let _ = $acl;
-                    self.run($op)
+                    self.run($op).map_err(|e| match $at {
+                        Some(path) => e.at_path(path),
+                        None => e,
+                    })
                 }
             )*
         }
@@ -425,22 +534,26 @@ zk_client::for_each_operation!(blocking_operations);
 /// A transaction: operations applied all together or not at all (`multi`).
 #[derive(Debug)]
 #[must_use = "a transaction does nothing until committed"]
-pub struct Transaction<'c> {
-    pub(super) client: &'c Client,
+pub struct Transaction {
+    pub(super) client: Client,
     pub(super) default_acl: Arc<[Acl]>,
     pub(super) ops: MultiBuilder,
 }
 
-impl Transaction<'_> {
+impl Transaction {
     zk_client::transaction_builder_methods!();
 
     /// Applies the operations. On failure nothing was applied and the error names the
     /// failing operation.
     pub fn commit(self) -> Result<Vec<OpResult>> {
+        self.ops.validate()?;
         if self.ops.is_empty() {
             return Ok(Vec::new());
         }
-        self.client.run(op::transaction(self.ops))
+        let paths = self.ops.paths();
+        self.client
+            .run(op::transaction(self.ops))
+            .map_err(|e| e.in_transaction(&paths))
     }
 }
 

@@ -23,4 +23,4 @@ mod session_loop;
 mod watchers;
 
 pub use client::{Client, ClientBuilder, Transaction, retry_with};
-pub use watchers::{OneshotWatcher, PersistentWatcher, WatchHandle};
+pub use watchers::{OneshotWatcher, PersistentWatcher, StateEvents, WatchHandle};

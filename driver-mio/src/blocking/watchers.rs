@@ -4,12 +4,26 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::Duration;
 
+use zk_client::{Error, Result};
 use zk_proto::consts::EventType;
-use zk_proto::session::{RequestId, WatchedEvent};
+use zk_proto::session::{RequestId, StateEvent, WatchedEvent};
 
 use super::reactor::*;
 
-/// A one-shot watch: wait for its event. Dropping it before the event releases the watch.
+/// A one-shot watch: wait for its event ([`OneshotWatcher::wait`]): a node change, or a
+/// final `EventType::None` event when the session ends first. Dropping it before the event
+/// releases the watch.
+///
+/// ```no_run
+/// # fn demo(client: zk_mio::blocking::Client) -> zk_mio::Result<()> {
+/// use std::time::Duration;
+/// let (data, _stat, mut watcher) = client.get_data_watch("/config")?;
+/// match watcher.wait_timeout(Duration::from_secs(5)) {
+///     Some(event) => println!("{:?} on {} (was {} bytes)", event.kind, event.path, data.len()),
+///     None => println!("no change within 5 s; still watching"),
+/// }
+/// # Ok(()) }
+/// ```
 #[must_use = "dropping a watcher removes the watch"]
 pub struct OneshotWatcher {
     pub(super) rx: Receiver<WatchedEvent>,
@@ -27,13 +41,19 @@ impl std::fmt::Debug for OneshotWatcher {
 }
 
 impl OneshotWatcher {
+    /// The id of the request that set the watch (it is also in every event).
+    pub fn id(&self) -> RequestId {
+        self.id
+    }
+
     /// Waits for the event (a final `EventType::None` event if the session ends first).
     pub fn wait(mut self) -> WatchedEvent {
         self.done = true;
         self.rx.recv().unwrap_or_else(|_| ended(self.id))
     }
 
-    /// Waits up to `timeout` for the event.
+    /// Waits at most `timeout` for the event; `None` when the time ran out, and the watch
+    /// is still set: wait again, or drop the watcher to release it.
     pub fn wait_timeout(&mut self, timeout: Duration) -> Option<WatchedEvent> {
         match self.rx.recv_timeout(timeout) {
             Ok(e) => {
@@ -75,21 +95,24 @@ impl std::fmt::Debug for PersistentWatcher {
 }
 
 impl PersistentWatcher {
-    /// The next event within `timeout`; `Ok(None)` once the watch ended.
-    pub fn next_timeout(
-        &mut self,
-        timeout: Duration,
-    ) -> std::result::Result<Option<WatchedEvent>, RecvTimeoutError> {
+    /// The id of the `addWatch` request (it is also in every event).
+    pub fn id(&self) -> RequestId {
+        self.id
+    }
+
+    /// The next event within `timeout`: `Ok(None)` when the time ran out, and
+    /// [`Error::Closed`] once the watch ended (after its last event).
+    pub fn next_timeout(&mut self, timeout: Duration) -> Result<Option<WatchedEvent>> {
         let Some(rx) = &self.rx else {
-            return Ok(None);
+            return Err(Error::Closed);
         };
         match rx.recv_timeout(timeout) {
             Ok(e) => Ok(Some(e)),
             Err(RecvTimeoutError::Disconnected) => {
                 self.rx = None;
-                Ok(None)
+                Err(Error::Closed)
             }
-            Err(e) => Err(e),
+            Err(RecvTimeoutError::Timeout) => Ok(None),
         }
     }
 }
@@ -114,11 +137,19 @@ impl Drop for PersistentWatcher {
     }
 }
 
-/// Keeps a callback watch alive; dropping it releases the watch.
+/// Keeps a callback watch ([`Client::add_watch_fn`](super::Client::add_watch_fn)) alive;
+/// dropping it releases the watch, and its callback is not called again.
 #[must_use = "dropping the handle removes the watch"]
 pub struct WatchHandle {
     pub(super) id: RequestId,
     pub(super) shared: Arc<Shared>,
+}
+
+impl WatchHandle {
+    /// The id of the request that set the watch (it is also in every event).
+    pub fn id(&self) -> RequestId {
+        self.id
+    }
 }
 
 impl std::fmt::Debug for WatchHandle {
@@ -139,5 +170,44 @@ pub(super) fn ended(watch: RequestId) -> WatchedEvent {
         kind: EventType::None,
         state: zk_proto::consts::KeeperState::Closed,
         path: String::new(),
+    }
+}
+
+/// The session's state transitions as an iterator, the Rust form of Kazoo's state
+/// listeners ([`Client::add_listener`](super::Client::add_listener) is the callback form):
+/// detailed states and the application view, in order. It ends once the client is gone.
+#[derive(Debug)]
+pub struct StateEvents {
+    pub(super) rx: Option<Receiver<StateEvent>>,
+}
+
+impl StateEvents {
+    /// The next transition within `timeout`: `Ok(None)` when the time ran out, and
+    /// [`Error::Closed`] once the client is gone.
+    pub fn next_timeout(&mut self, timeout: Duration) -> Result<Option<StateEvent>> {
+        let Some(rx) = &self.rx else {
+            return Err(Error::Closed);
+        };
+        match rx.recv_timeout(timeout) {
+            Ok(e) => Ok(Some(e)),
+            Err(RecvTimeoutError::Disconnected) => {
+                self.rx = None;
+                Err(Error::Closed)
+            }
+            Err(RecvTimeoutError::Timeout) => Ok(None),
+        }
+    }
+}
+
+impl Iterator for StateEvents {
+    type Item = StateEvent;
+
+    /// The next transition, or `None` once the client is gone.
+    fn next(&mut self) -> Option<StateEvent> {
+        let e = self.rx.as_ref()?.recv().ok();
+        if e.is_none() {
+            self.rx = None;
+        }
+        e
     }
 }
