@@ -113,7 +113,13 @@ impl CreateOptions {
     /// The create request for `path`: createTTL or createContainer when the mode says so,
     /// otherwise create (or create2 when `create2` is set). `default_acl` applies when no
     /// ACL was given.
-    pub fn request(&self, path: &str, data: Bytes, default_acl: &[Acl], create2: bool) -> Request {
+    pub(crate) fn request(
+        &self,
+        path: &str,
+        data: Bytes,
+        default_acl: &[Acl],
+        create2: bool,
+    ) -> Request {
         let acl = self.acl.clone().unwrap_or_else(|| default_acl.to_vec());
         let flags = self.mode.as_i32();
         if self.mode.is_ttl() {
@@ -146,7 +152,7 @@ impl CreateOptions {
     }
 
     /// The same create as an operation of a transaction.
-    pub fn multi_op(&self, path: &str, data: Bytes, default_acl: &[Acl]) -> MultiOp {
+    pub(crate) fn multi_op(&self, path: &str, data: Bytes, default_acl: &[Acl]) -> MultiOp {
         match self.request(path, data, default_acl, false) {
             Request::CreateTtl(r) => MultiOp::CreateTtl(r),
             Request::CreateContainer(r) => MultiOp::CreateContainer(r),

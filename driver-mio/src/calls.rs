@@ -1,7 +1,7 @@
 //! Typed calls on a [`Connection`], each carrying a token of yours.
 //!
-//! [`Connection::submit`] takes a raw [`Request`](zk_proto::records::Request) and completes
-//! it with a raw [`Response`](zk_proto::records::Response). The operations in [`op`] are the
+//! [`Connection::submit`] takes a raw [`Request`](crate::Request) and completes
+//! it with a raw [`Response`](crate::Response). The operations in [`op`] are the
 //! same ones both clients are written from: [`Connection::start`] submits one and returns a
 //! [`Pending`] that turns the completion into the operation's typed result.
 //!

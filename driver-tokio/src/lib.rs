@@ -53,10 +53,12 @@ pub use zk_proto::sasl::SaslLogin;
 /// Node data and credentials, as the client takes and returns them.
 pub use bytes::Bytes;
 pub use zk_proto::consts::{AddWatchMode, CreateMode, EventType, KeeperState, WatcherType, perms};
+/// Every request and reply record, as the session sends and reads them.
+pub use zk_proto::records;
 pub use zk_proto::records::{Acl, ClientInfo, Id, OpResult};
 pub use zk_proto::retry::RetryPolicy;
 pub use zk_proto::session::{
-    AppState, HostAddr, RequestId, SessionMetrics, SessionState, StateEvent, WatchedEvent,
+    AppState, Event, HostAddr, RequestId, SessionMetrics, SessionState, StateEvent, WatchedEvent,
 };
 pub use zk_proto::{ErrorCode, Stat};
 

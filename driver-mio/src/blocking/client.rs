@@ -113,14 +113,14 @@ impl ClientBuilder {
 ///
 /// ```no_run
 /// use zk_mio::blocking::Client;
-/// use zk_client::CreateOptions;
+/// use zk_mio::CreateOptions;
 ///
 /// let client = Client::connect("127.0.0.1:2181")?;
 /// client.create("/hello", "world", &CreateOptions::ephemeral())?;
 /// let (data, _stat) = client.get_data("/hello")?;
 /// assert_eq!(&data[..], b"world");
 /// client.close();
-/// # Ok::<(), zk_client::Error>(())
+/// # Ok::<(), zk_mio::Error>(())
 /// ```
 #[derive(Clone)]
 pub struct Client {
