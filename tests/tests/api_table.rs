@@ -133,9 +133,7 @@ fn every_async_item_is_in_the_readme_table() {
     let multi = read("client/src/multi.rs");
     wanted.extend(pub_fns(macro_body(&multi, "transaction_builder_methods")));
     // Plumbing no user names: the crate's README test.
-    for internal in ["ReadmeDoctests"] {
-        wanted.remove(internal);
-    }
+    wanted.remove("ReadmeDoctests");
     let missing: Vec<_> = wanted.difference(&words).collect();
     assert!(
         missing.is_empty(),
