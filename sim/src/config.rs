@@ -29,7 +29,11 @@ pub struct Config {
     pub(crate) election_ms: u64,
     pub(crate) sync_limit: u64,
     pub(crate) record_history: bool,
-    pub(crate) four_letter_words: bool,
+    pub(crate) four_letter_words: crate::Whitelist,
+    pub(crate) client_ports: Vec<u16>,
+    pub(crate) data_dir: Option<String>,
+    pub(crate) max_client_cnxns: u32,
+    pub(crate) environment: Vec<(String, String)>,
     pub(crate) super_digest: Option<String>,
     pub(crate) follower_lag: Option<(std::time::Duration, u64)>,
 }
@@ -58,7 +62,11 @@ impl Config {
             election_ms: 400,
             sync_limit: 5,
             record_history: true,
-            four_letter_words: true,
+            four_letter_words: crate::Whitelist::All,
+            client_ports: Vec::new(),
+            data_dir: None,
+            max_client_cnxns: 60,
+            environment: Vec::new(),
             super_digest: None,
             follower_lag: None,
         }
@@ -158,6 +166,41 @@ impl Config {
     /// refuses a client that has seen a later zxid, as ZooKeeper's followers do.
     pub fn follower_lag(mut self, max: Duration, seed: u64) -> Self {
         self.follower_lag = Some((max, seed));
+        self
+    }
+
+    /// `4lw.commands.whitelist`: the four-letter words answered (default every word, as
+    /// test harnesses configure it; a real server's own default is `srvr` only, see
+    /// [`crate::Whitelist::default_server`]).
+    pub fn four_letter_words(mut self, whitelist: crate::Whitelist) -> Self {
+        self.four_letter_words = whitelist;
+        self
+    }
+
+    /// Each server's `clientPort`, as `conf` reports it; the TCP front sets them to the
+    /// ports it listens on.
+    pub fn client_ports(mut self, ports: &[u16]) -> Self {
+        self.client_ports = ports.to_vec();
+        self
+    }
+
+    /// `dataDir`, as `conf` reports it.
+    pub fn data_dir(mut self, dir: &str) -> Self {
+        self.data_dir = Some(dir.to_owned());
+        self
+    }
+
+    /// `maxClientCnxns` (default 60), as `conf` reports it. The model does not limit
+    /// connections.
+    pub fn max_client_cnxns(mut self, max: u32) -> Self {
+        self.max_client_cnxns = max;
+        self
+    }
+
+    /// An entry `envi` reports, replacing the model's own for the same key (`host.name`,
+    /// `user.dir`, ...). The model reads no environment itself.
+    pub fn environment(mut self, key: &str, value: &str) -> Self {
+        self.environment.push((key.to_owned(), value.to_owned()));
         self
     }
 

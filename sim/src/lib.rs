@@ -60,7 +60,7 @@
 //! | Quotas | Tracked under `/zookeeper/quota` and enforced when configured | Not tracked |
 //! | SASL, reconfig, throttling | As configured | SASL fails the connection (AuthFailed); reconfig is refused (ReconfigDisabled, as with `reconfigEnabled=false`); no throttling |
 //! | Java's ordering of children and ephemeral lists | `HashSet` order | The same order, except in a bin of more than eight colliding names in a table of 64 bins or more (Java makes it a tree) |
-//! | Four-letter words | All | `ruok`, `isro`, `srvr`, `stat`, `mntr` (same format, the model's counters); others answer as when not whitelisted |
+//! | Four-letter words | All | every word of 3.8 (`ruok`, `isro`, `srvr`, `stat`, `mntr`, `conf`, `cons`, `envi`, `dump`, `wchs`, `wchc`, `wchp`, `dirs`, `crst`, `srst`, `gtmk`, `stmk`, `hash`) in the real server's format, with the model's counters; `4lw.commands.whitelist` as [`Whitelist`] |
 //!
 //! The model also keeps the real server's oddities, because clients meet them: a passing
 //! `check` sent outside a multi gets no reply (3.8.0 fails to serialise it; in an ensemble
@@ -86,7 +86,7 @@ mod watch;
 
 pub use config::Config;
 pub use history::{Txn, TxnOp};
-pub use server::{ConnId, Ensemble, NodeInfo, Output, Refused, ServerState};
+pub use server::{ConnId, Ensemble, NodeInfo, Output, Refused, ServerState, Whitelist};
 pub use sessions::password;
 #[cfg(feature = "tcp")]
 pub use tcp::SimServer;

@@ -124,6 +124,13 @@ impl SimServer {
             .iter()
             .map(TcpListener::local_addr)
             .collect::<io::Result<Vec<_>>>()?;
+        // `conf` reports the ports really listened on, unless the configuration names them.
+        let config = if config.client_ports.is_empty() {
+            let ports: Vec<u16> = bound.iter().map(SocketAddr::port).collect();
+            config.client_ports(&ports)
+        } else {
+            config
+        };
         let inner = Arc::new(Inner {
             shared: Mutex::new(Shared {
                 ensemble: Ensemble::new(config, now()),
@@ -190,11 +197,11 @@ async fn accept_loop(inner: Arc<Inner>, server: usize, listener: TcpListener) {
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let ip = peer.ip().to_string();
+        let (ip, port) = (peer.ip().to_string(), peer.port());
         let (tx, rx) = mpsc::unbounded_channel();
         let conn = {
             let mut shared = inner.lock();
-            match shared.ensemble.accept(now(), server, &ip) {
+            match shared.ensemble.accept_from(now(), server, &ip, port) {
                 Ok(conn) => {
                     shared.writers.insert(conn, tx);
                     conn

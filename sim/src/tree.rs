@@ -143,6 +143,39 @@ pub struct DataTree {
     pub(crate) child_watches: WatchManager,
     pub(crate) last_zxid: i64,
     extended_types: bool,
+    /// The top-level namespaces read and written (`mntr`'s per-namespace statistics).
+    pub(crate) namespaces: Namespaces,
+}
+
+/// The top-level namespaces (`/app` of `/app/x`) read and written, as `mntr` lists
+/// them (`DataTree.updateReadStat` and `updateWriteStat`).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Namespaces {
+    pub(crate) read: BTreeSet<String>,
+    pub(crate) written: BTreeSet<String>,
+}
+
+/// The first name of `path` (`a` of `/a/b`); none for the root.
+fn top_namespace(path: &str) -> Option<&str> {
+    path.split('/').nth(1).filter(|n| !n.is_empty())
+}
+
+impl Namespaces {
+    pub(crate) fn read(&mut self, path: &str) {
+        if let Some(ns) = top_namespace(path)
+            && !self.read.contains(ns)
+        {
+            self.read.insert(ns.to_owned());
+        }
+    }
+
+    pub(crate) fn wrote(&mut self, path: &str) {
+        if let Some(ns) = top_namespace(path)
+            && !self.written.contains(ns)
+        {
+            self.written.insert(ns.to_owned());
+        }
+    }
 }
 
 impl DataTree {
@@ -159,6 +192,7 @@ impl DataTree {
             child_watches: WatchManager::default(),
             last_zxid: 0,
             extended_types,
+            namespaces: Namespaces::default(),
         };
         let mut root = Node::new(Bytes::new(), open.clone(), Persisted::default());
         root.children.insert("zookeeper");
@@ -190,6 +224,7 @@ impl DataTree {
             child_watches: WatchManager::default(),
             last_zxid: self.last_zxid,
             extended_types: self.extended_types,
+            namespaces: Namespaces::default(),
         }
     }
 
@@ -248,6 +283,7 @@ impl DataTree {
         time: i64,
         out: &mut Vec<Notification>,
     ) -> Stat {
+        self.namespaces.wrote(path);
         let (parent_name, child) = parent_of(path);
         let parent = self
             .nodes
@@ -290,6 +326,7 @@ impl DataTree {
     /// NodeDeleted fires on the path (once per connection, data and child watches
     /// together), then NodeChildrenChanged on the parent. False if there was no node.
     pub(crate) fn delete(&mut self, path: &str, zxid: i64, out: &mut Vec<Notification>) -> bool {
+        self.namespaces.wrote(path);
         let (parent_name, child) = parent_of(path);
         let Some(parent) = self.nodes.get_mut(key(parent_name)) else {
             return false;
@@ -338,6 +375,7 @@ impl DataTree {
         time: i64,
         out: &mut Vec<Notification>,
     ) -> Stat {
+        self.namespaces.wrote(path);
         let node = self
             .nodes
             .get_mut(path)

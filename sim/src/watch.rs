@@ -71,6 +71,11 @@ impl WatchManager {
         }
     }
 
+    /// Each connection's watched paths.
+    pub(crate) fn by_conn(&self) -> &BTreeMap<ConnId, BTreeSet<String>> {
+        &self.by_conn
+    }
+
     /// Registers a watch; true if the path is new for this connection.
     pub(crate) fn add(&mut self, path: &str, conn: ConnId, mode: Mode) -> bool {
         self.table.entry(path.to_owned()).or_default().insert(conn);

@@ -135,8 +135,8 @@ async fn an_operator_gets_typed_errors() {
     ));
 }
 
-/// zk-sim answers ruok, isro, srvr, stat and mntr like the real server, and refuses the
-/// rest as a server refuses words outside its whitelist.
+/// zk-sim answers every word the parsers read, as the real server prints it, and refuses
+/// a word outside its whitelist as the real server does.
 #[tokio::test]
 async fn the_model_answers_the_same_parsers() {
     let host = shared_sim().connect_string();
@@ -146,7 +146,41 @@ async fn the_model_answers_the_same_parsers() {
     assert_eq!(srvr.mode, Mode::Standalone);
     let mntr = admin::ask(&host, admin::Mntr, T).await.unwrap();
     assert_eq!(mntr.mode(), Some(Mode::Standalone));
-    let e = admin::ask(&host, admin::Conf, T).await.unwrap_err();
+    // A session, so `cons` and `wchs` have something to tell.
+    let c = zk_tokio::Client::connect(&host).await.unwrap();
+    c.create_all("/admin-model", "").await.unwrap();
+    let (_, _, _watch) = c.get_data_watch("/admin-model").await.unwrap();
+    let conf = admin::ask(&host, admin::Conf, T).await.unwrap();
+    let port = shared_sim().addr().port().to_string();
+    assert!(conf.contains(&("clientPort".into(), port)), "{conf:?}");
+    let cons = admin::ask(&host, admin::Cons, T).await.unwrap();
+    let ours = cons
+        .iter()
+        .find(|c2| c2.session_id == Some(c.session_id()))
+        .expect("our session's connection");
+    assert_eq!(ours.last_operation.as_deref(), Some("GETD"));
+    let stat = admin::ask(&host, admin::Stat, T).await.unwrap();
+    assert!(stat.clients.len() >= 2, "{stat:?}");
+    let wchs = admin::ask(&host, admin::Wchs, T).await.unwrap();
+    assert!(wchs.watches >= 1, "{wchs:?}");
+    let envi = admin::ask(&host, admin::Envi, T).await.unwrap();
+    assert!(
+        envi.iter()
+            .any(|(k, v)| k == "zookeeper.version" && v.starts_with("3.8.0"))
+    );
+    c.delete_all("/admin-model").await.unwrap();
+    c.close().await;
+
+    // A real server's default whitelist (srvr only).
+    let strict = zk_sim::SimServer::bind_with(
+        zk_sim::Config::standalone().four_letter_words(zk_sim::Whitelist::default_server()),
+        &["127.0.0.1:0"],
+    )
+    .await
+    .unwrap();
+    let e = admin::ask(&strict.connect_string(), admin::Conf, T)
+        .await
+        .unwrap_err();
     assert!(matches!(e, AdminError::NotAllowed("conf")), "{e:?}");
     assert!(e.to_string().contains("4lw.commands.whitelist"), "{e}");
 }

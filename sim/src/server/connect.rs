@@ -11,12 +11,6 @@ use super::{ConnId, Ensemble, ServerState};
 use crate::history::{Txn, TxnOp};
 use crate::sessions::password;
 
-/// The words the server knows (`FourLetterCommands`).
-const KNOWN: [&[u8; 4]; 18] = [
-    b"conf", b"cons", b"crst", b"dirs", b"dump", b"envi", b"gtmk", b"ruok", b"stmk", b"srvr",
-    b"srst", b"stat", b"wchc", b"wchp", b"wchs", b"mntr", b"isro", b"hash",
-];
-
 impl Ensemble {
     /// Whether `server` serves clients now (a standalone server always does while up; an
     /// ensemble member needs a leader and no election running).
@@ -36,105 +30,6 @@ impl Ensemble {
             && self.servers[server].state == ServerState::Up
             && (!self.has_quorum() || self.leader.is_none())
             && self.election_until.is_none()
-    }
-
-    /// Answers a four-letter word and closes; false if the first bytes are a length.
-    pub(crate) fn four_letter_word(&mut self, _now: Instant, conn: ConnId, word: [u8; 4]) -> bool {
-        if !self.config.four_letter_words || !KNOWN.contains(&&word) {
-            return false;
-        }
-        let server = self.conns[&conn].server;
-        let text = match &word {
-            b"ruok" => "imok".to_owned(),
-            b"isro" => if self.read_only(server) { "ro" } else { "rw" }.to_owned(),
-            b"srvr" | b"stat" => self.srvr(server),
-            b"mntr" => self.mntr(server),
-            _ => format!(
-                "{} is not executed because it is not in the whitelist.\n",
-                String::from_utf8_lossy(&word)
-            ),
-        };
-        if let Some(c) = self.conns.get_mut(&conn) {
-            c.out.extend_from_slice(text.as_bytes());
-            if !c.dirty {
-                c.dirty = true;
-                self.dirty.push_back(conn);
-            }
-        }
-        self.close(conn);
-        true
-    }
-
-    fn mode_name(&self, server: usize) -> &'static str {
-        if self.config.standalone {
-            "standalone"
-        } else if self.read_only(server) {
-            "read-only"
-        } else if !self.serving(server) {
-            "looking"
-        } else if self.leader == Some(server) {
-            "leader"
-        } else {
-            "follower"
-        }
-    }
-
-    fn srvr(&self, server: usize) -> String {
-        if !self.serving(server) && !self.read_only(server) {
-            return "This ZooKeeper instance is not currently serving requests\n".to_owned();
-        }
-        let s = &self.servers[server];
-        let mut out = String::from("Zookeeper version: 3.8.0-zk-sim, built on a model\n");
-        if self.read_only(server) {
-            out.push_str("READ-ONLY mode; serving only read-only clients\n");
-        }
-        out.push_str(&format!(
-            "Latency min/avg/max: 0/0.0/0\nReceived: {}\nSent: {}\nConnections: {}\n\
-             Outstanding: 0\nZxid: 0x{:x}\nMode: {}\nNode count: {}\n",
-            s.received,
-            s.sent,
-            self.connections(server).len(),
-            self.applied(server),
-            self.mode_name(server),
-            self.served(server).node_count() + 1,
-        ));
-        out
-    }
-
-    fn mntr(&self, server: usize) -> String {
-        if !self.serving(server) && !self.read_only(server) {
-            return "This ZooKeeper instance is not currently serving requests\n".to_owned();
-        }
-        let s = &self.servers[server];
-        let lines = [
-            ("version", "3.8.0-zk-sim".to_owned()),
-            ("server_state", self.mode_name(server).to_owned()),
-            ("avg_latency", "0.0".to_owned()),
-            ("max_latency", "0".to_owned()),
-            ("min_latency", "0".to_owned()),
-            ("packets_received", s.received.to_string()),
-            ("packets_sent", s.sent.to_string()),
-            (
-                "num_alive_connections",
-                self.connections(server).len().to_string(),
-            ),
-            ("outstanding_requests", "0".to_owned()),
-            (
-                "znode_count",
-                (self.served(server).node_count() + 1).to_string(),
-            ),
-            ("watch_count", self.watch_count().to_string()),
-            (
-                "ephemerals_count",
-                self.served(server).ephemeral_count().to_string(),
-            ),
-            ("global_sessions", self.sessions.sessions.len().to_string()),
-            ("last_proposal_size", "-1".to_owned()),
-        ];
-        lines
-            .iter()
-            .map(|(k, v)| format!("zk_{k}\t{v}\n"))
-            .collect()
     }
 
     /// The handshake. A refused or unreadable one closes the connection; a session that
@@ -169,9 +64,13 @@ impl Ensemble {
         let max = self.config.max_session_timeout().as_millis() as i64;
         let timeout = i64::from(req.timeout).clamp(min, max) as u64;
         let ms = self.ms(now);
+        let wall = self.wall(now);
         if let Some(c) = self.conns.get_mut(&conn) {
             c.old_client = old_client;
             c.timeout_ms = timeout;
+            c.stats.last_op = "SESS";
+            c.stats.established = wall;
+            c.stats.last_response = ms;
         }
         if req.session_id == 0 {
             let id = self.servers[server].next_session;

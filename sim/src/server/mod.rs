@@ -14,6 +14,9 @@ mod lag;
 mod prep;
 mod quorum;
 mod request;
+mod words;
+
+pub use words::Whitelist;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -111,6 +114,8 @@ struct Conn {
     lose_next_reply: bool,
     /// On a lagging member: what the connection waits for, in the order it goes out.
     waiting: VecDeque<lag::Deferred>,
+    /// What `cons` and `stat` report of it.
+    stats: words::ConnStats,
 }
 
 /// One server or a quorum of them around one linearizable tree, as ZooKeeper 3.8.0 serves
@@ -250,7 +255,19 @@ impl Ensemble {
 
     /// A client opened a TCP connection to server `server` from address `ip` (it becomes
     /// the connection's `ip` identity).
-    pub fn accept(&mut self, _now: Instant, server: usize, ip: &str) -> Result<ConnId, Refused> {
+    pub fn accept(&mut self, now: Instant, server: usize, ip: &str) -> Result<ConnId, Refused> {
+        self.accept_from(now, server, ip, 0)
+    }
+
+    /// Like [`Ensemble::accept`], with the client's port too, as `cons`, `stat` and `dump`
+    /// show the connection (`/ip:port`).
+    pub fn accept_from(
+        &mut self,
+        _now: Instant,
+        server: usize,
+        ip: &str,
+        port: u16,
+    ) -> Result<ConnId, Refused> {
         let s = self
             .servers
             .get(server)
@@ -278,6 +295,7 @@ impl Ensemble {
                 held: BytesMut::new(),
                 lose_next_reply: false,
                 waiting: VecDeque::new(),
+                stats: words::ConnStats::new(format!("/{ip}:{port}")),
             },
         );
         Ok(id)
@@ -359,6 +377,7 @@ impl Ensemble {
                 }
             };
             let server = c.server;
+            c.stats.received += 1;
             self.servers[server].received += 1;
             if c.initialized {
                 self.handle_request(now, conn, frame);
@@ -395,6 +414,7 @@ impl Ensemble {
             return;
         }
         write_frame(&mut c.out, write);
+        c.stats.sent += 1;
         let server = c.server;
         if !c.dirty {
             c.dirty = true;
@@ -408,6 +428,9 @@ impl Ensemble {
     /// On a lagging member, the reply waits until the member applied `zxid` and
     /// everything the connection waited for before it went out.
     fn reply(&mut self, conn: ConnId, xid: i32, zxid: i64, err: i32, body: Option<&Response>) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.stats.last_zxid = zxid;
+        }
         let write = |b: &mut BytesMut| {
             ReplyHeader { xid, zxid, err }.encode(b);
             if let Some(r) = body {

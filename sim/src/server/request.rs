@@ -70,6 +70,14 @@ impl Ensemble {
         };
         let body = frame.slice(used..);
         let (xid, op) = (header.xid, header.op);
+        let ms = self.ms(now);
+        if let Some(c) = self.conns.get_mut(&conn) {
+            if let Some(name) = super::words::op_name(op) {
+                c.stats.last_op = name;
+            }
+            c.stats.last_cxid = i64::from(xid);
+            c.stats.last_response = ms;
+        }
         if op == OpCode::Auth.as_i32() {
             self.handle_auth(conn, xid, &body);
             return;
@@ -84,7 +92,6 @@ impl Ensemble {
             let c = &self.conns[&conn];
             (c.session, c.timeout_ms)
         };
-        let ms = self.ms(now);
         if !self.sessions.touch(session, timeout, ms) {
             // The session is gone or closing: the server drops the request unanswered.
             return;
@@ -628,7 +635,9 @@ impl Ensemble {
             tree.data_watches.add(path, conn, Mode::Standard);
         }
         let node = tree.get(path).ok_or(ErrorCode::NoNode)?;
-        Ok(Response::Stat(tree.stat(node)))
+        let stat = tree.stat(node);
+        tree.namespaces.read(path);
+        Ok(Response::Stat(stat))
     }
 
     fn get_data(
@@ -645,6 +654,7 @@ impl Ensemble {
             data: node.data.clone(),
             stat: tree.stat(node),
         };
+        tree.namespaces.read(path);
         if watch {
             tree.data_watches.add(path, conn, Mode::Standard);
         }
@@ -662,6 +672,7 @@ impl Ensemble {
         let node = tree.get(path).ok_or(ErrorCode::NoNode)?;
         acl::check(&self.conns[&conn].ids, &node.acl, perms::READ)?;
         let out = (tree.children(node), tree.stat(node));
+        tree.namespaces.read(path);
         if watch {
             tree.child_watches.add(path, conn, Mode::Standard);
         }
