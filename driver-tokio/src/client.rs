@@ -352,7 +352,9 @@ impl Client {
     }
 
     /// Waits until the session state satisfies `pred` (at once if it already does) and
-    /// returns that state; fails with [`Error::Closed`] once the client is closed.
+    /// returns that state; fails with [`Error::Closed`] once the client is closed. Every
+    /// state the session passes through after the call is tried, also one it leaves at
+    /// once (an `Expired` followed by a renewed session's `Connecting`).
     ///
     /// ```no_run
     /// # async fn run(client: zk_tokio::Client) -> zk_tokio::Result<()> {
@@ -362,14 +364,17 @@ impl Client {
     /// # }
     /// ```
     pub async fn wait_for(&self, pred: impl Fn(SessionState) -> bool) -> Result<SessionState> {
-        let mut snap = self.snapshot.clone();
+        // Subscribed before the first look, so no transition falls between the two.
+        let mut events = self.state_events();
+        let state = self.state();
+        if pred(state) {
+            return Ok(state);
+        }
         loop {
-            let state = snap.borrow_and_update().state;
-            if pred(state) {
-                return Ok(state);
-            }
-            if snap.changed().await.is_err() {
-                return Err(closed());
+            match events.next().await {
+                Some(StateEvent::Session(state)) if pred(state) => return Ok(state),
+                Some(_) => {}
+                None => return Err(closed()),
             }
         }
     }

@@ -214,7 +214,9 @@ impl Client {
     }
 
     /// Waits until the session state satisfies `pred` (at once if it already does) and
-    /// returns that state; fails with [`Error::Closed`] once the client is closed.
+    /// returns that state; fails with [`Error::Closed`] once the client is closed. Every
+    /// state the session passes through after the call is tried, also one it leaves at
+    /// once (an `Expired` followed by a renewed session's `Connecting`).
     ///
     /// ```no_run
     /// # fn run(client: zk_mio::blocking::Client) -> zk_mio::Result<()> {
@@ -245,26 +247,31 @@ impl Client {
     ) -> Result<Option<SessionState>> {
         // Subscribed before the first look, so no transition falls between the two.
         let mut events = self.state_events();
+        let state = self.state();
+        if pred(state) {
+            return Ok(Some(state));
+        }
+        if state == SessionState::Closed {
+            return Err(Error::Closed);
+        }
         loop {
-            let state = self.state();
-            if pred(state) {
-                return Ok(Some(state));
-            }
-            if state == SessionState::Closed {
-                return Err(Error::Closed);
-            }
-            match deadline {
-                None => {
-                    if events.next().is_none() {
-                        return Err(Error::Closed);
-                    }
-                }
+            let event = match deadline {
+                None => events.next().ok_or(Error::Closed)?,
                 Some(deadline) => {
                     let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() || events.next_timeout(left)?.is_none() {
+                    if left.is_zero() {
                         return Ok(None);
                     }
+                    match events.next_timeout(left)? {
+                        Some(event) => event,
+                        None => return Ok(None),
+                    }
                 }
+            };
+            if let StateEvent::Session(state) = event
+                && pred(state)
+            {
+                return Ok(Some(state));
             }
         }
     }
