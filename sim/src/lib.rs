@@ -89,7 +89,7 @@ pub use history::{Txn, TxnOp};
 pub use server::{ConnId, Ensemble, NodeInfo, Output, Refused, ServerState, Whitelist};
 pub use sessions::password;
 #[cfg(feature = "tcp")]
-pub use tcp::SimServer;
+pub use tcp::{BlockingSimServer, SimServer};
 
 /// The crate's README, compiled and run as a doc test so its example stays true.
 #[cfg(doctest)]

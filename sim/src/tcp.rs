@@ -31,6 +31,8 @@ enum ToClient {
 struct Shared {
     ensemble: Ensemble,
     writers: BTreeMap<ConnId, mpsc::UnboundedSender<ToClient>>,
+    /// Connections whose bytes are lost both ways ([`SimServer::black_hole`]).
+    silent: std::collections::BTreeSet<ConnId>,
 }
 
 impl Shared {
@@ -39,11 +41,15 @@ impl Shared {
         while let Some(out) = self.ensemble.poll_output() {
             match out {
                 Output::Transmit { conn, data } => {
+                    if self.silent.contains(&conn) {
+                        continue;
+                    }
                     if let Some(w) = self.writers.get(&conn) {
                         let _ = w.send(ToClient::Data(data));
                     }
                 }
                 Output::Close { conn } => {
+                    self.silent.remove(&conn);
                     if let Some(w) = self.writers.remove(&conn) {
                         let _ = w.send(ToClient::Close);
                     }
@@ -98,13 +104,16 @@ impl std::fmt::Debug for SimServer {
 
 impl SimServer {
     /// A standalone model server (with the real server's defaults, except that TTL nodes
-    /// are enabled) listening on `addr` (`"127.0.0.1:0"` for any free port).
+    /// are enabled) listening on `addr` (`"127.0.0.1:0"` for any free port). Node times
+    /// follow the machine's wall clock.
     pub async fn bind(addr: &str) -> io::Result<SimServer> {
-        SimServer::bind_with(Config::standalone().extended_types(true), &[addr]).await
+        let config = Config::standalone().extended_types(true);
+        SimServer::bind_with(config.wall_clock(wall_clock_now()), &[addr]).await
     }
 
     /// A model with `config`, server `i` listening on `addrs[i]`. There must be one
-    /// address per server.
+    /// address per server. Node times follow `config`'s wall clock
+    /// ([`Config::wall_clock`]: a fixed instant unless set).
     pub async fn bind_with(config: Config, addrs: &[&str]) -> io::Result<SimServer> {
         if addrs.len() != config.servers() {
             return Err(io::Error::new(
@@ -135,6 +144,7 @@ impl SimServer {
             shared: Mutex::new(Shared {
                 ensemble: Ensemble::new(config, now()),
                 writers: BTreeMap::new(),
+                silent: std::collections::BTreeSet::new(),
             }),
             tick: Notify::new(),
         });
@@ -167,6 +177,97 @@ impl SimServer {
             .map(ToString::to_string)
             .collect::<Vec<_>>()
             .join(",")
+    }
+
+    /// A standalone model server on a free loopback port, with the real server's defaults
+    /// (and TTL nodes enabled): [`SimServer::bind`] on `127.0.0.1:0`.
+    pub async fn start() -> io::Result<SimServer> {
+        SimServer::bind("127.0.0.1:0").await
+    }
+
+    /// An ensemble of `servers` members, each on a free loopback port, TTL nodes enabled,
+    /// node times on the machine's wall clock; the highest id leads.
+    pub async fn start_ensemble(servers: usize) -> io::Result<SimServer> {
+        let addrs = vec!["127.0.0.1:0"; servers.max(1)];
+        let config = Config::ensemble(servers)
+            .extended_types(true)
+            .wall_clock(wall_clock_now());
+        SimServer::bind_with(config, &addrs).await
+    }
+
+    /// Kills server `server` (0-based): its connections break and new ones are closed at
+    /// once; an ensemble elects a new leader if it was the leader.
+    pub fn kill(&self, server: usize) {
+        self.with(|zk, now| zk.kill(now, server));
+    }
+
+    /// Starts a killed server again. A standalone server keeps its tree and sessions, so
+    /// clients that come back within their session timeout resume; a member rejoins.
+    pub fn restart(&self, server: usize) {
+        self.with(|zk, now| zk.restart(now, server));
+    }
+
+    /// Freezes a server until [`SimServer::resume`]: connections stay open, nothing moves
+    /// (a long garbage-collection pause).
+    pub fn pause(&self, server: usize) {
+        self.with(|zk, now| zk.pause(now, server, None));
+    }
+
+    /// Unfreezes a paused server.
+    pub fn resume(&self, server: usize) {
+        self.with(|zk, now| zk.resume(now, server));
+    }
+
+    /// Expires `session` now, as the leader does once its timeout passed (Curator's
+    /// `KillSession`, Kazoo's `expire_session`): its ephemeral nodes go, its watches fire,
+    /// its client hears `Expired`.
+    pub fn expire_session(&self, session: i64) {
+        self.with(|zk, now| zk.expire_session(now, session));
+    }
+
+    /// Closes every connection of `session` from the server's side (Kazoo's
+    /// `lose_connection`); the session lives on, and its client reconnects to it. Returns
+    /// how many connections closed.
+    pub fn drop_connections(&self, session: i64) -> usize {
+        self.with(|zk, now| {
+            let conns = session_conns(zk, session);
+            for c in &conns {
+                zk.close_connection(now, *c);
+            }
+            conns.len()
+        })
+    }
+
+    /// Makes every connection `session` has now a black hole: bytes either way are lost,
+    /// and nothing closes, until the client gives the connection up and reconnects (a
+    /// connection opened later carries bytes again). Returns how many connections went
+    /// silent.
+    pub fn black_hole(&self, session: i64) -> usize {
+        let mut shared = self.inner.lock();
+        let conns = session_conns(&shared.ensemble, session);
+        shared.silent.extend(conns.iter().copied());
+        conns.len()
+    }
+
+    /// Every transaction the ensemble applied so far, in zxid order: what safety is judged
+    /// on.
+    pub fn history(&self) -> Vec<crate::Txn> {
+        self.with(|zk, _| zk.history().to_vec())
+    }
+
+    /// The live sessions' ids.
+    pub fn sessions(&self) -> Vec<i64> {
+        self.with(|zk, _| zk.sessions())
+    }
+
+    /// The node at `path`, as the leader holds it.
+    pub fn node(&self, path: &str) -> Option<crate::NodeInfo> {
+        self.with(|zk, _| zk.node(path))
+    }
+
+    /// The leader's index, while one leads (0 for a standalone server).
+    pub fn leader(&self) -> Option<usize> {
+        self.with(|zk, _| zk.leader())
     }
 
     /// Runs `f` on the model at the current time (to inspect it or inject a fault), then
@@ -232,6 +333,9 @@ async fn connection(
                     Ok(n) => n,
                 };
                 let mut shared = inner.lock();
+                if shared.silent.contains(&conn) {
+                    continue;
+                }
                 shared.ensemble.handle_input(now(), conn, &buf[..n]);
                 shared.flush();
                 drop(shared);
@@ -256,9 +360,25 @@ async fn connection(
     } else {
         let mut shared = inner.lock();
         shared.writers.remove(&conn);
+        shared.silent.remove(&conn);
         shared.ensemble.handle_close(now(), conn);
         shared.flush();
     }
+}
+
+/// The machine's wall clock, in ms since the Unix epoch, for node times.
+pub(crate) fn wall_clock_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// The connections carrying `session` now.
+fn session_conns(zk: &Ensemble, session: i64) -> Vec<ConnId> {
+    (0..zk.len())
+        .flat_map(|server| zk.connections(server))
+        .filter(|c| zk.session_of(*c) == Some(session))
+        .collect()
 }
 
 async fn timer_loop(inner: Arc<Inner>) {
@@ -277,6 +397,115 @@ async fn timer_loop(inner: Arc<Inner>) {
                 }
             }
             None => inner.tick.notified().await,
+        }
+    }
+}
+
+/// A [`SimServer`] for blocking tests: it serves from a thread of its own, so no runtime
+/// is needed around it. Every method of [`SimServer`] is there (through `Deref`).
+///
+/// ```
+/// use zk_sim::BlockingSimServer;
+/// let server = BlockingSimServer::start().unwrap();
+/// println!("point any client at {}", server.connect_string());
+/// assert_eq!(server.leader(), Some(0));
+/// ```
+pub struct BlockingSimServer {
+    server: Option<SimServer>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for BlockingSimServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlockingSimServer")
+            .field("server", &self.server)
+            .finish()
+    }
+}
+
+impl BlockingSimServer {
+    /// A standalone model server on a free loopback port ([`SimServer::start`]).
+    pub fn start() -> io::Result<BlockingSimServer> {
+        BlockingSimServer::spawn(|| Box::pin(SimServer::start()))
+    }
+
+    /// An ensemble of `servers` members on free loopback ports
+    /// ([`SimServer::start_ensemble`]).
+    pub fn start_ensemble(servers: usize) -> io::Result<BlockingSimServer> {
+        BlockingSimServer::spawn(move || Box::pin(SimServer::start_ensemble(servers)))
+    }
+
+    /// A model with `config`, server `i` on `addrs[i]` ([`SimServer::bind_with`]).
+    pub fn bind_with(config: Config, addrs: &[&str]) -> io::Result<BlockingSimServer> {
+        let addrs: Vec<String> = addrs.iter().map(|a| (*a).to_owned()).collect();
+        BlockingSimServer::spawn(move || {
+            Box::pin(async move {
+                let refs: Vec<&str> = addrs.iter().map(String::as_str).collect();
+                SimServer::bind_with(config, &refs).await
+            })
+        })
+    }
+
+    fn spawn<F>(make: F) -> io::Result<BlockingSimServer>
+    where
+        F: FnOnce() -> std::pin::Pin<Box<dyn std::future::Future<Output = io::Result<SimServer>>>>
+            + Send
+            + 'static,
+    {
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("zk-sim".into())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                rt.block_on(async move {
+                    let server = make().await;
+                    let ok = server.is_ok();
+                    let _ = ready_tx.send(server);
+                    if ok {
+                        // Serves until the handle is dropped.
+                        let _ = stop_rx.await;
+                    }
+                });
+            })?;
+        let server = ready_rx
+            .recv()
+            .map_err(|_| io::Error::other("the zk-sim thread ended before serving"))??;
+        Ok(BlockingSimServer {
+            server: Some(server),
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl std::ops::Deref for BlockingSimServer {
+    type Target = SimServer;
+
+    fn deref(&self) -> &SimServer {
+        self.server.as_ref().expect("present until dropped")
+    }
+}
+
+impl Drop for BlockingSimServer {
+    fn drop(&mut self) {
+        // The server's tasks stop first, then its thread.
+        self.server = None;
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
         }
     }
 }

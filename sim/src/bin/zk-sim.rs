@@ -42,9 +42,13 @@ async fn main() {
     } else {
         Config::ensemble(args.servers)
     };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
     let config = base
         .tick(Duration::from_millis(args.tick_ms))
-        .extended_types(true);
+        .extended_types(true)
+        .wall_clock(now);
     let addrs: Vec<String> = (0..args.servers)
         .map(|i| {
             let port = if args.port == 0 {

@@ -1,0 +1,137 @@
+//! zk-sim's testing API, as a user's test suite meets it: a server or an ensemble on free
+//! ports, faults on a member, a session or a connection, and the server's history. The
+//! first test is the README's example.
+
+use std::time::Duration;
+
+use zk_proto::session::{SessionState, StateEvent};
+use zk_sim::{BlockingSimServer, SimServer, TxnOp};
+use zk_tokio::{Client, CreateOptions};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+async fn client(hosts: &str) -> Client {
+    Client::builder(hosts)
+        .session_timeout(Duration::from_secs(4))
+        .connect()
+        .await
+        .expect("a session on the model")
+}
+
+/// Waits for the first state event `pred` accepts.
+async fn wait_state(events: &mut zk_tokio::StateEvents, pred: impl Fn(StateEvent) -> bool) {
+    tokio::time::timeout(WAIT, async {
+        while let Some(e) = events.next().await {
+            if pred(e) {
+                return;
+            }
+        }
+        panic!("the client ended first");
+    })
+    .await
+    .expect("the state in time");
+}
+
+#[tokio::test]
+async fn the_readme_example() {
+    let zk = SimServer::start().await.unwrap();
+    let client = Client::connect(&zk.connect_string()).await.unwrap();
+    client
+        .create("/worker", "", &CreateOptions::ephemeral())
+        .await
+        .unwrap();
+    // The server expires the session, as after a long partition (Curator's KillSession).
+    zk.expire_session(client.session_id());
+    client
+        .wait_for(|s| s == SessionState::Expired)
+        .await
+        .unwrap();
+    assert!(zk.node("/worker").is_none());
+    // Safety is judged on what the server applied.
+    assert!(zk.history().iter().any(|t| matches!(
+        &t.op,
+        TxnOp::CloseSession { expired: true, deleted } if deleted == &["/worker"]
+    )));
+}
+
+#[tokio::test]
+async fn a_dropped_or_silent_connection_comes_back_to_the_same_session() {
+    let zk = SimServer::start().await.unwrap();
+    let c = client(&zk.connect_string()).await;
+    let session = c.session_id();
+    let mut events = c.state_events();
+    assert_eq!(zk.drop_connections(session), 1);
+    wait_state(&mut events, |e| {
+        e == StateEvent::Session(SessionState::Connecting)
+    })
+    .await;
+    wait_state(&mut events, |e| {
+        e == StateEvent::Session(SessionState::Connected)
+    })
+    .await;
+    assert_eq!(c.session_id(), session);
+    // A black hole closes nothing: the client notices the silence itself.
+    assert_eq!(zk.black_hole(session), 1);
+    wait_state(&mut events, |e| {
+        e == StateEvent::Session(SessionState::Connecting)
+    })
+    .await;
+    wait_state(&mut events, |e| {
+        e == StateEvent::Session(SessionState::Connected)
+    })
+    .await;
+    assert_eq!(c.session_id(), session, "resumed within its timeout");
+    c.create("/after", "", &CreateOptions::persistent())
+        .await
+        .unwrap();
+    assert!(zk.node("/after").is_some());
+    assert_eq!(zk.sessions(), [session]);
+}
+
+#[tokio::test]
+async fn an_ensemble_loses_its_leader_and_elects_another() {
+    let zk = SimServer::start_ensemble(3).await.unwrap();
+    assert_eq!(zk.addrs().len(), 3);
+    let first = zk.leader().expect("a leader");
+    let c = client(&zk.connect_string()).await;
+    c.create("/e", "1", &CreateOptions::persistent())
+        .await
+        .unwrap();
+    zk.kill(first);
+    let second = tokio::time::timeout(WAIT, async {
+        loop {
+            if let Some(l) = zk.leader()
+                && l != first
+            {
+                return l;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("a new leader");
+    assert_ne!(second, first);
+    // The client carries on through the election.
+    c.set_data("/e", "2", None).await.unwrap();
+    zk.restart(first);
+    // A frozen member keeps its connections; the others serve.
+    zk.pause(second);
+    zk.resume(second);
+    assert_eq!(&c.get_data("/e").await.unwrap().0[..], b"2");
+}
+
+#[test]
+fn a_blocking_test_needs_no_runtime() {
+    let zk = BlockingSimServer::start().unwrap();
+    let c = zk_mio::blocking::Client::connect(&zk.connect_string()).unwrap();
+    c.create("/b", "x", &zk_mio::CreateOptions::ephemeral())
+        .unwrap();
+    zk.expire_session(c.session_id());
+    let state = c
+        .wait_for_timeout(|s| s == SessionState::Expired, WAIT)
+        .unwrap();
+    assert_eq!(state, Some(SessionState::Expired));
+    assert!(zk.node("/b").is_none());
+    let ensemble = BlockingSimServer::start_ensemble(3).unwrap();
+    assert_eq!(ensemble.leader(), Some(2), "the highest id leads");
+}
