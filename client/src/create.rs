@@ -11,7 +11,7 @@ use zk_proto::records::*;
 ///
 /// ```
 /// use std::time::Duration;
-/// use zk_client::CreateOptions;
+/// # use zk_client::CreateOptions;
 /// let lock = CreateOptions::ephemeral_sequential();
 /// let cache = CreateOptions::ttl(Duration::from_secs(60));
 /// # let _ = (lock, cache);
@@ -96,7 +96,7 @@ impl CreateOptions {
     /// with [`Error::InvalidRequest`](crate::Error::InvalidRequest) and sends nothing.
     ///
     /// ```
-    /// use zk_client::CreateOptions;
+    /// # use zk_client::CreateOptions;
     /// let worker = CreateOptions::ephemeral_sequential().with_parents();
     /// assert!(worker.makes_parents());
     /// ```

@@ -247,8 +247,8 @@ impl Error {
     /// on one path, or a transaction's failing operation.
     ///
     /// ```
-    /// use zk_client::Error;
-    /// use zk_proto::ErrorCode;
+    /// # use zk_client::Error;
+    /// # use zk_proto::ErrorCode;
     /// let e = Error::server(ErrorCode::NoNode).at_path("/app/config");
     /// assert_eq!(e.path(), Some("/app/config"));
     /// assert!(e.is(ErrorCode::NoNode));

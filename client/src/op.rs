@@ -88,6 +88,8 @@ impl<T> Op<T> {
 }
 
 /// Creates a node (createTTL or createContainer when the mode says so) and returns its path.
+/// `default_acl` is the ACL used when `options` names none (the clients pass their own
+/// default, `Acl::open_unsafe()` unless configured).
 pub fn create(path: &str, data: Bytes, options: &CreateOptions, default_acl: &[Acl]) -> Op<String> {
     let mut op = Op::new(
         options.request(path, data, default_acl, false),
@@ -97,7 +99,8 @@ pub fn create(path: &str, data: Bytes, options: &CreateOptions, default_acl: &[A
     op
 }
 
-/// Creates a node and returns its path and Stat (`create2`).
+/// Creates a node and returns its path and Stat (`create2`); `default_acl` as for
+/// [`create`].
 pub fn create2(
     path: &str,
     data: Bytes,

@@ -4,7 +4,7 @@
 /// leave) or a whole new membership.
 ///
 /// ```
-/// use zk_client::Reconfig;
+/// # use zk_client::Reconfig;
 /// // Server 3 leaves, server 4 joins (quorum port, election port, role; client port).
 /// let change = Reconfig::incremental()
 ///     .leave(3)

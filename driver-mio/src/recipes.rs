@@ -1,6 +1,22 @@
 //! Recipes on the blocking client: [`zk_recipes`]' machines, run on the IO thread beside
 //! their session.
 //!
+//! Each handle here is an alias of a handle of `zk_recipes::handles` on the blocking
+//! client, where its methods are documented; a method written there as returning
+//! `D::Call<T>` returns `Result<T>` here.
+//!
+//! ```no_run
+//! # fn demo(client: zk_mio::blocking::Client) -> zk_mio::Result<()> {
+//! use zk_mio::recipes::{Election, Lock, Party};
+//! let name = format!("worker-{}", std::process::id());
+//! let _member = Party::new(&client, "/app/workers", name.as_str()).join()?;
+//! let leadership = Election::new(&client, "/app/leader", name.as_str()).lead()?;
+//! let guard = Lock::new(&client, "/app/lock").acquire()?;
+//! assert!(leadership.is_leader() && guard.is_held());
+//! guard.release()?;
+//! # Ok(()) }
+//! ```
+//!
 //! A recipe handle hands its machine to the IO thread, which feeds it the session's
 //! events as they are read (no thread or channel per request) and submits what it asks
 //! for. The IO thread, not the caller, owns what the machine created: a dropped handle

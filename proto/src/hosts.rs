@@ -76,7 +76,7 @@ impl HostList {
     /// Parses `host[:port][,host[:port]...][/chroot]`.
     ///
     /// ```
-    /// use zk_proto::session::{HostAddr, HostList};
+    /// # use zk_proto::session::{HostAddr, HostList};
     /// let list = HostList::parse("zk1:2181,zk2,[::1]:2182/apps/billing").unwrap();
     /// assert_eq!(list.hosts()[1], HostAddr::new("zk2", 2181));
     /// assert_eq!(list.hosts()[2], HostAddr::new("::1", 2182));

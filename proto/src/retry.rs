@@ -14,8 +14,8 @@ use crate::session::rng::Rng;
 ///
 /// ```
 /// use std::time::{Duration, Instant};
-/// use zk_proto::retry::RetryPolicy;
-/// use zk_proto::session::Error;
+/// # use zk_proto::retry::RetryPolicy;
+/// # use zk_proto::session::Error;
 ///
 /// let policy = RetryPolicy::default().with_max_tries(Some(3)).with_max_jitter(0.0);
 /// let now = Instant::now();

@@ -267,8 +267,10 @@ macro_rules! lock_option_setters {
         }
 
         /// Data stored in this contender's node, as Kazoo's `identifier`.
-        pub fn with_identifier(mut self, identifier: impl Into<$crate::__bytes::Bytes>) -> Self {
-            self.options = self.options.with_data(identifier.into());
+        pub fn with_identifier(mut self, identifier: impl AsRef<[u8]>) -> Self {
+            self.options = self
+                .options
+                .with_data($crate::__bytes::Bytes::copy_from_slice(identifier.as_ref()));
             self
         }
 

@@ -398,3 +398,44 @@ async fn watchers_waits_and_state_streams_read_alike() {
         Err(zk_mio::Error::Closed)
     ));
 }
+
+#[tokio::test]
+async fn recipe_waits_and_identifiers_read_alike() {
+    let hosts = shared_sim().connect_string();
+    let a = async_client(&hosts).await;
+    let b = blocking(&hosts);
+    // A borrowed identifier does for every recipe.
+    let name = format!("worker-{}", std::process::id());
+    let held = zk_tokio::recipes::Lock::new(&a, "/waits/lock")
+        .acquire()
+        .await
+        .unwrap();
+    // `changed_timeout` is `None` when nothing changed in time, on both clients.
+    assert_eq!(
+        held.changed_timeout(zk_tokio::recipes::LockState::Held, QUIET)
+            .await
+            .unwrap(),
+        None
+    );
+    held.release().await.unwrap();
+    let lead: zk_mio::recipes::Leadership =
+        zk_mio::recipes::Election::new(&b, "/waits/election", name.as_str())
+            .lead()
+            .unwrap();
+    assert!(lead.is_leader());
+    assert_eq!(
+        lead.changed_timeout(zk_mio::recipes::LockState::Held, QUIET)
+            .unwrap(),
+        None
+    );
+    let member: zk_tokio::recipes::Membership =
+        zk_tokio::recipes::Party::new(&a, "/waits/party", name.as_str())
+            .join()
+            .await
+            .unwrap();
+    assert!(member.is_held());
+    drop(lead);
+    drop(member);
+    a.close().await;
+    b.close();
+}

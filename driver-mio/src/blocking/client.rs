@@ -539,7 +539,7 @@ macro_rules! blocking_operations {
 zk_client::for_each_operation!(blocking_operations);
 
 /// A transaction: operations applied all together or not at all (`multi`).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 #[must_use = "a transaction does nothing until committed"]
 pub struct Transaction {
     pub(super) client: Client,

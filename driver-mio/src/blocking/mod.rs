@@ -1,4 +1,7 @@
-//! A blocking client: every operation is a blocking call with a timeout.
+//! A blocking client: every operation is a blocking call, bounded by the call timeout
+//! (`ClientBuilder::call_timeout`, twice the session timeout by default). Recipe waits
+//! that last as long as it takes (`Lock::acquire`, `Election::lead`) are unbounded, like
+//! their async twins; their `_timeout` forms bound them.
 //!
 //! One IO thread (a `mio::Poll`) carries the [`Connection`](crate::Connection) of every blocking client of the
 //! process, and one more thread runs the watch callbacks and state listeners of all of them,

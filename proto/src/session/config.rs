@@ -9,7 +9,7 @@ use crate::hosts::{HostError, HostList};
 ///
 /// ```
 /// use std::time::Duration;
-/// use zk_proto::session::Config;
+/// # use zk_proto::session::Config;
 ///
 /// let config = Config::new("zk1:2181,zk2:2181/app")
 ///     .unwrap()

@@ -110,8 +110,8 @@ impl<D: Driver> DoubleBarrier<D> {
     }
 
     /// What the participant's node holds (Kazoo stores `<host>-<pid>`; empty by default).
-    pub fn with_identifier(mut self, identifier: impl Into<Bytes>) -> DoubleBarrier<D> {
-        self.identifier = identifier.into();
+    pub fn with_identifier(mut self, identifier: impl AsRef<[u8]>) -> DoubleBarrier<D> {
+        self.identifier = Bytes::copy_from_slice(identifier.as_ref());
         self
     }
 

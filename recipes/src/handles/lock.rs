@@ -45,7 +45,7 @@ impl<D: Driver> Lock<D> {
 
     /// Waits for the lock as long as it takes. Fails on an error no retry can fix (no
     /// permission, a closed client); connection loss and session expiry are retried.
-    pub fn acquire(&self) -> D::Call<Guard<D, Machine>> {
+    pub fn acquire(&self) -> D::Call<LockGuard<D>> {
         self.client.call(
             self.acquire_job(None)
                 .and_then(|g| g.ok_or(Error::UnexpectedResponse)),
@@ -54,11 +54,11 @@ impl<D: Driver> Lock<D> {
 
     /// Waits for the lock at most `timeout`, connected or not; `None` when it was not
     /// acquired in time (the waiter's node is then removed in the background).
-    pub fn acquire_timeout(&self, timeout: Duration) -> D::Call<Option<Guard<D, Machine>>> {
+    pub fn acquire_timeout(&self, timeout: Duration) -> D::Call<Option<LockGuard<D>>> {
         self.client.call(self.acquire_job(Some(timeout)))
     }
 
-    fn acquire_job(&self, timeout: Option<Duration>) -> Job<Option<Guard<D, Machine>>> {
+    fn acquire_job(&self, timeout: Option<Duration>) -> Job<Option<LockGuard<D>>> {
         match self
             .client
             .unique_id()
@@ -145,9 +145,28 @@ where
     })
 }
 
-/// Something held: a lock, a semaphore lease, a party membership, a leadership. Dropping
-/// it releases it in the background (the node is deleted, retried until the server
-/// confirms it); [`Guard::release`] releases it and waits for that confirmation.
+/// A held lock: what [`Lock::acquire`] gives (and [`ReadWriteLock`]'s locks).
+pub type LockGuard<D> = Guard<D, Machine>;
+
+/// Being the leader: what [`Election::lead`] gives, a held lock with
+/// [`Guard::is_leader`] and [`Guard::relinquish`].
+pub type Leadership<D> = Guard<D, Machine>;
+
+/// A held semaphore lease: what [`Semaphore::acquire`] gives.
+pub type SemaphoreLease<D> = Guard<D, SemaphoreMachine>;
+
+/// Being a member of a party: what [`Party::join`] gives.
+pub type Membership<D> = Guard<D, PartyMachine>;
+
+/// Something held: a lock ([`LockGuard`]), a semaphore lease ([`SemaphoreLease`]), a
+/// party membership ([`Membership`]), a leadership ([`Leadership`]). Dropping it releases
+/// it in the background (the node is deleted, retried until the server confirms it);
+/// [`Guard::release`] releases it and waits for that confirmation.
+///
+/// It reports its standing: [`LockState::Held`], [`LockState::Suspended`] while the
+/// connection is lost (the server may expire the session meanwhile), and
+/// [`LockState::Gone`] once the session ended or the node was lost; a guard that is gone
+/// never comes back: acquire, lead or join again.
 #[must_use = "dropping the guard releases what it holds"]
 pub struct Guard<D, R> {
     client: D,
@@ -201,13 +220,17 @@ impl<D: Driver, R: Acquire + Send + 'static> Guard<D, R> {
         self.client.call(self.change_job(seen))
     }
 
-    /// Waits at most `timeout` until the state differs from `seen`, and returns the state
-    /// then (still `seen` if nothing changed in time).
-    pub fn changed_timeout(&self, seen: LockState, timeout: Duration) -> D::Call<LockState> {
-        let status = self.status.clone();
+    /// Waits at most `timeout` until the state differs from `seen`, and returns the new
+    /// one; `None` when nothing changed in time.
+    pub fn changed_timeout(
+        &self,
+        seen: LockState,
+        timeout: Duration,
+    ) -> D::Call<Option<LockState>> {
         let job = self
             .change_job(seen)
-            .limit(timeout, move || Ok(status.read(state_of)));
+            .and_then(|s| Ok(Some(s)))
+            .limit(timeout, || Ok(None));
         self.client.call(job)
     }
 
@@ -305,7 +328,7 @@ pub struct Election<D> {
 impl<D: Driver> Election<D> {
     /// An election at `path`; `identifier` tells contenders apart in
     /// [`Election::contenders`].
-    pub fn new(client: &D, path: &str, identifier: impl Into<Bytes>) -> Election<D> {
+    pub fn new(client: &D, path: &str, identifier: impl AsRef<[u8]>) -> Election<D> {
         Election {
             lock: Lock::new(client, path).with_identifier(identifier),
         }
@@ -319,13 +342,13 @@ impl<D: Driver> Election<D> {
     }
 
     /// Waits until this contender leads, as long as it takes.
-    pub fn lead(&self) -> D::Call<Guard<D, Machine>> {
+    pub fn lead(&self) -> D::Call<Leadership<D>> {
         self.lock.acquire()
     }
 
     /// Waits at most `timeout` to lead; `None` when another still leads then (this
     /// contender's node is removed in the background).
-    pub fn lead_timeout(&self, timeout: Duration) -> D::Call<Option<Guard<D, Machine>>> {
+    pub fn lead_timeout(&self, timeout: Duration) -> D::Call<Option<Leadership<D>>> {
         self.lock.acquire_timeout(timeout)
     }
 
@@ -398,8 +421,8 @@ impl<D: Driver> Semaphore<D> {
 
     /// Data stored in this contender's nodes (Kazoo's identifier, listed by
     /// [`Semaphore::holders`]).
-    pub fn with_identifier(mut self, identifier: impl Into<Bytes>) -> Semaphore<D> {
-        self.identifier = identifier.into();
+    pub fn with_identifier(mut self, identifier: impl AsRef<[u8]>) -> Semaphore<D> {
+        self.identifier = Bytes::copy_from_slice(identifier.as_ref());
         self
     }
 
@@ -410,7 +433,7 @@ impl<D: Driver> Semaphore<D> {
     }
 
     /// Waits for a lease as long as it takes.
-    pub fn acquire(&self) -> D::Call<Guard<D, SemaphoreMachine>> {
+    pub fn acquire(&self) -> D::Call<SemaphoreLease<D>> {
         self.client.call(
             self.acquire_job(None)
                 .and_then(|g| g.ok_or(Error::UnexpectedResponse)),
@@ -418,14 +441,11 @@ impl<D: Driver> Semaphore<D> {
     }
 
     /// Waits for a lease at most `timeout`, connected or not; `None` when none came.
-    pub fn acquire_timeout(
-        &self,
-        timeout: Duration,
-    ) -> D::Call<Option<Guard<D, SemaphoreMachine>>> {
+    pub fn acquire_timeout(&self, timeout: Duration) -> D::Call<Option<SemaphoreLease<D>>> {
         self.client.call(self.acquire_job(Some(timeout)))
     }
 
-    fn acquire_job(&self, timeout: Option<Duration>) -> Job<Option<Guard<D, SemaphoreMachine>>> {
+    fn acquire_job(&self, timeout: Option<Duration>) -> Job<Option<SemaphoreLease<D>>> {
         if let Err(e) = zk_proto::path::validate_path(&self.path) {
             return Job::ready(Err(e.into()));
         }
@@ -463,8 +483,14 @@ impl<D: Driver> Semaphore<D> {
 }
 
 /// Group membership (Kazoo's `Party`, or `ShallowParty` with [`Party::shallow`]): each
-/// member is an ephemeral node under `path`, there while its [`Guard`] (from
+/// member is an ephemeral node under `path`, there while its [`Membership`] (from
 /// [`Party::join`]) is held and its session lives.
+///
+/// A membership ends with its session: its state turns [`LockState::Gone`] and
+/// [`Guard::lost`] completes. The party does not join again by itself (nor does
+/// Kazoo's): call [`Party::join`] again on the new session. While the connection is
+/// lost the state is [`LockState::Suspended`], and the node is still there unless the
+/// session expires.
 #[derive(Debug, Clone)]
 pub struct Party<D> {
     client: D,
@@ -492,7 +518,7 @@ impl<D: Driver> Party<D> {
     }
 
     /// Joins the party and waits until the server has the member's node.
-    pub fn join(&self) -> D::Call<Guard<D, PartyMachine>> {
+    pub fn join(&self) -> D::Call<Membership<D>> {
         let job = match zk_proto::path::validate_path(&self.path)
             .map_err(Error::from)
             .and_then(|()| self.client.unique_id())

@@ -33,7 +33,10 @@ pub use cell::Watched;
 pub use counter::Counter;
 pub use job::{Done, DynPlan, Job, JobKind, Keep, Limit, Start};
 pub use lease::Lease;
-pub use lock::{Election, Guard, Lock, Party, ReadWriteLock, Semaphore};
+pub use lock::{
+    Election, Guard, Leadership, Lock, LockGuard, Membership, Party, ReadWriteLock, Semaphore,
+    SemaphoreLease,
+};
 pub use queue::{LockingQueue, Queue, QueueItem};
 pub use tree::{EVENT_BACKLOG, TreeCache, TreeNode};
 pub use watch::{ChildrenWatch, DataWatch, Node};
@@ -56,8 +59,10 @@ pub trait Hosting: Send + Sync {
 
 /// A client that recipe handles run on: the async client, the blocking client.
 pub trait Driver: Hosting + Clone + std::fmt::Debug + 'static {
-    /// What a call returns: a future of the result on an async client, the result itself on
-    /// a blocking one.
+    /// What a call returns: on `zk_tokio::Client`, `zk_tokio::recipes::Call<T>`, a future
+    /// of `Result<T>` (`.await` it; dropping it at any await point is correct); on
+    /// `zk_mio::blocking::Client`, the `Result<T>` itself. So `lock.acquire()` is
+    /// `lock.acquire().await?` on the one and `lock.acquire()?` on the other.
     type Call<T: Send + 'static>;
 
     /// Runs `job` in this client's calling convention.
@@ -353,20 +358,20 @@ macro_rules! handles_for {
         /// Something held (a lock, a semaphore lease, a membership, a leadership): see
         /// [`zk_recipes::handles::Guard`].
         pub type Guard<R> = $crate::handles::Guard<$client, R>;
-        /// A held lock.
-        pub type LockGuard = Guard<$crate::lock::Lock>;
+        /// A held lock: see [`zk_recipes::handles::LockGuard`].
+        pub type LockGuard = $crate::handles::LockGuard<$client>;
         /// Leader election: see [`zk_recipes::handles::Election`].
         pub type Election = $crate::handles::Election<$client>;
-        /// Being the leader: the guard [`zk_recipes::handles::Election::lead`] returns.
-        pub type Leadership = LockGuard;
+        /// Being the leader: see [`zk_recipes::handles::Leadership`].
+        pub type Leadership = $crate::handles::Leadership<$client>;
         /// A counting semaphore: see [`zk_recipes::handles::Semaphore`].
         pub type Semaphore = $crate::handles::Semaphore<$client>;
-        /// A held semaphore lease.
-        pub type SemaphoreLease = Guard<$crate::semaphore::Semaphore>;
+        /// A held semaphore lease: see [`zk_recipes::handles::SemaphoreLease`].
+        pub type SemaphoreLease = $crate::handles::SemaphoreLease<$client>;
         /// Group membership: see [`zk_recipes::handles::Party`].
         pub type Party = $crate::handles::Party<$client>;
-        /// Being a member of a party.
-        pub type Membership = Guard<$crate::party::Party>;
+        /// Being a member of a party: see [`zk_recipes::handles::Membership`].
+        pub type Membership = $crate::handles::Membership<$client>;
         /// A barrier: see [`zk_recipes::handles::Barrier`].
         pub type Barrier = $crate::handles::Barrier<$client>;
         /// A double barrier: see [`zk_recipes::handles::DoubleBarrier`].
