@@ -55,7 +55,8 @@ fn a_server_error_names_the_node_of_its_call() {
     assert!(e.is(ErrorCode::BadVersion));
     assert_eq!(
         e.to_string(),
-        "/app/a: the node's version does not match (code -103)"
+        "/app/a: version mismatch: the node changed since the version given was read \
+         (code -103)"
     );
     // The first path named stays: a plan's step names its own node.
     assert_eq!(e.clone().at_path("/other").path(), Some("/app/a"));

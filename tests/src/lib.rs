@@ -6,6 +6,12 @@
 
 pub mod interop;
 
+/// The workspace's README, compiled (and, where it needs no server, run) as a doc test so
+/// its examples stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct WorkspaceReadme;
+
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::OnceLock;

@@ -439,3 +439,48 @@ async fn recipe_waits_and_identifiers_read_alike() {
     a.close().await;
     b.close();
 }
+
+/// Every client, handle, guard and watcher can move between threads on both clients, and
+/// every handle and guard can be shared.
+#[test]
+fn every_handle_crosses_threads_on_both_clients() {
+    fn shared<T: Send + Sync>() {}
+    fn sent<T: Send>() {}
+    macro_rules! handles {
+        ($($m:ident)::+) => {
+            shared::<$($m)::+::Lock>();
+            shared::<$($m)::+::LockGuard>();
+            shared::<$($m)::+::ReadWriteLock>();
+            shared::<$($m)::+::Election>();
+            shared::<$($m)::+::Leadership>();
+            shared::<$($m)::+::Semaphore>();
+            shared::<$($m)::+::SemaphoreLease>();
+            shared::<$($m)::+::Party>();
+            shared::<$($m)::+::Membership>();
+            shared::<$($m)::+::Counter>();
+            shared::<$($m)::+::Barrier>();
+            shared::<$($m)::+::DoubleBarrier>();
+            shared::<$($m)::+::Queue>();
+            shared::<$($m)::+::LockingQueue>();
+            shared::<$($m)::+::QueueItem>();
+            shared::<$($m)::+::Lease>();
+            shared::<$($m)::+::DataWatch>();
+            shared::<$($m)::+::ChildrenWatch>();
+            shared::<$($m)::+::TreeCache>();
+        };
+    }
+    handles!(zk_tokio::recipes);
+    handles!(zk_mio::recipes);
+    shared::<zk_tokio::Client>();
+    shared::<zk_mio::blocking::Client>();
+    sent::<zk_tokio::OneshotWatcher>();
+    sent::<zk_mio::blocking::OneshotWatcher>();
+    sent::<zk_tokio::PersistentWatcher>();
+    sent::<zk_mio::blocking::PersistentWatcher>();
+    sent::<zk_tokio::StateEvents>();
+    sent::<zk_mio::blocking::StateEvents>();
+    shared::<zk_tokio::WatchHandle>();
+    shared::<zk_mio::blocking::WatchHandle>();
+    sent::<zk_tokio::Transaction>();
+    sent::<zk_mio::blocking::Transaction>();
+}
