@@ -37,6 +37,7 @@ pub struct Cli {
 
 /// How to reach the ensemble.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Connection and output (every command)")]
 pub struct Global {
     /// The connect string (`host:port,...[/chroot]`).
     #[arg(
@@ -77,7 +78,7 @@ pub struct Global {
     /// The SASL password.
     #[arg(long, global = true, env = "ZK_SASL_PASSWORD", hide_env_values = true)]
     pub sasl_password: Option<String>,
-    /// Print machine-readable JSON (read commands).
+    /// Print machine-readable JSON (every command; a write prints what it made).
     #[arg(long, global = true)]
     pub json: bool,
 }
