@@ -83,6 +83,7 @@ mod sessions;
 mod tcp;
 mod tree;
 mod watch;
+mod zoocfg;
 
 pub use config::Config;
 pub use history::{Txn, TxnOp};
@@ -90,6 +91,7 @@ pub use server::{ConnId, Ensemble, NodeInfo, Output, Refused, ServerState, White
 pub use sessions::password;
 #[cfg(feature = "tcp")]
 pub use tcp::{BlockingSimServer, SimServer};
+pub use zoocfg::{ZooCfg, ZooCfgError};
 
 /// The crate's README, compiled and run as a doc test so its example stays true.
 #[cfg(doctest)]

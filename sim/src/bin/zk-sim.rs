@@ -4,12 +4,13 @@
 //! cargo run -p zk-sim                        # one server on 127.0.0.1:2181
 //! cargo run -p zk-sim -- --port 0            # any free port (printed)
 //! cargo run -p zk-sim -- --servers 3         # an ensemble on 2181, 2182, 2183
+//! cargo run -p zk-sim -- --config zoo.cfg     # as a real server would read zoo.cfg
 //! ```
 
 use std::time::Duration;
 
 use clap::Parser;
-use zk_sim::{Config, SimServer};
+use zk_sim::{Config, SimServer, ZooCfg};
 
 /// Serves a model of a ZooKeeper 3.8 server (or ensemble) on loopback ports.
 #[derive(Debug, Parser)]
@@ -28,11 +29,54 @@ struct Args {
     /// tickTime in milliseconds (session timeouts are bounded to 2 and 20 ticks).
     #[arg(long, default_value_t = 2000)]
     tick_ms: u64,
+    /// Read the real server's configuration file instead (clientPort, tickTime, session
+    /// timeouts, server.N lines, 4lw.commands.whitelist, ...); the other options are
+    /// then ignored.
+    #[arg(long, value_name = "ZOO_CFG")]
+    config: Option<std::path::PathBuf>,
+}
+
+/// The configuration and addresses `--config` names, with what the model leaves aside
+/// said on standard error.
+fn from_file(path: &std::path::Path) -> (Config, Vec<String>) {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("zk-sim: cannot read {}: {e}", path.display());
+            std::process::exit(2);
+        }
+    };
+    let cfg = match ZooCfg::parse(&text) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("zk-sim: {}: {e}", path.display());
+            std::process::exit(2);
+        }
+    };
+    for (key, why) in &cfg.unsupported {
+        eprintln!("zk-sim: {key}: {why}; served without it");
+    }
+    if !cfg.ignored.is_empty() {
+        eprintln!(
+            "zk-sim: keys the model reads but does not act on: {}",
+            cfg.ignored.join(", ")
+        );
+    }
+    (cfg.config, cfg.addrs)
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let args = Args::parse();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    if let Some(path) = &args.config {
+        let (config, addrs) = from_file(path);
+        let servers = config.servers();
+        serve(config.wall_clock(now), addrs, servers).await;
+        return;
+    }
     if args.servers == 0 {
         eprintln!("zk-sim: --servers must be at least 1");
         std::process::exit(2);
@@ -42,9 +86,6 @@ async fn main() {
     } else {
         Config::ensemble(args.servers)
     };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
     let config = base
         .tick(Duration::from_millis(args.tick_ms))
         .extended_types(true)
@@ -59,6 +100,10 @@ async fn main() {
             format!("{}:{port}", args.host)
         })
         .collect();
+    serve(config, addrs, args.servers).await;
+}
+
+async fn serve(config: Config, addrs: Vec<String>, servers: usize) {
     let refs: Vec<&str> = addrs.iter().map(String::as_str).collect();
     let server = match SimServer::bind_with(config, &refs).await {
         Ok(s) => s,
@@ -67,10 +112,10 @@ async fn main() {
             std::process::exit(1);
         }
     };
-    let what = if args.servers == 1 {
+    let what = if servers == 1 {
         "a standalone server".to_string()
     } else {
-        format!("an ensemble of {}", args.servers)
+        format!("an ensemble of {servers}")
     };
     println!(
         "zk-sim: a model of ZooKeeper 3.8 ({what}) serving {}",

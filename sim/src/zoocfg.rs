@@ -1,0 +1,278 @@
+//! The real server's configuration file (`zoo.cfg`, as `QuorumPeerConfig` reads it), turned
+//! into the model's [`Config`] and the addresses to serve, so a harness written for the
+//! real server can start the model by changing the command only.
+
+use std::time::Duration;
+
+use crate::{Config, Whitelist};
+
+/// A `zoo.cfg` read for the model: its [`Config`], the client address of each server, and
+/// what the model does not act on.
+///
+/// ```
+/// let cfg = zk_sim::ZooCfg::parse(
+///     "tickTime=500\nclientPort=2191\ndataDir=/tmp/zk\n4lw.commands.whitelist=ruok,srvr\n\
+///      autopurge.purgeInterval=1\n",
+/// )
+/// .unwrap();
+/// assert_eq!(cfg.addrs, ["0.0.0.0:2191"]);
+/// assert!(cfg.config.is_standalone());
+/// assert_eq!(cfg.ignored, ["autopurge.purgeInterval"]);
+/// ```
+#[derive(Debug, Clone)]
+pub struct ZooCfg {
+    /// The model's configuration.
+    pub config: Config,
+    /// The client address of each server, in server order (`clientPortAddress:clientPort`
+    /// for a standalone server; each `server.N` line's client address in an ensemble).
+    pub addrs: Vec<String>,
+    /// Keys read but not acted on by the model (they change nothing it models), in the
+    /// file's order.
+    pub ignored: Vec<String>,
+    /// Keys the model cannot serve as the real server would (TLS, SASL), with why.
+    pub unsupported: Vec<(String, &'static str)>,
+}
+
+/// Why a `zoo.cfg` cannot be served.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ZooCfgError {
+    /// A line is not `key=value`.
+    #[error("line {line}: `{text}` is not key=value")]
+    Syntax {
+        /// The 1-based line.
+        line: usize,
+        /// The line.
+        text: String,
+    },
+    /// A value the key cannot take.
+    #[error("line {line}: {key}={value}: {why}")]
+    Value {
+        /// The 1-based line.
+        line: usize,
+        /// The key.
+        key: String,
+        /// The value.
+        value: String,
+        /// What it must be.
+        why: &'static str,
+    },
+    /// Neither `clientPort` nor a client address on every `server.N` line.
+    #[error("no clientPort, and not every server.N line names a client port (`;port`)")]
+    NoClientPort,
+}
+
+fn number<T: std::str::FromStr>(
+    line: usize,
+    key: &str,
+    value: &str,
+    why: &'static str,
+) -> Result<T, ZooCfgError> {
+    value.trim().parse().map_err(|_| ZooCfgError::Value {
+        line,
+        key: key.to_owned(),
+        value: value.to_owned(),
+        why,
+    })
+}
+
+/// One `server.N=host:quorum:election[:role][;[clientHost:]clientPort]` line's client
+/// address, if it names one.
+fn server_client_addr(value: &str) -> Option<String> {
+    let (_, client) = value.split_once(';')?;
+    let client = client.trim();
+    match client.rsplit_once(':') {
+        Some((host, port)) => Some(format!("{host}:{port}")),
+        None => Some(format!("0.0.0.0:{client}")),
+    }
+}
+
+impl ZooCfg {
+    /// Reads `text` as the real server reads `zoo.cfg`: `key=value` lines, `#` comments,
+    /// blank lines; for a key given twice the last value holds.
+    pub fn parse(text: &str) -> Result<ZooCfg, ZooCfgError> {
+        let mut tick_ms = 2000u64;
+        let mut min_timeout = None;
+        let mut max_timeout = None;
+        let mut client_port: Option<u16> = None;
+        let mut client_host = "0.0.0.0".to_owned();
+        let mut servers: Vec<(u32, Option<String>)> = Vec::new();
+        let mut ignored = Vec::new();
+        let mut unsupported = Vec::new();
+        let mut whitelist = Whitelist::default_server();
+        let mut extended_types = false;
+        let mut sync_limit = 5u64;
+        let mut data_dir = None;
+        let mut max_cnxns = 60u32;
+        let mut super_digest = None;
+        for (i, raw) in text.lines().enumerate() {
+            let line = i + 1;
+            let trimmed = raw.trim();
+            if trimmed.is_empty() || trimmed.starts_with('#') {
+                continue;
+            }
+            let Some((key, value)) = trimmed.split_once('=') else {
+                return Err(ZooCfgError::Syntax {
+                    line,
+                    text: raw.to_owned(),
+                });
+            };
+            let (key, value) = (key.trim(), value.trim());
+            match key {
+                "tickTime" => tick_ms = number(line, key, value, "a number of milliseconds")?,
+                "minSessionTimeout" => {
+                    min_timeout = Some(number(line, key, value, "a number of milliseconds")?)
+                }
+                "maxSessionTimeout" => {
+                    max_timeout = Some(number(line, key, value, "a number of milliseconds")?)
+                }
+                "clientPort" => client_port = Some(number(line, key, value, "a port")?),
+                "clientPortAddress" => client_host = value.to_owned(),
+                "dataDir" => data_dir = Some(value.to_owned()),
+                "syncLimit" => sync_limit = number(line, key, value, "a number of ticks")?,
+                "maxClientCnxns" => max_cnxns = number(line, key, value, "a number")?,
+                "4lw.commands.whitelist" => whitelist = Whitelist::parse(value),
+                "extendedTypesEnabled" | "zookeeper.extendedTypesEnabled" => {
+                    extended_types = value.eq_ignore_ascii_case("true")
+                }
+                "DigestAuthenticationProvider.superDigest"
+                | "zookeeper.DigestAuthenticationProvider.superDigest" => {
+                    super_digest = Some(value.to_owned())
+                }
+                "secureClientPort" | "secureClientPortAddress" => {
+                    unsupported.push((key.to_owned(), "the model serves no TLS yet"))
+                }
+                _ if key.starts_with("ssl.") => {
+                    unsupported.push((key.to_owned(), "the model serves no TLS yet"))
+                }
+                _ if key.starts_with("authProvider.") && value.contains("SASL") => unsupported
+                    .push((
+                        key.to_owned(),
+                        "the model serves no SASL yet (digest and ip ACLs work)",
+                    )),
+                _ if key.starts_with("server.") => {
+                    let id = number(line, key, &key["server.".len()..], "server.N with a number")?;
+                    servers.retain(|(n, _)| *n != id);
+                    servers.push((id, server_client_addr(value)));
+                }
+                _ => ignored.push(key.to_owned()),
+            }
+        }
+        let min = min_timeout.unwrap_or(2 * tick_ms);
+        let max = max_timeout.unwrap_or(20 * tick_ms);
+        servers.sort_by_key(|(id, _)| *id);
+        let base = if servers.len() > 1 {
+            Config::ensemble(servers.len())
+        } else {
+            Config::standalone()
+        };
+        let addrs: Vec<String> = if servers.len() > 1 {
+            // One process serves every member, each on its own client port: the one its
+            // server.N line names, else clientPort plus its place in the list.
+            servers
+                .iter()
+                .enumerate()
+                .map(|(i, (_, addr))| match (addr, client_port) {
+                    (Some(a), _) => Ok(a.clone()),
+                    (None, Some(port)) => Ok(format!("{client_host}:{}", port + i as u16)),
+                    (None, None) => Err(ZooCfgError::NoClientPort),
+                })
+                .collect::<Result<_, _>>()?
+        } else {
+            match (client_port, servers.first().and_then(|(_, a)| a.clone())) {
+                (Some(port), _) => vec![format!("{client_host}:{port}")],
+                (None, Some(addr)) => vec![addr],
+                (None, None) => return Err(ZooCfgError::NoClientPort),
+            }
+        };
+        let ports: Vec<u16> = addrs
+            .iter()
+            .map(|a| {
+                a.rsplit_once(':')
+                    .and_then(|(_, p)| p.parse().ok())
+                    .unwrap_or(0)
+            })
+            .collect();
+        let mut config = base
+            .tick(Duration::from_millis(tick_ms))
+            .session_timeouts(Duration::from_millis(min), Duration::from_millis(max))
+            .sync_limit(sync_limit)
+            .extended_types(extended_types)
+            .four_letter_words(whitelist)
+            .max_client_cnxns(max_cnxns)
+            .client_ports(&ports);
+        if let Some(dir) = data_dir {
+            config = config.data_dir(&dir);
+        }
+        if let Some(digest) = super_digest {
+            config = config.super_digest(&digest);
+        }
+        Ok(ZooCfg {
+            config,
+            addrs,
+            ignored,
+            unsupported,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ensemble_serves_each_member_on_its_own_client_port() {
+        let cfg = ZooCfg::parse(
+            "tickTime=200\nclientPort=2181\nsyncLimit=3\n\
+             server.1=127.0.0.1:2888:3888;127.0.0.1:2191\n\
+             server.2=127.0.0.1:2889:3889:participant;2192\n\
+             server.3=127.0.0.1:2890:3890\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.config.servers(), 3);
+        assert_eq!(
+            cfg.addrs,
+            ["127.0.0.1:2191", "0.0.0.0:2192", "0.0.0.0:2183"]
+        );
+    }
+
+    #[test]
+    fn bad_lines_are_named() {
+        assert_eq!(
+            ZooCfg::parse("tickTime=soon\nclientPort=1\n").unwrap_err(),
+            ZooCfgError::Value {
+                line: 1,
+                key: "tickTime".into(),
+                value: "soon".into(),
+                why: "a number of milliseconds"
+            }
+        );
+        assert!(matches!(
+            ZooCfg::parse("clientPort\n"),
+            Err(ZooCfgError::Syntax { line: 1, .. })
+        ));
+        assert_eq!(
+            ZooCfg::parse("tickTime=100\n").unwrap_err(),
+            ZooCfgError::NoClientPort
+        );
+    }
+
+    #[test]
+    fn secured_keys_are_reported_not_ignored() {
+        let cfg = ZooCfg::parse(
+            "clientPort=2181\nsecureClientPort=2281\nssl.keyStore.location=/k.pem\n\
+             authProvider.sasl=org.apache.zookeeper.server.auth.SASLAuthenticationProvider\n\
+             someFutureKey=1\n",
+        )
+        .unwrap();
+        let keys: Vec<&str> = cfg.unsupported.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "secureClientPort",
+                "ssl.keyStore.location",
+                "authProvider.sasl"
+            ]
+        );
+        assert_eq!(cfg.ignored, ["someFutureKey"]);
+    }
+}
