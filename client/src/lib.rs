@@ -31,6 +31,9 @@ pub use multi::{MultiBuilder, ReadOp, ReadResult, multi_read_request};
 pub use op::{Op, Reply};
 pub use options::ClientOptions;
 pub use reconfig::Reconfig;
+/// Null node data, as the Java client's `null` (the node reads back as null, not empty), and
+/// how to tell it from empty data that was read.
+pub use zk_proto::codec::jute::{is_null as is_null_data, null as null_data};
 
 /// What a driver takes from the operating system for the pure layers: random bits (a
 /// session's seed, a login's nonces, recipe node ids) and the wall clock (the lease). This

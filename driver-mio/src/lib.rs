@@ -69,7 +69,8 @@ pub fn unique_id() -> Result<String> {
 #[cfg(feature = "tls")]
 pub use zk_client::tls::{TlsBuilder, TlsOptions};
 pub use zk_client::{
-    CreateOptions, Error, MultiBuilder, ReadOp, ReadResult, Reconfig, Result, Undone, op,
+    CreateOptions, Error, MultiBuilder, ReadOp, ReadResult, Reconfig, Result, Undone, is_null_data,
+    null_data, op,
 };
 /// SASL GSSAPI (Kerberos) logins (with the `gssapi` feature): see [`zk_gssapi`].
 #[cfg(feature = "gssapi")]

@@ -44,7 +44,9 @@ pub use watch::{OneshotWatcher, PersistentWatcher, StateEvents, WatchHandle};
 /// TLS settings (with the `tls` feature): see [`ClientBuilder::tls`].
 #[cfg(feature = "tls")]
 pub use zk_client::tls::{TlsBuilder, TlsOptions};
-pub use zk_client::{CreateOptions, Error, ReadOp, ReadResult, Reconfig, Result, Undone};
+pub use zk_client::{
+    CreateOptions, Error, ReadOp, ReadResult, Reconfig, Result, Undone, is_null_data, null_data,
+};
 /// SASL GSSAPI (Kerberos) logins (with the `gssapi` feature): see [`zk_gssapi`].
 #[cfg(feature = "gssapi")]
 pub use zk_gssapi::Gssapi;

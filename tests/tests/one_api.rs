@@ -484,3 +484,30 @@ fn every_handle_crosses_threads_on_both_clients() {
     sent::<zk_tokio::Transaction>();
     sent::<zk_mio::blocking::Transaction>();
 }
+
+#[tokio::test]
+async fn null_data_reads_back_as_null_on_both_clients() {
+    let hosts = shared_server().connect_string();
+    let a = async_client(&hosts).await;
+    let b = blocking(&hosts);
+    a.create_all("/nulls", "").await.unwrap();
+    a.create(
+        "/nulls/a",
+        zk_tokio::null_data(),
+        &zk_tokio::CreateOptions::persistent(),
+    )
+    .await
+    .unwrap();
+    b.create("/nulls/b", "", &zk_mio::CreateOptions::persistent())
+        .unwrap();
+    let (data, stat) = b.get_data("/nulls/a").unwrap();
+    assert!(zk_mio::is_null_data(&data) && stat.data_length == 0);
+    let (data, _) = a.get_data("/nulls/b").await.unwrap();
+    assert!(data.is_empty() && !zk_tokio::is_null_data(&data));
+    b.set_data("/nulls/b", zk_mio::null_data(), None).unwrap();
+    let (data, _) = a.get_data("/nulls/b").await.unwrap();
+    assert!(zk_tokio::is_null_data(&data));
+    a.delete_all("/nulls").await.unwrap();
+    a.close().await;
+    b.close();
+}

@@ -401,6 +401,71 @@ fn containers_and_ttl_nodes_are_reaped_like_the_real_server() {
     }
 }
 
+/// A node created or set with null data (length -1, the Java client's `null`) reads back
+/// as null, not as empty, on both servers; empty data reads back as empty.
+#[test]
+fn null_data_reads_back_as_null() {
+    let pair = pair().lock().unwrap_or_else(|e| e.into_inner());
+    let null = zk_proto::codec::jute::null;
+    for addr in [pair.real[0], pair.sim[0]] {
+        let mut c = zk_tests::RawConn::connect(addr, 10_000).expect("a session");
+        let mut xid = 0;
+        let mut call = |c: &mut zk_tests::RawConn, req: Request| {
+            xid += 1;
+            c.call(xid, &req).expect("an answer")
+        };
+        let data_length = |body: &Bytes| i32::from_be_bytes([body[0], body[1], body[2], body[3]]);
+        for (path, data) in [("/null-data", null()), ("/empty-data", Bytes::new())] {
+            let (h, _) = call(
+                &mut c,
+                Request::Create(CreateRequest {
+                    path: path.into(),
+                    data,
+                    acl: Acl::open_unsafe(),
+                    flags: 0,
+                }),
+            );
+            assert_eq!(h.err, 0, "create {path} on {addr}");
+        }
+        let get = |path: &str| {
+            Request::GetData(GetDataRequest {
+                path: path.into(),
+                watch: false,
+            })
+        };
+        let (_, body) = call(&mut c, get("/null-data"));
+        assert_eq!(data_length(&body), -1, "null stays null on {addr}");
+        let (_, body) = call(&mut c, get("/empty-data"));
+        assert_eq!(data_length(&body), 0, "empty stays empty on {addr}");
+        // setData with null data makes a node's data null; the decoder says so too.
+        call(
+            &mut c,
+            Request::SetData(SetDataRequest {
+                path: "/empty-data".into(),
+                data: null(),
+                version: -1,
+            }),
+        );
+        let (_, body) = call(&mut c, get("/empty-data"));
+        let Response::GetData(reply) =
+            Response::decode_for(zk_proto::OpCode::GetData, &body).unwrap()
+        else {
+            panic!("not a getData reply");
+        };
+        assert!(zk_proto::codec::jute::is_null(&reply.data), "on {addr}");
+        assert_eq!(reply.stat.data_length, 0);
+        for path in ["/null-data", "/empty-data"] {
+            call(
+                &mut c,
+                Request::Delete(DeleteRequest {
+                    path: path.into(),
+                    version: -1,
+                }),
+            );
+        }
+    }
+}
+
 /// Every four-letter word answers alike, in the same format, once numbers, addresses,
 /// dates and versions are masked and the lines of unordered listings sorted: both servers
 /// are asked with the same two sessions watching the same nodes.

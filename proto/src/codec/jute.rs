@@ -8,6 +8,28 @@ use nom::{Err, IResult, Needed, Parser};
 
 use super::DecodeError;
 
+/// Where a null buffer points: a static of its own, so no other buffer can point there.
+static NULL: [u8; 1] = [0];
+
+/// A null jute buffer (length -1 on the wire): empty, and told apart from an empty buffer
+/// by [`is_null`]. A node created or set with it reads back as null on a real server,
+/// as the Java client's `null` data does; a null buffer read from the wire decodes as
+/// this.
+///
+/// ```
+/// use zk_proto::codec::jute::{is_null, null};
+/// assert!(null().is_empty() && is_null(&null()));
+/// assert!(!is_null(&bytes::Bytes::new()));
+/// ```
+pub fn null() -> Bytes {
+    Bytes::from_static(&NULL[..0])
+}
+
+/// Whether `data` is the null buffer ([`null`]) rather than an empty one.
+pub fn is_null(data: &[u8]) -> bool {
+    data.is_empty() && std::ptr::eq(data.as_ptr(), NULL.as_ptr())
+}
+
 /// The result type of every jute parser: the rest of the input and the decoded value.
 pub type PResult<'a, T> = IResult<&'a [u8], T, DecodeError>;
 
@@ -101,8 +123,12 @@ impl<'b> Writer<'b> {
         self.buf.put_u8(v as u8);
     }
 
-    /// Writes a jute `buffer`: length then bytes.
+    /// Writes a jute `buffer`: length then bytes; the null buffer ([`null`]) as length -1.
     pub fn buffer(&mut self, v: &[u8]) {
+        if is_null(v) {
+            self.buf.put_i32(-1);
+            return;
+        }
         self.buf.put_i32(len_i32(v.len()));
         self.buf.put_slice(v);
     }
@@ -246,10 +272,11 @@ pub fn raw_buffer<'a>(what: &'static str, i: &'a [u8]) -> PResult<'a, Option<&'a
     }
 }
 
-/// Parses a jute `buffer`; null decodes as an empty buffer.
+/// Parses a jute `buffer`; null decodes as the null buffer ([`null`]), empty like an
+/// empty one and told apart by [`is_null`].
 pub fn buffer<'a>(origin: Origin<'_>, i: &'a [u8]) -> PResult<'a, Bytes> {
     let (i, b) = raw_buffer("buffer", i)?;
-    Ok((i, b.map(|b| origin.bytes(b)).unwrap_or_default()))
+    Ok((i, b.map_or_else(null, |b| origin.bytes(b))))
 }
 
 /// Parses a jute `ustring`; null decodes as the empty string.
