@@ -184,7 +184,9 @@ impl Config {
         self
     }
 
-    /// `dataDir`, as `conf` reports it.
+    /// `dataDir`: where the TCP front ([`crate::SimServer`]) keeps the model's snapshot, so
+    /// a server bound again on it finds its tree and sessions, as a restarted real server
+    /// does; `conf` reports it. The model itself reads and writes no file.
     pub fn data_dir(mut self, dir: &str) -> Self {
         self.data_dir = Some(dir.to_owned());
         self

@@ -87,7 +87,9 @@ mod zoocfg;
 
 pub use config::Config;
 pub use history::{Txn, TxnOp};
-pub use server::{ConnId, Ensemble, NodeInfo, Output, Refused, ServerState, Whitelist};
+pub use server::{
+    ConnId, Ensemble, NodeInfo, Output, Refused, ServerState, SnapshotError, Whitelist,
+};
 pub use sessions::password;
 #[cfg(feature = "tcp")]
 pub use tcp::{BlockingSimServer, SimServer};

@@ -30,14 +30,61 @@ enum ToClient {
 
 struct Shared {
     ensemble: Ensemble,
+    /// Where the model's snapshot goes, when it has a data directory.
+    store: Option<Store>,
     writers: BTreeMap<ConnId, mpsc::UnboundedSender<ToClient>>,
     /// Connections whose bytes are lost both ways ([`SimServer::black_hole`]).
     silent: std::collections::BTreeSet<ConnId>,
 }
 
+/// The data directory's snapshot file, and the zxid and sessions it holds.
+struct Store {
+    path: std::path::PathBuf,
+    saved: (i64, Vec<i64>),
+}
+
+impl Store {
+    /// The snapshot file under `dir` (`version-2/`, as the real server lays it out).
+    fn new(dir: &str) -> Store {
+        Store {
+            path: std::path::Path::new(dir)
+                .join("version-2")
+                .join("zk-sim.snapshot"),
+            saved: (-1, Vec::new()),
+        }
+    }
+
+    /// Writes the snapshot if the model moved since the last one (written to a new
+    /// file, then renamed over the old, so a crash leaves one whole snapshot).
+    fn save(&mut self, ensemble: &Ensemble) {
+        let now = (ensemble.last_zxid(), ensemble.sessions());
+        if now == self.saved {
+            return;
+        }
+        let tmp = self.path.with_extension("tmp");
+        let written = self
+            .path
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| std::fs::write(&tmp, ensemble.snapshot()))
+            .and_then(|()| std::fs::rename(&tmp, &self.path));
+        match written {
+            Ok(()) => self.saved = now,
+            Err(e) => eprintln!(
+                "zk-sim: cannot write the snapshot {}: {e}",
+                self.path.display()
+            ),
+        }
+    }
+}
+
 impl Shared {
-    /// Hands every output of the model to the connections' writers.
+    /// Hands every output of the model to the connections' writers, after the snapshot
+    /// (with a data directory): a reply goes out only once what it reports is kept.
     fn flush(&mut self) {
+        if let Some(store) = &mut self.store {
+            store.save(&self.ensemble);
+        }
         while let Some(out) = self.ensemble.poll_output() {
             match out {
                 Output::Transmit { conn, data } => {
@@ -114,6 +161,11 @@ impl SimServer {
     /// A model with `config`, server `i` listening on `addrs[i]`. There must be one
     /// address per server. Node times follow `config`'s wall clock
     /// ([`Config::wall_clock`]: a fixed instant unless set).
+    ///
+    /// With a data directory ([`Config::data_dir`]) the model keeps its tree, its sessions
+    /// and its last zxid there, written before the replies of each change go out, and a
+    /// server bound again on the same directory starts from them: clients whose session
+    /// is younger than its timeout resume it, as after a real server's restart.
     pub async fn bind_with(config: Config, addrs: &[&str]) -> io::Result<SimServer> {
         if addrs.len() != config.servers() {
             return Err(io::Error::new(
@@ -140,9 +192,24 @@ impl SimServer {
         } else {
             config
         };
+        // With a data directory, the model starts from what it kept there.
+        let store = config.data_dir.as_deref().map(Store::new);
+        let ensemble = match &store {
+            Some(store) if store.path.exists() => {
+                let snapshot = std::fs::read(&store.path)?;
+                Ensemble::restore(config, &snapshot, now()).map_err(|e| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("{}: {e}", store.path.display()),
+                    )
+                })?
+            }
+            _ => Ensemble::new(config, now()),
+        };
         let inner = Arc::new(Inner {
             shared: Mutex::new(Shared {
-                ensemble: Ensemble::new(config, now()),
+                ensemble,
+                store,
                 writers: BTreeMap::new(),
                 silent: std::collections::BTreeSet::new(),
             }),
@@ -279,6 +346,21 @@ impl SimServer {
         drop(shared);
         self.inner.tick.notify_one();
         out
+    }
+}
+
+impl SimServer {
+    /// Stops serving and waits until the listening sockets are closed, so the same
+    /// addresses can be bound again at once (a restart on the same data directory).
+    /// Dropping the server stops it too, without waiting.
+    pub async fn stop(mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        for t in self.tasks.drain(..) {
+            let _ = t.await;
+        }
+        self.inner.lock().writers.clear();
     }
 }
 

@@ -549,6 +549,57 @@ impl DataTree {
         }
     }
 
+    /// Every node with what a snapshot keeps of it, parents before children, children
+    /// in the order the server lists them.
+    pub(crate) fn nodes_for_snapshot(&self) -> Vec<(String, &Node)> {
+        let mut out = Vec::with_capacity(self.nodes.len());
+        let mut stack = vec!["/".to_owned()];
+        while let Some(path) = stack.pop() {
+            let Some(node) = self.nodes.get(key(&path)) else {
+                continue;
+            };
+            let base = if path == "/" { "" } else { path.as_str() };
+            let children: Vec<String> = node
+                .children
+                .iter()
+                .map(|c| format!("{base}/{c}"))
+                .collect();
+            out.push((path, node));
+            stack.extend(children.into_iter().rev());
+        }
+        out
+    }
+
+    /// Puts a node back as a snapshot kept it: its parent is already back. Ephemeral,
+    /// container and TTL bookkeeping follow from its owner.
+    pub(crate) fn restore_node(&mut self, path: &str, data: Bytes, acl: Vec<Acl>, stat: Persisted) {
+        let owner = stat.ephemeral_owner;
+        let mut node = Node::new(data, Arc::new(acl), stat);
+        if let Some(old) = self.nodes.remove(key(path)) {
+            // The fixed nodes (/, /zookeeper, ...) keep their children.
+            node.children = old.children;
+        }
+        if path != "/" {
+            let (parent_name, child) = parent_of(path);
+            if let Some(parent) = self.nodes.get_mut(key(parent_name)) {
+                parent.children.insert(child);
+            }
+            match kind_of(owner, self.extended_types) {
+                Kind::Container => {
+                    self.containers.insert(path.to_owned());
+                }
+                Kind::Ttl(_) => {
+                    self.ttls.insert(path.to_owned());
+                }
+                Kind::Normal => {
+                    self.ephemerals.entry(owner).or_default().insert(path);
+                }
+                Kind::Void => {}
+            }
+        }
+        self.nodes.insert(key(path).to_owned(), node);
+    }
+
     /// Every path in the tree, sorted (for inspection and invariants).
     pub(crate) fn paths(&self) -> Vec<String> {
         let mut all: Vec<String> = self.nodes.keys().cloned().collect();

@@ -135,3 +135,95 @@ fn a_blocking_test_needs_no_runtime() {
     let ensemble = BlockingSimServer::start_ensemble(3).unwrap();
     assert_eq!(ensemble.leader(), Some(2), "the highest id leads");
 }
+
+/// What a restart from the data directory keeps, on a real server and on zk-sim alike:
+/// the tree (null data included), the ephemeral nodes of a session that comes back in
+/// time, and the zxid counting on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_from_the_data_directory_keeps_tree_and_sessions() {
+    // The real server: stopped and started on its own data directory.
+    let mut real = zk_harness::ZkServer::standalone().unwrap();
+    let real_hosts = real.connect_string();
+    let c = client(&real_hosts).await;
+    let before = script_before_restart(&c).await;
+    let mut events = c.state_events();
+    real.stop().unwrap();
+    real.start().unwrap();
+    script_after_restart(&c, &mut events, before).await;
+    c.close().await;
+
+    // The model: dropped and bound again on the same port and data directory.
+    let dir = std::env::temp_dir().join(format!("zk-sim-restart-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let config = || {
+        zk_sim::Config::standalone()
+            .extended_types(true)
+            .data_dir(dir.to_str().unwrap())
+    };
+    let zk = SimServer::bind_with(config(), &["127.0.0.1:0"])
+        .await
+        .unwrap();
+    let addr = zk.addr().to_string();
+    let c = client(&zk.connect_string()).await;
+    let before = script_before_restart(&c).await;
+    let mut events = c.state_events();
+    zk.stop().await;
+    let zk = SimServer::bind_with(config(), &[&addr]).await.unwrap();
+    script_after_restart(&c, &mut events, before).await;
+    assert_eq!(zk.sessions(), [c.session_id()]);
+    c.close().await;
+    drop(zk);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Writes what a restart must keep; returns the session and the last zxid seen.
+async fn script_before_restart(c: &Client) -> (i64, i64) {
+    c.create_all("/kept/a", "data").await.unwrap();
+    c.create(
+        "/kept/null",
+        zk_tokio::null_data(),
+        &CreateOptions::persistent(),
+    )
+    .await
+    .unwrap();
+    c.create("/kept/eph", "e", &CreateOptions::ephemeral())
+        .await
+        .unwrap();
+    let (_, stat) = c
+        .create2("/kept/seq-", "", &CreateOptions::persistent_sequential())
+        .await
+        .unwrap();
+    (c.session_id(), stat.czxid)
+}
+
+async fn script_after_restart(
+    c: &Client,
+    events: &mut zk_tokio::StateEvents,
+    (session, zxid): (i64, i64),
+) {
+    // The client notices the server went, and comes back.
+    wait_state(events, |e| {
+        e == StateEvent::Session(SessionState::Connecting)
+    })
+    .await;
+    wait_state(events, |e| {
+        e == StateEvent::Session(SessionState::Connected)
+    })
+    .await;
+    // The same session: the server kept it, and its ephemeral node.
+    assert_eq!(c.session_id(), session, "the session resumed");
+    let (data, stat) = c.get_data("/kept/eph").await.unwrap();
+    assert_eq!((&data[..], stat.ephemeral_owner), (&b"e"[..], session));
+    assert_eq!(&c.get_data("/kept/a").await.unwrap().0[..], b"data");
+    assert!(zk_tokio::is_null_data(
+        &c.get_data("/kept/null").await.unwrap().0
+    ));
+    // The sequence and the zxid count on from where they were.
+    let (path, stat) = c
+        .create2("/kept/seq-", "", &CreateOptions::persistent_sequential())
+        .await
+        .unwrap();
+    assert!(path.ends_with("0000000004"), "{path}");
+    assert!(stat.czxid > zxid);
+    c.delete_all("/kept").await.unwrap();
+}

@@ -29,18 +29,27 @@ struct Args {
     /// tickTime in milliseconds (session timeouts are bounded to 2 and 20 ticks).
     #[arg(long, default_value_t = 2000)]
     tick_ms: u64,
+    /// Keep the tree and the sessions here, so a restart finds them again (as a real
+    /// server's dataDir); without it the model forgets everything when it stops.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<String>,
     /// Read the real server's configuration file instead (clientPort, tickTime, session
     /// timeouts, server.N lines, 4lw.commands.whitelist, ...); the other options are
     /// then ignored.
     #[arg(long, value_name = "ZOO_CFG")]
     config: Option<std::path::PathBuf>,
+    /// A server system property (`zookeeper.DigestAuthenticationProvider.superDigest=...`,
+    /// as `-D` gives it to the real server), read after --config's file; repeatable.
+    #[arg(long = "property", value_name = "KEY=VALUE", requires = "config")]
+    properties: Vec<String>,
 }
 
 /// The configuration and addresses `--config` names, with what the model leaves aside
 /// said on standard error.
-fn from_file(path: &std::path::Path) -> (Config, Vec<String>) {
+fn from_file(path: &std::path::Path, properties: &[String]) -> (Config, Vec<String>) {
     let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
+        // A system property reads as the file's key of the same name, after the file.
+        Ok(t) => format!("{t}\n{}\n", properties.join("\n")),
         Err(e) => {
             eprintln!("zk-sim: cannot read {}: {e}", path.display());
             std::process::exit(2);
@@ -72,7 +81,7 @@ async fn main() {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
     if let Some(path) = &args.config {
-        let (config, addrs) = from_file(path);
+        let (config, addrs) = from_file(path, &args.properties);
         let servers = config.servers();
         serve(config.wall_clock(now), addrs, servers).await;
         return;
@@ -86,10 +95,13 @@ async fn main() {
     } else {
         Config::ensemble(args.servers)
     };
-    let config = base
+    let mut config = base
         .tick(Duration::from_millis(args.tick_ms))
         .extended_types(true)
         .wall_clock(now);
+    if let Some(dir) = &args.data_dir {
+        config = config.data_dir(dir);
+    }
     let addrs: Vec<String> = (0..args.servers)
         .map(|i| {
             let port = if args.port == 0 {

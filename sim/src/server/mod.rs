@@ -10,12 +10,14 @@
 
 mod apply;
 mod connect;
+mod durable;
 mod lag;
 mod prep;
 mod quorum;
 mod request;
 mod words;
 
+pub use durable::SnapshotError;
 pub use words::Whitelist;
 
 use std::collections::{BTreeMap, VecDeque};
