@@ -31,6 +31,7 @@ pub struct Config {
     pub(crate) record_history: bool,
     pub(crate) four_letter_words: crate::Whitelist,
     pub(crate) client_ports: Vec<u16>,
+    pub(crate) secure_client_ports: Vec<u16>,
     pub(crate) data_dir: Option<String>,
     pub(crate) max_client_cnxns: u32,
     pub(crate) environment: Vec<(String, String)>,
@@ -64,6 +65,7 @@ impl Config {
             record_history: true,
             four_letter_words: crate::Whitelist::All,
             client_ports: Vec::new(),
+            secure_client_ports: Vec::new(),
             data_dir: None,
             max_client_cnxns: 60,
             environment: Vec::new(),
@@ -181,6 +183,13 @@ impl Config {
     /// ports it listens on.
     pub fn client_ports(mut self, ports: &[u16]) -> Self {
         self.client_ports = ports.to_vec();
+        self
+    }
+
+    /// Each server's `secureClientPort`, as `conf` reports it; the TCP front sets them to
+    /// the TLS ports it listens on.
+    pub fn secure_client_ports(mut self, ports: &[u16]) -> Self {
+        self.secure_client_ports = ports.to_vec();
         self
     }
 

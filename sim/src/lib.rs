@@ -93,7 +93,9 @@ pub use server::{
 pub use sessions::password;
 #[cfg(feature = "tcp")]
 pub use tcp::{BlockingSimServer, SimServer};
-pub use zoocfg::{ZooCfg, ZooCfgError};
+#[cfg(feature = "tls")]
+pub use tcp::{ClientAuth, ServerTls};
+pub use zoocfg::{CfgTls, ZooCfg, ZooCfgError};
 
 /// The crate's README, compiled and run as a doc test so its example stays true.
 #[cfg(doctest)]

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 
@@ -138,6 +138,8 @@ impl Inner {
 pub struct SimServer {
     inner: Arc<Inner>,
     addrs: Vec<SocketAddr>,
+    /// Each server's TLS address, when it serves TLS.
+    secure_addrs: Vec<SocketAddr>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -167,6 +169,30 @@ impl SimServer {
     /// server bound again on the same directory starts from them: clients whose session
     /// is younger than its timeout resume it, as after a real server's restart.
     pub async fn bind_with(config: Config, addrs: &[&str]) -> io::Result<SimServer> {
+        SimServer::bind_inner(config, addrs, None).await
+    }
+
+    /// Like [`SimServer::bind_with`], each server also serving TLS on `secure_addrs[i]`
+    /// (its `secureClientPort`) with `tls`: the same model behind both ports, as a real
+    /// server serves one tree on its client and secure client ports.
+    #[cfg(feature = "tls")]
+    pub async fn bind_tls(
+        config: Config,
+        addrs: &[&str],
+        secure_addrs: &[&str],
+        tls: ServerTls,
+    ) -> io::Result<SimServer> {
+        SimServer::bind_inner(config, addrs, Some((secure_addrs, tls))).await
+    }
+
+    async fn bind_inner(
+        config: Config,
+        addrs: &[&str],
+        #[cfg_attr(not(feature = "tls"), allow(unused_variables))] secure: Option<(
+            &[&str],
+            ServerTls,
+        )>,
+    ) -> io::Result<SimServer> {
         if addrs.len() != config.servers() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -185,6 +211,28 @@ impl SimServer {
             .iter()
             .map(TcpListener::local_addr)
             .collect::<io::Result<Vec<_>>>()?;
+        let mut secure_listeners = Vec::new();
+        if let Some((secure_addrs, _)) = &secure {
+            if secure_addrs.len() != addrs.len() {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "give one secure address per server",
+                ));
+            }
+            for a in *secure_addrs {
+                secure_listeners.push(TcpListener::bind(a).await?);
+            }
+        }
+        let secure_bound = secure_listeners
+            .iter()
+            .map(TcpListener::local_addr)
+            .collect::<io::Result<Vec<_>>>()?;
+        let config = if config.secure_client_ports.is_empty() {
+            let ports: Vec<u16> = secure_bound.iter().map(SocketAddr::port).collect();
+            config.secure_client_ports(&ports)
+        } else {
+            config
+        };
         // `conf` reports the ports really listened on, unless the configuration names them.
         let config = if config.client_ports.is_empty() {
             let ports: Vec<u16> = bound.iter().map(SocketAddr::port).collect();
@@ -219,10 +267,23 @@ impl SimServer {
         for (server, listener) in listeners.into_iter().enumerate() {
             tasks.push(tokio::spawn(accept_loop(inner.clone(), server, listener)));
         }
+        #[cfg(feature = "tls")]
+        if let Some((_, tls)) = secure {
+            let acceptor = tokio_rustls::TlsAcceptor::from(tls.config);
+            for (server, listener) in secure_listeners.into_iter().enumerate() {
+                tasks.push(tokio::spawn(tls_accept_loop(
+                    inner.clone(),
+                    server,
+                    listener,
+                    acceptor.clone(),
+                )));
+            }
+        }
         tasks.push(tokio::spawn(timer_loop(inner.clone())));
         Ok(SimServer {
             inner,
             addrs: bound,
+            secure_addrs: secure_bound,
             tasks,
         })
     }
@@ -235,6 +296,22 @@ impl SimServer {
     /// Every server's address, in server order.
     pub fn addrs(&self) -> &[SocketAddr] {
         &self.addrs
+    }
+
+    /// Every server's TLS address, in server order (empty without TLS).
+    pub fn secure_addrs(&self) -> &[SocketAddr] {
+        &self.secure_addrs
+    }
+
+    /// The connect string naming every server's TLS address, when they serve TLS.
+    pub fn secure_connect_string(&self) -> Option<String> {
+        (!self.secure_addrs.is_empty()).then(|| {
+            self.secure_addrs
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        })
     }
 
     /// The connect string naming every server (`127.0.0.1:port,...`).
@@ -380,32 +457,69 @@ async fn accept_loop(inner: Arc<Inner>, server: usize, listener: TcpListener) {
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let (ip, port) = (peer.ip().to_string(), peer.port());
-        let (tx, rx) = mpsc::unbounded_channel();
-        let conn = {
-            let mut shared = inner.lock();
-            match shared.ensemble.accept_from(now(), server, &ip, port) {
-                Ok(conn) => {
-                    shared.writers.insert(conn, tx);
-                    conn
-                }
-                // A down server: the connection is dropped at once.
-                Err(_) => continue,
+        serve_connection(&inner, server, peer, stream);
+    }
+}
+
+/// Hands a connection to the model and starts moving its bytes.
+fn serve_connection<S>(inner: &Arc<Inner>, server: usize, peer: SocketAddr, stream: S)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
+{
+    let (ip, port) = (peer.ip().to_string(), peer.port());
+    let (tx, rx) = mpsc::unbounded_channel();
+    let conn = {
+        let mut shared = inner.lock();
+        match shared.ensemble.accept_from(now(), server, &ip, port) {
+            Ok(conn) => {
+                shared.writers.insert(conn, tx);
+                conn
             }
+            // A down server: the connection is dropped at once.
+            Err(_) => return,
+        }
+    };
+    tokio::spawn(connection(inner.clone(), conn, stream, rx));
+}
+
+/// Accepts TLS connections: each handshake runs on its own task, and a connection that
+/// completes it is served as any other.
+#[cfg(feature = "tls")]
+async fn tls_accept_loop(
+    inner: Arc<Inner>,
+    server: usize,
+    listener: TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+) {
+    loop {
+        let Ok((stream, peer)) = listener.accept().await else {
+            continue;
         };
-        tokio::spawn(connection(inner.clone(), conn, stream, rx));
+        let _ = stream.set_nodelay(true);
+        let (inner, acceptor) = (inner.clone(), acceptor.clone());
+        tokio::spawn(async move {
+            // A client that fails the handshake is closed, as the real server does.
+            if let Ok(Ok(tls)) =
+                tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(stream))
+                    .await
+            {
+                serve_connection(&inner, server, peer, tls);
+            }
+        });
     }
 }
 
 /// Moves one connection's bytes: reads go into the model, the model's output comes back
 /// through `rx`.
-async fn connection(
+async fn connection<S>(
     inner: Arc<Inner>,
     conn: ConnId,
-    stream: TcpStream,
+    stream: S,
     mut rx: mpsc::UnboundedReceiver<ToClient>,
-) {
-    let (mut reader, mut writer) = stream.into_split();
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
+{
+    let (mut reader, mut writer) = tokio::io::split(stream);
     let mut buf = vec![0u8; 64 * 1024];
     let closed_by_server = loop {
         tokio::select! {
@@ -591,3 +705,97 @@ impl Drop for BlockingSimServer {
         }
     }
 }
+
+/// Who must show a certificate to a TLS port (`ssl.clientAuth`).
+#[cfg(feature = "tls")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// No client certificate is asked for.
+    None,
+    /// A certificate is asked for; a client without one still connects.
+    Want,
+    /// A client without a certificate the trust store signs is refused.
+    Need,
+}
+
+/// The TLS settings of a secure client port: the server's certificate and key, and the
+/// CA certificates client certificates are checked against.
+#[cfg(feature = "tls")]
+#[derive(Clone)]
+pub struct ServerTls {
+    config: Arc<tokio_rustls::rustls::ServerConfig>,
+}
+
+#[cfg(feature = "tls")]
+impl std::fmt::Debug for ServerTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerTls").finish_non_exhaustive()
+    }
+}
+
+#[cfg(feature = "tls")]
+impl ServerTls {
+    /// From PEM, as ZooKeeper's `ssl.keyStore.type=PEM` and `ssl.trustStore.type=PEM`
+    /// read them: `key_store` holds the private key and the certificate chain, the
+    /// server's own first; `trust_store` the CA certificates client certificates must
+    /// chain to (needed unless `client_auth` is [`ClientAuth::None`]).
+    pub fn from_pem(
+        key_store: &[u8],
+        trust_store: Option<&[u8]>,
+        client_auth: ClientAuth,
+    ) -> io::Result<ServerTls> {
+        use tokio_rustls::rustls;
+        use tokio_rustls::rustls::pki_types::pem::PemObject;
+        use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let bad = |what: String| io::Error::new(io::ErrorKind::InvalidData, what);
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(key_store)
+            .collect::<Result<_, _>>()
+            .map_err(|e| bad(format!("the key store's certificates: {e}")))?;
+        if certs.is_empty() {
+            return Err(bad("the key store holds no certificate".into()));
+        }
+        let key = PrivateKeyDer::from_pem_slice(key_store)
+            .map_err(|e| bad(format!("the key store's private key: {e}")))?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| bad(e.to_string()))?;
+        let builder = match (client_auth, trust_store) {
+            (ClientAuth::None, _) => builder.with_no_client_auth(),
+            (_, None) => {
+                return Err(bad(
+                    "asking clients for certificates needs a trust store".into()
+                ));
+            }
+            (auth, Some(trust)) => {
+                let mut roots = rustls::RootCertStore::empty();
+                for cert in CertificateDer::pem_slice_iter(trust) {
+                    let cert = cert.map_err(|e| bad(format!("the trust store: {e}")))?;
+                    roots
+                        .add(cert)
+                        .map_err(|e| bad(format!("the trust store: {e}")))?;
+                }
+                let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                    Arc::new(roots),
+                    provider,
+                );
+                let verifier = if auth == ClientAuth::Want {
+                    verifier.allow_unauthenticated()
+                } else {
+                    verifier
+                };
+                builder.with_client_cert_verifier(verifier.build().map_err(|e| bad(e.to_string()))?)
+            }
+        };
+        let config = builder
+            .with_single_cert(certs, key)
+            .map_err(|e| bad(format!("the key does not fit the certificate: {e}")))?;
+        Ok(ServerTls {
+            config: Arc::new(config),
+        })
+    }
+}
+
+#[cfg(not(feature = "tls"))]
+/// Stands for TLS settings in a build without the `tls` feature.
+type ServerTls = std::convert::Infallible;

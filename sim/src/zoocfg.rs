@@ -29,8 +29,25 @@ pub struct ZooCfg {
     /// Keys read but not acted on by the model (they change nothing it models), in the
     /// file's order.
     pub ignored: Vec<String>,
-    /// Keys the model cannot serve as the real server would (TLS, SASL), with why.
+    /// Keys the model cannot serve as the real server would (SASL, keystores other than
+    /// PEM), with why.
     pub unsupported: Vec<(String, &'static str)>,
+    /// TLS on secure client ports, when the file asks for it with PEM stores.
+    pub tls: Option<CfgTls>,
+}
+
+/// The TLS a `zoo.cfg` asks for: the files to read (the model reads none itself) and the
+/// secure address of each server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CfgTls {
+    /// Each server's secure client address, in server order.
+    pub secure_addrs: Vec<String>,
+    /// `ssl.keyStore.location`: the server's private key and certificate chain (PEM).
+    pub key_store: String,
+    /// `ssl.trustStore.location`: the CA certificates client certificates must chain to.
+    pub trust_store: Option<String>,
+    /// `ssl.clientAuth`: `need` (the default), `want` or `none`.
+    pub client_auth: String,
 }
 
 /// Why a `zoo.cfg` cannot be served.
@@ -104,6 +121,9 @@ impl ZooCfg {
         let mut data_dir = None;
         let mut max_cnxns = 60u32;
         let mut super_digest = None;
+        let mut secure_port: Option<u16> = None;
+        let mut secure_host = "0.0.0.0".to_owned();
+        let mut ssl: std::collections::BTreeMap<String, String> = Default::default();
         for (i, raw) in text.lines().enumerate() {
             let line = i + 1;
             let trimmed = raw.trim();
@@ -138,11 +158,13 @@ impl ZooCfg {
                 | "zookeeper.DigestAuthenticationProvider.superDigest" => {
                     super_digest = Some(value.to_owned())
                 }
-                "secureClientPort" | "secureClientPortAddress" => {
-                    unsupported.push((key.to_owned(), "the model serves no TLS yet"))
-                }
-                _ if key.starts_with("ssl.") => {
-                    unsupported.push((key.to_owned(), "the model serves no TLS yet"))
+                "secureClientPort" => secure_port = Some(number(line, key, value, "a port")?),
+                "secureClientPortAddress" => secure_host = value.to_owned(),
+                _ if key.starts_with("ssl.") || key.starts_with("zookeeper.ssl.") => {
+                    ssl.insert(
+                        key.trim_start_matches("zookeeper.").to_owned(),
+                        value.to_owned(),
+                    );
                 }
                 _ if key.starts_with("authProvider.") && value.contains("SASL") => unsupported
                     .push((
@@ -192,6 +214,41 @@ impl ZooCfg {
                     .unwrap_or(0)
             })
             .collect();
+        let tls = match secure_port {
+            None => {
+                unsupported.extend(
+                    ssl.keys()
+                        .map(|k| (k.clone(), "no secureClientPort: nothing serves TLS")),
+                );
+                None
+            }
+            Some(port) => {
+                let pem = |k: &str| ssl.get(k).is_none_or(|t| t.eq_ignore_ascii_case("PEM"));
+                let key_store = ssl.get("ssl.keyStore.location").cloned();
+                match key_store {
+                    Some(key_store) if pem("ssl.keyStore.type") && pem("ssl.trustStore.type") => {
+                        Some(CfgTls {
+                            secure_addrs: (0..addrs.len())
+                                .map(|i| format!("{secure_host}:{}", port + i as u16))
+                                .collect(),
+                            key_store,
+                            trust_store: ssl.get("ssl.trustStore.location").cloned(),
+                            client_auth: ssl
+                                .get("ssl.clientAuth")
+                                .cloned()
+                                .unwrap_or_else(|| "need".to_owned()),
+                        })
+                    }
+                    _ => {
+                        unsupported.push((
+                            "secureClientPort".to_owned(),
+                            "TLS is served from PEM stores (ssl.keyStore.type=PEM) only",
+                        ));
+                        None
+                    }
+                }
+            }
+        };
         let mut config = base
             .tick(Duration::from_millis(tick_ms))
             .session_timeouts(Duration::from_millis(min), Duration::from_millis(max))
@@ -211,6 +268,7 @@ impl ZooCfg {
             addrs,
             ignored,
             unsupported,
+            tls,
         })
     }
 }
@@ -257,22 +315,31 @@ mod tests {
     }
 
     #[test]
-    fn secured_keys_are_reported_not_ignored() {
+    fn secured_keys_are_read_or_reported() {
+        // PEM stores: TLS is served.
         let cfg = ZooCfg::parse(
             "clientPort=2181\nsecureClientPort=2281\nssl.keyStore.location=/k.pem\n\
+             ssl.keyStore.type=PEM\nssl.trustStore.location=/ca.pem\nssl.clientAuth=want\n\
              authProvider.sasl=org.apache.zookeeper.server.auth.SASLAuthenticationProvider\n\
              someFutureKey=1\n",
         )
         .unwrap();
-        let keys: Vec<&str> = cfg.unsupported.iter().map(|(k, _)| k.as_str()).collect();
+        let tls = cfg.tls.unwrap();
+        assert_eq!(tls.secure_addrs, ["0.0.0.0:2281"]);
         assert_eq!(
-            keys,
-            [
-                "secureClientPort",
-                "ssl.keyStore.location",
-                "authProvider.sasl"
-            ]
+            (tls.key_store.as_str(), tls.client_auth.as_str()),
+            ("/k.pem", "want")
         );
+        let keys: Vec<&str> = cfg.unsupported.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["authProvider.sasl"]);
         assert_eq!(cfg.ignored, ["someFutureKey"]);
+        // A Java keystore: reported, not served.
+        let cfg = ZooCfg::parse(
+            "clientPort=2181\nsecureClientPort=2281\nssl.keyStore.location=/k.jks\n\
+             ssl.keyStore.type=JKS\n",
+        )
+        .unwrap();
+        assert!(cfg.tls.is_none());
+        assert_eq!(cfg.unsupported[0].0, "secureClientPort");
     }
 }

@@ -1,4 +1,4 @@
-//! The model core stays pure: without the `tcp` feature zk-sim depends on zk-proto, bytes
+//! The model core stays pure: without the `tcp` and `tls` features zk-sim depends on zk-proto, bytes
 //! and thiserror only, none of which is an async runtime or an IO library, and outside
 //! the TCP front (`src/tcp.rs`, `src/bin/`) its source touches no socket, clock, thread or
 //! async code. The simulation harness takes its start instant as an argument.
@@ -14,7 +14,7 @@ use purity_support::{
 mod purity_support;
 
 const ALLOWED: &[&str] = &["zk-proto", "bytes", "thiserror"];
-const OPTIONAL_FOR_TCP: &[&str] = &["tokio", "clap"];
+const OPTIONAL_FOR_TCP: &[&str] = &["tokio", "clap", "tokio-rustls"];
 
 fn manifest_dir() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))

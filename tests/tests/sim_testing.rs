@@ -227,3 +227,79 @@ async fn script_after_restart(
     assert!(stat.czxid > zxid);
     c.delete_all("/kept").await.unwrap();
 }
+
+/// The same certificates served by a real server's secure client port and by zk-sim's:
+/// a client trusting the CA and showing its certificate runs the same script on both, a
+/// client without a certificate is refused by both, and `conf` names the secure port.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_is_served_alike_by_a_real_server_and_zk_sim() {
+    use zk_harness::{ClientAuth, Pki, ServerOptions, ServerTls, ZkServer};
+    let pki = Pki::new("zk-sim tls diff CA").unwrap();
+    let tls = ServerTls::new(&pki).unwrap().client_auth(ClientAuth::Need);
+    let key_store = tls.server.key_store_pem();
+    let trust = tls.trust_pem.clone();
+    let real = ZkServer::standalone_with(ServerOptions::default().tls(tls)).unwrap();
+    let model = SimServer::bind_tls(
+        zk_sim::Config::standalone(),
+        &["127.0.0.1:0"],
+        &["127.0.0.1:0"],
+        zk_sim::ServerTls::from_pem(
+            key_store.as_bytes(),
+            Some(trust.as_bytes()),
+            zk_sim::ClientAuth::Need,
+        )
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    let cert = pki.client_cert("alice").unwrap();
+    let with_cert = zk_tokio::TlsOptions::builder()
+        .ca_pem(pki.ca_pem())
+        .unwrap()
+        .client_cert_pem(cert.cert_pem.clone(), cert.key_pem.clone())
+        .unwrap()
+        .build()
+        .unwrap();
+    let without_cert = zk_tokio::TlsOptions::builder()
+        .ca_pem(pki.ca_pem())
+        .unwrap()
+        .build()
+        .unwrap();
+    let servers = [
+        ("real", real.secure_connect_string().unwrap(), real.addr()),
+        (
+            "zk-sim",
+            model.secure_connect_string().unwrap(),
+            model.addr(),
+        ),
+    ];
+    for (name, secure, plain) in servers {
+        let c = Client::builder(&secure)
+            .tls(with_cert.clone())
+            .connect_timeout(Duration::from_secs(10))
+            .connect()
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        c.create("/over-tls", "secret", &CreateOptions::ephemeral())
+            .await
+            .unwrap();
+        let (data, _) = c.get_data("/over-tls").await.unwrap();
+        assert_eq!(&data[..], b"secret", "{name}");
+        c.close().await;
+        let refused = Client::builder(&secure)
+            .tls(without_cert.clone())
+            .connect_timeout(Duration::from_secs(3))
+            .connect()
+            .await;
+        assert!(
+            refused.is_err(),
+            "{name} let a client without a certificate in"
+        );
+        let port = secure.rsplit(':').next().unwrap();
+        let conf = zk_harness::four_letter(plain, "conf", Duration::from_secs(5)).unwrap();
+        assert!(
+            conf.contains(&format!("\nsecureClientPort={port}\n")),
+            "{name}: {conf}"
+        );
+    }
+}

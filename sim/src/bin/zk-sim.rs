@@ -46,7 +46,10 @@ struct Args {
 
 /// The configuration and addresses `--config` names, with what the model leaves aside
 /// said on standard error.
-fn from_file(path: &std::path::Path, properties: &[String]) -> (Config, Vec<String>) {
+fn from_file(
+    path: &std::path::Path,
+    properties: &[String],
+) -> (Config, Vec<String>, Option<zk_sim::CfgTls>) {
     let text = match std::fs::read_to_string(path) {
         // A system property reads as the file's key of the same name, after the file.
         Ok(t) => format!("{t}\n{}\n", properties.join("\n")),
@@ -71,7 +74,32 @@ fn from_file(path: &std::path::Path, properties: &[String]) -> (Config, Vec<Stri
             cfg.ignored.join(", ")
         );
     }
-    (cfg.config, cfg.addrs)
+    (cfg.config, cfg.addrs, cfg.tls)
+}
+
+/// The TLS settings `--config`'s file names, read from their files.
+fn server_tls(tls: &zk_sim::CfgTls) -> zk_sim::ServerTls {
+    let read = |path: &str| match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("zk-sim: cannot read {path}: {e}");
+            std::process::exit(2);
+        }
+    };
+    let key_store = read(&tls.key_store);
+    let trust = tls.trust_store.as_deref().map(read);
+    let auth = match tls.client_auth.to_ascii_lowercase().as_str() {
+        "none" => zk_sim::ClientAuth::None,
+        "want" => zk_sim::ClientAuth::Want,
+        _ => zk_sim::ClientAuth::Need,
+    };
+    match zk_sim::ServerTls::from_pem(&key_store, trust.as_deref(), auth) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("zk-sim: {}: {e}", tls.key_store);
+            std::process::exit(2);
+        }
+    }
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -81,9 +109,13 @@ async fn main() {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
     if let Some(path) = &args.config {
-        let (config, addrs) = from_file(path, &args.properties);
+        let (config, addrs, tls) = from_file(path, &args.properties);
         let servers = config.servers();
-        serve(config.wall_clock(now), addrs, servers).await;
+        let tls = tls.map(|t| {
+            let server = server_tls(&t);
+            (t.secure_addrs, server)
+        });
+        serve(config.wall_clock(now), addrs, servers, tls).await;
         return;
     }
     if args.servers == 0 {
@@ -112,12 +144,24 @@ async fn main() {
             format!("{}:{port}", args.host)
         })
         .collect();
-    serve(config, addrs, args.servers).await;
+    serve(config, addrs, args.servers, None).await;
 }
 
-async fn serve(config: Config, addrs: Vec<String>, servers: usize) {
+async fn serve(
+    config: Config,
+    addrs: Vec<String>,
+    servers: usize,
+    tls: Option<(Vec<String>, zk_sim::ServerTls)>,
+) {
     let refs: Vec<&str> = addrs.iter().map(String::as_str).collect();
-    let server = match SimServer::bind_with(config, &refs).await {
+    let bound = match tls {
+        Some((secure, tls)) => {
+            let secure: Vec<&str> = secure.iter().map(String::as_str).collect();
+            SimServer::bind_tls(config, &refs, &secure, tls).await
+        }
+        None => SimServer::bind_with(config, &refs).await,
+    };
+    let server = match bound {
         Ok(s) => s,
         Err(e) => {
             eprintln!("zk-sim: cannot listen on {}: {e}", addrs.join(", "));
@@ -133,6 +177,9 @@ async fn serve(config: Config, addrs: Vec<String>, servers: usize) {
         "zk-sim: a model of ZooKeeper 3.8 ({what}) serving {}",
         server.connect_string()
     );
+    if let Some(secure) = server.secure_connect_string() {
+        println!("zk-sim: TLS on {secure}");
+    }
     println!(
         "zk-sim: ZK_HOSTS={} ; Ctrl-C stops it",
         server.connect_string()

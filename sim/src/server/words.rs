@@ -521,7 +521,9 @@ impl Ensemble {
              minSessionTimeout={}\nmaxSessionTimeout={}\nclientPortListenBacklog=-1\n\
              serverId={}\n",
             c.client_ports.get(server).map_or(-1, |p| i32::from(*p)),
-            -1,
+            c.secure_client_ports
+                .get(server)
+                .map_or(-1, |p| i32::from(*p)),
             c.tick_ms,
             c.max_client_cnxns,
             c.min_session_timeout().as_millis(),
