@@ -1,5 +1,6 @@
-//! Identities and ACLs with the server's providers: `world`, `digest`, `ip` (and `super`,
-//! which passes every check), `fixupACL` on create and setACL, and `checkACL`.
+//! Identities and ACLs with the server's providers: `world`, `digest`, `ip`, `sasl` when
+//! SASL is configured (and `super`, which passes every check), `fixupACL` on create and
+//! setACL, and `checkACL`.
 
 use zk_proto::ErrorCode;
 use zk_proto::digest::{base64, sha1};
@@ -11,6 +12,8 @@ use crate::java::{concurrent_set_order, id_hash, split_count};
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Identities {
     ids: Vec<(i32, Id)>,
+    /// The server has the SASL provider (`authProvider.N=...SASLAuthenticationProvider`).
+    sasl: bool,
 }
 
 impl Identities {
@@ -19,6 +22,12 @@ impl Identities {
         let mut ids = Identities::default();
         ids.add(Id::new("ip", ip));
         ids
+    }
+
+    /// With the SASL provider on the server (`sasl` ACLs then exist).
+    pub(crate) fn with_sasl(mut self, on: bool) -> Self {
+        self.sasl = on;
+        self
     }
 
     /// Adds an identity unless it is there.
@@ -36,17 +45,18 @@ impl Identities {
 }
 
 /// The scheme's provider knows this id (`AuthenticationProvider.isValid`).
-fn provider_accepts(scheme: &str, id: &str) -> bool {
+fn provider_accepts(scheme: &str, id: &str, sasl: bool) -> bool {
     match scheme {
         "digest" => split_count(id, ':') == 2,
         "ip" => parse_ip_expr(id).is_some(),
+        "sasl" => sasl,
         _ => false,
     }
 }
 
 /// The schemes with a provider: `checkACL` only matches ids of these.
-fn has_provider(scheme: &str) -> bool {
-    matches!(scheme, "digest" | "ip")
+fn has_provider(scheme: &str, sasl: bool) -> bool {
+    matches!(scheme, "digest" | "ip") || (sasl && scheme == "sasl")
 }
 
 /// The digest id for `user:password`, as `DigestAuthenticationProvider.generateDigest` makes it.
@@ -134,16 +144,19 @@ pub(crate) fn fixup(ids: &Identities, acls: &[Acl]) -> Result<Vec<Acl>, ErrorCod
         if id.scheme == "world" && id.id == "anyone" {
             out.push(a.clone());
         } else if id.scheme == "auth" {
-            // Only ids of providers that authenticate (digest, not ip) count.
+            // Only ids of providers that authenticate (digest and sasl, not ip) count.
             let mut any = false;
-            for cid in ids.iter().filter(|cid| cid.scheme == "digest") {
+            for cid in ids
+                .iter()
+                .filter(|cid| cid.scheme == "digest" || (ids.sasl && cid.scheme == "sasl"))
+            {
                 any = true;
                 out.push(Acl::new(a.perms, cid.clone()));
             }
             if !any {
                 return Err(ErrorCode::InvalidAcl);
             }
-        } else if provider_accepts(&id.scheme, &id.id) {
+        } else if provider_accepts(&id.scheme, &id.id, ids.sasl) {
             out.push(a.clone());
         } else {
             return Err(ErrorCode::InvalidAcl);
@@ -164,12 +177,12 @@ pub(crate) fn check(ids: &Identities, acl: &[Acl], perm: i32) -> Result<(), Erro
         if a.id.scheme == "world" && a.id.id == "anyone" {
             return Ok(());
         }
-        if !has_provider(&a.id.scheme) {
+        if !has_provider(&a.id.scheme, ids.sasl) {
             continue;
         }
         for have in ids.iter().filter(|i| i.scheme == a.id.scheme) {
             let ok = match a.id.scheme.as_str() {
-                "digest" => have.id == a.id.id,
+                "digest" | "sasl" => have.id == a.id.id,
                 _ => ip_matches(&have.id, &a.id.id),
             };
             if ok {
@@ -206,6 +219,8 @@ pub(crate) fn user_name(id: &Id) -> String {
         // DigestAuthenticationProvider.getUserName: id.split(":")[0].
         "digest" => id.id.split(':').next().unwrap_or("").to_owned(),
         "ip" => id.id.clone(),
+        // SASLAuthenticationProvider.getUserName: the id itself.
+        "sasl" => id.id.clone(),
         _ => String::new(),
     }
 }

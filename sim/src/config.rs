@@ -35,6 +35,7 @@ pub struct Config {
     pub(crate) data_dir: Option<String>,
     pub(crate) max_client_cnxns: u32,
     pub(crate) environment: Vec<(String, String)>,
+    pub(crate) sasl_users: Vec<(String, String)>,
     pub(crate) super_digest: Option<String>,
     pub(crate) follower_lag: Option<(std::time::Duration, u64)>,
 }
@@ -69,6 +70,7 @@ impl Config {
             data_dir: None,
             max_client_cnxns: 60,
             environment: Vec::new(),
+            sasl_users: Vec::new(),
             super_digest: None,
             follower_lag: None,
         }
@@ -212,6 +214,15 @@ impl Config {
     /// `user.dir`, ...). The model reads no environment itself.
     pub fn environment(mut self, key: &str, value: &str) -> Self {
         self.environment.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// A user SASL DIGEST-MD5 logins may log in as, with its password, as a `user_<name>`
+    /// option of a JAAS file's `DigestLoginModule` gives it ([`crate::jaas_digest_users`]
+    /// reads them from one); a login makes the session `sasl:<user>` for ACLs. Without any,
+    /// a SASL login is refused (no SASL configured).
+    pub fn sasl_digest_user(mut self, user: &str, password: &str) -> Self {
+        self.sasl_users.push((user.to_owned(), password.to_owned()));
         self
     }
 

@@ -77,6 +77,7 @@ mod config;
 pub mod harness;
 mod history;
 mod java;
+mod sasl;
 mod server;
 mod sessions;
 #[cfg(feature = "tcp")]
@@ -87,6 +88,7 @@ mod zoocfg;
 
 pub use config::Config;
 pub use history::{Txn, TxnOp};
+pub use sasl::jaas_digest_users;
 pub use server::{
     ConnId, Ensemble, NodeInfo, Output, Refused, ServerState, SnapshotError, Whitelist,
 };

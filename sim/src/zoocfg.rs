@@ -34,6 +34,10 @@ pub struct ZooCfg {
     pub unsupported: Vec<(String, &'static str)>,
     /// TLS on secure client ports, when the file asks for it with PEM stores.
     pub tls: Option<CfgTls>,
+    /// The JAAS file SASL logins are checked against
+    /// (`java.security.auth.login.config`), when SASL is configured: its `Server`
+    /// section's DigestLoginModule users ([`crate::jaas_digest_users`]).
+    pub jaas: Option<String>,
 }
 
 /// The TLS a `zoo.cfg` asks for: the files to read (the model reads none itself) and the
@@ -122,6 +126,8 @@ impl ZooCfg {
         let mut max_cnxns = 60u32;
         let mut super_digest = None;
         let mut secure_port: Option<u16> = None;
+        let mut sasl = false;
+        let mut jaas = None;
         let mut secure_host = "0.0.0.0".to_owned();
         let mut ssl: std::collections::BTreeMap<String, String> = Default::default();
         for (i, raw) in text.lines().enumerate() {
@@ -166,11 +172,8 @@ impl ZooCfg {
                         value.to_owned(),
                     );
                 }
-                _ if key.starts_with("authProvider.") && value.contains("SASL") => unsupported
-                    .push((
-                        key.to_owned(),
-                        "the model serves no SASL yet (digest and ip ACLs work)",
-                    )),
+                _ if key.starts_with("authProvider.") && value.contains("SASL") => sasl = true,
+                "java.security.auth.login.config" => jaas = Some(value.to_owned()),
                 _ if key.starts_with("server.") => {
                     let id = number(line, key, &key["server.".len()..], "server.N with a number")?;
                     servers.retain(|(n, _)| *n != id);
@@ -223,10 +226,20 @@ impl ZooCfg {
                 None
             }
             Some(port) => {
-                let pem = |k: &str| ssl.get(k).is_none_or(|t| t.eq_ignore_ascii_case("PEM"));
+                // A store's type is its `.type` key, else its file's extension, as
+                // ZooKeeper's X509Util infers it (`.pem`; `.jks` and others are not PEM).
+                let pem = |type_key: &str, location_key: &str| match ssl.get(type_key) {
+                    Some(t) => t.eq_ignore_ascii_case("PEM"),
+                    None => ssl
+                        .get(location_key)
+                        .is_none_or(|l| l.to_ascii_lowercase().ends_with(".pem")),
+                };
                 let key_store = ssl.get("ssl.keyStore.location").cloned();
                 match key_store {
-                    Some(key_store) if pem("ssl.keyStore.type") && pem("ssl.trustStore.type") => {
+                    Some(key_store)
+                        if pem("ssl.keyStore.type", "ssl.keyStore.location")
+                            && pem("ssl.trustStore.type", "ssl.trustStore.location") =>
+                    {
                         Some(CfgTls {
                             secure_addrs: (0..addrs.len())
                                 .map(|i| format!("{secure_host}:{}", port + i as u16))
@@ -263,12 +276,19 @@ impl ZooCfg {
         if let Some(digest) = super_digest {
             config = config.super_digest(&digest);
         }
+        if sasl && jaas.is_none() {
+            unsupported.push((
+                "authProvider".to_owned(),
+                "SASL needs the JAAS file of its users (java.security.auth.login.config)",
+            ));
+        }
         Ok(ZooCfg {
             config,
             addrs,
             ignored,
             unsupported,
             tls,
+            jaas: jaas.filter(|_| sasl),
         })
     }
 }
@@ -331,15 +351,17 @@ mod tests {
             ("/k.pem", "want")
         );
         let keys: Vec<&str> = cfg.unsupported.iter().map(|(k, _)| k.as_str()).collect();
-        assert_eq!(keys, ["authProvider.sasl"]);
+        assert_eq!(keys, ["authProvider"], "SASL without a JAAS file");
         assert_eq!(cfg.ignored, ["someFutureKey"]);
-        // A Java keystore: reported, not served.
-        let cfg = ZooCfg::parse(
-            "clientPort=2181\nsecureClientPort=2281\nssl.keyStore.location=/k.jks\n\
-             ssl.keyStore.type=JKS\n",
-        )
-        .unwrap();
-        assert!(cfg.tls.is_none());
-        assert_eq!(cfg.unsupported[0].0, "secureClientPort");
+        // A Java keystore, named or known by its extension: reported, not served.
+        for store in [
+            "ssl.keyStore.location=/k.jks\nssl.keyStore.type=JKS",
+            "ssl.keyStore.location=/k.jks",
+        ] {
+            let text = format!("clientPort=2181\nsecureClientPort=2281\n{store}\n");
+            let cfg = ZooCfg::parse(&text).unwrap();
+            assert!(cfg.tls.is_none(), "{store}");
+            assert_eq!(cfg.unsupported[0].0, "secureClientPort");
+        }
     }
 }

@@ -303,3 +303,61 @@ async fn tls_is_served_alike_by_a_real_server_and_zk_sim() {
         );
     }
 }
+
+/// SASL DIGEST-MD5 logins against a real server's JAAS users and zk-sim's: the user's
+/// session is `sasl:<user>` for ACLs, a session without the login is refused by such an
+/// ACL, and a wrong password ends the session, on both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sasl_logins_are_served_alike_by_a_real_server_and_zk_sim() {
+    use zk_tokio::{Acl, ErrorCode, Id, perms};
+    let real = zk_harness::ZkServer::standalone_with(
+        zk_harness::ServerOptions::default().sasl_users(&[("alice", "wonderland")]),
+    )
+    .unwrap();
+    let model = SimServer::bind_with(
+        zk_sim::Config::standalone().sasl_digest_user("alice", "wonderland"),
+        &["127.0.0.1:0"],
+    )
+    .await
+    .unwrap();
+    for (name, hosts) in [
+        ("real", real.connect_string()),
+        ("zk-sim", model.connect_string()),
+    ] {
+        let alice = Client::builder(&hosts)
+            .sasl_digest("alice", "wonderland")
+            .connect()
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let who = alice.whoami().await.unwrap();
+        assert!(
+            who.iter()
+                .any(|i| i.auth_scheme == "sasl" && i.user == "alice"),
+            "{name}: {who:?}"
+        );
+        let path = "/sasl-only";
+        alice
+            .create(
+                path,
+                "hers",
+                &CreateOptions::ephemeral()
+                    .with_acl(vec![Acl::new(perms::ALL, Id::new("sasl", "alice"))]),
+            )
+            .await
+            .unwrap();
+        let anonymous = Client::connect(&hosts).await.unwrap();
+        let e = anonymous.get_data(path).await.unwrap_err();
+        assert!(e.is(ErrorCode::NoAuth), "{name}: {e}");
+        anonymous.close().await;
+        let wrong = Client::builder(&hosts)
+            .sasl_digest("alice", "looking-glass")
+            .connect_timeout(Duration::from_secs(5))
+            .connect()
+            .await;
+        assert!(
+            matches!(wrong, Err(zk_tokio::Error::AuthFailed)),
+            "{name}: {wrong:?}"
+        );
+        alice.close().await;
+    }
+}

@@ -74,7 +74,18 @@ fn from_file(
             cfg.ignored.join(", ")
         );
     }
-    (cfg.config, cfg.addrs, cfg.tls)
+    let mut config = cfg.config;
+    if let Some(jaas) = &cfg.jaas {
+        match std::fs::read_to_string(jaas) {
+            Ok(text) => {
+                for (user, password) in zk_sim::jaas_digest_users(&text) {
+                    config = config.sasl_digest_user(&user, &password);
+                }
+            }
+            Err(e) => eprintln!("zk-sim: cannot read the JAAS file {jaas}: {e}; no SASL user"),
+        }
+    }
+    (config, cfg.addrs, cfg.tls)
 }
 
 /// The TLS settings `--config`'s file names, read from their files.

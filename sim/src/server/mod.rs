@@ -118,6 +118,8 @@ struct Conn {
     waiting: VecDeque<lag::Deferred>,
     /// What `cons` and `stat` report of it.
     stats: words::ConnStats,
+    /// Where its SASL login stands.
+    sasl: Option<crate::sasl::DigestServer>,
 }
 
 /// One server or a quorum of them around one linearizable tree, as ZooKeeper 3.8.0 serves
@@ -290,7 +292,7 @@ impl Ensemble {
                 session: 0,
                 timeout_ms: 0,
                 old_client: false,
-                ids: Identities::new(ip),
+                ids: Identities::new(ip).with_sasl(!self.config.sasl_users.is_empty()),
                 out: BytesMut::new(),
                 dirty: false,
                 closed: false,
@@ -298,6 +300,7 @@ impl Ensemble {
                 lose_next_reply: false,
                 waiting: VecDeque::new(),
                 stats: words::ConnStats::new(format!("/{ip}:{port}")),
+                sasl: None,
             },
         );
         Ok(id)

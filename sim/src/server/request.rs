@@ -83,9 +83,7 @@ impl Ensemble {
             return;
         }
         if op == OpCode::Sasl.as_i32() {
-            // No SASL is configured on the model: the client is told and dropped.
-            self.reply(conn, xid, 0, ErrorCode::AuthFailed.as_i32(), None);
-            self.close(conn);
+            self.handle_sasl(conn, xid, &body);
             return;
         }
         let (session, timeout) = {
@@ -217,6 +215,62 @@ impl Ensemble {
             self.reply(conn, xid, 0, ErrorCode::AuthFailed.as_i32(), None);
             self.close(conn);
         }
+    }
+
+    /// A SASL token: DIGEST-MD5 against the configured users, as `DigestLoginModule`
+    /// serves it. Without users (no SASL configured) the client is told and dropped.
+    fn handle_sasl(&mut self, conn: ConnId, xid: i32, body: &Bytes) {
+        let refuse = |e: &mut Ensemble| {
+            e.reply(conn, xid, 0, ErrorCode::AuthFailed.as_i32(), None);
+            e.close(conn);
+        };
+        if self.config.sasl_users.is_empty() {
+            refuse(self);
+            return;
+        }
+        let Ok((request, _)) = SaslRequest::decode(body) else {
+            self.close(conn);
+            return;
+        };
+        let seed = (self.config.wall_clock_ms as u64) ^ (conn.0 << 24) ^ self.zxid as u64;
+        let users = self.config.sasl_users.clone();
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let token = match c.sasl.take() {
+            None => {
+                let (token, state) = crate::sasl::DigestServer::challenge(seed);
+                c.sasl = Some(state);
+                token
+            }
+            Some(crate::sasl::DigestServer::Done) => {
+                c.sasl = Some(crate::sasl::DigestServer::Done);
+                Vec::new()
+            }
+            Some(state) => {
+                let password_of = |user: &str| {
+                    users
+                        .iter()
+                        .find(|(u, _)| u == user)
+                        .map(|(_, p)| p.clone())
+                };
+                match state.respond(&request.token, password_of) {
+                    crate::sasl::Answer::LoggedIn { user, token } => {
+                        c.ids.add(Id::new("sasl", user));
+                        c.sasl = Some(crate::sasl::DigestServer::Done);
+                        token
+                    }
+                    crate::sasl::Answer::Refused => {
+                        refuse(self);
+                        return;
+                    }
+                }
+            }
+        };
+        let response = Response::Sasl(SaslResponse {
+            token: Bytes::from(token),
+        });
+        self.reply(conn, xid, 0, 0, Some(&response));
     }
 
     fn next_zxid(&mut self) -> i64 {
