@@ -58,7 +58,10 @@
 //! | Read-only members | Serve their own, possibly stale copy of the tree | Serve the shared tree |
 //! | Strings that are not UTF-8 | Decoded with replacement characters | Refused with MarshallingError |
 //! | Quotas | Tracked under `/zookeeper/quota` and enforced when configured | Not tracked |
-//! | SASL, reconfig, throttling | As configured | SASL fails the connection (AuthFailed); reconfig is refused (ReconfigDisabled, as with `reconfigEnabled=false`); no throttling |
+//! | SASL, reconfig, throttling | As configured | SASL DIGEST-MD5 against [`Config::sasl_digest_user`]s (no GSSAPI); without users SASL fails the connection (AuthFailed); reconfig is refused (ReconfigDisabled, as with `reconfigEnabled=false`); no throttling |
+//! | TLS | PEM, PKCS#12 or Java keystores | PEM stores only, on the TCP front ([`SimServer::bind_tls`]); no x509 identities |
+//! | The data directory | A transaction log and snapshots, fsynced | One snapshot of the whole model, written by the TCP front before a change's replies go out ([`Config::data_dir`]) |
+//! | Node times | The machine's clock | [`Config::wall_clock`] plus the model's time: fixed unless set (the TCP front and the `zk-sim` binary set the machine's clock) |
 //! | Java's ordering of children and ephemeral lists | `HashSet` order | The same order, except in a bin of more than eight colliding names in a table of 64 bins or more (Java makes it a tree) |
 //! | Four-letter words | All | every word of 3.8 (`ruok`, `isro`, `srvr`, `stat`, `mntr`, `conf`, `cons`, `envi`, `dump`, `wchs`, `wchc`, `wchp`, `dirs`, `crst`, `srst`, `gtmk`, `stmk`, `hash`) in the real server's format, with the model's counters; `4lw.commands.whitelist` as [`Whitelist`] |
 //!
