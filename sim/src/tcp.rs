@@ -744,36 +744,82 @@ impl ServerTls {
         trust_store: Option<&[u8]>,
         client_auth: ClientAuth,
     ) -> io::Result<ServerTls> {
-        use tokio_rustls::rustls;
         use tokio_rustls::rustls::pki_types::pem::PemObject;
         use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
-        let bad = |what: String| io::Error::new(io::ErrorKind::InvalidData, what);
         let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(key_store)
             .collect::<Result<_, _>>()
-            .map_err(|e| bad(format!("the key store's certificates: {e}")))?;
-        if certs.is_empty() {
-            return Err(bad("the key store holds no certificate".into()));
-        }
+            .map_err(|e| bad_tls(format!("the key store's certificates: {e}")))?;
         let key = PrivateKeyDer::from_pem_slice(key_store)
-            .map_err(|e| bad(format!("the key store's private key: {e}")))?;
+            .map_err(|e| bad_tls(format!("the key store's private key: {e}")))?;
+        let roots = match trust_store {
+            Some(trust) => Some(
+                CertificateDer::pem_slice_iter(trust)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| bad_tls(format!("the trust store: {e}")))?,
+            ),
+            None => None,
+        };
+        ServerTls::build(certs, key, roots, client_auth)
+    }
+
+    /// From Java keystores (JKS, `ssl.keyStore.type=JKS` or a `.jks` file), as ZooKeeper
+    /// reads them: `key_store`'s private key entry (its key and certificate chain),
+    /// opened with `key_password` (`ssl.keyStore.password`), and `trust_store`'s trusted
+    /// certificates.
+    pub fn from_jks(
+        key_store: &[u8],
+        key_password: &str,
+        trust_store: Option<&[u8]>,
+        client_auth: ClientAuth,
+    ) -> io::Result<ServerTls> {
+        use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+        let store = crate::jks::read(key_store, key_password).map_err(bad_tls)?;
+        let Some((key, chain)) = store.private_key else {
+            return Err(bad_tls("the key store holds no private key entry".into()));
+        };
+        let certs = chain.into_iter().map(CertificateDer::from).collect();
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key));
+        let roots = match trust_store {
+            Some(trust) => Some(
+                crate::jks::read(trust, "")
+                    .map_err(bad_tls)?
+                    .trusted
+                    .into_iter()
+                    .map(CertificateDer::from)
+                    .collect(),
+            ),
+            None => None,
+        };
+        ServerTls::build(certs, key, roots, client_auth)
+    }
+
+    fn build(
+        certs: Vec<tokio_rustls::rustls::pki_types::CertificateDer<'static>>,
+        key: tokio_rustls::rustls::pki_types::PrivateKeyDer<'static>,
+        roots: Option<Vec<tokio_rustls::rustls::pki_types::CertificateDer<'static>>>,
+        client_auth: ClientAuth,
+    ) -> io::Result<ServerTls> {
+        use tokio_rustls::rustls;
+        if certs.is_empty() {
+            return Err(bad_tls("the key store holds no certificate".into()));
+        }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
-            .map_err(|e| bad(e.to_string()))?;
-        let builder = match (client_auth, trust_store) {
+            .map_err(|e| bad_tls(e.to_string()))?;
+        let builder = match (client_auth, roots) {
             (ClientAuth::None, _) => builder.with_no_client_auth(),
             (_, None) => {
-                return Err(bad(
-                    "asking clients for certificates needs a trust store".into()
+                return Err(bad_tls(
+                    "asking clients for certificates needs a trust store".into(),
                 ));
             }
-            (auth, Some(trust)) => {
+            (auth, Some(certs)) => {
                 let mut roots = rustls::RootCertStore::empty();
-                for cert in CertificateDer::pem_slice_iter(trust) {
-                    let cert = cert.map_err(|e| bad(format!("the trust store: {e}")))?;
+                for cert in certs {
                     roots
                         .add(cert)
-                        .map_err(|e| bad(format!("the trust store: {e}")))?;
+                        .map_err(|e| bad_tls(format!("the trust store: {e}")))?;
                 }
                 let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
                     Arc::new(roots),
@@ -784,16 +830,24 @@ impl ServerTls {
                 } else {
                     verifier
                 };
-                builder.with_client_cert_verifier(verifier.build().map_err(|e| bad(e.to_string()))?)
+                builder.with_client_cert_verifier(
+                    verifier.build().map_err(|e| bad_tls(e.to_string()))?,
+                )
             }
         };
         let config = builder
             .with_single_cert(certs, key)
-            .map_err(|e| bad(format!("the key does not fit the certificate: {e}")))?;
+            .map_err(|e| bad_tls(format!("the key does not fit the certificate: {e}")))?;
         Ok(ServerTls {
             config: Arc::new(config),
         })
     }
+}
+
+/// A TLS setting that cannot be used, saying why.
+#[cfg(feature = "tls")]
+fn bad_tls(what: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, what)
 }
 
 #[cfg(not(feature = "tls"))]

@@ -46,12 +46,27 @@ pub struct ZooCfg {
 pub struct CfgTls {
     /// Each server's secure client address, in server order.
     pub secure_addrs: Vec<String>,
-    /// `ssl.keyStore.location`: the server's private key and certificate chain (PEM).
+    /// `ssl.keyStore.location`: the server's private key and certificate chain.
     pub key_store: String,
+    /// The key store's format (`ssl.keyStore.type`, or its file's extension).
+    pub key_store_type: StoreType,
+    /// `ssl.keyStore.password`, which opens a JKS store's key.
+    pub key_store_password: String,
     /// `ssl.trustStore.location`: the CA certificates client certificates must chain to.
     pub trust_store: Option<String>,
+    /// The trust store's format.
+    pub trust_store_type: StoreType,
     /// `ssl.clientAuth`: `need` (the default), `want` or `none`.
     pub client_auth: String,
+}
+
+/// The format of a TLS store file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreType {
+    /// PEM: certificates and a private key in text.
+    Pem,
+    /// A Java keystore (JKS).
+    Jks,
 }
 
 /// Why a `zoo.cfg` cannot be served.
@@ -227,35 +242,61 @@ impl ZooCfg {
             }
             Some(port) => {
                 // A store's type is its `.type` key, else its file's extension, as
-                // ZooKeeper's X509Util infers it (`.pem`; `.jks` and others are not PEM).
-                let pem = |type_key: &str, location_key: &str| match ssl.get(type_key) {
-                    Some(t) => t.eq_ignore_ascii_case("PEM"),
-                    None => ssl
-                        .get(location_key)
-                        .is_none_or(|l| l.to_ascii_lowercase().ends_with(".pem")),
+                // ZooKeeper's X509Util infers it (`.pem`, `.p12`/`.pfx`, else JKS).
+                let kind = |type_key: &str, location_key: &str| {
+                    let t = match ssl.get(type_key) {
+                        Some(t) => t.to_ascii_uppercase(),
+                        None => {
+                            let l = ssl.get(location_key).map(|l| l.to_ascii_lowercase());
+                            match l.as_deref() {
+                                Some(l) if l.ends_with(".pem") => "PEM".into(),
+                                Some(l) if l.ends_with(".p12") || l.ends_with(".pfx") => {
+                                    "PKCS12".into()
+                                }
+                                _ => "JKS".into(),
+                            }
+                        }
+                    };
+                    match t.as_str() {
+                        "PEM" => Some(StoreType::Pem),
+                        "JKS" => Some(StoreType::Jks),
+                        _ => None,
+                    }
                 };
                 let key_store = ssl.get("ssl.keyStore.location").cloned();
-                match key_store {
-                    Some(key_store)
-                        if pem("ssl.keyStore.type", "ssl.keyStore.location")
-                            && pem("ssl.trustStore.type", "ssl.trustStore.location") =>
-                    {
+                let key_type = kind("ssl.keyStore.type", "ssl.keyStore.location");
+                let trust_type = kind("ssl.trustStore.type", "ssl.trustStore.location");
+                match (key_store, key_type, trust_type) {
+                    (Some(key_store), Some(key_store_type), Some(trust_store_type)) => {
                         Some(CfgTls {
                             secure_addrs: (0..addrs.len())
                                 .map(|i| format!("{secure_host}:{}", port + i as u16))
                                 .collect(),
                             key_store,
+                            key_store_type,
+                            key_store_password: ssl
+                                .get("ssl.keyStore.password")
+                                .cloned()
+                                .unwrap_or_default(),
                             trust_store: ssl.get("ssl.trustStore.location").cloned(),
+                            trust_store_type,
                             client_auth: ssl
                                 .get("ssl.clientAuth")
                                 .cloned()
                                 .unwrap_or_else(|| "need".to_owned()),
                         })
                     }
+                    (None, ..) => {
+                        unsupported.push((
+                            "secureClientPort".to_owned(),
+                            "TLS needs ssl.keyStore.location",
+                        ));
+                        None
+                    }
                     _ => {
                         unsupported.push((
                             "secureClientPort".to_owned(),
-                            "TLS is served from PEM stores (ssl.keyStore.type=PEM) only",
+                            "TLS is served from PEM and JKS stores, not PKCS#12 yet",
                         ));
                         None
                     }
@@ -353,15 +394,20 @@ mod tests {
         let keys: Vec<&str> = cfg.unsupported.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(keys, ["authProvider"], "SASL without a JAAS file");
         assert_eq!(cfg.ignored, ["someFutureKey"]);
-        // A Java keystore, named or known by its extension: reported, not served.
+        // A Java keystore, named or known by its extension, is read as JKS; PKCS#12 is
+        // reported, not served.
         for store in [
             "ssl.keyStore.location=/k.jks\nssl.keyStore.type=JKS",
             "ssl.keyStore.location=/k.jks",
         ] {
             let text = format!("clientPort=2181\nsecureClientPort=2281\n{store}\n");
             let cfg = ZooCfg::parse(&text).unwrap();
-            assert!(cfg.tls.is_none(), "{store}");
-            assert_eq!(cfg.unsupported[0].0, "secureClientPort");
+            assert_eq!(cfg.tls.unwrap().key_store_type, StoreType::Jks, "{store}");
         }
+        let cfg =
+            ZooCfg::parse("clientPort=2181\nsecureClientPort=2281\nssl.keyStore.location=/k.p12\n")
+                .unwrap();
+        assert!(cfg.tls.is_none());
+        assert_eq!(cfg.unsupported[0].0, "secureClientPort");
     }
 }

@@ -361,3 +361,90 @@ async fn sasl_logins_are_served_alike_by_a_real_server_and_zk_sim() {
         alice.close().await;
     }
 }
+
+/// A Java keystore made by `keytool` (JKS, its key protected by the store's password)
+/// serves TLS on zk-sim as ZooKeeper's `ssl.keyStore.type=JKS` would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_java_keystore_serves_tls_on_zk_sim() {
+    let dir = std::env::temp_dir().join(format!("zk-sim-jks-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = dir.join("keystore.jks");
+    let keytool = |args: &[&str]| {
+        let out = std::process::Command::new("keytool")
+            .args(args)
+            .output()
+            .expect("keytool, from the JRE the real servers run on");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    let store_path = store.to_str().unwrap();
+    keytool(&[
+        "-genkeypair",
+        "-keyalg",
+        "RSA",
+        "-keysize",
+        "2048",
+        "-alias",
+        "server",
+        "-storetype",
+        "JKS",
+        "-keystore",
+        store_path,
+        "-storepass",
+        "apassword",
+        "-keypass",
+        "apassword",
+        "-dname",
+        "CN=localhost",
+        "-ext",
+        "SAN=ip:127.0.0.1",
+        "-validity",
+        "2",
+    ]);
+    let cert_pem = keytool(&[
+        "-exportcert",
+        "-rfc",
+        "-alias",
+        "server",
+        "-keystore",
+        store_path,
+        "-storepass",
+        "apassword",
+    ]);
+    let jks = std::fs::read(&store).unwrap();
+    // A wrong password is told as such.
+    let e = zk_sim::ServerTls::from_jks(&jks, "wrong", None, zk_sim::ClientAuth::None).unwrap_err();
+    assert!(e.to_string().contains("password"), "{e}");
+    let tls =
+        zk_sim::ServerTls::from_jks(&jks, "apassword", None, zk_sim::ClientAuth::None).unwrap();
+    let zk = SimServer::bind_tls(
+        zk_sim::Config::standalone(),
+        &["127.0.0.1:0"],
+        &["127.0.0.1:0"],
+        tls,
+    )
+    .await
+    .unwrap();
+    let trust = zk_tokio::TlsOptions::builder()
+        .ca_pem(cert_pem)
+        .unwrap()
+        .build()
+        .unwrap();
+    let c = Client::builder(&zk.secure_connect_string().unwrap())
+        .tls(trust)
+        .connect_timeout(Duration::from_secs(10))
+        .connect()
+        .await
+        .unwrap();
+    c.create("/jks", "over tls", &CreateOptions::ephemeral())
+        .await
+        .unwrap();
+    assert_eq!(&c.get_data("/jks").await.unwrap().0[..], b"over tls");
+    c.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
