@@ -144,7 +144,13 @@ async fn a_restart_from_the_data_directory_keeps_tree_and_sessions() {
     // The real server: stopped and started on its own data directory.
     let mut real = zk_harness::ZkServer::standalone().unwrap();
     let real_hosts = real.connect_string();
-    let c = client(&real_hosts).await;
+    // Long enough for a real server's restart on a loaded machine.
+    let long = |hosts: &str| {
+        Client::builder(hosts)
+            .session_timeout(Duration::from_secs(30))
+            .connect()
+    };
+    let c = long(&real_hosts).await.unwrap();
     let before = script_before_restart(&c).await;
     let mut events = c.state_events();
     real.stop().unwrap();
@@ -164,7 +170,7 @@ async fn a_restart_from_the_data_directory_keeps_tree_and_sessions() {
         .await
         .unwrap();
     let addr = zk.addr().to_string();
-    let c = client(&zk.connect_string()).await;
+    let c = long(&zk.connect_string()).await.unwrap();
     let before = script_before_restart(&c).await;
     let mut events = c.state_events();
     zk.stop().await;
