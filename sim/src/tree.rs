@@ -299,18 +299,7 @@ impl DataTree {
         let node = Node::new(data, acl.clone(), Persisted::created(zxid, time, owner));
         let stat = self.stat(&node);
         self.nodes.insert(path.to_owned(), node);
-        match kind_of(owner, self.extended_types) {
-            Kind::Container => {
-                self.containers.insert(path.to_owned());
-            }
-            Kind::Ttl(_) => {
-                self.ttls.insert(path.to_owned());
-            }
-            Kind::Normal => {
-                self.ephemerals.entry(owner).or_default().insert(path);
-            }
-            Kind::Void => {}
-        }
+        self.track_kind(path, owner);
         self.fire_data(path, EventType::NodeCreated, &acl, out);
         self.fire_child(
             key(parent_name),
@@ -570,6 +559,23 @@ impl DataTree {
         out
     }
 
+    /// Files a new node under what its owner makes it: a container, a TTL node, or an
+    /// ephemeral node of its session.
+    fn track_kind(&mut self, path: &str, owner: i64) {
+        match kind_of(owner, self.extended_types) {
+            Kind::Container => {
+                self.containers.insert(path.to_owned());
+            }
+            Kind::Ttl(_) => {
+                self.ttls.insert(path.to_owned());
+            }
+            Kind::Normal => {
+                self.ephemerals.entry(owner).or_default().insert(path);
+            }
+            Kind::Void => {}
+        }
+    }
+
     /// Puts a node back as a snapshot kept it: its parent is already back. Ephemeral,
     /// container and TTL bookkeeping follow from its owner.
     pub(crate) fn restore_node(&mut self, path: &str, data: Bytes, acl: Vec<Acl>, stat: Persisted) {
@@ -584,18 +590,7 @@ impl DataTree {
             if let Some(parent) = self.nodes.get_mut(key(parent_name)) {
                 parent.children.insert(child);
             }
-            match kind_of(owner, self.extended_types) {
-                Kind::Container => {
-                    self.containers.insert(path.to_owned());
-                }
-                Kind::Ttl(_) => {
-                    self.ttls.insert(path.to_owned());
-                }
-                Kind::Normal => {
-                    self.ephemerals.entry(owner).or_default().insert(path);
-                }
-                Kind::Void => {}
-            }
+            self.track_kind(path, owner);
         }
         self.nodes.insert(key(path).to_owned(), node);
     }

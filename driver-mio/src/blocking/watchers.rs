@@ -103,17 +103,7 @@ impl PersistentWatcher {
     /// The next event within `timeout`: `Ok(None)` when the time ran out, and
     /// [`Error::Closed`] once the watch ended (after its last event).
     pub fn next_timeout(&mut self, timeout: Duration) -> Result<Option<WatchedEvent>> {
-        let Some(rx) = &self.rx else {
-            return Err(Error::Closed);
-        };
-        match rx.recv_timeout(timeout) {
-            Ok(e) => Ok(Some(e)),
-            Err(RecvTimeoutError::Disconnected) => {
-                self.rx = None;
-                Err(Error::Closed)
-            }
-            Err(RecvTimeoutError::Timeout) => Ok(None),
-        }
+        next_within(&mut self.rx, timeout)
     }
 }
 
@@ -121,11 +111,7 @@ impl Iterator for PersistentWatcher {
     type Item = WatchedEvent;
 
     fn next(&mut self) -> Option<WatchedEvent> {
-        let e = self.rx.as_ref()?.recv().ok();
-        if e.is_none() {
-            self.rx = None;
-        }
-        e
+        next_of(&mut self.rx)
     }
 }
 
@@ -185,17 +171,7 @@ impl StateEvents {
     /// The next transition within `timeout`: `Ok(None)` when the time ran out, and
     /// [`Error::Closed`] once the client is gone.
     pub fn next_timeout(&mut self, timeout: Duration) -> Result<Option<StateEvent>> {
-        let Some(rx) = &self.rx else {
-            return Err(Error::Closed);
-        };
-        match rx.recv_timeout(timeout) {
-            Ok(e) => Ok(Some(e)),
-            Err(RecvTimeoutError::Disconnected) => {
-                self.rx = None;
-                Err(Error::Closed)
-            }
-            Err(RecvTimeoutError::Timeout) => Ok(None),
-        }
+        next_within(&mut self.rx, timeout)
     }
 }
 
@@ -204,10 +180,32 @@ impl Iterator for StateEvents {
 
     /// The next transition, or `None` once the client is gone.
     fn next(&mut self) -> Option<StateEvent> {
-        let e = self.rx.as_ref()?.recv().ok();
-        if e.is_none() {
-            self.rx = None;
+        next_of(&mut self.rx)
+    }
+}
+
+/// The next item of a stream's channel, or `None` once it ended (the channel is then let
+/// go, so later calls end at once).
+fn next_of<T>(rx: &mut Option<Receiver<T>>) -> Option<T> {
+    let item = rx.as_ref()?.recv().ok();
+    if item.is_none() {
+        *rx = None;
+    }
+    item
+}
+
+/// The next item within `timeout`: `Ok(None)` when the time ran out, [`Error::Closed`]
+/// once the stream ended.
+fn next_within<T>(rx: &mut Option<Receiver<T>>, timeout: Duration) -> Result<Option<T>> {
+    let Some(r) = rx.as_ref() else {
+        return Err(Error::Closed);
+    };
+    match r.recv_timeout(timeout) {
+        Ok(item) => Ok(Some(item)),
+        Err(RecvTimeoutError::Disconnected) => {
+            *rx = None;
+            Err(Error::Closed)
         }
-        e
+        Err(RecvTimeoutError::Timeout) => Ok(None),
     }
 }
