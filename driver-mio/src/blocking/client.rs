@@ -215,8 +215,10 @@ impl Client {
 
     /// Waits until the session state satisfies `pred` (at once if it already does) and
     /// returns that state; fails with [`Error::Closed`] once the client is closed. Every
-    /// state the session passes through after the call is tried, also one it leaves at
-    /// once (an `Expired` followed by a renewed session's `Connecting`).
+    /// state the session passes through after the call began is tried, also one it leaves
+    /// at once (an `Expired` followed by a renewed session's `Connecting`). To catch a
+    /// transition that a step of yours may cause at once, listen first
+    /// ([`Client::state_events`]), then take the step.
     ///
     /// ```no_run
     /// # fn run(client: zk_mio::blocking::Client) -> zk_mio::Result<()> {
