@@ -315,3 +315,85 @@ async fn dropped_calls_and_a_lost_reply_leave_the_client_whole() {
     assert_eq!(client.session_id(), session);
     client.close().await;
 }
+
+/// The calls both clients gained for one vocabulary, dropped after they were sent or
+/// with their reply lost: no watch and no callback is left behind, and the client goes on.
+#[tokio::test]
+async fn new_calls_dropped_or_with_a_lost_reply_leave_nothing() {
+    use futures_util::FutureExt;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let zk = zk_sim::SimServer::bind("127.0.0.1:0").await.unwrap();
+    let client = zk_tokio::Client::connect(&zk.connect_string())
+        .await
+        .unwrap();
+    client
+        .create("/n", "v", &zk_tokio::CreateOptions::persistent())
+        .await
+        .unwrap();
+    let fired = Arc::new(AtomicUsize::new(0));
+    for _ in 0..10 {
+        let f = fired.clone();
+        let mut call =
+            Box::pin(
+                client.add_watch_fn("/n", zk_tokio::AddWatchMode::Persistent, move |_| {
+                    f.fetch_add(1, Ordering::SeqCst);
+                }),
+            );
+        assert!((&mut call).now_or_never().is_none(), "sent, not answered");
+        drop(call);
+        let f = fired.clone();
+        let mut call = Box::pin(client.exists_watch_fn("/n", move |_| {
+            f.fetch_add(1, Ordering::SeqCst);
+        }));
+        assert!((&mut call).now_or_never().is_none(), "sent, not answered");
+        drop(call);
+        // Waits and stream reads dropped half way lose nothing.
+        let mut events = client.state_events();
+        let mut wait = Box::pin(events.next_timeout(Duration::from_secs(5)));
+        assert!((&mut wait).now_or_never().is_none());
+        drop(wait);
+        let mut wait = Box::pin(client.wait_for_timeout(
+            |s| s == zk_tokio::SessionState::Expired,
+            Duration::from_secs(5),
+        ));
+        assert!((&mut wait).now_or_never().is_none());
+    }
+    assert_eq!(&client.get_data("/n").await.unwrap().0[..], b"v");
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while zk.with(|model, _| model.watch_count()) != 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("no watch left on the server");
+    client.set_data("/n", "w", None).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        fired.load(Ordering::SeqCst),
+        0,
+        "no callback of a dropped call ran"
+    );
+
+    // A lost reply: the call says ConnectionLoss, and no watch or callback stays set.
+    zk.with(|model, _| {
+        for conn in model.connections(0) {
+            model.lose_next_reply(conn);
+        }
+    });
+    let f = fired.clone();
+    let lost = client
+        .add_watch_fn("/n", zk_tokio::AddWatchMode::Persistent, move |_| {
+            f.fetch_add(1, Ordering::SeqCst);
+        })
+        .await;
+    assert!(
+        matches!(lost, Err(zk_tokio::Error::ConnectionLoss)),
+        "{lost:?}"
+    );
+    client.set_data("/n", "x", None).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(fired.load(Ordering::SeqCst), 0, "the lost call set nothing");
+    assert_eq!(zk.with(|model, _| model.watch_count()), 0);
+    client.close().await;
+}
