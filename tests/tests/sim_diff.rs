@@ -548,6 +548,11 @@ fn shape(word: &str, text: &str) -> String {
     if matches!(word, "stat" | "cons" | "wchc" | "wchp" | "dump") {
         lines.sort();
     }
+    if word == "dump" {
+        // How many expiry buckets sessions and connections fall in is timing (when each
+        // was last touched): each bucket line is kept once.
+        lines.dedup();
+    }
     let mut out = lines.join("\n");
     if text.ends_with('\n') {
         out.push('\n');
