@@ -63,8 +63,6 @@ use crate::op;
 pub struct Pending<T> {
     id: RequestId,
     decode: fn(Reply) -> Result<T>,
-    /// The node the request is on, which a server's error names.
-    path: Option<Box<str>>,
 }
 
 impl<T> std::fmt::Debug for Pending<T> {
@@ -81,11 +79,12 @@ impl<T> Pending<T> {
 
     /// The typed result of the request's completion (the `result` of its
     /// [`Event::Complete`]).
+    ///
+    /// A server's error names no path here (keeping it would cost every call an
+    /// allocation): the token you gave [`Calls::start`] says which call it was, and
+    /// [`Error::at_path`](crate::Error::at_path) adds it when you want it.
     pub fn finish(self, reply: Reply) -> Result<T> {
-        (self.decode)(reply).map_err(|e| match &self.path {
-            Some(path) => e.at_path(path),
-            None => e,
-        })
+        (self.decode)(reply)
     }
 }
 
@@ -108,9 +107,8 @@ impl Connection {
             ));
         }
         let (request, decode) = op.into_parts();
-        let path = request.path().map(Box::from);
         let id = self.submit(now, request)?;
-        Ok(Pending { id, decode, path })
+        Ok(Pending { id, decode })
     }
 }
 
