@@ -272,6 +272,14 @@ impl Error {
             other => other,
         }
     }
+
+    /// [`Error::at_path`] when the call was on a path, this error unchanged otherwise.
+    pub fn at(self, path: Option<&str>) -> Error {
+        match path {
+            Some(path) => self.at_path(path),
+            None => self,
+        }
+    }
 }
 
 impl Error {

@@ -12,6 +12,7 @@
 //! Errors are flat: a caller matches `Error::SessionExpired` or `Error::Server { code: NoNode, .. }`
 //! directly, whatever layer noticed it.
 
+mod calls;
 mod create;
 pub mod driver;
 mod error;

@@ -306,16 +306,18 @@ pub fn create_all_steps(path: &str) -> impl Iterator<Item = &str> {
 }
 
 /// Lists, once, every operation a client offers without a watch: its docs, its name and
-/// arguments, its result, and how it is built ([`Op`] builders of this module). A driver
-/// passes the name of a macro that writes the methods in its calling convention (async,
-/// blocking); `[acl, at]` names the binding of the client's default ACL and gives the
-/// path the call is on (an `Option<&str>`), which its errors name
-/// ([`Error::at_path`](crate::Error::at_path)). Operations that leave a watch are the drivers' own (their watchers differ), built from the same builders.
+/// arguments, its result, and how it is built ([`Op`] builders of this module).
+/// `for_each_operation!([path::of::a_macro] [tokens])` calls that macro with the tokens and
+/// then the list; [`client_calls!`](crate::client_calls) writes the methods from it in a
+/// driver's calling convention (async, blocking). `[acl, at]` names the binding of the
+/// client's default ACL and gives the path the call is on (an `Option<&str>`), which its
+/// errors name ([`Error::at_path`](crate::Error::at_path)).
 #[doc(hidden)]
 #[macro_export]
 macro_rules! for_each_operation {
-    ($emit:ident) => {
-        $emit! {
+    ([$($emit:tt)*] [$($pre:tt)*]) => {
+        $($emit)*! {
+            $($pre)*
             /// Creates a node and returns its path (with the sequence number for sequential
             /// nodes).
             create(

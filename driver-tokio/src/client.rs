@@ -5,10 +5,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot, watch};
-use zk_client::plan::{CreateAll, DeleteAll, Plan};
-use zk_client::{ClientOptions, MultiBuilder, Op, op};
-use zk_proto::Stat;
-use zk_proto::consts::AddWatchMode;
+use zk_client::{ClientOptions, MultiBuilder, Reply};
 use zk_proto::records::*;
 use zk_proto::retry::RetryPolicy;
 use zk_proto::session::{self, RequestId, SessionState, StateEvent, WatchedEvent};
@@ -153,24 +150,6 @@ pub struct Transaction {
     ops: MultiBuilder,
 }
 
-impl Transaction {
-    zk_client::transaction_builder_methods!();
-
-    /// Applies the operations. On failure nothing was applied and the error names the
-    /// failing operation.
-    pub async fn commit(self) -> Result<Vec<OpResult>> {
-        self.ops.validate()?;
-        if self.ops.is_empty() {
-            return Ok(Vec::new());
-        }
-        let paths = self.ops.paths();
-        self.client
-            .run(op::transaction(self.ops))
-            .await
-            .map_err(|e| e.in_transaction(&paths))
-    }
-}
-
 /// A handle on one ZooKeeper session. Cheap to clone; the session closes when the last
 /// handle is dropped (or at [`Client::close`]).
 ///
@@ -193,10 +172,6 @@ pub struct Client {
     retry: RetryPolicy,
     call_timeout: Option<Duration>,
     seed: u64,
-}
-
-fn closed() -> Error {
-    Error::Closed
 }
 
 impl Client {
@@ -250,18 +225,8 @@ impl Client {
     }
 
     /// Submits a request and waits for its outcome, at most the call timeout if one is set.
-    pub(crate) async fn call(
-        &self,
-        request: Request,
-    ) -> Result<std::result::Result<Response, session::Error>> {
-        let answer = self.submit(request, None);
-        match self.call_timeout {
-            None => Ok(answer.await.1),
-            Some(t) => tokio::time::timeout(t, answer)
-                .await
-                .map(|(_, r)| r)
-                .map_err(|_| Error::CallTimeout(t)),
-        }
+    pub(crate) async fn call(&self, request: Request) -> Result<Reply> {
+        Ok(self.bounded(self.submit(request, None)).await?.1)
     }
 
     /// Waits for `answer` at most the call timeout, if one is set. A call that gives up
@@ -275,17 +240,56 @@ impl Client {
         }
     }
 
-    async fn call_once(
+    /// Submits a request leaving a watch with `sink`; the watch is released from the reply
+    /// on unless `keep` takes it.
+    async fn call_with<W>(
         &self,
         request: Request,
-    ) -> Result<(
-        std::result::Result<Response, session::Error>,
-        OneshotWatcher,
-    )> {
+        sink: WatchSink,
+        keep: impl FnOnce(RequestId, mpsc::UnboundedSender<Command>) -> W,
+    ) -> Result<(Reply, W)> {
+        let (id, reply) = self.bounded(self.submit(request, Some(sink))).await?;
+        Ok((reply, keep(id, self.commands.clone())))
+    }
+
+    async fn call_watch(&self, request: Request) -> Result<(Reply, OneshotWatcher)> {
         let (tx, rx) = oneshot::channel();
-        let answer = self.submit(request, Some(WatchSink::Once(Some(tx))));
-        let (id, r) = self.bounded(answer).await?;
-        Ok((r, OneshotWatcher::new(rx, id, self.commands.clone())))
+        let sink = WatchSink::Once(Some(tx));
+        self.call_with(request, sink, |id, c| OneshotWatcher::new(rx, id, c))
+            .await
+    }
+
+    async fn call_watch_fn(
+        &self,
+        request: Request,
+        f: impl FnOnce(WatchedEvent) + Send + 'static,
+    ) -> Result<Reply> {
+        let mut f = Some(f);
+        let f: WatchFn = std::sync::Arc::new(std::sync::Mutex::new(move |e| {
+            if let Some(f) = f.take() {
+                f(e)
+            }
+        }));
+        Ok(self
+            .bounded(self.submit(request, Some(WatchSink::Callback(f))))
+            .await?
+            .1)
+    }
+
+    async fn call_add_watch(&self, request: Request) -> Result<(Reply, PersistentWatcher)> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let sink = WatchSink::Stream(tx);
+        self.call_with(request, sink, |id, c| PersistentWatcher::new(rx, id, c))
+            .await
+    }
+
+    async fn call_add_watch_fn(
+        &self,
+        request: Request,
+        f: impl FnMut(WatchedEvent) + Send + 'static,
+    ) -> Result<(Reply, WatchHandle)> {
+        let sink = WatchSink::Callback(std::sync::Arc::new(std::sync::Mutex::new(f)));
+        self.call_with(request, sink, WatchHandle::new).await
     }
 
     // ----- session -----
@@ -308,12 +312,7 @@ impl Client {
     /// it was first polled may still apply the change.
     pub async fn update_hosts(&self, hosts: &str) -> Result<bool> {
         let list = zk_proto::session::HostList::parse(hosts)?;
-        let (tx, rx) = oneshot::channel();
-        let closed = || Error::Closed;
-        self.commands
-            .send(Command::UpdateHosts(list, tx))
-            .map_err(|_| closed())?;
-        rx.await.map_err(|_| closed())
+        self.ask(|tx| Command::UpdateHosts(list, tx)).await
     }
 
     /// A snapshot of the session's counters: requests in flight and queued, connections and
@@ -321,12 +320,14 @@ impl Client {
     ///
     /// Fails only after the client is closed. Dropping the future is harmless.
     pub async fn metrics(&self) -> Result<crate::SessionMetrics> {
+        self.ask(Command::Metrics).await
+    }
+
+    /// Sends the command `make` builds around a reply channel and waits for the answer.
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T> {
         let (tx, rx) = oneshot::channel();
-        let closed = || Error::Closed;
-        self.commands
-            .send(Command::Metrics(tx))
-            .map_err(|_| closed())?;
-        rx.await.map_err(|_| closed())
+        self.commands.send(make(tx)).map_err(|_| Error::Closed)?;
+        rx.await.map_err(|_| Error::Closed)
     }
 
     /// Every state transition from now on: detailed states and the application view
@@ -376,7 +377,7 @@ impl Client {
             match events.next().await {
                 Some(StateEvent::Session(state)) if pred(state) => return Ok(state),
                 Some(_) => {}
-                None => return Err(closed()),
+                None => return Err(Error::Closed),
             }
         }
     }
@@ -397,25 +398,20 @@ impl Client {
     /// Closes the session (ephemeral nodes go at once) and waits until it is closed.
     /// Requests already submitted finish first.
     pub async fn close(&self) {
-        let (tx, rx) = oneshot::channel();
-        if self.commands.send(Command::Close(tx)).is_ok() {
-            let _ = rx.await;
-        }
+        let _ = self.ask(Command::Close).await;
     }
 
     /// Adds credentials to the session (and to every later connection).
     pub async fn add_auth(&self, scheme: &str, credentials: impl Into<Bytes>) -> Result<()> {
-        let (tx, rx) = oneshot::channel();
-        let cmd = Command::AddAuth {
-            scheme: scheme.to_string(),
-            credentials: credentials.into(),
-            reply: tx,
-        };
-        self.commands.send(cmd).map_err(|_| closed())?;
-        match rx.await {
-            Ok((_, r)) => r.map(|_| ()).map_err(Error::from),
-            Err(_) => Err(closed()),
-        }
+        let (scheme, credentials) = (scheme.to_string(), credentials.into());
+        let (_, r) = self
+            .ask(|reply| Command::AddAuth {
+                scheme,
+                credentials,
+                reply,
+            })
+            .await?;
+        r.map(|_| ()).map_err(Error::from)
     }
 
     /// Retries `op` with the client's retry policy while it fails with a connection problem.
@@ -433,142 +429,7 @@ impl Client {
         retry_with(&self.retry, self.seed, op).await
     }
 
-    // ----- operations -----
-
-    /// Submits an operation and decodes its reply.
-    async fn run<T>(&self, op: Op<T>) -> Result<T> {
-        if op.makes_parents() {
-            return self.run_plan(op.into_plan()).await;
-        }
-        let (request, decode) = op.into_parts();
-        decode(self.call(request).await?)
-    }
-
-    /// Runs a multi-step operation to its end.
-    async fn run_plan<P: Plan>(&self, mut plan: P) -> Result<P::Output> {
-        while let Some(request) = plan.next_request() {
-            // A step's server error names the node of that step.
-            let path = request.path().map(str::to_owned);
-            plan.complete(self.call(request).await?)
-                .map_err(|e| at_path(e, path.as_deref()))?;
-        }
-        plan.finish()
-    }
-
-    /// Creates `path` and any missing parents (as persistent nodes with the default ACL).
-    /// An existing node is not an error.
-    #[doc(alias = "ensure_path")]
-    pub async fn create_all(&self, path: &str, data: impl Into<Bytes>) -> Result<()> {
-        self.run_plan(CreateAll::new(path, data.into(), &self.default_acl))
-            .await
-    }
-
-    /// Deletes `path` and everything under it, deepest first, and returns how many nodes
-    /// went. A missing node is not an error. Not atomic: a failure (an ACL, a lost
-    /// connection) leaves what was not deleted yet.
-    #[doc(alias = "delete_recursive")]
-    pub async fn delete_all(&self, path: &str) -> Result<usize> {
-        self.run_plan(DeleteAll::new(path)).await
-    }
-
-    /// Like [`Client::exists`], and a watcher that fires when the node is created, changed or
-    /// deleted.
-    pub async fn exists_watch(&self, path: &str) -> Result<(Option<Stat>, OneshotWatcher)> {
-        let (op, decode) = op::exists(path, true).into_parts();
-        let (r, w) = self.call_once(op).await?;
-        Ok((decode(r).map_err(|e| e.at_path(path))?, w))
-    }
-
-    /// Like [`Client::get_data`], and a watcher that fires when the data changes or the node
-    /// is deleted.
-    pub async fn get_data_watch(&self, path: &str) -> Result<(Bytes, Stat, OneshotWatcher)> {
-        let (op, decode) = op::get_data(path, true).into_parts();
-        let (r, w) = self.call_once(op).await?;
-        let (d, s) = decode(r).map_err(|e| e.at_path(path))?;
-        Ok((d, s, w))
-    }
-
-    /// Like [`Client::get_children2`], and a watcher that fires when the children change or
-    /// the node is deleted.
-    pub async fn get_children_watch(
-        &self,
-        path: &str,
-    ) -> Result<(Vec<String>, Stat, OneshotWatcher)> {
-        let (op, decode) = op::get_children2(path, true).into_parts();
-        let (r, w) = self.call_once(op).await?;
-        let (c, s) = decode(r).map_err(|e| e.at_path(path))?;
-        Ok((c, s, w))
-    }
-
-    /// Submits a read that leaves a one-shot watch calling `f` (once) on the callback task.
-    async fn call_watch_fn(
-        &self,
-        request: Request,
-        f: impl FnOnce(WatchedEvent) + Send + 'static,
-    ) -> Result<std::result::Result<Response, session::Error>> {
-        let mut f = Some(f);
-        let f: WatchFn = std::sync::Arc::new(std::sync::Mutex::new(move |e| {
-            if let Some(f) = f.take() {
-                f(e)
-            }
-        }));
-        let answer = self.submit(request, Some(WatchSink::Callback(f)));
-        Ok(self.bounded(answer).await?.1)
-    }
-
-    /// Like [`Client::exists`], calling `f` on the callback task when the node is created,
-    /// changed or deleted (Kazoo's `exists(path, watch=f)`). `f` runs at most once: with
-    /// the change, or with a final `EventType::None` event if the session ends first.
-    pub async fn exists_watch_fn(
-        &self,
-        path: &str,
-        f: impl FnOnce(WatchedEvent) + Send + 'static,
-    ) -> Result<Option<Stat>> {
-        let (request, decode) = op::exists(path, true).into_parts();
-        decode(self.call_watch_fn(request, f).await?).map_err(|e| e.at_path(path))
-    }
-
-    /// Like [`Client::get_data`], calling `f` on the callback task when the data changes or
-    /// the node is deleted (Kazoo's `get(path, watch=f)`); at most once, as for
-    /// [`Client::exists_watch_fn`].
-    pub async fn get_data_watch_fn(
-        &self,
-        path: &str,
-        f: impl FnOnce(WatchedEvent) + Send + 'static,
-    ) -> Result<(Bytes, Stat)> {
-        let (request, decode) = op::get_data(path, true).into_parts();
-        decode(self.call_watch_fn(request, f).await?).map_err(|e| e.at_path(path))
-    }
-
-    /// Like [`Client::get_children2`], calling `f` on the callback task when the children
-    /// change or the node is deleted (Kazoo's `get_children(path, watch=f)`); at most
-    /// once, as for [`Client::exists_watch_fn`].
-    pub async fn get_children_watch_fn(
-        &self,
-        path: &str,
-        f: impl FnOnce(WatchedEvent) + Send + 'static,
-    ) -> Result<(Vec<String>, Stat)> {
-        let (request, decode) = op::get_children2(path, true).into_parts();
-        decode(self.call_watch_fn(request, f).await?).map_err(|e| e.at_path(path))
-    }
-
-    /// A persistent (or recursive) watch calling `f` with every event, in order, on the
-    /// callback task, until the returned handle is dropped or the watch ends.
-    pub async fn add_watch_fn(
-        &self,
-        path: &str,
-        mode: AddWatchMode,
-        f: impl FnMut(WatchedEvent) + Send + 'static,
-    ) -> Result<WatchHandle> {
-        let f: WatchFn = std::sync::Arc::new(std::sync::Mutex::new(f));
-        let (request, decode) = op::add_watch(path, mode).into_parts();
-        let answer = self.submit(request, Some(WatchSink::Callback(f)));
-        let (id, r) = self.bounded(answer).await?;
-        // The handle releases the watch from here on, also when the reply is an error.
-        let handle = WatchHandle::new(id, self.commands.clone());
-        decode(r).map_err(|e| e.at_path(path))?;
-        Ok(handle)
-    }
+    // ----- operations (the rest are written by `zk_client::client_calls!`) -----
 
     /// Starts a transaction.
     pub fn transaction(&self) -> Transaction {
@@ -578,19 +439,9 @@ impl Client {
             ops: MultiBuilder::default(),
         }
     }
-
-    /// A persistent watch on `path` (or, with [`AddWatchMode::PersistentRecursive`], on it
-    /// and every descendant) that delivers every event until it is dropped or removed.
-    pub async fn add_watch(&self, path: &str, mode: AddWatchMode) -> Result<PersistentWatcher> {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let (request, decode) = op::add_watch(path, mode).into_parts();
-        let answer = self.submit(request, Some(WatchSink::Stream(tx)));
-        let (id, r) = self.bounded(answer).await?;
-        let watcher = PersistentWatcher::new(rx, id, self.commands.clone());
-        decode(r).map_err(|e| e.at_path(path))?;
-        Ok(watcher)
-    }
 }
+
+zk_client::client_calls!(callbacks on "the callback task", [async], [.await]);
 
 /// A request's outcome, once the connection task answers; a task that is gone answers
 /// `Closed`. Dropping it drops the receiver: a late reply is then let go by the task.
@@ -612,35 +463,6 @@ impl Future for Answer {
                 .map(|r| r.unwrap_or_else(|_| closed())),
             None => std::task::Poll::Ready(closed()),
         }
-    }
-}
-
-/// Writes the operations every client has ([`zk_client::for_each_operation`]) as `async fn`s.
-macro_rules! async_operations {
-    ($( $(#[$doc:meta])* $name:ident ( $($arg:ident : $ty:ty),* ) -> $out:ty [$acl:ident, $at:expr] $op:expr ; )*) => {
-        impl Client {
-            $(
-                $(#[$doc])*
-                pub async fn $name(&self, $($arg: $ty),*) -> Result<$out> {
-                    let $acl: &[Acl] = &self.default_acl;
-                    let _ = $acl;
-                    self.run($op).await.map_err(|e| match $at {
-                        Some(path) => e.at_path(path),
-                        None => e,
-                    })
-                }
-            )*
-        }
-    };
-}
-
-zk_client::for_each_operation!(async_operations);
-
-/// `e`, naming `path` if it is a server error on one node.
-fn at_path(e: Error, path: Option<&str>) -> Error {
-    match path {
-        Some(path) => e.at_path(path),
-        None => e,
     }
 }
 

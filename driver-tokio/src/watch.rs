@@ -9,21 +9,11 @@ use std::time::Duration;
 
 use futures_core::Stream;
 use tokio::sync::{mpsc, oneshot};
-use zk_proto::consts::{EventType, KeeperState};
 use zk_proto::session::{RequestId, WatchedEvent};
 
 use crate::connection::Command;
 use crate::{Error, Result};
 use zk_proto::session::StateEvent;
-
-fn ended(watch: RequestId) -> WatchedEvent {
-    WatchedEvent {
-        watch,
-        kind: EventType::None,
-        state: KeeperState::Closed,
-        path: String::new(),
-    }
-}
 
 /// A one-shot watch: `.await` it (or [`OneshotWatcher::wait`]) for the one event: a node
 /// change, or a final `EventType::None` event when the session ends first.
@@ -90,12 +80,12 @@ impl Future for OneshotWatcher {
         let id = self.id;
         if self.done {
             // The event was taken: the watch is spent, as if its session ended.
-            return Poll::Ready(ended(id));
+            return Poll::Ready(WatchedEvent::ended(id));
         }
         match Pin::new(&mut self.rx).poll(cx) {
             Poll::Ready(r) => {
                 self.done = true;
-                Poll::Ready(r.unwrap_or_else(|_| ended(id)))
+                Poll::Ready(r.unwrap_or_else(|_| WatchedEvent::ended(id)))
             }
             Poll::Pending => Poll::Pending,
         }

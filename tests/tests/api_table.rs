@@ -101,6 +101,30 @@ fn crate_items() -> BTreeSet<String> {
     items
 }
 
+/// The public calls `zk_client::client_calls!` writes for both clients.
+fn client_calls() -> BTreeSet<String> {
+    let calls = read("client/src/calls.rs");
+    let body = macro_body(&calls, "client_calls");
+    let mut names = BTreeSet::new();
+    for line in body.lines() {
+        let line = line.trim_start();
+        if let Some(rest) = line.strip_prefix("pub $($async)* fn ") {
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            names.insert(name);
+        }
+    }
+    // The operation methods are named `$name`; their names are the operation list's.
+    names.remove("");
+    assert!(
+        names.contains("add_watch") && names.contains("commit"),
+        "client_calls! writes the watch calls and the transaction's commit: {names:?}"
+    );
+    names
+}
+
 #[test]
 fn every_async_item_is_in_the_readme_table() {
     let words = table_words();
@@ -132,6 +156,7 @@ fn every_async_item_is_in_the_readme_table() {
     wanted.extend(pub_fns(macro_body(&options, "client_option_setters")));
     let multi = read("client/src/multi.rs");
     wanted.extend(pub_fns(macro_body(&multi, "transaction_builder_methods")));
+    wanted.extend(client_calls());
     // Plumbing no user names: the crate's README test.
     wanted.remove("ReadmeDoctests");
     let missing: Vec<_> = wanted.difference(&words).collect();

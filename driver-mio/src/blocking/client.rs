@@ -8,13 +8,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use mio::Token;
-use zk_client::plan::{CreateAll, DeleteAll, Plan};
-use zk_client::{ClientOptions, Error, MultiBuilder, Op, Result, op, reply};
-use zk_proto::consts::AddWatchMode;
+use zk_client::{ClientOptions, Error, MultiBuilder, Result, reply};
+use zk_proto::ErrorCode;
 use zk_proto::records::*;
 use zk_proto::retry::RetryPolicy;
 use zk_proto::session::{self, SessionMetrics, SessionState, StateEvent, WatchedEvent};
-use zk_proto::{ErrorCode, Stat};
 
 use super::callbacks::*;
 use super::reactor::*;
@@ -170,28 +168,34 @@ impl Client {
     /// requests in flight finish first and does not suspend the session. Returns whether
     /// it moves.
     ///
-    /// Fails on a malformed list, or after the client is closed.
+    /// Fails on a malformed list, after the client is closed, or with
+    /// [`Error::CallTimeout`] if the IO thread does not answer within the call timeout.
     pub fn update_hosts(&self, hosts: &str) -> Result<bool> {
         let list = zk_proto::session::HostList::parse(hosts)?;
-        let (tx, rx) = mpsc::channel();
-        if !self.shared.send(Cmd::UpdateHosts(list, tx)) {
-            return Err(Error::Closed);
-        }
-        rx.recv_timeout(Duration::from_secs(10))
-            .map_err(|_| Error::Closed)
+        self.ask(|tx| Cmd::UpdateHosts(list, tx))
     }
 
     /// A snapshot of the session's counters: requests in flight and queued, connections and
     /// their losses, round trips, the slowest reply, slow requests, watches held.
     ///
-    /// Fails only after the client is closed.
+    /// Fails after the client is closed, or with [`Error::CallTimeout`] if the IO thread
+    /// does not answer within the call timeout.
     pub fn metrics(&self) -> Result<SessionMetrics> {
+        self.ask(Cmd::Metrics)
+    }
+
+    /// Sends the command `make` builds around a reply channel and waits at most the call
+    /// timeout for the answer.
+    fn ask<T>(&self, make: impl FnOnce(mpsc::Sender<T>) -> Cmd) -> Result<T> {
+        let wait = self.call_timeout;
         let (tx, rx) = mpsc::channel();
-        if !self.shared.send(Cmd::Metrics(tx)) {
+        if !self.shared.send(make(tx)) {
             return Err(Error::Closed);
         }
-        rx.recv_timeout(Duration::from_secs(10))
-            .map_err(|_| Error::Closed)
+        rx.recv_timeout(wait).map_err(|e| match e {
+            RecvTimeoutError::Timeout => Error::CallTimeout(wait),
+            RecvTimeoutError::Disconnected => Error::Closed,
+        })
     }
 
     /// Calls `f` with every state transition from now on (detailed states and the
@@ -299,10 +303,7 @@ impl Client {
 
     /// Closes the session and waits until it is closed (at most the call timeout).
     pub fn close(&self) {
-        let (tx, rx) = mpsc::channel();
-        if self.shared.send(Cmd::Close(tx)) {
-            let _ = rx.recv_timeout(self.call_timeout);
-        }
+        let _ = self.ask(Cmd::Close);
     }
 
     pub(crate) fn call(&self, request: Request) -> Result<Reply> {
@@ -323,56 +324,13 @@ impl Client {
 
     /// Adds credentials to the session (and to every later connection).
     pub fn add_auth(&self, scheme: &str, credentials: impl Into<Bytes>) -> Result<()> {
-        let (tx, rx) = mpsc::channel();
-        if !self.shared.send(Cmd::AddAuth {
-            scheme: scheme.into(),
-            credentials: credentials.into(),
+        let (scheme, credentials) = (scheme.into(), credentials.into());
+        let reply = |tx| Cmd::AddAuth {
+            scheme,
+            credentials,
             reply: Waiter::Channel(tx),
-        }) {
-            return Err(Error::Closed);
-        }
-        match rx.recv_timeout(self.call_timeout) {
-            Ok((_, r)) => reply::done(r),
-            Err(RecvTimeoutError::Timeout) => Err(Error::CallTimeout(self.call_timeout)),
-            Err(RecvTimeoutError::Disconnected) => Err(Error::Closed),
-        }
-    }
-
-    /// Submits an operation and decodes its reply.
-    pub(super) fn run<T>(&self, op: Op<T>) -> Result<T> {
-        if op.makes_parents() {
-            return self.run_plan(op.into_plan());
-        }
-        let (request, decode) = op.into_parts();
-        decode(self.call(request)?)
-    }
-
-    /// Runs a multi-step operation to its end.
-    pub(super) fn run_plan<P: Plan>(&self, mut plan: P) -> Result<P::Output> {
-        while let Some(request) = plan.next_request() {
-            // A step's server error names the node of that step.
-            let path = request.path().map(str::to_owned);
-            plan.complete(self.call(request)?).map_err(|e| match path {
-                Some(path) => e.at_path(&path),
-                None => e,
-            })?;
-        }
-        plan.finish()
-    }
-
-    /// Creates `path` and any missing parents (persistent, default ACL); an existing node is
-    /// not an error.
-    #[doc(alias = "ensure_path")]
-    pub fn create_all(&self, path: &str, data: impl Into<Bytes>) -> Result<()> {
-        self.run_plan(CreateAll::new(path, data.into(), &self.default_acl))
-    }
-
-    /// Deletes `path` and everything under it, deepest first, and returns how many nodes
-    /// went. A missing node is not an error. Not atomic: a failure (an ACL, a lost
-    /// connection) leaves what was not deleted yet.
-    #[doc(alias = "delete_recursive")]
-    pub fn delete_all(&self, path: &str) -> Result<usize> {
-        self.run_plan(DeleteAll::new(path))
+        };
+        reply::done(self.ask(reply)?.1)
     }
 
     /// Retries `op` with the client's retry policy while it fails with a connection problem,
@@ -385,21 +343,6 @@ impl Client {
     /// ```
     pub fn retry<T>(&self, op: impl FnMut() -> Result<T>) -> Result<T> {
         retry_with(&self.retry, self.seed, op)
-    }
-
-    /// Like [`Client::exists`], and a one-shot watch.
-    pub fn exists_watch(&self, path: &str) -> Result<(Option<Stat>, OneshotWatcher)> {
-        let (request, decode) = op::exists(path, true).into_parts();
-        let (r, w) = self.call_watch(request)?;
-        Ok((decode(r).map_err(|e| e.at_path(path))?, w))
-    }
-
-    /// Like [`Client::get_data`], and a one-shot watch.
-    pub fn get_data_watch(&self, path: &str) -> Result<(Bytes, Stat, OneshotWatcher)> {
-        let (request, decode) = op::get_data(path, true).into_parts();
-        let (r, w) = self.call_watch(request)?;
-        let (d, s) = decode(r).map_err(|e| e.at_path(path))?;
-        Ok((d, s, w))
     }
 
     /// Submits a read that leaves a one-shot watch calling `f` (once) on the callback
@@ -418,49 +361,37 @@ impl Client {
         Ok(self.submit(request, Some(Sink::Callback(cb)))?.1)
     }
 
-    /// Like [`Client::exists`], calling `f` on the callback thread when the node is
-    /// created, changed or deleted (Kazoo's `exists(path, watch=f)`). `f` runs at most
-    /// once: with the change, or with a final `EventType::None` event if the session ends
-    /// first.
-    pub fn exists_watch_fn(
-        &self,
-        path: &str,
-        f: impl FnOnce(WatchedEvent) + Send + 'static,
-    ) -> Result<Option<Stat>> {
-        let (request, decode) = op::exists(path, true).into_parts();
-        decode(self.call_watch_fn(request, f)?).map_err(|e| e.at_path(path))
+    /// Submits an `addWatch` whose events go to the returned watcher, which releases the
+    /// watch from here on, also when the reply is an error.
+    fn call_add_watch(&self, request: Request) -> Result<(Reply, PersistentWatcher)> {
+        let (tx, rx) = mpsc::channel();
+        let (id, r) = self.submit(request, Some(Sink::Channel(tx)))?;
+        let shared = self.shared.clone();
+        Ok((
+            r,
+            PersistentWatcher {
+                rx: Some(rx),
+                id,
+                shared,
+            },
+        ))
     }
 
-    /// Like [`Client::get_data`], calling `f` on the callback thread when the data changes
-    /// or the node is deleted (Kazoo's `get(path, watch=f)`); at most once, as for
-    /// [`Client::exists_watch_fn`].
-    pub fn get_data_watch_fn(
+    /// Submits an `addWatch` calling `f` on the callback thread; the handle releases the
+    /// watch from here on, also when the reply is an error.
+    fn call_add_watch_fn(
         &self,
-        path: &str,
-        f: impl FnOnce(WatchedEvent) + Send + 'static,
-    ) -> Result<(Bytes, Stat)> {
-        let (request, decode) = op::get_data(path, true).into_parts();
-        decode(self.call_watch_fn(request, f)?).map_err(|e| e.at_path(path))
-    }
-
-    /// Like [`Client::get_children2`], calling `f` on the callback thread when the
-    /// children change or the node is deleted (Kazoo's `get_children(path, watch=f)`); at
-    /// most once, as for [`Client::exists_watch_fn`].
-    pub fn get_children_watch_fn(
-        &self,
-        path: &str,
-        f: impl FnOnce(WatchedEvent) + Send + 'static,
-    ) -> Result<(Vec<String>, Stat)> {
-        let (request, decode) = op::get_children2(path, true).into_parts();
-        decode(self.call_watch_fn(request, f)?).map_err(|e| e.at_path(path))
-    }
-
-    /// Like [`Client::get_children2`], and a one-shot watch.
-    pub fn get_children_watch(&self, path: &str) -> Result<(Vec<String>, Stat, OneshotWatcher)> {
-        let (request, decode) = op::get_children2(path, true).into_parts();
-        let (r, w) = self.call_watch(request)?;
-        let (c, s) = decode(r).map_err(|e| e.at_path(path))?;
-        Ok((c, s, w))
+        request: Request,
+        f: impl FnMut(WatchedEvent) + Send + 'static,
+    ) -> Result<(Reply, WatchHandle)> {
+        let (id, r) = self.submit(request, Some(Sink::Callback(Box::new(f))))?;
+        Ok((
+            r,
+            WatchHandle {
+                id,
+                shared: self.shared.clone(),
+            },
+        ))
     }
 
     /// Starts a transaction: operations applied all together or not at all (`multi`).
@@ -483,62 +414,9 @@ impl Client {
             ops: MultiBuilder::default(),
         }
     }
-
-    /// A persistent (or recursive) watch as an iterator of events.
-    pub fn add_watch(&self, path: &str, mode: AddWatchMode) -> Result<PersistentWatcher> {
-        let (tx, rx) = mpsc::channel();
-        let (request, decode) = op::add_watch(path, mode).into_parts();
-        let (id, r) = self.submit(request, Some(Sink::Channel(tx)))?;
-        let watcher = PersistentWatcher {
-            rx: Some(rx),
-            id,
-            shared: self.shared.clone(),
-        };
-        decode(r).map_err(|e| e.at_path(path))?;
-        Ok(watcher)
-    }
-
-    /// A persistent (or recursive) watch calling `f` for every event, in order, on the
-    /// callback thread.
-    pub fn add_watch_fn(
-        &self,
-        path: &str,
-        mode: AddWatchMode,
-        f: impl FnMut(WatchedEvent) + Send + 'static,
-    ) -> Result<WatchHandle> {
-        let (request, decode) = op::add_watch(path, mode).into_parts();
-        let (id, r) = self.submit(request, Some(Sink::Callback(Box::new(f))))?;
-        // The handle releases the watch from here on, also when the reply is an error.
-        let handle = WatchHandle {
-            id,
-            shared: self.shared.clone(),
-        };
-        decode(r).map_err(|e| e.at_path(path))?;
-        Ok(handle)
-    }
 }
 
-/// Writes the operations every client has ([`zk_client::for_each_operation`]) as blocking
-/// calls.
-macro_rules! blocking_operations {
-    ($( $(#[$doc:meta])* $name:ident ( $($arg:ident : $ty:ty),* ) -> $out:ty [$acl:ident, $at:expr] $op:expr ; )*) => {
-        impl Client {
-            $(
-                $(#[$doc])*
-                pub fn $name(&self, $($arg: $ty),*) -> Result<$out> {
-                    let $acl: &[Acl] = &self.default_acl;
-                    let _ = $acl;
-                    self.run($op).map_err(|e| match $at {
-                        Some(path) => e.at_path(path),
-                        None => e,
-                    })
-                }
-            )*
-        }
-    };
-}
-
-zk_client::for_each_operation!(blocking_operations);
+zk_client::client_calls!(callbacks on "the callback thread", [], []);
 
 /// A transaction: operations applied all together or not at all (`multi`).
 #[derive(Debug, Clone)]
@@ -547,23 +425,6 @@ pub struct Transaction {
     pub(super) client: Client,
     pub(super) default_acl: Arc<[Acl]>,
     pub(super) ops: MultiBuilder,
-}
-
-impl Transaction {
-    zk_client::transaction_builder_methods!();
-
-    /// Applies the operations. On failure nothing was applied and the error names the
-    /// failing operation.
-    pub fn commit(self) -> Result<Vec<OpResult>> {
-        self.ops.validate()?;
-        if self.ops.is_empty() {
-            return Ok(Vec::new());
-        }
-        let paths = self.ops.paths();
-        self.client
-            .run(op::transaction(self.ops))
-            .map_err(|e| e.in_transaction(&paths))
-    }
 }
 
 /// Retries `op` under `policy` while it fails with a connection problem, sleeping between

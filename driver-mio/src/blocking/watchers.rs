@@ -5,7 +5,6 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::Duration;
 
 use zk_client::{Error, Result};
-use zk_proto::consts::EventType;
 use zk_proto::session::{RequestId, StateEvent, WatchedEvent};
 
 use super::reactor::*;
@@ -49,7 +48,9 @@ impl OneshotWatcher {
     /// Waits for the event (a final `EventType::None` event if the session ends first).
     pub fn wait(mut self) -> WatchedEvent {
         self.done = true;
-        self.rx.recv().unwrap_or_else(|_| ended(self.id))
+        self.rx
+            .recv()
+            .unwrap_or_else(|_| WatchedEvent::ended(self.id))
     }
 
     /// Waits at most `timeout` for the event; `None` when the time ran out, and the watch
@@ -63,7 +64,7 @@ impl OneshotWatcher {
             Err(RecvTimeoutError::Timeout) => None,
             Err(RecvTimeoutError::Disconnected) => {
                 self.done = true;
-                Some(ended(self.id))
+                Some(WatchedEvent::ended(self.id))
             }
         }
     }
@@ -147,15 +148,6 @@ impl std::fmt::Debug for WatchHandle {
 impl Drop for WatchHandle {
     fn drop(&mut self) {
         self.shared.release(self.id);
-    }
-}
-
-pub(super) fn ended(watch: RequestId) -> WatchedEvent {
-    WatchedEvent {
-        watch,
-        kind: EventType::None,
-        state: zk_proto::consts::KeeperState::Closed,
-        path: String::new(),
     }
 }
 

@@ -79,6 +79,18 @@ pub struct WatchedEvent {
 }
 
 impl WatchedEvent {
+    /// The final event of watch `watch` when its session is gone and nothing more can come:
+    /// [`EventType::None`] in [`KeeperState::Closed`], on no path. A driver hands it to a
+    /// waiter whose watch ended without one.
+    pub fn ended(watch: RequestId) -> WatchedEvent {
+        WatchedEvent {
+            watch,
+            kind: EventType::None,
+            state: KeeperState::Closed,
+            path: String::new(),
+        }
+    }
+
     /// Whether the watch ends with this event whatever its kind: the session ended it
     /// ([`EventType::None`]) or the server removed it. A one-shot watch
     /// ([`crate::watch::WatchKind::is_one_shot`]) also ends with its first event.
