@@ -59,7 +59,7 @@
 //! | Strings that are not UTF-8 | Decoded with replacement characters | Refused with MarshallingError |
 //! | Quotas | Tracked under `/zookeeper/quota` and enforced when configured | Not tracked |
 //! | SASL, reconfig, throttling | As configured | SASL DIGEST-MD5 against [`Config::sasl_digest_user`]s (no GSSAPI); without users SASL fails the connection (AuthFailed); reconfig is refused (ReconfigDisabled, as with `reconfigEnabled=false`); no throttling |
-//! | TLS | PEM, PKCS#12 or Java keystores; X.509 certificates of any version | PEM stores and Java keystores (JKS), on the TCP front ([`SimServer::bind_tls`]); X.509 version 3 only (rustls); no x509 identities |
+//! | TLS | PEM, JKS or PKCS#12 stores; X.509 certificates of versions 1 and 3; TLS 1.2 unless `ssl.protocol`/`ssl.enabledProtocols` say otherwise | The same stores ([`ServerTls::from_stores`]), certificates and versions ([`ServerTls::protocols`]), on the TCP front ([`SimServer::bind_tls`]); a version-1 client certificate is taken only when a trusted CA signed it directly; a PKCS#12 trust store's certificates count only when marked trusted, as `keytool` writes them and Java reads them; no x509 identities |
 //! | The data directory | A transaction log and snapshots, fsynced | One snapshot of the whole model, written by the TCP front before a change's replies go out ([`Config::data_dir`]) |
 //! | Node times | The machine's clock | [`Config::wall_clock`] plus the model's time: fixed unless set (the TCP front and the `zk-sim` binary set the machine's clock) |
 //! | Java's ordering of children and ephemeral lists | `HashSet` order | The same order, except in a bin of more than eight colliding names in a table of 64 bins or more (Java makes it a tree) |
@@ -101,8 +101,8 @@ pub use sessions::password;
 #[cfg(feature = "tcp")]
 pub use tcp::{BlockingSimServer, SimServer};
 #[cfg(feature = "tls")]
-pub use tcp::{ClientAuth, ServerTls};
-pub use zoocfg::{CfgTls, StoreType, ZooCfg, ZooCfgError};
+pub use tcp::{ClientAuth, ServerTls, TlsStore};
+pub use zoocfg::{CfgTls, StoreType, TlsProtocol, ZooCfg, ZooCfgError};
 
 /// The crate's README, compiled and run as a doc test so its example stays true.
 #[cfg(doctest)]

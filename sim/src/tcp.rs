@@ -14,6 +14,12 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 
+#[cfg(feature = "tls")]
+use crate::{StoreType, TlsProtocol};
+
+#[cfg(feature = "tls")]
+mod java_tls;
+
 use crate::{Config, ConnId, Ensemble, Output};
 
 /// The model's clock is the runtime's: under `#[tokio::test(start_paused = true)]` the
@@ -269,7 +275,7 @@ impl SimServer {
         }
         #[cfg(feature = "tls")]
         if let Some((_, tls)) = secure {
-            let acceptor = tokio_rustls::TlsAcceptor::from(tls.config);
+            let acceptor = tokio_rustls::TlsAcceptor::from(tls.server_config()?);
             for (server, listener) in secure_listeners.into_iter().enumerate() {
                 tasks.push(tokio::spawn(tls_accept_loop(
                     inner.clone(),
@@ -720,10 +726,16 @@ pub enum ClientAuth {
 
 /// The TLS settings of a secure client port: the server's certificate and key, and the
 /// CA certificates client certificates are checked against.
+///
+/// It speaks TLS 1.2 only unless [`ServerTls::protocols`] says otherwise, as ZooKeeper 3.8
+/// does by default (`ssl.protocol=TLSv1.2`).
 #[cfg(feature = "tls")]
 #[derive(Clone)]
 pub struct ServerTls {
-    config: Arc<tokio_rustls::rustls::ServerConfig>,
+    key: Arc<tokio_rustls::rustls::sign::CertifiedKey>,
+    verifier: Option<Arc<dyn tokio_rustls::rustls::server::danger::ClientCertVerifier>>,
+    provider: Arc<tokio_rustls::rustls::crypto::CryptoProvider>,
+    protocols: Vec<TlsProtocol>,
 }
 
 #[cfg(feature = "tls")]
@@ -744,22 +756,8 @@ impl ServerTls {
         trust_store: Option<&[u8]>,
         client_auth: ClientAuth,
     ) -> io::Result<ServerTls> {
-        use tokio_rustls::rustls::pki_types::pem::PemObject;
-        use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
-        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(key_store)
-            .collect::<Result<_, _>>()
-            .map_err(|e| bad_tls(format!("the key store's certificates: {e}")))?;
-        let key = PrivateKeyDer::from_pem_slice(key_store)
-            .map_err(|e| bad_tls(format!("the key store's private key: {e}")))?;
-        let roots = match trust_store {
-            Some(trust) => Some(
-                CertificateDer::pem_slice_iter(trust)
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| bad_tls(format!("the trust store: {e}")))?,
-            ),
-            None => None,
-        };
-        ServerTls::build(certs, key, roots, client_auth)
+        let pem = |bytes| TlsStore::new(StoreType::Pem, bytes, "");
+        ServerTls::from_stores(pem(key_store), trust_store.map(pem), client_auth)
     }
 
     /// From Java keystores (JKS, `ssl.keyStore.type=JKS` or a `.jks` file), as ZooKeeper
@@ -772,25 +770,59 @@ impl ServerTls {
         trust_store: Option<&[u8]>,
         client_auth: ClientAuth,
     ) -> io::Result<ServerTls> {
-        use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-        let store = crate::jks::read(key_store, key_password).map_err(bad_tls)?;
-        let Some((key, chain)) = store.private_key else {
-            return Err(bad_tls("the key store holds no private key entry".into()));
-        };
-        let certs = chain.into_iter().map(CertificateDer::from).collect();
-        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key));
+        let key = TlsStore::new(StoreType::Jks, key_store, key_password);
+        let trust = trust_store.map(|t| TlsStore::new(StoreType::Jks, t, ""));
+        ServerTls::from_stores(key, trust, client_auth)
+    }
+
+    /// From a key store and a trust store of any type, as ZooKeeper reads its
+    /// `ssl.keyStore.*` and `ssl.trustStore.*` settings: the key store's private key and
+    /// certificate chain, and the trust store's trusted certificates (every certificate of
+    /// a PEM store; a JKS store's trusted entries; a PKCS#12 store's certificates marked
+    /// trusted, as Java's `keytool` writes them).
+    pub fn from_stores(
+        key_store: TlsStore<'_>,
+        trust_store: Option<TlsStore<'_>>,
+        client_auth: ClientAuth,
+    ) -> io::Result<ServerTls> {
+        let (certs, key) = key_store.private_key()?;
         let roots = match trust_store {
-            Some(trust) => Some(
-                crate::jks::read(trust, "")
-                    .map_err(bad_tls)?
-                    .trusted
-                    .into_iter()
-                    .map(CertificateDer::from)
-                    .collect(),
-            ),
+            Some(trust) => Some(trust.trusted()?),
             None => None,
         };
         ServerTls::build(certs, key, roots, client_auth)
+    }
+
+    /// The TLS versions served (`ssl.enabledProtocols`, else `ssl.protocol`), in place of
+    /// TLS 1.2 alone. Fails when `protocols` is empty.
+    pub fn protocols(mut self, protocols: &[TlsProtocol]) -> io::Result<ServerTls> {
+        if protocols.is_empty() {
+            return Err(bad_tls("no TLS version to serve".into()));
+        }
+        self.protocols = protocols.to_vec();
+        Ok(self)
+    }
+
+    /// The rustls configuration of these settings.
+    fn server_config(&self) -> io::Result<Arc<tokio_rustls::rustls::ServerConfig>> {
+        use tokio_rustls::rustls;
+        let versions: Vec<&'static rustls::SupportedProtocolVersion> = self
+            .protocols
+            .iter()
+            .map(|p| match p {
+                TlsProtocol::Tls12 => &rustls::version::TLS12,
+                TlsProtocol::Tls13 => &rustls::version::TLS13,
+            })
+            .collect();
+        let builder = rustls::ServerConfig::builder_with_provider(self.provider.clone())
+            .with_protocol_versions(&versions)
+            .map_err(|e| bad_tls(e.to_string()))?;
+        let builder = match &self.verifier {
+            Some(verifier) => builder.with_client_cert_verifier(verifier.clone()),
+            None => builder.with_no_client_auth(),
+        };
+        let key = rustls::sign::SingleCertAndKey::from(self.key.clone());
+        Ok(Arc::new(builder.with_cert_resolver(Arc::new(key))))
     }
 
     fn build(
@@ -804,42 +836,156 @@ impl ServerTls {
             return Err(bad_tls("the key store holds no certificate".into()));
         }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| bad_tls(e.to_string()))?;
-        let builder = match (client_auth, roots) {
-            (ClientAuth::None, _) => builder.with_no_client_auth(),
-            (_, None) => {
-                return Err(bad_tls(
-                    "asking clients for certificates needs a trust store".into(),
-                ));
-            }
-            (auth, Some(certs)) => {
-                let mut roots = rustls::RootCertStore::empty();
-                for cert in certs {
-                    roots
-                        .add(cert)
-                        .map_err(|e| bad_tls(format!("the trust store: {e}")))?;
+        let verifier: Option<Arc<dyn rustls::server::danger::ClientCertVerifier>> =
+            match (client_auth, roots) {
+                (ClientAuth::None, _) => None,
+                (_, None) => {
+                    return Err(bad_tls(
+                        "asking clients for certificates needs a trust store".into(),
+                    ));
                 }
-                let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
-                    Arc::new(roots),
-                    provider,
-                );
-                let verifier = if auth == ClientAuth::Want {
-                    verifier.allow_unauthenticated()
-                } else {
-                    verifier
-                };
-                builder.with_client_cert_verifier(
-                    verifier.build().map_err(|e| bad_tls(e.to_string()))?,
-                )
+                (auth, Some(certs)) => {
+                    let mut roots = rustls::RootCertStore::empty();
+                    for cert in &certs {
+                        roots
+                            .add(cert.clone())
+                            .map_err(|e| bad_tls(format!("the trust store: {e}")))?;
+                    }
+                    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                        Arc::new(roots),
+                        provider.clone(),
+                    );
+                    let verifier = if auth == ClientAuth::Want {
+                        verifier.allow_unauthenticated()
+                    } else {
+                        verifier
+                    };
+                    let webpki = verifier.build().map_err(|e| bad_tls(e.to_string()))?;
+                    // Java takes version-1 client certificates; so does the model.
+                    let algs = provider.signature_verification_algorithms;
+                    Some(Arc::new(java_tls::V1Tolerant::new(webpki, certs, algs)))
+                }
+            };
+        let key = java_tls::certified_key(certs, key, &provider)
+            .map_err(|e| bad_tls(format!("the key does not fit the certificate: {e}")))?;
+        let tls = ServerTls {
+            key: Arc::new(key),
+            verifier,
+            provider,
+            protocols: vec![TlsProtocol::Tls12],
+        };
+        // Settings that cannot make a configuration fail now, not at the first bind.
+        tls.server_config()?;
+        Ok(tls)
+    }
+}
+
+/// A TLS store file and how to open it: ZooKeeper's `ssl.keyStore.*` or
+/// `ssl.trustStore.*` settings, read.
+#[cfg(feature = "tls")]
+#[derive(Clone, Copy)]
+pub struct TlsStore<'a> {
+    kind: StoreType,
+    bytes: &'a [u8],
+    password: &'a str,
+}
+
+#[cfg(feature = "tls")]
+impl std::fmt::Debug for TlsStore<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsStore")
+            .field("kind", &self.kind)
+            .field("bytes", &self.bytes.len())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(feature = "tls")]
+type Cert = tokio_rustls::rustls::pki_types::CertificateDer<'static>;
+
+#[cfg(feature = "tls")]
+impl<'a> TlsStore<'a> {
+    /// The store in `bytes`, of type `kind`, opened with `password`
+    /// (`ssl.keyStore.password`, `ssl.trustStore.password`; a PEM store has none).
+    pub fn new(kind: StoreType, bytes: &'a [u8], password: &'a str) -> TlsStore<'a> {
+        TlsStore {
+            kind,
+            bytes,
+            password,
+        }
+    }
+
+    /// The private key and its certificate chain, the server's own first.
+    fn private_key(
+        &self,
+    ) -> io::Result<(
+        Vec<Cert>,
+        tokio_rustls::rustls::pki_types::PrivateKeyDer<'static>,
+    )> {
+        use tokio_rustls::rustls::pki_types::pem::PemObject;
+        use tokio_rustls::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+        let (key, certs) = match self.kind {
+            StoreType::Pem => {
+                let certs = Cert::pem_slice_iter(self.bytes)
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| bad_tls(format!("the key store's certificates: {e}")))?;
+                let key = PrivateKeyDer::from_pem_slice(self.bytes)
+                    .map_err(|e| bad_tls(format!("the key store's private key: {e}")))?;
+                return Ok((certs, key));
+            }
+            StoreType::Jks => crate::jks::read(self.bytes, self.password)
+                .map_err(bad_tls)?
+                .private_key
+                .ok_or_else(|| bad_tls("the key store holds no private key entry".into()))?,
+            StoreType::Pkcs12 => {
+                let store = self.pkcs12("the key store")?;
+                let (_, chain) = store.private_key_chain().ok_or_else(|| {
+                    bad_tls("the key store holds no private key with its certificate".into())
+                })?;
+                let certs = chain.certs().iter().map(|c| c.as_der().to_vec()).collect();
+                (chain.key().as_der().to_vec(), certs)
             }
         };
-        let config = builder
-            .with_single_cert(certs, key)
-            .map_err(|e| bad_tls(format!("the key does not fit the certificate: {e}")))?;
-        Ok(ServerTls {
-            config: Arc::new(config),
+        let certs = certs.into_iter().map(Cert::from).collect();
+        Ok((certs, PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key))))
+    }
+
+    /// The certificates the store trusts.
+    fn trusted(&self) -> io::Result<Vec<Cert>> {
+        use tokio_rustls::rustls::pki_types::pem::PemObject;
+        match self.kind {
+            StoreType::Pem => Cert::pem_slice_iter(self.bytes)
+                .collect::<Result<_, _>>()
+                .map_err(|e| bad_tls(format!("the trust store: {e}"))),
+            StoreType::Jks => Ok(crate::jks::read(self.bytes, "")
+                .map_err(bad_tls)?
+                .trusted
+                .into_iter()
+                .map(Cert::from)
+                .collect()),
+            StoreType::Pkcs12 => Ok(self
+                .pkcs12("the trust store")?
+                .entries()
+                .filter_map(|(_, entry)| match entry {
+                    p12_keystore::KeyStoreEntry::Certificate(c) => {
+                        Some(Cert::from(c.as_der().to_vec()))
+                    }
+                    _ => None,
+                })
+                .collect()),
+        }
+    }
+
+    /// The store as PKCS#12, its entries linked as Java links them.
+    fn pkcs12(&self, what: &str) -> io::Result<p12_keystore::KeyStore> {
+        let policy = p12_keystore::Pkcs12ImportPolicy::Strict;
+        p12_keystore::KeyStore::from_pkcs12(self.bytes, self.password, policy).map_err(|e| {
+            bad_tls(match e {
+                p12_keystore::error::Error::MacError(_) => {
+                    format!("{what}'s password is wrong: its integrity check fails")
+                }
+                e => format!("{what} is not a PKCS#12 store this model reads: {e}"),
+            })
         })
     }
 }

@@ -29,10 +29,11 @@ pub struct ZooCfg {
     /// Keys read but not acted on by the model (they change nothing it models), in the
     /// file's order.
     pub ignored: Vec<String>,
-    /// Keys the model cannot serve as the real server would (SASL, keystores other than
-    /// PEM), with why.
+    /// Keys the model cannot serve as the real server would (SASL without its JAAS file,
+    /// store types other than PEM, JKS and PKCS#12, TLS versions other than 1.2 and 1.3),
+    /// with why.
     pub unsupported: Vec<(String, &'static str)>,
-    /// TLS on secure client ports, when the file asks for it with PEM stores.
+    /// TLS on secure client ports, when the file asks for it with stores the model reads.
     pub tls: Option<CfgTls>,
     /// The JAAS file SASL logins are checked against
     /// (`java.security.auth.login.config`), when SASL is configured: its `Server`
@@ -50,14 +51,40 @@ pub struct CfgTls {
     pub key_store: String,
     /// The key store's format (`ssl.keyStore.type`, or its file's extension).
     pub key_store_type: StoreType,
-    /// `ssl.keyStore.password`, which opens a JKS store's key.
+    /// `ssl.keyStore.password`, which opens a JKS store's key or a PKCS#12 store.
     pub key_store_password: String,
     /// `ssl.trustStore.location`: the CA certificates client certificates must chain to.
     pub trust_store: Option<String>,
     /// The trust store's format.
     pub trust_store_type: StoreType,
+    /// `ssl.trustStore.password`, which opens a PKCS#12 trust store.
+    pub trust_store_password: String,
     /// `ssl.clientAuth`: `need` (the default), `want` or `none`.
     pub client_auth: String,
+    /// The TLS versions served: `ssl.enabledProtocols`, else `ssl.protocol`, else TLS 1.2
+    /// (ZooKeeper 3.8's default).
+    pub protocols: Vec<TlsProtocol>,
+}
+
+/// A TLS version a secure client port may speak, by its Java name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TlsProtocol {
+    /// `TLSv1.2`.
+    Tls12,
+    /// `TLSv1.3`.
+    Tls13,
+}
+
+impl TlsProtocol {
+    /// The version Java calls `name` (`TLSv1.2`, `TLSv1.3`); `None` for one the model does
+    /// not serve.
+    pub fn from_java(name: &str) -> Option<TlsProtocol> {
+        match name.trim() {
+            "TLSv1.2" => Some(TlsProtocol::Tls12),
+            "TLSv1.3" => Some(TlsProtocol::Tls13),
+            _ => None,
+        }
+    }
 }
 
 /// The format of a TLS store file.
@@ -67,6 +94,8 @@ pub enum StoreType {
     Pem,
     /// A Java keystore (JKS).
     Jks,
+    /// PKCS#12 (`.p12`, `.pfx`), Java's default keystore type.
+    Pkcs12,
 }
 
 /// Why a `zoo.cfg` cannot be served.
@@ -260,9 +289,28 @@ impl ZooCfg {
                     match t.as_str() {
                         "PEM" => Some(StoreType::Pem),
                         "JKS" => Some(StoreType::Jks),
+                        "PKCS12" => Some(StoreType::Pkcs12),
                         _ => None,
                     }
                 };
+                let named = ssl
+                    .get("ssl.enabledProtocols")
+                    .or(ssl.get("ssl.protocol"))
+                    .map_or("TLSv1.2", |v| v.as_str());
+                let mut protocols = Vec::new();
+                for name in named.split(',').filter(|n| !n.trim().is_empty()) {
+                    match TlsProtocol::from_java(name) {
+                        Some(p) if !protocols.contains(&p) => protocols.push(p),
+                        Some(_) => {}
+                        None => unsupported.push((
+                            format!("ssl.enabledProtocols={}", name.trim()),
+                            "zk-sim serves TLSv1.2 and TLSv1.3",
+                        )),
+                    }
+                }
+                if protocols.is_empty() {
+                    protocols.push(TlsProtocol::Tls12);
+                }
                 let key_store = ssl.get("ssl.keyStore.location").cloned();
                 let key_type = kind("ssl.keyStore.type", "ssl.keyStore.location");
                 let trust_type = kind("ssl.trustStore.type", "ssl.trustStore.location");
@@ -279,11 +327,16 @@ impl ZooCfg {
                                 .cloned()
                                 .unwrap_or_default(),
                             trust_store: ssl.get("ssl.trustStore.location").cloned(),
+                            trust_store_password: ssl
+                                .get("ssl.trustStore.password")
+                                .cloned()
+                                .unwrap_or_default(),
                             trust_store_type,
                             client_auth: ssl
                                 .get("ssl.clientAuth")
                                 .cloned()
                                 .unwrap_or_else(|| "need".to_owned()),
+                            protocols,
                         })
                     }
                     (None, ..) => {
@@ -296,7 +349,7 @@ impl ZooCfg {
                     _ => {
                         unsupported.push((
                             "secureClientPort".to_owned(),
-                            "TLS is served from PEM and JKS stores, not PKCS#12 yet",
+                            "TLS is served from PEM, JKS and PKCS#12 stores",
                         ));
                         None
                     }
@@ -376,6 +429,32 @@ mod tests {
     }
 
     #[test]
+    fn tls_versions_are_read_as_java_names_them() {
+        let versions = |keys: &str| {
+            let text = format!(
+                "clientPort=2181\nsecureClientPort=2281\nssl.keyStore.location=/k.pem\n{keys}"
+            );
+            let cfg = ZooCfg::parse(&text).unwrap();
+            let unsupported: Vec<String> = cfg.unsupported.into_iter().map(|(k, _)| k).collect();
+            (cfg.tls.unwrap().protocols, unsupported)
+        };
+        use TlsProtocol::*;
+        assert_eq!(versions(""), (vec![Tls12], vec![]));
+        assert_eq!(versions("ssl.protocol=TLSv1.3\n"), (vec![Tls13], vec![]));
+        assert_eq!(
+            versions("ssl.protocol=TLSv1.3\nssl.enabledProtocols=TLSv1.3, TLSv1.2\n"),
+            (vec![Tls13, Tls12], vec![])
+        );
+        assert_eq!(
+            versions("ssl.enabledProtocols=TLSv1.1,TLSv1.2\n"),
+            (
+                vec![Tls12],
+                vec!["ssl.enabledProtocols=TLSv1.1".to_string()]
+            )
+        );
+    }
+
+    #[test]
     fn secured_keys_are_read_or_reported() {
         // PEM stores: TLS is served.
         let cfg = ZooCfg::parse(
@@ -394,6 +473,11 @@ mod tests {
         let keys: Vec<&str> = cfg.unsupported.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(keys, ["authProvider"], "SASL without a JAAS file");
         assert_eq!(cfg.ignored, ["someFutureKey"]);
+        assert_eq!(
+            tls.protocols,
+            [TlsProtocol::Tls12],
+            "ZooKeeper 3.8's default"
+        );
         // A Java keystore, named or known by its extension, is read as JKS; PKCS#12 is
         // reported, not served.
         for store in [
@@ -404,9 +488,32 @@ mod tests {
             let cfg = ZooCfg::parse(&text).unwrap();
             assert_eq!(cfg.tls.unwrap().key_store_type, StoreType::Jks, "{store}");
         }
-        let cfg =
-            ZooCfg::parse("clientPort=2181\nsecureClientPort=2281\nssl.keyStore.location=/k.p12\n")
-                .unwrap();
+        // PKCS#12, named or known by its extension, with its passwords; a store type
+        // nothing reads is reported, not served.
+        for store in [
+            "ssl.keyStore.location=/k.p12",
+            "ssl.keyStore.location=/k.store\nssl.keyStore.type=pkcs12",
+        ] {
+            let text = format!(
+                "clientPort=2181\nsecureClientPort=2281\n{store}\nssl.keyStore.password=k\n\
+                 ssl.trustStore.location=/t.pfx\nssl.trustStore.password=t\n"
+            );
+            let tls = ZooCfg::parse(&text).unwrap().tls.unwrap();
+            assert_eq!(
+                (tls.key_store_type, tls.trust_store_type),
+                (StoreType::Pkcs12, StoreType::Pkcs12),
+                "{store}"
+            );
+            assert_eq!(
+                (&*tls.key_store_password, &*tls.trust_store_password),
+                ("k", "t")
+            );
+        }
+        let cfg = ZooCfg::parse(
+            "clientPort=2181\nsecureClientPort=2281\nssl.keyStore.location=/k\n\
+             ssl.keyStore.type=BCFKS\n",
+        )
+        .unwrap();
         assert!(cfg.tls.is_none());
         assert_eq!(cfg.unsupported[0].0, "secureClientPort");
     }

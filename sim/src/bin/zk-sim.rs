@@ -104,17 +104,12 @@ fn server_tls(tls: &zk_sim::CfgTls) -> zk_sim::ServerTls {
         "want" => zk_sim::ClientAuth::Want,
         _ => zk_sim::ClientAuth::Need,
     };
-    if tls.key_store_type != tls.trust_store_type && trust.is_some() {
-        eprintln!("zk-sim: a key store and a trust store of different types are not served");
-        std::process::exit(2);
-    }
-    let built = match tls.key_store_type {
-        zk_sim::StoreType::Pem => zk_sim::ServerTls::from_pem(&key_store, trust.as_deref(), auth),
-        zk_sim::StoreType::Jks => {
-            zk_sim::ServerTls::from_jks(&key_store, &tls.key_store_password, trust.as_deref(), auth)
-        }
-    };
-    match built {
+    let key = zk_sim::TlsStore::new(tls.key_store_type, &key_store, &tls.key_store_password);
+    let trust = trust
+        .as_deref()
+        .map(|t| zk_sim::TlsStore::new(tls.trust_store_type, t, &tls.trust_store_password));
+    let built = zk_sim::ServerTls::from_stores(key, trust, auth);
+    match built.and_then(|t| t.protocols(&tls.protocols)) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("zk-sim: {}: {e}", tls.key_store);
