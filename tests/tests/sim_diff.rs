@@ -521,6 +521,73 @@ fn four_letter_words_answer_alike() {
     }
 }
 
+/// An ensemble's members answer the words whose format depends on the role alike: the
+/// leader and a follower, on a real 3-server ensemble and on the model's, with the same
+/// masking as a standalone server's (`mntr`'s role keys, `conf`'s `server.N` lines and
+/// `srvr`'s mode). `mntr`'s keys are compared as a set: their order is the real server's
+/// metric table's, which the model keeps for a standalone server only.
+#[test]
+fn an_ensembles_four_letter_words_answer_alike_by_role() {
+    let pair = ensemble_pair().lock().unwrap_or_else(|e| e.into_inner());
+    let ask = |addr, cmd: &str| {
+        zk_harness::four_letter(addr, cmd, Duration::from_secs(5)).expect("an answer")
+    };
+    let words = ["srvr", "stat", "conf", "mntr", "envi", "wchs", "dirs"];
+    let mut sides = Vec::new();
+    for addrs in [&pair.real, &pair.sim] {
+        let role = |want: zk_harness::Mode| {
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            loop {
+                let found = addrs
+                    .iter()
+                    .find(|a| zk_harness::Mode::parse(&ask(**a, "srvr")) == want);
+                match found {
+                    Some(a) => return *a,
+                    None if std::time::Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(100))
+                    }
+                    None => panic!("no {want:?} among {addrs:?}"),
+                }
+            }
+        };
+        let mut side = Vec::new();
+        for (name, addr) in [
+            ("leader", role(zk_harness::Mode::Leader)),
+            ("follower", role(zk_harness::Mode::Follower)),
+        ] {
+            for w in words {
+                side.push((format!("{name} {w}"), shape(w, &ask(addr, w))));
+            }
+        }
+        sides.push(side);
+    }
+    let mut differences = Vec::new();
+    for ((what, r), (_, m)) in sides[0].iter().zip(&sides[1]) {
+        // The order of `mntr`'s lines is the real server's metric table's; the model keeps
+        // it for a standalone server, and for an ensemble keeps the keys.
+        let (r, m) = match what.ends_with("mntr") {
+            true => (sorted(r), sorted(m)),
+            false => (r.clone(), m.clone()),
+        };
+        if r != m {
+            let only_real: Vec<&str> = r.lines().filter(|l| !m.lines().any(|x| x == *l)).collect();
+            let only_model: Vec<&str> = m.lines().filter(|l| !r.lines().any(|x| x == *l)).collect();
+            differences.push(format!(
+                "the {what} differs; only real: {only_real:?}; only model: {only_model:?}\n\
+                 --- real:\n{r}\n--- model:\n{m}"
+            ));
+        }
+    }
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+}
+
+/// `text`'s lines, sorted.
+fn sorted(text: &str) -> String {
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.sort();
+    lines.join("\n")
+}
+
 /// A four-letter word's answer with what legitimately differs between two servers
 /// masked: numbers, addresses, dates, versions, operation names, the values of `envi`,
 /// `conf` and `mntr` (their keys stay), and the order of unordered listings.

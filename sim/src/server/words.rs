@@ -533,7 +533,7 @@ impl Ensemble {
         if !c.standalone {
             out.push_str(&format!(
                 "initLimit=10\nsyncLimit={}\nelectionAlg=3\nelectionPort={}\nquorumPort={}\n\
-                 peerType=0\nmembership: \n{}\n",
+                 peerType=0\nmembership: \n{}",
                 c.sync_limit,
                 3888 + server + 1,
                 2888 + server + 1,
@@ -580,32 +580,78 @@ impl Ensemble {
                 "zk_synced_followers",
                 self.servers.len().saturating_sub(1).to_string(),
             ),
+            (
+                "zk_peer_state",
+                match self.leader == Some(server) {
+                    true => "leading - broadcast",
+                    false => "following - broadcast",
+                }
+                .to_owned(),
+            ),
+            ("zk_quorum_size", self.servers.len().to_string()),
         ]
         .into_iter()
         .collect();
         if !self.serving(server) && !self.read_only(server) {
             return NOT_SERVING.to_owned();
         }
-        let leader = self.leader == Some(server) && !self.config.standalone;
-        let keys = MNTR_KEYS
-            .lines()
-            .filter(|k| !k.is_empty())
-            .chain(LEADER_KEYS.iter().copied().filter(|_| leader));
-        // Per-namespace statistics come last: every namespace read, then every one
-        // written.
-        let ns = &tree.namespaces;
-        let per_namespace: Vec<String> = [("read", &ns.read), ("write", &ns.written)]
-            .into_iter()
-            .flat_map(|(what, set)| {
-                set.iter().flat_map(move |n| {
-                    ["avg", "min", "max", "cnt", "sum"]
-                        .map(|s| format!("zk_{s}_{n}_{what}_per_namespace"))
-                })
+        let ensemble = !self.config.standalone;
+        let leader = self.leader == Some(server) && ensemble;
+        // A quorum member says how it takes part; a leader also how long it has led and,
+        // for each learner, the queue of its handler.
+        let mut keys: Vec<String> = Vec::new();
+        for key in MNTR_KEYS.lines().filter(|k| !k.is_empty()) {
+            if key == "zk_uptime" && leader {
+                keys.push("zk_leader_uptime".to_owned());
+            }
+            keys.push(key.to_owned());
+            if key == "zk_server_state" && ensemble {
+                keys.push("zk_peer_state".to_owned());
+            }
+            if key == "zk_uptime" && ensemble {
+                keys.push("zk_quorum_size".to_owned());
+            }
+        }
+        keys.extend(LEADER_KEYS.iter().filter(|_| leader).map(|k| k.to_string()));
+        let learners: Vec<u64> = match leader {
+            true => (0..self.servers.len())
+                .filter(|&i| i != server)
+                .map(|i| self.servers[i].myid)
+                .collect(),
+            false => Vec::new(),
+        };
+        let learner_keys = |stats: &'static [&'static str], what: &'static str| {
+            learners.iter().flat_map(move |sid| {
+                stats
+                    .iter()
+                    .map(move |s| format!("zk_{s}_{sid}_learner_handler_{what}"))
             })
-            .collect();
-        let keys = keys.chain(per_namespace.iter().map(String::as_str));
+        };
+        keys.extend(learner_keys(
+            &["avg", "min", "max", "cnt", "sum"],
+            "qp_size",
+        ));
+        // Per-namespace statistics: every namespace read, then every one written. A
+        // quorum member writes `/zookeeper/config` as it joins: `zookeeper` is written.
+        let ns = &tree.namespaces;
+        let mut written = ns.written.clone();
+        if ensemble {
+            written.insert("zookeeper".to_owned());
+        }
+        for (what, set) in [("read", &ns.read), ("write", &written)] {
+            for n in set {
+                for s in ["avg", "min", "max", "cnt", "sum"] {
+                    keys.push(format!("zk_{s}_{n}_{what}_per_namespace"));
+                }
+            }
+        }
+        const DETAILED: [&str; 9] = [
+            "avg", "min", "max", "cnt", "sum", "p50", "p95", "p99", "p999",
+        ];
+        keys.extend(learner_keys(&DETAILED, "qp_time_ms"));
         let mut out = String::new();
-        for key in keys {
+        for key in &keys {
+            let key = key.as_str();
             let value = match known.get(key) {
                 Some(v) => v.clone(),
                 // Averages read 0.0, the rest 0, as on an idle server.
