@@ -582,6 +582,10 @@ impl Lock {
         (1..self.creates).any(|k| child.starts_with(&self.prefix_of(k)))
     }
 
+    /// Creates our node, and lists the directory in the same breath: the server applies a
+    /// session's requests in order, so the listing already holds the node, and an
+    /// uncontended acquire takes one round trip instead of two. A listing that follows a
+    /// failed create is let go; the create's failure decides what comes next.
     fn create(&mut self) {
         self.creates += 1;
         self.prefix = self.prefix_of(self.creates);
@@ -592,6 +596,7 @@ impl Lock {
             flags: CreateMode::EphemeralSequential.as_i32(),
         });
         self.submit(Purpose::Create, request);
+        self.list();
     }
 
     fn make_dir(&mut self) {
@@ -648,10 +653,16 @@ impl Lock {
     /// In the Releasing phase: delete our node once its create's fate is known, and report
     /// `Released` when no delete is left unconfirmed.
     fn clean_up(&mut self) {
+        // The listing sent with a create counts too: the release is done once nothing of
+        // the acquisition is left in flight.
         let deciding = self.in_flight.values().any(|p| {
             matches!(
                 p,
-                Purpose::Create | Purpose::Find | Purpose::Sweep | Purpose::MakeDir(_)
+                Purpose::Create
+                    | Purpose::Find
+                    | Purpose::Sweep
+                    | Purpose::MakeDir(_)
+                    | Purpose::List
             )
         });
         if deciding {
@@ -817,7 +828,10 @@ impl Lock {
 
     /// Our node is known: go on acquiring, or delete it if the caller gave up meanwhile.
     fn after_node(&mut self) {
+        let listing = self.in_flight.values().any(|p| matches!(p, Purpose::List));
         match self.phase {
+            // The listing sent with the create answers next.
+            Phase::Acquiring if listing => {}
             Phase::Acquiring => self.list(),
             Phase::Releasing => self.clean_up(),
             _ => {}
@@ -825,7 +839,12 @@ impl Lock {
     }
 
     fn listed(&mut self, reply: Result<Response, SessionError>) {
-        if self.phase != Phase::Acquiring {
+        if self.phase == Phase::Releasing {
+            return self.clean_up();
+        }
+        // Not acquiring, or the listing sent with a create that failed: the create's
+        // failure has decided what comes next.
+        if self.phase != Phase::Acquiring || self.node.is_none() {
             return;
         }
         match reply {

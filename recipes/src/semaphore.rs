@@ -698,6 +698,10 @@ impl Recipe for Semaphore {
     fn handle_reply(&mut self, now: Instant, tag: Tag, reply: Result<Response, SessionError>) {
         if tag.0.is_multiple_of(2) {
             self.turn.handle_reply(now, Tag(tag.0 / 2), reply);
+            self.pump_turn(now);
+            // A release waits for the turn to have nothing in flight: this reply may have
+            // been its last.
+            return self.settle();
         } else if let Some(purpose) = self.in_flight.remove(&tag) {
             if self.phase == Phase::Turn && !matches!(purpose, Purpose::Delete(_)) {
                 // From a turn that ended with its session: only what it made matters.

@@ -32,6 +32,13 @@ fn children(names: &[&str]) -> Result<Response, SessionError> {
     }))
 }
 
+/// Exactly two requests.
+fn pair(sent: Vec<(Tag, Request)>) -> [(Tag, Request); 2] {
+    let n = sent.len();
+    sent.try_into()
+        .unwrap_or_else(|_| panic!("two requests, not {n}"))
+}
+
 /// The name the `create`th create of the machine asked for, with a sequence number.
 fn named(request: &Request, seq: u32) -> String {
     let Request::Create2(c) = request else {
@@ -47,11 +54,13 @@ fn a_create_that_lands_late_is_ours_and_goes_with_the_release() {
     let mut lock = Lock::new(DIR, "me", Acl::open_unsafe());
     let mut told = Vec::new();
     lock.acquire(now, SESSION, None);
-    let sent = submits(&mut lock, &mut told);
-    let (c1_tag, c1_req) = sent.into_iter().last().unwrap();
+    // The create goes out with the listing that follows it.
+    let [(c1_tag, c1_req), (l1_tag, l1_req)] = pair(submits(&mut lock, &mut told));
+    assert!(matches!(l1_req, Request::GetChildren(_)), "{l1_req:?}");
     let c1 = named(&c1_req, 1);
-    // A's connection dropped with C1 in flight.
+    // A's connection dropped with C1 and its listing in flight.
     lock.handle_reply(now, c1_tag, Err(SessionError::ConnectionLoss));
+    lock.handle_reply(now, l1_tag, Err(SessionError::ConnectionLoss));
     // The search: a sync first, then the listing, on lagging B: no C1 yet.
     let search = submits(&mut lock, &mut told);
     assert!(
@@ -70,7 +79,7 @@ fn a_create_that_lands_late_is_ours_and_goes_with_the_release() {
         }
     }
     // So a second create, C2, answered.
-    let (c2_tag, c2_req) = submits(&mut lock, &mut told).into_iter().last().unwrap();
+    let [(c2_tag, c2_req), (list_tag, _)] = pair(submits(&mut lock, &mut told));
     let c2 = named(&c2_req, 2);
     assert_ne!(c1, c2);
     lock.handle_reply(
@@ -81,8 +90,11 @@ fn a_create_that_lands_late_is_ours_and_goes_with_the_release() {
             stat: Default::default(),
         })),
     );
+    assert!(
+        submits(&mut lock, &mut told).is_empty(),
+        "its listing answers next"
+    );
     // Meanwhile C1 committed, ahead of C2: the listing shows both.
-    let (list_tag, _) = submits(&mut lock, &mut told).into_iter().last().unwrap();
     lock.handle_reply(now, list_tag, children(&[&c1, &c2]));
     let next = submits(&mut lock, &mut told);
     let deletes: Vec<&str> = next
