@@ -4,7 +4,8 @@
 //! connected, so interpreter and JVM start-up are left out; a first round warms the
 //! server up and is not counted; sides alternate their order from round to round. Kazoo comes from
 //! `KAZOO_PYTHON` (or `python3`), Curator from Debian's jars; a side that is missing is
-//! reported as missing.
+//! reported as missing. `--link-ms N` puts an N ms one-way delay between every side and the
+//! server, so that round trips, not the server, set the pace.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -17,9 +18,19 @@ const CYCLES: usize = 400;
 const SIDES: [&str; 4] = ["ours-tokio", "ours-blocking", "kazoo", "curator"];
 const SHAPES: [(&str, usize); 2] = [("uncontended", 1), ("contended-4", 4)];
 
-pub fn run(rounds: usize) {
+/// `link`: a one-way delay every side's connections go through (the harness's proxy), as
+/// a network between the clients and the server would add; `None` for plain loopback.
+pub fn run(rounds: usize, link: Option<Duration>) {
     let server = zk_harness::ZkServer::standalone().expect("start a ZooKeeper server");
-    let hosts = server.connect_string();
+    let proxy = link.map(|delay| {
+        let proxy = zk_harness::Proxy::start(server.addr()).expect("start the proxy");
+        proxy.set_fault(zk_harness::Fault::Delay(delay));
+        proxy
+    });
+    let hosts = match &proxy {
+        Some(p) => p.connect_string(),
+        None => server.connect_string(),
+    };
     let peers = Path::new(env!("CARGO_MANIFEST_DIR")).join("peers");
     let python = std::env::var("KAZOO_PYTHON").unwrap_or_else(|_| "python3".into());
     let has_kazoo = Command::new(&python)
@@ -109,6 +120,7 @@ pub fn run(rounds: usize) {
             ratio(t, c)
         );
     }
+    drop(proxy);
     drop(server);
 }
 

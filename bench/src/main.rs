@@ -8,6 +8,7 @@
 //! cargo run --release -p zk-bench -- --vs-sim --rounds 5   # the real server against zk-sim
 //! cargo run --release -p zk-bench -- --detection --rounds 10  # a black-holed server
 //! cargo run --release -p zk-bench -- --locks --rounds 5   # locks: ours, Kazoo, Curator
+//! cargo run --release -p zk-bench -- --locks --link-ms 1 --rounds 3   # the same, 1 ms each way
 //! cargo run --release -p zk-bench --features tls-peer -- --tls --rounds 5  # TLS against TCP
 //! cargo build --release -p zk-cli && cargo run --release -p zk-bench -- --cli  # zk vs zkCli.sh
 //! ```
@@ -147,7 +148,13 @@ fn main() {
         return;
     }
     if args.iter().any(|a| a == "--locks") {
-        locks::run(rounds);
+        let link = args
+            .iter()
+            .position(|a| a == "--link-ms")
+            .and_then(|i| args.get(i + 1))
+            .and_then(|ms| ms.parse().ok())
+            .map(Duration::from_millis);
+        locks::run(rounds, link);
         return;
     }
     if args.iter().any(|a| a == "--detection") {
