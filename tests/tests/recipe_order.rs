@@ -1,8 +1,8 @@
 //! Events reach a recipe machine in the order the socket delivered them, on the async
 //! client's multi-threaded runtime, against a real server.
 //!
-//! The scenario: an uncontended lock's last `getChildren` reply arrives, and the connection
-//! ends right after it (the proxy forwards the reply, then closes; new connections are
+//! The scenario: an uncontended lock's `getChildren` reply (the listing sent with its
+//! create) arrives, and the connection ends right after it (the proxy forwards the reply, then closes; new connections are
 //! refused for a while). The machine must hear the reply (held) and then the disconnection
 //! (suspended), so the guard says `Suspended` throughout the outage. A driver that lets the
 //! `Suspended` overtake the reply has the machine ignore it (it was still acquiring) and
@@ -22,6 +22,11 @@ const TRIALS: usize = 30;
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_lock_never_says_held_while_its_client_is_suspended() {
     let dir = "/locks/order";
+    // The directory is there first: the listing that goes out with the create is then the
+    // one that decides, and the connection ends right behind its reply.
+    let setup = client(&shared_server().connect_string()).await;
+    setup.create_all(dir, "").await.unwrap();
+    setup.close().await;
     let proxy = Proxy::start(shared_server().addr()).unwrap();
     let mut raced = 0;
     for trial in 0..TRIALS {
