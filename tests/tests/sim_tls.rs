@@ -6,6 +6,13 @@ use std::time::Duration;
 use zk_sim::SimServer;
 use zk_tokio::{Client, CreateOptions};
 
+/// A standalone zk-sim on loopback, plain and with `tls` on a secure port.
+async fn serve_tls(tls: zk_sim::ServerTls) -> SimServer {
+    let any = ["127.0.0.1:0"];
+    let config = zk_sim::Config::standalone();
+    SimServer::bind_tls(config, &any, &any, tls).await.unwrap()
+}
+
 /// A session over `zk`'s secure port with `tls` writes `path` and reads it back.
 async fn writes_and_reads_over_tls(zk: &SimServer, tls: zk_tokio::TlsOptions, path: &str) {
     let c = Client::builder(&zk.secure_connect_string().unwrap())
@@ -83,14 +90,7 @@ async fn a_java_keystore_serves_tls_on_zk_sim() {
     assert!(e.to_string().contains("password"), "{e}");
     let tls =
         zk_sim::ServerTls::from_jks(&jks, "apassword", None, zk_sim::ClientAuth::None).unwrap();
-    let zk = SimServer::bind_tls(
-        zk_sim::Config::standalone(),
-        &["127.0.0.1:0"],
-        &["127.0.0.1:0"],
-        tls,
-    )
-    .await
-    .unwrap();
+    let zk = serve_tls(tls).await;
     let trust = zk_tokio::TlsOptions::builder()
         .ca_pem(cert_pem)
         .unwrap()
@@ -133,17 +133,9 @@ async fn version_1_certificates_are_served_alike_to_kazoo_by_a_real_server_and_z
         )
         .unwrap()
     };
-    let bind = |tls| {
-        SimServer::bind_tls(
-            zk_sim::Config::standalone(),
-            &["127.0.0.1:0"],
-            &["127.0.0.1:0"],
-            tls,
-        )
-    };
-    let model = bind(model_tls()).await.unwrap();
+    let model = serve_tls(model_tls()).await;
     let both = [zk_sim::TlsProtocol::Tls12, zk_sim::TlsProtocol::Tls13];
-    let model_13 = bind(model_tls().protocols(&both).unwrap()).await.unwrap();
+    let model_13 = serve_tls(model_tls().protocols(&both).unwrap()).await;
     // Kazoo makes its own SSLContext; the script hands it one capped at a TLS version.
     let script = r#"
 import ssl, sys, types
@@ -291,14 +283,7 @@ async fn pkcs12_stores_serve_tls_on_zk_sim() {
         ClientAuth::Need,
     )
     .unwrap();
-    let zk = SimServer::bind_tls(
-        zk_sim::Config::standalone(),
-        &["127.0.0.1:0"],
-        &["127.0.0.1:0"],
-        tls,
-    )
-    .await
-    .unwrap();
+    let zk = serve_tls(tls).await;
     let client = pki.client_cert("alice").unwrap();
     let options = |with_cert: bool| {
         let b = zk_tokio::TlsOptions::builder()
