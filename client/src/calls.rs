@@ -48,6 +48,12 @@ macro_rules! client_calls {
                 plan.finish()
             }
 
+            /// The ACL given to nodes created without one (the builder's `default_acl`,
+            /// open to everyone unless set).
+            pub fn default_acl(&self) -> &[$crate::__proto::records::Acl] {
+                &self.default_acl
+            }
+
             /// Creates `path` and any missing parents (persistent, with the default ACL). An
             /// existing node is not an error.
             #[doc(alias = "ensure_path")]

@@ -80,6 +80,13 @@ pub enum Error {
     /// TLS settings that cannot be used (the reason inside): a PEM without certificates, a
     /// key that does not fit its certificate, a name no certificate can carry.
     Tls(String),
+    /// A guarded write (a write tied to a lock, lease, leadership or membership) was
+    /// refused because the guard's node is gone: the guard was lost (its session expired,
+    /// or the node was deleted), and the server applied nothing of the write.
+    NotHeld {
+        /// The guard's node, whose absence refused the write.
+        node: String,
+    },
 }
 
 impl std::fmt::Display for Error {
@@ -122,6 +129,11 @@ impl std::fmt::Display for Error {
             }
             Error::Start(why) => write!(f, "the client could not start: {why}"),
             Error::Tls(why) => write!(f, "unusable TLS settings: {why}"),
+            Error::NotHeld { node } => write!(
+                f,
+                "{node} is gone: what it guarded is lost, and nothing of the write was \
+                 applied; acquire it again before writing"
+            ),
             // Every other variant has a session form, written above.
             _ => f.write_str("unknown client error"),
         }
@@ -186,7 +198,11 @@ impl Error {
             | Error::TooLarge { .. }
             | Error::InvalidRequest(_) => Some(ErrorCode::BadArguments),
             Error::Transaction { code, .. } => Some(*code),
-            Error::Hosts(_) | Error::UnexpectedResponse | Error::Start(_) | Error::Tls(_) => None,
+            Error::Hosts(_)
+            | Error::UnexpectedResponse
+            | Error::Start(_)
+            | Error::Tls(_)
+            | Error::NotHeld { .. } => None,
         }
     }
 
@@ -226,7 +242,8 @@ impl Error {
             | Error::CallTimeout(_)
             | Error::UnexpectedResponse
             | Error::Start(_)
-            | Error::Tls(_) => return None,
+            | Error::Tls(_)
+            | Error::NotHeld { .. } => return None,
         })
     }
 
@@ -257,6 +274,7 @@ impl Error {
     pub fn path(&self) -> Option<&str> {
         match self {
             Error::Server { path, .. } | Error::Transaction { path, .. } => path.as_deref(),
+            Error::NotHeld { node } => Some(node),
             _ => None,
         }
     }

@@ -27,6 +27,7 @@
 pub mod barrier;
 pub mod counter;
 mod driven;
+pub mod guarded;
 pub mod handles;
 pub mod host;
 mod io;

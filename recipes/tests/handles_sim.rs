@@ -31,7 +31,7 @@ use zk_proto::ErrorCode;
 use zk_proto::records::Acl;
 use zk_proto::session::{AppState, Error as SessionError};
 use zk_sim::TxnOp;
-use zk_sim::harness::{ClientId, Fault, Happened, SimConfig, Simulation};
+use zk_sim::harness::{ClientId, Happened, SimConfig, Simulation};
 
 const DIR: &str = "/hlock";
 
@@ -154,34 +154,6 @@ fn observe(
     }
 }
 
-fn fault(d: &mut SimDriver, rng: &mut sim_support::Rng, holders: &[ClientId], n: u64) {
-    let holder = holders.first().copied();
-    let f = match (holder, rng.next(12)) {
-        (Some(h), 0..=1) => Fault::LoseNextReply(h),
-        (Some(h), 2) => Fault::Reset(h),
-        (Some(h), 3) => Fault::BlackHole(h),
-        (Some(h), 4) => {
-            let back = 1000 + rng.next(5000);
-            d.sim
-                .fault_after(Duration::from_millis(back), Fault::Rejoin(h));
-            Fault::Isolate(h)
-        }
-        (_, 5..=7) => Fault::LoseNextReply(ClientId(rng.next(n) as usize)),
-        (_, 8) => {
-            let other = ClientId(rng.next(n) as usize);
-            // A holder's session expired by force, with no silence first, is left out: no
-            // client can hear of it before the server acts (the fencing token's case).
-            if holders.contains(&other) {
-                Fault::Reset(other)
-            } else {
-                Fault::ExpireSession(other)
-            }
-        }
-        _ => d.sim.random_fault(),
-    };
-    d.sim.fault(f);
-}
-
 #[derive(Debug, Default)]
 struct Stats {
     acquired: usize,
@@ -230,7 +202,7 @@ fn check(seed: u64) -> Stats {
                 .filter(|i| open[*i].is_some())
                 .map(ClientId)
                 .collect();
-            fault(&mut d, &mut rng, &holders, n as u64);
+            sim_support::lock_fault(&mut d.sim, &mut rng, &holders, n as u64, false);
             next_fault = now + Duration::from_millis(50 + rng.next(400));
         }
         // A busy host turns late: what the socket delivered meanwhile (a reply, then a

@@ -167,12 +167,18 @@ pub type Membership<D> = Guard<D, PartyMachine>;
 /// connection is lost (the server may expire the session meanwhile), and
 /// [`LockState::Gone`] once the session ended or the node was lost; a guard that is gone
 /// never comes back: acquire, lead or join again.
+///
+/// Its writes can be tied to it: [`Guard::set_data`], [`Guard::create`], [`Guard::delete`]
+/// and [`Guard::transaction`] are applied by the server only while the guard's node exists
+/// (a `multi` that checks it first), and fail with [`Error::NotHeld`] once it does not. A
+/// state seen here can be stale (the server may expire the session before the client
+/// hears of it); a guarded write cannot.
 #[must_use = "dropping the guard releases what it holds"]
 pub struct Guard<D, R> {
-    client: D,
+    pub(super) client: D,
     steer: Arc<Steer<R>>,
-    status: Watched<(Progress, bool)>,
-    node: String,
+    pub(super) status: Watched<(Progress, bool)>,
+    pub(super) node: String,
     fencing: i64,
 }
 
@@ -185,7 +191,7 @@ impl<D, R> std::fmt::Debug for Guard<D, R> {
     }
 }
 
-fn state_of((progress, ended): &(Progress, bool)) -> LockState {
+pub(super) fn state_of((progress, ended): &(Progress, bool)) -> LockState {
     if *ended {
         LockState::Gone
     } else {

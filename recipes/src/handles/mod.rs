@@ -16,6 +16,7 @@
 mod barrier;
 mod cell;
 mod counter;
+mod guarded;
 mod job;
 mod lease;
 mod lock;
@@ -31,6 +32,7 @@ use std::time::Duration;
 pub use barrier::{Barrier, DoubleBarrier};
 pub use cell::Watched;
 pub use counter::Counter;
+pub use guarded::GuardedTransaction;
 pub use job::{Done, DynPlan, Job, JobKind, Keep, Limit, Start};
 pub use lease::Lease;
 pub use lock::{
@@ -55,6 +57,8 @@ pub trait Hosting: Send + Sync {
     fn poke(&self);
     /// The session's id now (0 before the first connection).
     fn session_id(&self) -> i64;
+    /// The ACL the client gives nodes created without one.
+    fn default_acl(&self) -> Vec<zk_proto::records::Acl>;
 }
 
 /// A client that recipe handles run on: the async client, the blocking client.
@@ -342,6 +346,9 @@ macro_rules! handles_for {
             fn session_id(&self) -> i64 {
                 <$client>::session_id(self)
             }
+            fn default_acl(&self) -> Vec<$crate::__proto::records::Acl> {
+                <$client>::default_acl(self).to_vec()
+            }
         }
 
         pub use $crate::counter::CounterEncoding;
@@ -358,6 +365,9 @@ macro_rules! handles_for {
         /// Something held (a lock, a semaphore lease, a membership, a leadership): see
         /// [`zk_recipes::handles::Guard`].
         pub type Guard<R> = $crate::handles::Guard<$client, R>;
+        /// A transaction applied only while a guard is held: see
+        /// [`zk_recipes::handles::GuardedTransaction`].
+        pub type GuardedTransaction = $crate::handles::GuardedTransaction<$client>;
         /// A held lock: see [`zk_recipes::handles::LockGuard`].
         pub type LockGuard = $crate::handles::LockGuard<$client>;
         /// Leader election: see [`zk_recipes::handles::Election`].

@@ -196,6 +196,11 @@ impl SimClient {
         self.shared.session_id.load(Ordering::Acquire)
     }
 
+    /// The ACL for nodes created without one: open, as the clients' default.
+    pub fn default_acl(&self) -> Vec<zk_proto::records::Acl> {
+        zk_proto::records::Acl::open_unsafe()
+    }
+
     /// Virtual time, as of the last turn.
     pub fn now(&self) -> Instant {
         *lock(&self.shared.now)

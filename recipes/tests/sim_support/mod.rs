@@ -70,6 +70,45 @@ pub fn forced_expiries(sim: &Simulation) -> Vec<(usize, Instant)> {
         .collect()
 }
 
+/// A fault aimed at a lock, injected into `sim`: half the time at its first holder in
+/// `holders` (a lost reply, a reset, a silent link, isolation past the session timeout),
+/// otherwise lost replies and expiries among the `n` contenders, or any fault. A holder's
+/// session expired by force, with no silence first, is the one case no client can hear of
+/// before the server acts on it: with `expire_holders` it happens (guarded writes must
+/// hold even then); without, a holder picked for it is reset instead (the fencing token's
+/// case, which beliefs cannot cover).
+pub fn lock_fault(
+    sim: &mut Simulation,
+    rng: &mut Rng,
+    holders: &[ClientId],
+    n: u64,
+    expire_holders: bool,
+) {
+    let holder = holders.first().copied();
+    let spare = |c: ClientId| {
+        if holders.contains(&c) && !expire_holders {
+            Fault::Reset(c)
+        } else {
+            Fault::ExpireSession(c)
+        }
+    };
+    let f = match (holder, rng.next(13)) {
+        (Some(h), 0..=1) => Fault::LoseNextReply(h),
+        (Some(h), 2) => Fault::Reset(h),
+        (Some(h), 3) => Fault::BlackHole(h),
+        (Some(h), 4) => {
+            let back = 1000 + rng.next(5000);
+            sim.fault_after(Duration::from_millis(back), Fault::Rejoin(h));
+            Fault::Isolate(h)
+        }
+        (Some(h), 5) => spare(h),
+        (_, 6..=8) => Fault::LoseNextReply(ClientId(rng.next(n) as usize)),
+        (_, 9) => spare(ClientId(rng.next(n) as usize)),
+        _ => sim.random_fault(),
+    };
+    sim.fault(f);
+}
+
 /// How late a lagging follower may apply a transaction, at most.
 pub const LAG: Duration = Duration::from_millis(300);
 
