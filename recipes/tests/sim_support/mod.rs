@@ -218,6 +218,21 @@ fn sequence(path: &str) -> i64 {
 /// Returns how often two readers held at once.
 pub fn judge_lock(seed: u64, sim: &Simulation, dir: &str, beliefs: &[Belief]) -> usize {
     let lives = lifetimes(sim, &format!("{dir}/"));
+    // Which client asked for each node: the create's path is the node's without its
+    // ten-digit sequence number.
+    let askers: BTreeMap<String, usize> = sim
+        .history()
+        .iter()
+        .filter_map(|r| match &r.what {
+            Happened::Submit {
+                client,
+                request: Request::Create(c) | Request::Create2(c),
+                ..
+            } => Some((c.path.clone(), client.0)),
+            _ => None,
+        })
+        .collect();
+    let asker = |node: &str| askers.get(&node[..node.len().saturating_sub(10)]).copied();
     let forced = forced_expiries(sim);
     let report = || sim.render_history();
     let news = Duration::from_millis(10);
@@ -247,10 +262,13 @@ pub fn judge_lock(seed: u64, sim: &Simulation, dir: &str, beliefs: &[Belief]) ->
              server deleted it at {died:?}\n{}",
             report()
         );
-        // No conflicting lower node at the start of the belief, hence for all of it (later
-        // nodes sort after).
+        // No conflicting lower node of another client at the start of the belief, hence
+        // for all of it (later nodes sort after). A lower node of the holder's own (made on
+        // a session it gave up on, which the server has not expired yet, and being
+        // deleted) keeps every other client out for it.
         for (other, (b, d)) in &lives {
             if other != node
+                && asker(other) != Some(*who)
                 && conflict(other, node)
                 && sequence(other) < sequence(node)
                 && *b <= *from
