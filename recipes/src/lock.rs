@@ -23,7 +23,8 @@
 //! - **Suspension.** A holder whose connection is lost hears [`Outcome::Suspended`]: the
 //!   server may expire the session, and promote the next contender, before this client
 //!   learns it. Stop using the protected resource until [`Outcome::Resumed`] (same session,
-//!   the node is still there) or give the lock up. [`Outcome::Acquired`] carries a fencing
+//!   the node is still there) or give the lock up. That is the default
+//!   [`ConnectionPolicy`]; the others end the lock at once, or only with the session. [`Outcome::Acquired`] carries a fencing
 //!   token (the node's sequence number, larger for every later holder of the same lock) for
 //!   a resource that can refuse stale holders.
 //! - **Deadlines** are checked against the time passed to [`Lock::handle_timeout`], whether
@@ -184,6 +185,38 @@ pub enum Outcome {
     Failed(SessionError),
 }
 
+/// What a lost connection does to a held lock or leadership: Curator's
+/// `ConnectionStateErrorPolicy`, with a third choice. While the connection is lost, the
+/// server may expire the session and hand the lock to the next contender before this
+/// client can know; each policy trades that risk against giving the lock up for nothing.
+///
+/// | Policy | While suspended | Same session back | Risk |
+/// |---|---|---|---|
+/// | [`SuspendedIsLost`](ConnectionPolicy::SuspendedIsLost) (default) | not held ([`Outcome::Suspended`]) | held again ([`Outcome::Resumed`]) | none in server time; work pauses for every blip |
+/// | [`SuspendedEnds`](ConnectionPolicy::SuspendedEnds) | gone for good ([`Outcome::Lost`]), the node deleted once connected | still gone: acquire again | none; every blip costs the lock and a new acquisition |
+/// | [`LostOnly`](ConnectionPolicy::LostOnly) | still held (no outcome) | still held | for up to a session timeout, this client and the next holder both believe they hold it |
+///
+/// The risk of [`LostOnly`](ConnectionPolicy::LostOnly) is the one guarded writes remove
+/// for writes to ZooKeeper itself ([`crate::guarded`]): the server refuses them once the
+/// node is gone, so a holder that keeps working through a blip cannot write over the next
+/// holder. Work outside ZooKeeper needs the fencing token, or one of the other policies.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum ConnectionPolicy {
+    /// A lost connection counts as a lost lock for as long as it lasts: not held while
+    /// suspended, held again if the same session comes back (its node never left, so no
+    /// one else held the lock meanwhile). Safe, and no lock is given up for a blip.
+    #[default]
+    SuspendedIsLost,
+    /// A lost connection ends the lock, as Curator's standard policy does for a
+    /// `LeaderSelector`: [`Outcome::Lost`] at once, and the node is deleted once the
+    /// connection is back (retried until the server confirms it).
+    SuspendedEnds,
+    /// Only the end of the session ends the lock (Curator's
+    /// `SessionConnectionStateErrorPolicy`): no [`Outcome::Suspended`], fewer false
+    /// releases, and the risk in the table above.
+    LostOnly,
+}
+
 /// What a lock is, before any machine runs it: its directory, whose node names it uses,
 /// its ACL and the data each contender stores. Driver handles keep one and make a machine
 /// of it per acquisition.
@@ -194,6 +227,7 @@ pub struct Options {
     kind: Kind,
     acl: Vec<Acl>,
     data: Bytes,
+    policy: ConnectionPolicy,
 }
 
 impl Options {
@@ -205,6 +239,7 @@ impl Options {
             kind: Kind::Exclusive,
             acl: Acl::open_unsafe(),
             data: Bytes::new(),
+            policy: ConnectionPolicy::default(),
         }
     }
 
@@ -226,6 +261,11 @@ impl Options {
     /// Data stored in each node (Kazoo's identifier).
     pub fn with_data(self, data: Bytes) -> Options {
         Options { data, ..self }
+    }
+
+    /// What a lost connection does to the lock once held.
+    pub fn with_connection_policy(self, policy: ConnectionPolicy) -> Options {
+        Options { policy, ..self }
     }
 
     /// The lock's directory.
@@ -250,7 +290,8 @@ impl Options {
         Ok(Lock::new(&self.dir, id, self.acl.clone())
             .with_flavor(self.flavor)
             .with_kind(self.kind)
-            .with_data(self.data.clone()))
+            .with_data(self.data.clone())
+            .with_connection_policy(self.policy))
     }
 }
 
@@ -283,6 +324,13 @@ macro_rules! lock_option_setters {
         /// The ACL of the lock's directory and nodes.
         pub fn with_acl(mut self, acl: Vec<$crate::__proto::records::Acl>) -> Self {
             self.options = self.options.with_acl(acl);
+            self
+        }
+
+        /// What a lost connection does to the lock once held: see
+        /// [`ConnectionPolicy`]($crate::lock::ConnectionPolicy) for what each policy risks.
+        pub fn with_connection_policy(mut self, policy: $crate::lock::ConnectionPolicy) -> Self {
+            self.options = self.options.with_connection_policy(policy);
             self
         }
     };
@@ -470,6 +518,7 @@ pub struct Lock {
     node_session: i64,
     session: i64,
     suspended: bool,
+    policy: ConnectionPolicy,
     deadline: Option<Instant>,
     next_tag: u64,
     in_flight: HashMap<Tag, Purpose>,
@@ -498,6 +547,7 @@ impl Lock {
             node_session: 0,
             session: 0,
             suspended: false,
+            policy: ConnectionPolicy::default(),
             deadline: None,
             next_tag: 1,
             in_flight: HashMap::new(),
@@ -515,6 +565,12 @@ impl Lock {
     /// Asks for `kind`: exclusive (the default), or one side of a read/write lock.
     pub fn with_kind(mut self, kind: Kind) -> Lock {
         self.kind = kind;
+        self
+    }
+
+    /// What a lost connection does once the lock is held ([`ConnectionPolicy`]).
+    pub fn with_connection_policy(mut self, policy: ConnectionPolicy) -> Lock {
+        self.policy = policy;
         self
     }
 
@@ -997,17 +1053,22 @@ impl Recipe for Lock {
             AppState::Suspended => {
                 if self.phase == Phase::Held && !self.suspended {
                     self.suspended = true;
-                    self.emit(Outcome::Suspended);
+                    match self.policy {
+                        ConnectionPolicy::SuspendedIsLost => self.emit(Outcome::Suspended),
+                        // The node is deleted once the connection is back.
+                        ConnectionPolicy::SuspendedEnds => self.lost(),
+                        ConnectionPolicy::LostOnly => {}
+                    }
                 }
             }
             AppState::Connected => {
                 self.session = session_id;
                 if self.phase == Phase::Held && self.suspended {
                     self.suspended = false;
-                    if same {
-                        self.emit(Outcome::Resumed);
-                    } else {
+                    if !same {
                         self.lost();
+                    } else if self.policy == ConnectionPolicy::SuspendedIsLost {
+                        self.emit(Outcome::Resumed);
                     }
                 }
             }

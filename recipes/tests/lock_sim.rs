@@ -10,7 +10,8 @@
 //! - once faults stop and every contender has released, no lock node is left.
 //!
 //! Odd seeds use Curator's node names, even ones Kazoo's; seeds 2, 3, 6, 7, ... run two
-//! readers and a writer instead of three exclusive contenders.
+//! readers and a writer instead of three exclusive contenders; every third seed runs the
+//! `SuspendedEnds` connection policy, the others the default.
 //!
 //! `ZK_LOCK_SIM_SEEDS=5000 cargo test -p zk-recipes --test lock_sim` runs a long campaign.
 
@@ -22,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use zk_proto::records::{Acl, GetChildrenRequest, Request, Response};
 use zk_proto::session::{Event, RequestId};
-use zk_recipes::lock::{Flavor, Kind, Lock, Outcome, Output};
+use zk_recipes::lock::{ConnectionPolicy, Flavor, Kind, Lock, Outcome, Output};
 use zk_recipes::{Recipe, Tag};
 use zk_sim::harness::{ClientId, Fault, Happened, Simulation};
 
@@ -83,6 +84,12 @@ impl World {
                             (0, _) => Kind::Exclusive,
                             (_, 0) => Kind::Write,
                             _ => Kind::Read,
+                        })
+                        // Every third schedule gives the lock up at the first suspension.
+                        .with_connection_policy(if seed.is_multiple_of(3) {
+                            ConnectionPolicy::SuspendedEnds
+                        } else {
+                            ConnectionPolicy::SuspendedIsLost
                         }),
                     tags: HashMap::new(),
                     watches: HashMap::new(),

@@ -731,3 +731,82 @@ async fn tree_cache_starts_dropped_or_cut_mid_load() {
     c.close().await;
     observer.close().await;
 }
+
+/// Each connection policy through the same blip: a 3 s silence on a 6 s session, after
+/// which the same session comes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_connection_policy_rides_a_blip_as_documented() {
+    use zk_tokio::recipes::ConnectionPolicy;
+    let other = client(&shared_server().connect_string()).await;
+    for (i, policy) in [
+        ConnectionPolicy::SuspendedIsLost,
+        ConnectionPolicy::SuspendedEnds,
+        ConnectionPolicy::LostOnly,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let path = format!("/elections/policy-{i}");
+        let proxy = Proxy::start(shared_server().addr()).unwrap();
+        let c = zk_tokio::Client::builder(&proxy.connect_string())
+            .session_timeout(Duration::from_secs(6))
+            .connect()
+            .await
+            .unwrap();
+        let session = c.session_id();
+        let leader = Election::new(&c, &path, "a")
+            .with_connection_policy(policy)
+            .lead()
+            .await
+            .unwrap();
+        assert!(leader.is_leader());
+        proxy.set_fault(Fault::BlackHole);
+        let during = leader
+            .changed_timeout(LockState::Held, Duration::from_millis(3000))
+            .await
+            .unwrap();
+        proxy.set_fault(Fault::Pass);
+        proxy.cut();
+        c.wait_for(|s| s.is_connected()).await.unwrap();
+        assert_eq!(c.session_id(), session, "the same session came back");
+        match policy {
+            ConnectionPolicy::SuspendedIsLost => {
+                assert_eq!(during, Some(LockState::Suspended));
+                assert_eq!(
+                    leader.changed(LockState::Suspended).await.unwrap(),
+                    LockState::Held
+                );
+                assert!(leader.is_leader());
+                assert_eq!(
+                    settle(&other, &path, 1, Duration::from_secs(5)).await.len(),
+                    1
+                );
+            }
+            ConnectionPolicy::SuspendedEnds => {
+                assert_eq!(during, Some(LockState::Gone));
+                tokio::time::timeout(Duration::from_secs(5), leader.lost())
+                    .await
+                    .unwrap()
+                    .unwrap();
+                // The node is deleted once the connection is back, though the session lived.
+                settle(&other, &path, 0, Duration::from_secs(10)).await;
+                assert!(matches!(
+                    leader.set_data(&path, "x", None).await,
+                    Err(zk_tokio::Error::NotHeld { .. })
+                ));
+            }
+            ConnectionPolicy::LostOnly => {
+                assert_eq!(during, None, "no change while suspended");
+                assert!(leader.is_leader());
+                assert_eq!(
+                    settle(&other, &path, 1, Duration::from_secs(5)).await.len(),
+                    1
+                );
+            }
+        }
+        leader.relinquish().await.unwrap();
+        settle(&other, &path, 0, Duration::from_secs(10)).await;
+        c.close().await;
+    }
+    other.close().await;
+}

@@ -10,7 +10,10 @@ use zk_proto::records::Acl;
 
 use super::reads::{Listing, list};
 use super::{Driver, Job, Steer, Watched, host};
-use crate::lock::{Acquire, Flavor, Kind, Lock as Machine, LockState, Options, Progress, Standing};
+use crate::lock::{
+    Acquire, ConnectionPolicy, Flavor, Kind, Lock as Machine, LockState, Options, Progress,
+    Standing,
+};
 use crate::party::{Party as PartyMachine, Style};
 use crate::semaphore::Semaphore as SemaphoreMachine;
 
@@ -305,6 +308,14 @@ impl<D: Driver> ReadWriteLock<D> {
         }
     }
 
+    /// What a lost connection does to either side once held ([`ConnectionPolicy`]).
+    pub fn with_connection_policy(self, policy: ConnectionPolicy) -> ReadWriteLock<D> {
+        ReadWriteLock {
+            read: self.read.with_connection_policy(policy),
+            write: self.write.with_connection_policy(policy),
+        }
+    }
+
     /// The read side: shared with other readers.
     pub fn read_lock(&self) -> &Lock<D> {
         &self.read
@@ -325,7 +336,10 @@ impl<D: Driver> ReadWriteLock<D> {
 /// and let the next contender lead before this client can know. [`Guard::is_leader`] is
 /// false from that moment, as Curator treats SUSPENDED: two leaders in server time are
 /// worse than a pause. Work done as leader checks it before each step that must not
-/// happen twice, or stops when [`Guard::changed`] leaves [`LockState::Held`].
+/// happen twice, or stops when [`Guard::changed`] leaves [`LockState::Held`]. That is the
+/// default [`ConnectionPolicy`]; [`Election::with_connection_policy`] chooses another, and
+/// the leader's writes to ZooKeeper can be tied to its leadership whatever the policy
+/// ([`Guard::transaction`]).
 #[derive(Debug, Clone)]
 pub struct Election<D> {
     lock: Lock<D>,
@@ -344,6 +358,15 @@ impl<D: Driver> Election<D> {
     pub fn with_flavor(self, flavor: Flavor) -> Election<D> {
         Election {
             lock: self.lock.with_flavor(flavor),
+        }
+    }
+
+    /// What a lost connection does to a leadership: see [`ConnectionPolicy`] for what
+    /// each policy risks. By default a suspended leader is not leading
+    /// ([`Guard::is_leader`] is false) until the same session is back.
+    pub fn with_connection_policy(self, policy: ConnectionPolicy) -> Election<D> {
+        Election {
+            lock: self.lock.with_connection_policy(policy),
         }
     }
 

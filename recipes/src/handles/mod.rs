@@ -353,7 +353,7 @@ macro_rules! handles_for {
 
         pub use $crate::counter::CounterEncoding;
         pub use $crate::handles::{EVENT_BACKLOG, Node, TreeNode};
-        pub use $crate::lock::{Acquire, Flavor, LockKind, LockState};
+        pub use $crate::lock::{Acquire, ConnectionPolicy, Flavor, LockKind, LockState};
         pub use $crate::tree::TreeEvent;
 
         /// An integer counter at one node: see [`zk_recipes::handles::Counter`].
