@@ -34,6 +34,7 @@ mod io;
 pub mod lease;
 pub mod lock;
 pub mod party;
+pub mod protected;
 pub mod queue;
 pub mod semaphore;
 mod sequence;

@@ -20,6 +20,7 @@ mod guarded;
 mod job;
 mod lease;
 mod lock;
+mod protected;
 mod queue;
 mod reads;
 mod tree;
@@ -39,6 +40,7 @@ pub use lock::{
     Election, Guard, Leadership, Lock, LockGuard, Membership, Party, ReadWriteLock, Semaphore,
     SemaphoreLease,
 };
+pub use protected::{create_protected, delete_guaranteed};
 pub use queue::{LockingQueue, Queue, QueueItem};
 pub use tree::{EVENT_BACKLOG, TreeCache, TreeNode};
 pub use watch::{ChildrenWatch, DataWatch, Node};
@@ -348,6 +350,43 @@ macro_rules! handles_for {
             }
             fn default_acl(&self) -> Vec<$crate::__proto::records::Acl> {
                 <$client>::default_acl(self).to_vec()
+            }
+        }
+
+        impl $client {
+            /// Creates a node in Curator's protected mode (`withProtection()`): its name
+            /// carries a unique id (`<parent>/_c_<uuid>-<name>`, a sequence number after
+            /// it for a sequential mode), so a create whose reply was lost is found again
+            /// by that id, after a `sync`, instead of being made twice. Returns the path
+            /// created. `CreateOptions::with_parents` makes missing parents.
+            ///
+            /// Dropping the call before its result is ready (an async future at any await
+            /// point, a blocking call past its call timeout) deletes the node it made,
+            /// retried until the server confirms it; once the result is ready, the node is
+            /// the caller's.
+            pub fn create_protected(
+                &self,
+                path: &str,
+                data: impl Into<$crate::__bytes::Bytes>,
+                options: &$crate::__client::CreateOptions,
+            ) -> <$client as $crate::handles::Driver>::Call<String> {
+                let job = $crate::handles::create_protected(self, path, data.into(), options);
+                <$client as $crate::handles::Driver>::call(self, job)
+            }
+
+            /// Deletes a node at `version` (`None`: any) as Curator's `guaranteed()` does:
+            /// sent again after every lost reply, connection loss and expired session until
+            /// the server answers it. A node already gone when a retry arrives counts as
+            /// deleted; `NoNode` on the first attempt, `BadVersion` or `NotEmpty` fail the
+            /// call. Dropping the call, or a call timeout, leaves the delete going on in the
+            /// background while the client is open.
+            pub fn delete_guaranteed(
+                &self,
+                path: &str,
+                version: Option<i32>,
+            ) -> <$client as $crate::handles::Driver>::Call<()> {
+                let job = $crate::handles::delete_guaranteed(path, version);
+                <$client as $crate::handles::Driver>::call(self, job)
             }
         }
 
