@@ -1,8 +1,9 @@
 // Curator's side of the semaphore interop test: two threads each take a lease of
-// Curator's InterProcessSemaphoreV2 (2 leases) `turns` times and, while holding it, add an
-// ephemeral sequential node under `inside` and count its children: more than 2 means more
+// Curator's InterProcessSemaphoreV2 (2 leases), or with a fifth argument "mutex" its
+// InterProcessSemaphoreMutex, `turns` times and, while holding it, add an ephemeral
+// sequential node under `inside` and count its children: more than the leases means more
 // holders at once than leases, in server time. Creates `<inside>-ready` once connected,
-// and prints "DONE <turns> OVERLAPS <n> FULL <n>" (FULL: turns that found both leases in
+// and prints "DONE <turns> OVERLAPS <n> FULL <n>" (FULL: turns that found every lease in
 // use).
 
 import java.util.concurrent.TimeUnit;
@@ -10,6 +11,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.CuratorFrameworkFactory;
+import org.apache.curator.framework.recipes.locks.InterProcessSemaphoreMutex;
 import org.apache.curator.framework.recipes.locks.InterProcessSemaphoreV2;
 import org.apache.curator.framework.recipes.locks.Lease;
 import org.apache.curator.retry.ExponentialBackoffRetry;
@@ -21,6 +23,8 @@ public class CuratorSemaphoreSide {
         int turns = Integer.parseInt(args[1]);
         String path = args[2];
         String inside = args[3];
+        boolean mutex = args.length > 4 && args[4].equals("mutex");
+        int leases = mutex ? 1 : 2;
         CuratorFramework client = CuratorFrameworkFactory.newClient(
                 hosts, 10000, 10000, new ExponentialBackoffRetry(100, 5));
         client.start();
@@ -34,23 +38,36 @@ public class CuratorSemaphoreSide {
             workers[w] = new Thread(() -> {
                 try {
                     InterProcessSemaphoreV2 sem = new InterProcessSemaphoreV2(client, path, 2);
+                    InterProcessSemaphoreMutex lock = new InterProcessSemaphoreMutex(client, path);
                     for (int i = 0; i < turns; i++) {
-                        Lease lease = sem.acquire(60, TimeUnit.SECONDS);
-                        if (lease == null) {
-                            System.out.println("TIMEOUT");
-                            System.exit(2);
+                        Lease lease = null;
+                        if (mutex) {
+                            if (!lock.acquire(60, TimeUnit.SECONDS)) {
+                                System.out.println("TIMEOUT");
+                                System.exit(2);
+                            }
+                        } else {
+                            lease = sem.acquire(60, TimeUnit.SECONDS);
+                            if (lease == null) {
+                                System.out.println("TIMEOUT");
+                                System.exit(2);
+                            }
                         }
                         try {
                             String me = client.create().withMode(CreateMode.EPHEMERAL_SEQUENTIAL)
                                     .forPath(inside + "/c-");
                             int n = client.getChildren().forPath(inside).size();
-                            if (n > 2) overlaps.incrementAndGet();
-                            if (n == 2) full.incrementAndGet();
+                            if (n > leases) overlaps.incrementAndGet();
+                            if (n == leases) full.incrementAndGet();
                             Thread.sleep(20);
                             client.delete().forPath(me);
                             done.incrementAndGet();
                         } finally {
-                            sem.returnLease(lease);
+                            if (mutex) {
+                                lock.release();
+                            } else {
+                                sem.returnLease(lease);
+                            }
                         }
                     }
                 } catch (Exception e) {

@@ -511,6 +511,64 @@ impl<D: Driver> Semaphore<D> {
     }
 }
 
+/// A mutex on a semaphore of one lease: Curator's `InterProcessSemaphoreMutex` (its
+/// `<path>/locks` and `<path>/leases` layout, the default) or a Kazoo `Semaphore` with one
+/// lease ([`SemaphoreMutex::with_flavor`]). Unlike a [`Lock`], its holder is a lease node
+/// that any process can see in [`SemaphoreMutex::holders`], and Curator's services that
+/// use the same path exclude ours and are excluded by them. It has the semaphore's
+/// guarantees (cancel safety, cleanup, deadlines during outages, suspension), and its
+/// guard has guarded writes ([`Guard::transaction`]).
+#[derive(Debug, Clone)]
+pub struct SemaphoreMutex<D> {
+    semaphore: Semaphore<D>,
+}
+
+impl<D: Driver> SemaphoreMutex<D> {
+    /// A mutex at `path`, in Curator's layout.
+    pub fn new(client: &D, path: &str) -> SemaphoreMutex<D> {
+        SemaphoreMutex {
+            semaphore: Semaphore::new(client, path, 1).with_flavor(Flavor::Curator),
+        }
+    }
+
+    /// Lays the mutex out as `flavor`'s library lays out a one-lease semaphore.
+    pub fn with_flavor(self, flavor: Flavor) -> SemaphoreMutex<D> {
+        SemaphoreMutex {
+            semaphore: self.semaphore.with_flavor(flavor),
+        }
+    }
+
+    /// Data stored in the holder's lease node (listed by [`SemaphoreMutex::holders`]).
+    pub fn with_identifier(self, identifier: impl AsRef<[u8]>) -> SemaphoreMutex<D> {
+        SemaphoreMutex {
+            semaphore: self.semaphore.with_identifier(identifier),
+        }
+    }
+
+    /// The ACL of the mutex's nodes (open to everyone by default).
+    pub fn with_acl(self, acl: Vec<Acl>) -> SemaphoreMutex<D> {
+        SemaphoreMutex {
+            semaphore: self.semaphore.with_acl(acl),
+        }
+    }
+
+    /// Waits for the mutex as long as it takes.
+    pub fn acquire(&self) -> D::Call<SemaphoreLease<D>> {
+        self.semaphore.acquire()
+    }
+
+    /// Waits for the mutex at most `timeout`, connected or not; `None` when it was not
+    /// acquired in time.
+    pub fn acquire_timeout(&self, timeout: Duration) -> D::Call<Option<SemaphoreLease<D>>> {
+        self.semaphore.acquire_timeout(timeout)
+    }
+
+    /// The identifier of the holder's lease, if it is held (a list of at most one).
+    pub fn holders(&self) -> D::Call<Vec<Bytes>> {
+        self.semaphore.holders()
+    }
+}
+
 /// Group membership (Kazoo's `Party`, or `ShallowParty` with [`Party::shallow`]): each
 /// member is an ephemeral node under `path`, there while its [`Membership`] (from
 /// [`Party::join`]) is held and its session lives.

@@ -38,7 +38,7 @@ pub use job::{Done, DynPlan, Job, JobKind, Keep, Limit, Start};
 pub use lease::Lease;
 pub use lock::{
     Election, Guard, Leadership, Lock, LockGuard, Membership, Party, ReadWriteLock, Semaphore,
-    SemaphoreLease,
+    SemaphoreLease, SemaphoreMutex,
 };
 pub use protected::{create_protected, delete_guaranteed};
 pub use queue::{LockingQueue, Queue, QueueItem};
@@ -415,6 +415,9 @@ macro_rules! handles_for {
         pub type Leadership = $crate::handles::Leadership<$client>;
         /// A counting semaphore: see [`zk_recipes::handles::Semaphore`].
         pub type Semaphore = $crate::handles::Semaphore<$client>;
+        /// A mutex on a one-lease semaphore (Curator's `InterProcessSemaphoreMutex`): see
+        /// [`zk_recipes::handles::SemaphoreMutex`].
+        pub type SemaphoreMutex = $crate::handles::SemaphoreMutex<$client>;
         /// A held semaphore lease: see [`zk_recipes::handles::SemaphoreLease`].
         pub type SemaphoreLease = $crate::handles::SemaphoreLease<$client>;
         /// Group membership: see [`zk_recipes::handles::Party`].
