@@ -19,7 +19,7 @@
 //!
 //! let mut ops = MultiBuilder::default();
 //! ops.set_data("/resource", "written by the holder".into(), None);
-//! let request = guarded::request("/lock/_c_1-lock-0000000007", ops);
+//! let request = guarded::request(&["/lock/_c_1-lock-0000000007".to_string()], ops);
 //! let Request::Multi(multi) = request else { unreachable!() };
 //! assert_eq!(multi.ops.len(), 2, "the check, then the write");
 //! ```
@@ -28,27 +28,33 @@ use zk_client::{Error, MultiBuilder, Reply, Result};
 use zk_proto::error::ErrorCode;
 use zk_proto::records::{CheckVersionRequest, MultiOp, MultiRequest, OpResult, Request};
 
-/// The transaction that applies `ops` only while `node` exists: a check of `node` (any
-/// version) first, then `ops` in order.
-pub fn request(node: &str, ops: MultiBuilder) -> Request {
-    let mut all = vec![MultiOp::Check(CheckVersionRequest {
-        path: node.to_string(),
-        version: -1,
-    })];
+/// The transaction that applies `ops` only while every one of `nodes` exists: a check of
+/// each (any version) first, then `ops` in order. A guard holds one node; a multi-lock one
+/// per lock.
+pub fn request(nodes: &[String], ops: MultiBuilder) -> Request {
+    let mut all: Vec<MultiOp> = nodes
+        .iter()
+        .map(|node| {
+            MultiOp::Check(CheckVersionRequest {
+                path: node.clone(),
+                version: -1,
+            })
+        })
+        .collect();
     if let Request::Multi(rest) = ops.request() {
         all.extend(rest.ops);
     }
     Request::Multi(MultiRequest { ops: all })
 }
 
-/// The paths of the operations of a guarded transaction, without the check (for naming a
-/// failing one).
-pub fn paths(request: &Request) -> Vec<String> {
+/// The paths of the operations of a guarded transaction with `checks` checks, without them
+/// (for naming a failing one).
+pub fn paths(request: &Request, checks: usize) -> Vec<String> {
     match request {
         Request::Multi(m) => m
             .ops
             .iter()
-            .skip(1)
+            .skip(checks)
             .map(|op| op.path().to_owned())
             .collect(),
         _ => Vec::new(),
@@ -56,22 +62,18 @@ pub fn paths(request: &Request) -> Vec<String> {
 }
 
 /// What a guarded transaction's reply means for the caller: each of `ops`' results (the
-/// check's left out); [`Error::NotHeld`] when the check failed because `node` is gone;
-/// [`Error::Transaction`] with the index among `ops` when one of them failed.
-pub fn decode(node: &str, paths: &[String], reply: Reply) -> Result<Vec<OpResult>> {
+/// checks' left out); [`Error::NotHeld`] naming the node whose check failed because it is
+/// gone; [`Error::Transaction`] with the index among `ops` when one of them failed.
+pub fn decode(nodes: &[String], paths: &[String], reply: Reply) -> Result<Vec<OpResult>> {
+    let checks = nodes.len();
     match zk_client::reply::transaction(reply) {
-        Ok(mut results) => {
-            if results.is_empty() {
-                return Err(Error::UnexpectedResponse);
-            }
-            results.remove(0);
-            Ok(results)
-        }
-        Err(Error::Transaction { index: 0, code, .. })
-            if code == ErrorCode::NoNode || code == ErrorCode::BadVersion =>
+        Ok(results) if results.len() >= checks => Ok(results.into_iter().skip(checks).collect()),
+        Ok(_) => Err(Error::UnexpectedResponse),
+        Err(Error::Transaction { index, code, .. })
+            if index < checks && (code == ErrorCode::NoNode || code == ErrorCode::BadVersion) =>
         {
             Err(Error::NotHeld {
-                node: node.to_string(),
+                node: nodes[index].clone(),
             })
         }
         Err(Error::Transaction {
@@ -79,21 +81,23 @@ pub fn decode(node: &str, paths: &[String], reply: Reply) -> Result<Vec<OpResult
             code,
             outcomes,
             ..
-        }) if index > 0 => Err(Error::Transaction {
-            index: index - 1,
+        }) if index >= checks => Err(Error::Transaction {
+            index: index - checks,
             code,
             path: None,
-            outcomes: outcomes.into_iter().skip(1).collect(),
+            outcomes: outcomes.into_iter().skip(checks).collect(),
         }
         .in_transaction(paths)),
         Err(e) => Err(e),
     }
 }
 
-/// Whether `request` is a guarded transaction on `node` (its first operation checks it).
-pub fn guards(request: &Request, node: &str) -> bool {
+/// Whether `request` is a guarded transaction on `nodes` (its first operations check them).
+pub fn guards(request: &Request, nodes: &[String]) -> bool {
     matches!(request, Request::Multi(m)
-        if matches!(m.ops.first(), Some(MultiOp::Check(c)) if c.path == node && c.version == -1))
+        if m.ops.len() >= nodes.len()
+            && m.ops.iter().zip(nodes).all(|(op, node)|
+                matches!(op, MultiOp::Check(c) if c.path == *node && c.version == -1)))
 }
 
 #[cfg(test)]
@@ -114,17 +118,15 @@ mod tests {
             &zk_client::CreateOptions::persistent(),
             &[],
         );
-        let request = request("/lock/n-0000000001", ops);
-        assert!(guards(&request, "/lock/n-0000000001"));
-        assert_eq!(paths(&request), vec!["/r/a".to_string()]);
+        let node = vec!["/lock/n-0000000001".to_string()];
+        let request = request(&node, ops);
+        assert!(guards(&request, &node));
+        assert_eq!(paths(&request, 1), vec!["/r/a".to_string()]);
         let created = OpResult::Create(CreateResponse {
             path: "/r/a".into(),
         });
         let reply = multi(vec![OpResult::Check, created.clone()]);
-        assert_eq!(
-            decode("/lock/n-0000000001", &paths(&request), reply),
-            Ok(vec![created])
-        );
+        assert_eq!(decode(&node, &paths(&request, 1), reply), Ok(vec![created]));
     }
 
     #[test]
@@ -133,7 +135,8 @@ mod tests {
             OpResult::Error(ErrorCode::NoNode),
             OpResult::Error(ErrorCode::RuntimeInconsistency),
         ]);
-        let e = decode("/lock/n", &["/r".to_string()], gone).unwrap_err();
+        let node = vec!["/lock/n".to_string()];
+        let e = decode(&node, &["/r".to_string()], gone).unwrap_err();
         assert_eq!(
             e,
             Error::NotHeld {
@@ -146,7 +149,7 @@ mod tests {
             OpResult::Error(ErrorCode::Ok),
             OpResult::Error(ErrorCode::NodeExists),
         ]);
-        match decode("/lock/n", &["/r".to_string()], exists) {
+        match decode(&node, &["/r".to_string()], exists) {
             Err(Error::Transaction {
                 index: 0,
                 code: ErrorCode::NodeExists,
@@ -159,6 +162,20 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let lost = Err(zk_proto::session::Error::ConnectionLoss);
-        assert_eq!(decode("/lock/n", &[], lost), Err(Error::ConnectionLoss));
+        assert_eq!(decode(&node, &[], lost), Err(Error::ConnectionLoss));
+
+        // With two nodes, the one whose check failed is named.
+        let two = vec!["/a/n-1".to_string(), "/b/n-2".to_string()];
+        let second_gone = multi(vec![
+            OpResult::Error(ErrorCode::Ok),
+            OpResult::Error(ErrorCode::NoNode),
+            OpResult::Error(ErrorCode::RuntimeInconsistency),
+        ]);
+        assert_eq!(
+            decode(&two, &["/r".to_string()], second_gone),
+            Err(Error::NotHeld {
+                node: "/b/n-2".into()
+            })
+        );
     }
 }

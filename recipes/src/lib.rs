@@ -33,6 +33,7 @@ pub mod host;
 mod io;
 pub mod lease;
 pub mod lock;
+pub mod multi_lock;
 pub mod party;
 pub mod protected;
 pub mod queue;

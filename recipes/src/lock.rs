@@ -341,6 +341,12 @@ macro_rules! lock_option_setters {
 pub trait Acquire: Recipe<Outcome = Outcome> {
     /// Starts acquiring on the session `session_id`, giving up at `deadline`.
     fn acquire(&mut self, now: Instant, session_id: i64, deadline: Option<Instant>);
+
+    /// Every node held, when there is more than the one [`Outcome::Acquired`] names (a
+    /// multi-lock's): the nodes a guarded write checks. Empty by default.
+    fn held(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 impl Acquire for Lock {
@@ -394,6 +400,8 @@ pub struct Progress {
     pub fencing: i64,
     /// Nothing of the acquisition is left on the server or under way.
     pub done: bool,
+    /// Every node held once acquired: the lock node, or one per lock of a multi-lock.
+    pub nodes: Vec<String>,
 }
 
 impl Default for Progress {
@@ -403,6 +411,7 @@ impl Default for Progress {
             node: None,
             fencing: 0,
             done: false,
+            nodes: Vec::new(),
         }
     }
 }
@@ -412,6 +421,7 @@ impl Progress {
     pub fn apply(&mut self, outcome: Outcome) {
         self.standing = match outcome {
             Outcome::Acquired { node, fencing } => {
+                self.nodes = vec![node.clone()];
                 self.node = Some(node);
                 self.fencing = fencing;
                 Standing::Held
@@ -436,8 +446,12 @@ impl Progress {
     }
 
     /// Takes in the machine's state after a step.
-    pub fn observe(&mut self, machine: &impl Recipe) {
+    pub fn observe(&mut self, machine: &impl Acquire) {
         self.done = machine.is_done();
+        let held = machine.held();
+        if !held.is_empty() && self.standing != Standing::Acquiring {
+            self.nodes = held;
+        }
     }
 
     /// Whether the acquisition is decided: held (maybe suspended), timed out, or ended.

@@ -222,3 +222,37 @@ fn the_blocking_client_has_the_same_guarded_writes() {
     holder.close();
     operator.close();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_multi_lock_guards_writes_with_every_one_of_its_nodes() {
+    use zk_tokio::recipes::MultiLock;
+    let (a, b, res) = (
+        "/guarded/multi/a",
+        "/guarded/multi/b",
+        "/guarded/multi/res",
+    );
+    let holder = client(&shared_server().connect_string()).await;
+    let operator = client(&shared_server().connect_string()).await;
+    operator.create_all(res, "").await.unwrap();
+    let guard = MultiLock::new(&holder, &[a, b]).acquire().await.unwrap();
+    let nodes = guard.nodes();
+    assert_eq!(nodes.len(), 2);
+    assert!(nodes[0].starts_with(&format!("{a}/_c_")), "{nodes:?}");
+    assert_eq!(guard.node(), nodes[1]);
+    guard.set_data(res, "both held", None).await.unwrap();
+    // The second lock's node goes: the write is refused, naming it.
+    operator.delete(&nodes[1], None).await.unwrap();
+    let e = guard.set_data(res, "stale", None).await.unwrap_err();
+    assert_eq!(
+        e,
+        Error::NotHeld {
+            node: nodes[1].clone()
+        }
+    );
+    assert_eq!(data(&operator, res).await, "both held");
+    guard.release().await.unwrap();
+    assert!(operator.get_children(a).await.unwrap().is_empty());
+    assert!(operator.get_children(b).await.unwrap().is_empty());
+    holder.close().await;
+    operator.close().await;
+}

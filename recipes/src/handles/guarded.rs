@@ -22,7 +22,6 @@ use crate::lock::{Acquire, LockState, Progress};
 #[must_use = "a transaction does nothing until committed"]
 pub struct GuardedTransaction<D> {
     client: D,
-    node: String,
     status: super::Watched<(Progress, bool)>,
     default_acl: Vec<Acl>,
     ops: MultiBuilder,
@@ -31,7 +30,6 @@ pub struct GuardedTransaction<D> {
 impl<D> std::fmt::Debug for GuardedTransaction<D> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GuardedTransaction")
-            .field("node", &self.node)
             .field("ops", &self.ops)
             .finish()
     }
@@ -49,29 +47,24 @@ impl<D: Driver> GuardedTransaction<D> {
     /// at any await point) is correct; the request may still be applied, guarded all the
     /// same.
     pub fn commit(self) -> D::Call<Vec<OpResult>> {
-        let job = commit_job(&self.node, &self.status, self.ops);
+        let job = commit_job(&self.status, self.ops);
         self.client.call(job)
     }
 }
 
-fn commit_job(
-    node: &str,
-    status: &super::Watched<(Progress, bool)>,
-    ops: MultiBuilder,
-) -> Job<Vec<OpResult>> {
+fn commit_job(status: &super::Watched<(Progress, bool)>, ops: MultiBuilder) -> Job<Vec<OpResult>> {
     if let Err(e) = ops.validate() {
         return Job::ready(Err(e));
     }
-    if status.read(state_of) == LockState::Gone {
-        return Job::ready(Err(Error::NotHeld {
-            node: node.to_string(),
-        }));
+    let (state, nodes) = status.read(|s| (state_of(s), s.0.nodes.clone()));
+    if state == LockState::Gone || nodes.is_empty() {
+        let node = nodes.first().cloned().unwrap_or_default();
+        return Job::ready(Err(Error::NotHeld { node }));
     }
-    let request = guarded::request(node, ops);
-    let paths = guarded::paths(&request);
-    let node = node.to_string();
+    let request = guarded::request(&nodes, ops);
+    let paths = guarded::paths(&request, nodes.len());
     Job::op(Op::<Reply>::new(request, Ok))
-        .then(move |reply| guarded::decode(&node, &paths, reply?))
+        .then(move |reply| guarded::decode(&nodes, &paths, reply?))
         .bounded()
 }
 
@@ -97,7 +90,6 @@ impl<D: Driver, R: Acquire + Send + 'static> Guard<D, R> {
     pub fn transaction(&self) -> GuardedTransaction<D> {
         GuardedTransaction {
             client: self.client.clone(),
-            node: self.node.clone(),
             status: self.status.clone(),
             default_acl: self.client.default_acl(),
             ops: MultiBuilder::default(),
@@ -115,11 +107,10 @@ impl<D: Driver, R: Acquire + Send + 'static> Guard<D, R> {
     ) -> D::Call<Stat> {
         let mut ops = MultiBuilder::default();
         ops.set_data(path, data.into(), version);
-        let job =
-            commit_job(&self.node, &self.status, ops).and_then(|mut results| match results.pop() {
-                Some(OpResult::SetData(stat)) => Ok(stat),
-                _ => Err(Error::UnexpectedResponse),
-            });
+        let job = commit_job(&self.status, ops).and_then(|mut results| match results.pop() {
+            Some(OpResult::SetData(stat)) => Ok(stat),
+            _ => Err(Error::UnexpectedResponse),
+        });
         self.client.call(job)
     }
 
@@ -134,12 +125,11 @@ impl<D: Driver, R: Acquire + Send + 'static> Guard<D, R> {
     ) -> D::Call<String> {
         let mut ops = MultiBuilder::default();
         ops.create(path, data.into(), options, &self.client.default_acl());
-        let job =
-            commit_job(&self.node, &self.status, ops).and_then(|mut results| match results.pop() {
-                Some(OpResult::Create(c)) => Ok(c.path),
-                Some(OpResult::Create2(c)) => Ok(c.path),
-                _ => Err(Error::UnexpectedResponse),
-            });
+        let job = commit_job(&self.status, ops).and_then(|mut results| match results.pop() {
+            Some(OpResult::Create(c)) => Ok(c.path),
+            Some(OpResult::Create2(c)) => Ok(c.path),
+            _ => Err(Error::UnexpectedResponse),
+        });
         self.client.call(job)
     }
 
@@ -148,7 +138,7 @@ impl<D: Driver, R: Acquire + Send + 'static> Guard<D, R> {
     pub fn delete(&self, path: &str, version: Option<i32>) -> D::Call<()> {
         let mut ops = MultiBuilder::default();
         ops.delete(path, version);
-        let job = commit_job(&self.node, &self.status, ops).and_then(|_| Ok(()));
+        let job = commit_job(&self.status, ops).and_then(|_| Ok(()));
         self.client.call(job)
     }
 }

@@ -14,6 +14,7 @@ use crate::lock::{
     Acquire, ConnectionPolicy, Flavor, Kind, Lock as Machine, LockState, Options, Progress,
     Standing,
 };
+use crate::multi_lock::MultiLock as MultiMachine;
 use crate::party::{Party as PartyMachine, Style};
 use crate::semaphore::Semaphore as SemaphoreMachine;
 
@@ -206,6 +207,11 @@ impl<D: Driver, R: Acquire + Send + 'static> Guard<D, R> {
     /// The node held: the lock node, the lease node, the member's node.
     pub fn node(&self) -> &str {
         &self.node
+    }
+
+    /// Every node held: the one of [`Guard::node`], or one per lock of a multi-lock.
+    pub fn nodes(&self) -> Vec<String> {
+        self.status.read(|(p, _)| p.nodes.clone())
     }
 
     /// A number that grows with every later holder of this lock (the node's sequence
@@ -508,6 +514,86 @@ impl<D: Driver> Semaphore<D> {
             list(Listing::new(&dir))
                 .and_then(|found| Ok(found.into_iter().map(|(_, data)| data).collect())),
         )
+    }
+}
+
+/// Several locks held as one, all or nothing: Curator's `InterProcessMultiLock`. Each path
+/// is a [`Lock`] (Curator's `InterProcessMutex` layout by default, so a Curator service with
+/// an `InterProcessMultiLock` or `InterProcessMutex` on the same paths excludes ours); they
+/// are taken in the order given, under one deadline, and if one cannot be had the ones
+/// taken are released, newest first. Ask for the same locks in the same order everywhere,
+/// or a deadline, to avoid deadlocks.
+///
+/// The guard ([`MultiLockGuard`]) is suspended while any lock is, and gone once any is
+/// lost (the others are then released). Its guarded writes ([`Guard::transaction`]) check
+/// every lock's node. Dropping an `acquire` call at any await point is correct: whatever
+/// was taken is released in the background, retried until the server confirms it.
+#[derive(Debug, Clone)]
+pub struct MultiLock<D> {
+    client: D,
+    locks: Vec<Options>,
+}
+
+/// Several locks held as one: what [`MultiLock::acquire`] gives. [`Guard::node`] is the
+/// last lock's node, [`Guard::nodes`] all of them, and [`Guard::fencing_token`] the first
+/// lock's.
+pub type MultiLockGuard<D> = Guard<D, MultiMachine>;
+
+impl<D: Driver> MultiLock<D> {
+    /// Locks on `paths`, in Curator's layout, taken in this order.
+    pub fn new(client: &D, paths: &[&str]) -> MultiLock<D> {
+        MultiLock {
+            client: client.clone(),
+            locks: paths
+                .iter()
+                .map(|p| Options::new(p).with_flavor(Flavor::Curator))
+                .collect(),
+        }
+    }
+
+    /// Names every lock's nodes as `flavor`'s library does.
+    pub fn with_flavor(self, flavor: Flavor) -> MultiLock<D> {
+        self.map(|o| o.with_flavor(flavor))
+    }
+
+    /// What a lost connection does once held ([`ConnectionPolicy`]).
+    pub fn with_connection_policy(self, policy: ConnectionPolicy) -> MultiLock<D> {
+        self.map(|o| o.with_connection_policy(policy))
+    }
+
+    /// The ACL of every lock's directory and nodes.
+    pub fn with_acl(self, acl: Vec<Acl>) -> MultiLock<D> {
+        self.map(|o| o.with_acl(acl.clone()))
+    }
+
+    fn map(mut self, f: impl Fn(Options) -> Options) -> MultiLock<D> {
+        self.locks = self.locks.into_iter().map(f).collect();
+        self
+    }
+
+    /// Waits for every lock as long as it takes.
+    pub fn acquire(&self) -> D::Call<MultiLockGuard<D>> {
+        self.client.call(
+            self.acquire_job(None)
+                .and_then(|g| g.ok_or(Error::UnexpectedResponse)),
+        )
+    }
+
+    /// Waits for every lock at most `timeout` in all, connected or not; `None` when they
+    /// were not all had in time (those taken are released in the background).
+    pub fn acquire_timeout(&self, timeout: Duration) -> D::Call<Option<MultiLockGuard<D>>> {
+        self.client.call(self.acquire_job(Some(timeout)))
+    }
+
+    fn acquire_job(&self, timeout: Option<Duration>) -> Job<Option<MultiLockGuard<D>>> {
+        match self
+            .client
+            .unique_id()
+            .and_then(|id| MultiMachine::new(&self.locks, &id).map_err(Error::from))
+        {
+            Ok(machine) => acquire(&self.client, machine, timeout),
+            Err(e) => Job::ready(Err(e)),
+        }
     }
 }
 

@@ -37,8 +37,8 @@ pub use guarded::GuardedTransaction;
 pub use job::{Done, DynPlan, Job, JobKind, Keep, Limit, Start};
 pub use lease::Lease;
 pub use lock::{
-    Election, Guard, Leadership, Lock, LockGuard, Membership, Party, ReadWriteLock, Semaphore,
-    SemaphoreLease, SemaphoreMutex,
+    Election, Guard, Leadership, Lock, LockGuard, Membership, MultiLock, MultiLockGuard, Party,
+    ReadWriteLock, Semaphore, SemaphoreLease, SemaphoreMutex,
 };
 pub use protected::{create_protected, delete_guaranteed};
 pub use queue::{LockingQueue, Queue, QueueItem};
@@ -415,6 +415,11 @@ macro_rules! handles_for {
         pub type Leadership = $crate::handles::Leadership<$client>;
         /// A counting semaphore: see [`zk_recipes::handles::Semaphore`].
         pub type Semaphore = $crate::handles::Semaphore<$client>;
+        /// Several locks held as one (Curator's `InterProcessMultiLock`): see
+        /// [`zk_recipes::handles::MultiLock`].
+        pub type MultiLock = $crate::handles::MultiLock<$client>;
+        /// Held locks of a multi-lock: see [`zk_recipes::handles::MultiLockGuard`].
+        pub type MultiLockGuard = $crate::handles::MultiLockGuard<$client>;
         /// A mutex on a one-lease semaphore (Curator's `InterProcessSemaphoreMutex`): see
         /// [`zk_recipes::handles::SemaphoreMutex`].
         pub type SemaphoreMutex = $crate::handles::SemaphoreMutex<$client>;
