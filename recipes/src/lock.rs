@@ -183,7 +183,15 @@ pub enum Outcome {
     Released,
     /// An error no retry can fix (no permission, a bad path, a closed session).
     Failed(SessionError),
+    /// Another process asked this contender to let go (Curator's revocation: it wrote
+    /// [`REVOKE_MESSAGE`] into this contender's node). Heard only by a lock made
+    /// [revocable](Lock::revocable); nothing is released by itself: the holder decides.
+    RevocationRequested,
 }
+
+/// What a process writes into a holder's lock node to ask it to let go: Curator's
+/// `Revoker.attemptRevoke` writes these bytes, and its revocable locks listen for them.
+pub const REVOKE_MESSAGE: &[u8] = b"__REVOKE__";
 
 /// What a lost connection does to a held lock or leadership: Curator's
 /// `ConnectionStateErrorPolicy`, with a third choice. While the connection is lost, the
@@ -228,6 +236,7 @@ pub struct Options {
     acl: Vec<Acl>,
     data: Bytes,
     policy: ConnectionPolicy,
+    revocable: bool,
 }
 
 impl Options {
@@ -240,6 +249,7 @@ impl Options {
             acl: Acl::open_unsafe(),
             data: Bytes::new(),
             policy: ConnectionPolicy::default(),
+            revocable: false,
         }
     }
 
@@ -268,6 +278,11 @@ impl Options {
         Options { policy, ..self }
     }
 
+    /// Listens for revocation requests ([`Outcome::RevocationRequested`]).
+    pub fn with_revocable(self, revocable: bool) -> Options {
+        Options { revocable, ..self }
+    }
+
     /// The lock's directory.
     pub fn dir(&self) -> &str {
         &self.dir
@@ -291,7 +306,8 @@ impl Options {
             .with_flavor(self.flavor)
             .with_kind(self.kind)
             .with_data(self.data.clone())
-            .with_connection_policy(self.policy))
+            .with_connection_policy(self.policy)
+            .revocable(self.revocable))
     }
 }
 
@@ -324,6 +340,15 @@ macro_rules! lock_option_setters {
         /// The ACL of the lock's directory and nodes.
         pub fn with_acl(mut self, acl: Vec<$crate::__proto::records::Acl>) -> Self {
             self.options = self.options.with_acl(acl);
+            self
+        }
+
+        /// Listens for requests from other processes to let go (Curator's `makeRevocable`):
+        /// a guard then reports [`Guard::revocation_requested`]($crate::handles::Guard::revocation_requested)
+        /// once someone wrote Curator's revoke message into its node (Curator's `Revoker`, or
+        /// [`revoke`](Self::revoke) here). Releasing is up to the holder.
+        pub fn revocable(mut self) -> Self {
+            self.options = self.options.with_revocable(true);
             self
         }
 
@@ -402,6 +427,8 @@ pub struct Progress {
     pub done: bool,
     /// Every node held once acquired: the lock node, or one per lock of a multi-lock.
     pub nodes: Vec<String>,
+    /// Another process asked the holder to let go ([`Outcome::RevocationRequested`]).
+    pub revocation_requested: bool,
 }
 
 impl Default for Progress {
@@ -412,6 +439,7 @@ impl Default for Progress {
             fencing: 0,
             done: false,
             nodes: Vec::new(),
+            revocation_requested: false,
         }
     }
 }
@@ -442,6 +470,10 @@ impl Progress {
             }
             Outcome::Released => Standing::Released,
             Outcome::Failed(e) => Standing::Failed(e),
+            Outcome::RevocationRequested => {
+                self.revocation_requested = true;
+                return;
+            }
         }
     }
 
@@ -493,6 +525,8 @@ enum Purpose {
     Watch,
     /// Deleting a node of ours, until the server confirms it is gone.
     Delete(String),
+    /// Reading our node's data, with a watch, for a revocation request.
+    Revocation,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -533,6 +567,10 @@ pub struct Lock {
     session: i64,
     suspended: bool,
     policy: ConnectionPolicy,
+    revocable: bool,
+    /// The read of our node's data that watches it for a revocation request.
+    revoke_watch: Option<Tag>,
+    revocation_heard: bool,
     deadline: Option<Instant>,
     next_tag: u64,
     in_flight: HashMap<Tag, Purpose>,
@@ -562,6 +600,9 @@ impl Lock {
             session: 0,
             suspended: false,
             policy: ConnectionPolicy::default(),
+            revocable: false,
+            revoke_watch: None,
+            revocation_heard: false,
             deadline: None,
             next_tag: 1,
             in_flight: HashMap::new(),
@@ -585,6 +626,14 @@ impl Lock {
     /// What a lost connection does once the lock is held ([`ConnectionPolicy`]).
     pub fn with_connection_policy(mut self, policy: ConnectionPolicy) -> Lock {
         self.policy = policy;
+        self
+    }
+
+    /// With `true`, watches this contender's own node for a revocation request (Curator's
+    /// `makeRevocable`): [`Outcome::RevocationRequested`] once someone wrote
+    /// [`REVOKE_MESSAGE`] into it, whether the lock is held yet or still awaited.
+    pub fn revocable(mut self, revocable: bool) -> Lock {
+        self.revocable = revocable;
         self
     }
 
@@ -616,6 +665,8 @@ impl Lock {
         self.suspended = false;
         self.deadline = deadline;
         self.node = None;
+        self.revoke_watch = None;
+        self.revocation_heard = false;
         self.phase = Phase::Acquiring;
         self.create();
     }
@@ -898,6 +949,9 @@ impl Lock {
 
     /// Our node is known: go on acquiring, or delete it if the caller gave up meanwhile.
     fn after_node(&mut self) {
+        if self.phase == Phase::Acquiring && self.revocable {
+            self.watch_for_revocation();
+        }
         let listing = self.in_flight.values().any(|p| matches!(p, Purpose::List));
         match self.phase {
             // The listing sent with the create answers next.
@@ -980,6 +1034,42 @@ impl Lock {
         });
         let tag = self.submit(Purpose::Watch, request);
         self.watching = Some(tag);
+    }
+
+    /// Reads our node's data and watches it: a revocation request is a write of
+    /// [`REVOKE_MESSAGE`] into it.
+    fn watch_for_revocation(&mut self) {
+        let Some(node) = self.node.clone() else {
+            return;
+        };
+        let request = Request::GetData(GetDataRequest {
+            path: node,
+            watch: true,
+        });
+        let tag = self.submit(Purpose::Revocation, request);
+        self.revoke_watch = Some(tag);
+    }
+
+    fn revocation_read(&mut self, tag: Tag, reply: Result<Response, SessionError>) {
+        if self.revoke_watch != Some(tag) || !matches!(self.phase, Phase::Acquiring | Phase::Held) {
+            return;
+        }
+        match reply {
+            Ok(Response::GetData(r)) => {
+                if &r.data[..] == REVOKE_MESSAGE && !self.revocation_heard {
+                    self.revocation_heard = true;
+                    self.emit(Outcome::RevocationRequested);
+                }
+            }
+            // The read did not arrive, so neither did its watch: read again on the
+            // connection that follows (the session holds the request until then).
+            Err(SessionError::ConnectionLoss) => {
+                self.revoke_watch = None;
+                self.watch_for_revocation();
+            }
+            // The node is gone, or the session: the lock's own steps deal with that.
+            _ => self.revoke_watch = None,
+        }
     }
 
     fn watch_set(&mut self, tag: Tag, reply: Result<Response, SessionError>) {
@@ -1109,11 +1199,21 @@ impl Recipe for Lock {
             Purpose::List => self.listed(reply),
             Purpose::Watch => self.watch_set(tag, reply),
             Purpose::Delete(node) => self.deleted(node, reply),
+            Purpose::Revocation => self.revocation_read(tag, reply),
         }
     }
 
     /// An event of the watch the request under `tag` left.
-    fn handle_watch(&mut self, _now: Instant, tag: Tag, _event: &WatchedEvent) {
+    fn handle_watch(&mut self, _now: Instant, tag: Tag, event: &WatchedEvent) {
+        if self.revoke_watch == Some(tag) {
+            self.revoke_watch = None;
+            if event.kind == zk_proto::consts::EventType::NodeDataChanged
+                && matches!(self.phase, Phase::Acquiring | Phase::Held)
+            {
+                self.watch_for_revocation();
+            }
+            return;
+        }
         if self.watching == Some(tag) {
             self.watching = None;
             if self.phase == Phase::Acquiring {

@@ -230,7 +230,10 @@ impl Semaphore {
                     self.settle();
                 }
             }
-            Outcome::Suspended | Outcome::Resumed | Outcome::TimedOut => {}
+            Outcome::Suspended
+            | Outcome::Resumed
+            | Outcome::TimedOut
+            | Outcome::RevocationRequested => {}
         }
     }
 

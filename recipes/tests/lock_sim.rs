@@ -11,7 +11,9 @@
 //!
 //! Odd seeds use Curator's node names, even ones Kazoo's; seeds 2, 3, 6, 7, ... run two
 //! readers and a writer instead of three exclusive contenders; every third seed runs the
-//! `SuspendedEnds` connection policy, the others the default.
+//! `SuspendedEnds` connection policy, the others the default; in every fifth seed the locks
+//! are revocable and a fourth client asks the holder to let go every 700 ms, which it does
+//! at once.
 //!
 //! `ZK_LOCK_SIM_SEEDS=5000 cargo test -p zk-recipes --test lock_sim` runs a long campaign.
 
@@ -21,7 +23,7 @@ mod sim_support;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use zk_proto::records::{Acl, GetChildrenRequest, Request, Response};
+use zk_proto::records::{Acl, GetChildrenRequest, Request, Response, SetDataRequest};
 use zk_proto::session::{Event, RequestId};
 use zk_recipes::lock::{ConnectionPolicy, Flavor, Kind, Lock, Outcome, Output};
 use zk_recipes::{Recipe, Tag};
@@ -45,6 +47,8 @@ struct Contender {
     lost: u32,
     /// Acquisitions given up before they ended.
     cancelled: u32,
+    /// Holds given up because another process asked.
+    revoked: u32,
     rng: sim_support::Rng,
 }
 
@@ -61,6 +65,15 @@ struct World {
     contenders: Vec<Contender>,
     beliefs: Vec<Belief>,
     faults_until: Instant,
+    /// In every fifth schedule, a client that now and then asks the holder to let go.
+    revoker: Option<Revoker>,
+}
+
+struct Revoker {
+    client: ClientId,
+    next: Instant,
+    listing: Option<RequestId>,
+    asked: u32,
 }
 
 impl World {
@@ -75,6 +88,7 @@ impl World {
                     // Odd seeds name nodes as Curator does, even ones as Kazoo does; every
                     // other pair of seeds has two readers and a writer.
                     lock: Lock::new(DIR, &format!("c{i}s{seed}"), Acl::open_unsafe())
+                        .revocable(seed % 5 == 1)
                         .with_flavor(if seed % 2 == 1 {
                             Flavor::Curator
                         } else {
@@ -100,15 +114,24 @@ impl World {
                     suspended: 0,
                     lost: 0,
                     cancelled: 0,
+                    revoked: 0,
                     rng: sim_support::Rng::new(seed, i),
                 }
             })
             .collect();
+        // Added after the contenders, so their client ids stay their indices.
+        let revoker = (seed % 5 == 1).then(|| Revoker {
+            client: sim.add_client(|c| c),
+            next: start + Duration::from_millis(500),
+            listing: None,
+            asked: 0,
+        });
         World {
             sim,
             contenders,
             beliefs: Vec::new(),
             faults_until: start + Duration::from_secs(20),
+            revoker,
         }
     }
 
@@ -122,7 +145,8 @@ impl World {
             };
             match out {
                 Output::Submit(tag, request) => {
-                    let watch = matches!(request, Request::Exists(_));
+                    let watch = matches!(&request, Request::Exists(r) if r.watch)
+                        || matches!(&request, Request::GetData(r) if r.watch);
                     match self.sim.submit(c.client, request) {
                         Ok(id) => {
                             c.tags.insert(id, tag);
@@ -178,6 +202,56 @@ impl World {
                 c.next_try = Some(now + Duration::from_millis(pause));
             }
             Outcome::TimedOut => {}
+            // Asked to let go: the holder does, at once.
+            Outcome::RevocationRequested => {
+                if c.holding.is_some() {
+                    c.revoked += 1;
+                    c.release_at = Some(now);
+                }
+            }
+        }
+    }
+
+    /// The revoker's side: list the lock, ask the first contender to let go.
+    fn revoke(&mut self) {
+        let Some(r) = self.revoker.as_mut() else {
+            return;
+        };
+        let now = self.sim.now();
+        if now < self.faults_until && now >= r.next && r.listing.is_none() {
+            r.next = now + Duration::from_millis(700);
+            let list = Request::GetChildren(GetChildrenRequest {
+                path: DIR.into(),
+                watch: false,
+            });
+            r.listing = self.sim.submit(r.client, list).ok();
+        }
+        while let Some(event) = self.sim.poll_event(r.client) {
+            let Event::Complete { id, result, .. } = event else {
+                continue;
+            };
+            if r.listing != Some(id) {
+                continue;
+            }
+            r.listing = None;
+            let Ok(Response::GetChildren(list)) = result else {
+                continue;
+            };
+            let first = list
+                .children
+                .iter()
+                .filter_map(|c| Some((zk_recipes::lock::order_of(c)?, c)))
+                .min();
+            if let Some((_, name)) = first {
+                let ask = Request::SetData(SetDataRequest {
+                    path: format!("{DIR}/{name}"),
+                    data: bytes::Bytes::from_static(zk_recipes::lock::REVOKE_MESSAGE),
+                    version: -1,
+                });
+                if self.sim.submit(r.client, ask).is_ok() {
+                    r.asked += 1;
+                }
+            }
         }
     }
 
@@ -292,6 +366,7 @@ impl World {
                 self.act(i, acquiring);
                 self.feed(i);
             }
+            self.revoke();
             if !self.sim.step() {
                 // Nothing scheduled: let a millisecond pass.
                 self.sim.run_for(Duration::from_millis(1));
@@ -367,6 +442,8 @@ fn check(seed: u64, lag: bool) -> Stats {
         suspended: w.contenders.iter().map(|c| c.suspended as usize).sum(),
         lost: w.contenders.iter().map(|c| c.lost as usize).sum(),
         cancelled: w.contenders.iter().map(|c| c.cancelled as usize).sum(),
+        revoked: w.contenders.iter().map(|c| c.revoked as usize).sum(),
+        asked: w.revoker.as_ref().map_or(0, |r| r.asked as usize),
         lost_replies: w
             .sim
             .history()
@@ -391,6 +468,9 @@ struct Stats {
     suspended: usize,
     lost: usize,
     cancelled: usize,
+    /// Holds given up on a revocation request, and requests sent.
+    revoked: usize,
+    asked: usize,
     lost_replies: usize,
     beliefs: usize,
     faults: usize,
@@ -421,6 +501,8 @@ fn campaign(lag: bool) {
         total.suspended += s.suspended;
         total.lost += s.lost;
         total.cancelled += s.cancelled;
+        total.revoked += s.revoked;
+        total.asked += s.asked;
         total.lost_replies += s.lost_replies;
         total.beliefs += s.beliefs;
         total.faults += s.faults;
@@ -433,6 +515,10 @@ fn campaign(lag: bool) {
     assert!(total.faults >= seeds as usize * 5, "{total:?}");
     // Cancellations and lost replies are what the machine is for: they must happen.
     assert!(total.cancelled >= seeds as usize / 4, "{total:?}");
+    // Revocable holders hear the requests and let go.
+    if seeds >= 5 {
+        assert!(total.revoked > 0 && total.asked > 0, "{total:?}");
+    }
     assert!(total.lost_replies >= seeds as usize * 5, "{total:?}");
     // Readers share: a read/write schedule where they never did would prove little.
     if seeds >= 4 {

@@ -153,7 +153,7 @@ impl World {
             Outcome::Released | Outcome::Failed(_) => {
                 c.next_try = Some(now + Duration::from_millis(c.next(200)));
             }
-            Outcome::TimedOut => {}
+            Outcome::TimedOut | Outcome::RevocationRequested => {}
         }
     }
 

@@ -226,11 +226,7 @@ fn the_blocking_client_has_the_same_guarded_writes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_multi_lock_guards_writes_with_every_one_of_its_nodes() {
     use zk_tokio::recipes::MultiLock;
-    let (a, b, res) = (
-        "/guarded/multi/a",
-        "/guarded/multi/b",
-        "/guarded/multi/res",
-    );
+    let (a, b, res) = ("/guarded/multi/a", "/guarded/multi/b", "/guarded/multi/res");
     let holder = client(&shared_server().connect_string()).await;
     let operator = client(&shared_server().connect_string()).await;
     operator.create_all(res, "").await.unwrap();

@@ -12,7 +12,7 @@ use super::reads::{Listing, list};
 use super::{Driver, Job, Steer, Watched, host};
 use crate::lock::{
     Acquire, ConnectionPolicy, Flavor, Kind, Lock as Machine, LockState, Options, Progress,
-    Standing,
+    REVOKE_MESSAGE, Standing,
 };
 use crate::multi_lock::MultiLock as MultiMachine;
 use crate::party::{Party as PartyMachine, Style};
@@ -73,6 +73,25 @@ impl<D: Driver> Lock<D> {
         }
     }
 
+    /// Asks the contender whose lock node is `node` to let go (Curator's
+    /// `Revoker.attemptRevoke`): writes [`REVOKE_MESSAGE`] into it. A revocable holder
+    /// (ours made with [`Lock::revocable`], or Curator's after `makeRevocable`) hears it;
+    /// whether it lets go is its own choice. `false` when the node no longer exists.
+    pub fn revoke(&self, node: &str) -> D::Call<bool> {
+        self.client.call(revoke_job(node))
+    }
+
+    /// Asks the holder of the lock now to let go ([`Lock::revoke`] on the first
+    /// contender's node); the node asked, `None` when nobody holds the lock.
+    pub fn revoke_holder(&self) -> D::Call<Option<String>> {
+        self.client.call(Job::plan(RevokeHolder {
+            dir: self.options.dir().to_string(),
+            holder: None,
+            listed: false,
+            written: false,
+        }))
+    }
+
     /// The identifiers of the holder and the waiters, in order (Kazoo's `contenders()`).
     pub fn contenders(&self) -> D::Call<Vec<Bytes>> {
         let listing = Listing::new(self.options.dir())
@@ -81,6 +100,70 @@ impl<D: Driver> Lock<D> {
         self.client.call(
             list(listing).and_then(|found| Ok(found.into_iter().map(|(_, data)| data).collect())),
         )
+    }
+}
+
+/// Writes the revoke message into `node`: `false` when it no longer exists.
+fn revoke_job(node: &str) -> Job<bool> {
+    let op = zk_client::op::set_data(node, Bytes::from_static(REVOKE_MESSAGE), None);
+    Job::op(op)
+        .then(|r| match r {
+            Ok(_) => Ok(true),
+            Err(e) if e.is(zk_proto::ErrorCode::NoNode) => Ok(false),
+            Err(e) => Err(e),
+        })
+        .bounded()
+}
+
+/// `revoke_holder`: list the lock's directory, then write the revoke message into the
+/// first contender's node.
+struct RevokeHolder {
+    dir: String,
+    holder: Option<String>,
+    listed: bool,
+    written: bool,
+}
+
+impl zk_client::plan::Plan for RevokeHolder {
+    type Output = Option<String>;
+
+    fn next_request(&mut self) -> Option<zk_proto::records::Request> {
+        if !self.listed {
+            return Some(zk_client::op::get_children(&self.dir).into_parts().0);
+        }
+        let holder = self.holder.as_ref().filter(|_| !self.written)?;
+        let op = zk_client::op::set_data(holder, Bytes::from_static(REVOKE_MESSAGE), None);
+        Some(op.into_parts().0)
+    }
+
+    fn complete(&mut self, reply: zk_client::Reply) -> zk_client::Result<()> {
+        if !self.listed {
+            self.listed = true;
+            let children = match zk_client::reply::children(reply) {
+                Err(e) if e.is(zk_proto::ErrorCode::NoNode) => Vec::new(),
+                other => other?,
+            };
+            self.holder = children
+                .iter()
+                .filter_map(|c| Some((crate::lock::order_of(c)?, c)))
+                .min()
+                .map(|(_, c)| format!("{}/{c}", self.dir));
+            return Ok(());
+        }
+        self.written = true;
+        match zk_client::reply::stat(reply) {
+            Ok(_) => Ok(()),
+            // Released meanwhile: nobody was asked.
+            Err(e) if e.is(zk_proto::ErrorCode::NoNode) => {
+                self.holder = None;
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn finish(self) -> zk_client::Result<Option<String>> {
+        Ok(self.holder)
     }
 }
 
@@ -207,6 +290,31 @@ impl<D: Driver, R: Acquire + Send + 'static> Guard<D, R> {
     /// The node held: the lock node, the lease node, the member's node.
     pub fn node(&self) -> &str {
         &self.node
+    }
+
+    /// Whether another process asked this holder to let go (for a lock made with
+    /// [`Lock::revocable`]): Curator's `Revoker`, or [`Lock::revoke`]. Letting go is up to
+    /// the holder ([`Guard::release`]).
+    pub fn revocation_requested(&self) -> bool {
+        self.status.read(|(p, _)| p.revocation_requested)
+    }
+
+    /// Completes once another process asked this holder to let go (see
+    /// [`Guard::revocation_requested`]); fails with [`Error::NotHeld`] once the guard is
+    /// gone without such a request. Dropping the call is correct at any point.
+    pub fn revoked(&self) -> D::Call<()> {
+        let job = self.status.wait(|s| {
+            if s.0.revocation_requested {
+                Some(Ok(()))
+            } else {
+                (state_of(s) == LockState::Gone).then(|| {
+                    Err(Error::NotHeld {
+                        node: s.0.node.clone().unwrap_or_default(),
+                    })
+                })
+            }
+        });
+        self.client.call(job)
     }
 
     /// Every node held: the one of [`Guard::node`], or one per lock of a multi-lock.
