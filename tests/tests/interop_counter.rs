@@ -90,3 +90,101 @@ async fn our_counter_and_curators_shared_count_lose_no_addition() {
         .expect("start the Curator side");
     add_beside(path, CounterEncoding::Curator, side).await;
 }
+
+/// Kazoo's `Counter` in Curator's encoding (`support_curator=True`), adding 1 at a time.
+const KAZOO_CURATOR_SIDE: &str = r#"
+import sys
+from kazoo.client import KazooClient
+hosts, turns, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+zk = KazooClient(hosts=hosts, timeout=10)
+zk.start(timeout=20)
+counter = zk.Counter(path, support_curator=True)
+counter.value  # creates the node
+zk.create(path + "-ready", ephemeral=True)
+for _ in range(turns):
+    counter += 1
+print("DONE %d VALUE %d" % (turns, counter.value))
+zk.stop()
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_shared_count_and_curators_lose_no_addition() {
+    let Some(curator) = interop::Curator::compile("CuratorCounterSide") else {
+        return;
+    };
+    let path = "/interop-sharedcount-curator";
+    let side = curator
+        .java("CuratorCounterSide")
+        .args([&shared_server().connect_string(), &TURNS.to_string(), path])
+        .spawn()
+        .expect("start the Curator side");
+    shared_count_beside(path, "Curator's SharedCount", side).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_shared_count_and_kazoos_curator_counter_lose_no_addition() {
+    let Some(python) = interop::kazoo() else {
+        return;
+    };
+    let path = "/interop-sharedcount-kazoo";
+    let hosts = shared_server().connect_string();
+    let kazoo = interop::python(
+        &python,
+        KAZOO_CURATOR_SIDE,
+        &[&hosts, &TURNS.to_string(), path],
+    )
+    .spawn()
+    .expect("start the Kazoo side");
+    shared_count_beside(path, "Kazoo's Counter(support_curator=True)", kazoo).await;
+}
+
+/// Two `SharedCount` workers of ours adding 1 `TURNS` times each beside `other`'s `TURNS`.
+async fn shared_count_beside(path: &str, other_name: &str, side: Child) {
+    use zk_tokio::recipes::SharedCount;
+    let c = client(&shared_server().connect_string()).await;
+    interop::wait_for(&c, &format!("{path}-ready")).await;
+    let tasks: Vec<_> = (0..2)
+        .map(|_| {
+            let (c, path) = (c.clone(), path.to_string());
+            tokio::spawn(async move {
+                let count = SharedCount::start(&c, &path, 0).await.unwrap();
+                let mut conflicts = 0;
+                for _ in 0..TURNS {
+                    let mut seen = count.get().await.unwrap();
+                    while !count.try_set(&seen, seen.value + 1).await.unwrap() {
+                        conflicts += 1;
+                        // Another write came first: wait until the watch has it.
+                        seen = count.changed(&seen).await.unwrap();
+                    }
+                }
+                conflicts
+            })
+        })
+        .collect();
+    let mut conflicts = 0;
+    for t in tasks {
+        conflicts += t.await.unwrap();
+    }
+    let output = tokio::task::spawn_blocking(move || side.wait_with_output())
+        .await
+        .unwrap()
+        .expect("the other side ends");
+    assert_eq!(interop::summary::<i64>(&output)[0], TURNS);
+    let count = SharedCount::start(&c, path, 0).await.unwrap();
+    let last = count.get().await.unwrap();
+    assert_eq!(
+        i64::from(last.value),
+        3 * TURNS,
+        "every addition of both sides, once"
+    );
+    eprintln!(
+        "{TURNS} additions by {other_name} and 2 x {TURNS} by ours: {}, {conflicts} of ours \
+         written over first",
+        last.value
+    );
+    assert!(
+        conflicts > 0,
+        "the sides never raced: the test proved little"
+    );
+    c.close().await;
+}

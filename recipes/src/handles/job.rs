@@ -99,20 +99,32 @@ impl<P: Plan + Send> DynPlan<P::Output> for P {
     }
 }
 
+/// A plan whose result goes through `then`, failures included: a step that fails ends
+/// the plan, and its error is what `then` gets.
 struct Mapped<T, U> {
     plan: Box<dyn DynPlan<T>>,
     then: Box<dyn FnOnce(Result<T>) -> Result<U> + Send>,
+    failed: Option<zk_client::Error>,
 }
 
 impl<T, U> DynPlan<U> for Mapped<T, U> {
     fn next_request(&mut self) -> Option<Request> {
+        if self.failed.is_some() {
+            return None;
+        }
         self.plan.next_request()
     }
     fn complete(&mut self, reply: Reply) -> Result<()> {
-        self.plan.complete(reply)
+        if let Err(e) = self.plan.complete(reply) {
+            self.failed = Some(e);
+        }
+        Ok(())
     }
     fn finish(self: Box<Self>) -> Result<U> {
-        (self.then)(self.plan.finish())
+        match self.failed {
+            Some(e) => (self.then)(Err(e)),
+            None => (self.then)(self.plan.finish()),
+        }
     }
 }
 
@@ -293,7 +305,11 @@ fn map_kind<T: Send + 'static, U: Send + 'static>(
         JobKind::Op(request, decode) => {
             JobKind::Op(request, Box::new(move |reply| f(decode(reply))))
         }
-        JobKind::Plan(plan) => JobKind::Plan(Box::new(Mapped { plan, then: f })),
+        JobKind::Plan(plan) => JobKind::Plan(Box::new(Mapped {
+            plan,
+            then: f,
+            failed: None,
+        })),
         JobKind::Start(start) => JobKind::Start(Box::new(move |hosting, done: Done<U>| {
             let Done { send, wanted } = done;
             let inner = Done {

@@ -23,6 +23,7 @@ mod lock;
 mod protected;
 mod queue;
 mod reads;
+mod shared;
 mod tree;
 mod watch;
 
@@ -42,6 +43,7 @@ pub use lock::{
 };
 pub use protected::{create_protected, delete_guaranteed};
 pub use queue::{LockingQueue, Queue, QueueItem};
+pub use shared::{SharedCount, SharedValue, Versioned};
 pub use tree::{EVENT_BACKLOG, TreeCache, TreeNode};
 pub use watch::{ChildrenWatch, DataWatch, Node};
 
@@ -395,6 +397,13 @@ macro_rules! handles_for {
         pub use $crate::lock::{Acquire, ConnectionPolicy, Flavor, LockKind, LockState};
         pub use $crate::tree::TreeEvent;
 
+        pub use $crate::handles::Versioned;
+        /// A watched, versioned value at one node (Curator's `SharedValue`): see
+        /// [`zk_recipes::handles::SharedValue`].
+        pub type SharedValue = $crate::handles::SharedValue<$client>;
+        /// A watched, versioned count at one node (Curator's `SharedCount`): see
+        /// [`zk_recipes::handles::SharedCount`].
+        pub type SharedCount = $crate::handles::SharedCount<$client>;
         /// An integer counter at one node: see [`zk_recipes::handles::Counter`].
         pub type Counter = $crate::handles::Counter<$client>;
         /// An exclusive lock: see [`zk_recipes::handles::Lock`].
