@@ -35,6 +35,7 @@ pub mod lease;
 pub mod lock;
 pub mod multi_lock;
 pub mod party;
+pub mod persistent;
 pub mod protected;
 pub mod queue;
 pub mod semaphore;

@@ -83,3 +83,26 @@ async fn a_shared_count_start_on_a_bad_path_fails_clearly() {
     assert!(matches!(e, zk_tokio::Error::InvalidPath(_)), "{e:?}");
     c.close().await;
 }
+
+#[test]
+fn the_blocking_client_keeps_group_members() {
+    use zk_mio::blocking::Client;
+    use zk_mio::recipes::GroupMember;
+    let membership = "/shared/group/blocking";
+    let (a, b) = (
+        Client::connect(&shared_server().connect_string()).unwrap(),
+        Client::connect(&shared_server().connect_string()).unwrap(),
+    );
+    let first = GroupMember::join(&a, membership, "a", "pa").unwrap();
+    let second = GroupMember::join(&b, membership, "b", "pb").unwrap();
+    let members = first.members().unwrap();
+    assert_eq!(members.keys().collect::<Vec<_>>(), ["a", "b"]);
+    assert_eq!(&members["b"][..], b"pb");
+    assert!(GroupMember::join(&a, membership, "bad/id", "").is_err());
+    second.leave().unwrap();
+    assert_eq!(first.members().unwrap().len(), 1);
+    first.leave().unwrap();
+    assert!(a.get_children(membership).unwrap().is_empty());
+    a.close();
+    b.close();
+}

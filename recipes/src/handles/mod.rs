@@ -20,6 +20,7 @@ mod guarded;
 mod job;
 mod lease;
 mod lock;
+mod persistent;
 mod protected;
 mod queue;
 mod reads;
@@ -41,6 +42,7 @@ pub use lock::{
     Election, Guard, Leadership, Lock, LockGuard, Membership, MultiLock, MultiLockGuard, Party,
     ReadWriteLock, Semaphore, SemaphoreLease, SemaphoreMutex,
 };
+pub use persistent::{GroupMember, PersistentNode};
 pub use protected::{create_protected, delete_guaranteed};
 pub use queue::{LockingQueue, Queue, QueueItem};
 pub use shared::{SharedCount, SharedValue, Versioned};
@@ -404,6 +406,12 @@ macro_rules! handles_for {
         /// A watched, versioned count at one node (Curator's `SharedCount`): see
         /// [`zk_recipes::handles::SharedCount`].
         pub type SharedCount = $crate::handles::SharedCount<$client>;
+        /// A node kept in place (Curator's `PersistentNode`): see
+        /// [`zk_recipes::handles::PersistentNode`].
+        pub type PersistentNode = $crate::handles::PersistentNode<$client>;
+        /// Group membership (Curator's `GroupMember`): see
+        /// [`zk_recipes::handles::GroupMember`].
+        pub type GroupMember = $crate::handles::GroupMember<$client>;
         /// An integer counter at one node: see [`zk_recipes::handles::Counter`].
         pub type Counter = $crate::handles::Counter<$client>;
         /// An exclusive lock: see [`zk_recipes::handles::Lock`].
