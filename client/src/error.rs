@@ -87,6 +87,14 @@ pub enum Error {
         /// The guard's node, whose absence refused the write.
         node: String,
     },
+    /// A node holds data a recipe cannot read in the format it expects (another program
+    /// wrote something else there); nothing was changed.
+    BadData {
+        /// The node.
+        path: String,
+        /// What is wrong with its data.
+        why: String,
+    },
 }
 
 impl std::fmt::Display for Error {
@@ -129,6 +137,10 @@ impl std::fmt::Display for Error {
             }
             Error::Start(why) => write!(f, "the client could not start: {why}"),
             Error::Tls(why) => write!(f, "unusable TLS settings: {why}"),
+            Error::BadData { path, why } => write!(
+                f,
+                "{path} holds data this recipe cannot read ({why}); check what else writes there"
+            ),
             Error::NotHeld { node } => write!(
                 f,
                 "{node} is gone: what it guarded is lost, and nothing of the write was \
@@ -202,7 +214,8 @@ impl Error {
             | Error::UnexpectedResponse
             | Error::Start(_)
             | Error::Tls(_)
-            | Error::NotHeld { .. } => None,
+            | Error::NotHeld { .. }
+            | Error::BadData { .. } => None,
         }
     }
 
@@ -243,7 +256,8 @@ impl Error {
             | Error::UnexpectedResponse
             | Error::Start(_)
             | Error::Tls(_)
-            | Error::NotHeld { .. } => return None,
+            | Error::NotHeld { .. }
+            | Error::BadData { .. } => return None,
         })
     }
 
@@ -275,6 +289,7 @@ impl Error {
         match self {
             Error::Server { path, .. } | Error::Transaction { path, .. } => path.as_deref(),
             Error::NotHeld { node } => Some(node),
+            Error::BadData { path, .. } => Some(path),
             _ => None,
         }
     }

@@ -26,6 +26,7 @@
 
 pub mod barrier;
 pub mod counter;
+pub mod discovery;
 mod driven;
 pub mod guarded;
 pub mod handles;

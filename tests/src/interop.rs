@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 /// Curator's recipes jar; its manifest lists the rest of Curator's class path.
 pub const CURATOR_JAR: &str = "/usr/share/java/curator-recipes.jar";
+/// Curator's service discovery (`libcurator-discovery-java`); its manifest lists Jackson.
+pub const DISCOVERY_JAR: &str = "/usr/share/java/curator-x-discovery.jar";
 /// A logging backend for Curator, when installed.
 const SLF4J_SIMPLE: &str = "/usr/share/java/slf4j-simple.jar";
 
@@ -50,11 +52,24 @@ pub struct Curator {
 impl Curator {
     /// Compiles `tests/java/<class>.java`, or `None` (after the note) without Curator.
     pub fn compile(class: &str) -> Option<Curator> {
+        Curator::compile_with(class, &[])
+    }
+
+    /// Like [`Curator::compile`], with more of Curator's jars (`DISCOVERY_JAR`) on the
+    /// class path; `None` (after the note) when one is missing.
+    pub fn compile_with(class: &str, jars: &[&str]) -> Option<Curator> {
         if !Path::new(CURATOR_JAR).exists() {
             missing("Curator");
             return None;
         }
         let mut classpath = CURATOR_JAR.to_string();
+        for jar in jars {
+            if !Path::new(jar).exists() {
+                missing(jar);
+                return None;
+            }
+            classpath = format!("{classpath}:{jar}");
+        }
         if Path::new(SLF4J_SIMPLE).exists() {
             classpath = format!("{classpath}:{SLF4J_SIMPLE}");
         }

@@ -65,8 +65,9 @@ fn the_blocking_client_has_the_same_shared_count() {
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     loop {
         match count.get() {
-            Err(zk_mio::Error::InvalidRequest(why)) => {
-                assert!(why.contains("4 bytes"), "{why}");
+            Err(zk_mio::Error::BadData { path: at, why }) => {
+                assert_eq!(at, path);
+                assert!(why.contains("2 bytes"), "{why}");
                 break;
             }
             _ if std::time::Instant::now() > deadline => panic!("never refused"),

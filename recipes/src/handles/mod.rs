@@ -16,6 +16,7 @@
 mod barrier;
 mod cell;
 mod counter;
+mod discovery;
 mod guarded;
 mod job;
 mod lease;
@@ -35,6 +36,9 @@ use std::time::Duration;
 pub use barrier::{Barrier, DoubleBarrier};
 pub use cell::Watched;
 pub use counter::Counter;
+pub use discovery::{
+    DOWN_THRESHOLD, DOWN_TIMEOUT, Registration, ServiceCache, ServiceDiscovery, ServiceProvider,
+};
 pub use guarded::GuardedTransaction;
 pub use job::{Done, DynPlan, Job, JobKind, Keep, Limit, Start};
 pub use lease::Lease;
@@ -406,6 +410,18 @@ macro_rules! handles_for {
         /// A watched, versioned count at one node (Curator's `SharedCount`): see
         /// [`zk_recipes::handles::SharedCount`].
         pub type SharedCount = $crate::handles::SharedCount<$client>;
+        pub use $crate::discovery::{
+            ServiceInstance, ServiceType, Strategy, UriPart, Value as JsonValue,
+        };
+        /// Service discovery (Curator's `ServiceDiscovery`): see
+        /// [`zk_recipes::handles::ServiceDiscovery`].
+        pub type ServiceDiscovery = $crate::handles::ServiceDiscovery<$client>;
+        /// A registered service instance: see [`zk_recipes::handles::Registration`].
+        pub type Registration = $crate::handles::Registration<$client>;
+        /// A service's instances mirrored locally: see [`zk_recipes::handles::ServiceCache`].
+        pub type ServiceCache = $crate::handles::ServiceCache<$client>;
+        /// Picks a service's instance: see [`zk_recipes::handles::ServiceProvider`].
+        pub type ServiceProvider = $crate::handles::ServiceProvider<$client>;
         /// A node kept in place (Curator's `PersistentNode`): see
         /// [`zk_recipes::handles::PersistentNode`].
         pub type PersistentNode = $crate::handles::PersistentNode<$client>;

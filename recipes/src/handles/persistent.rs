@@ -146,7 +146,7 @@ impl<D: Driver> PersistentNode<D> {
     }
 }
 
-fn start_job<D: Driver>(
+pub(crate) fn start_job<D: Driver>(
     client: &D,
     path: &str,
     mode: CreateMode,

@@ -178,7 +178,7 @@ fn watching<D: Driver>(client: &D, path: &str) -> SharedValue<D> {
 /// A shared integer (Curator's `SharedCount`): a [`SharedValue`] holding a 4-byte
 /// big-endian `i32`, as Curator writes it, so Curator's services and ours count on one
 /// node. A node holding anything shorter than 4 bytes fails the read with
-/// `Error::InvalidRequest`, naming what it found.
+/// `Error::BadData`, naming what it found.
 #[derive(Debug)]
 pub struct SharedCount<D> {
     value: SharedValue<D>,
@@ -215,13 +215,15 @@ impl<D: Driver> SharedCount<D> {
         let job = self
             .value
             .seen
-            .wait(move |s| present(s, &path).map(|r| r.and_then(count)));
+            .wait(move |s| present(s, &path).map(|r| r.and_then(|v| count(v, &path))));
         self.value.client.call(job)
     }
 
     /// The latest count known now, without waiting.
     pub fn current(&self) -> Option<Versioned<i32>> {
-        self.value.current().and_then(|v| count(v).ok())
+        self.value
+            .current()
+            .and_then(|v| count(v, &self.value.path).ok())
     }
 
     /// Waits until the count is newer than `seen` (a later version), and returns it.
@@ -230,7 +232,7 @@ impl<D: Driver> SharedCount<D> {
         let job = self.value.seen.wait(move |s| match present(s, &path)? {
             Ok(v) if v.version <= after => None,
             Err(e) if e.is(ErrorCode::NoNode) => None,
-            other => Some(other.and_then(count)),
+            other => Some(other.and_then(|v| count(v, &path))),
         });
         self.value.client.call(job)
     }
@@ -254,14 +256,18 @@ impl<D: Driver> SharedCount<D> {
 
 /// A count from Curator's encoding: the first 4 bytes, big-endian (more are ignored, as
 /// Curator reads it).
-fn count(v: Versioned<Bytes>) -> Result<Versioned<i32>> {
+fn count(v: Versioned<Bytes>, path: &str) -> Result<Versioned<i32>> {
     match v.value.get(..4) {
         Some(b) => Ok(Versioned {
             value: i32::from_be_bytes([b[0], b[1], b[2], b[3]]),
             version: v.version,
         }),
-        None => Err(Error::InvalidRequest(
-            "the shared count's node holds fewer than the 4 bytes of a count",
-        )),
+        None => Err(Error::BadData {
+            path: path.to_string(),
+            why: format!(
+                "{} bytes, where a shared count is 4 (a big-endian i32)",
+                v.value.len()
+            ),
+        }),
     }
 }

@@ -89,11 +89,16 @@ impl<D: Driver> TreeCache<D> {
     /// Starts mirroring `root` and waits for the first full load. Cancel safe: a start
     /// dropped before it returns stops the mirror.
     pub fn start(client: &D, root: &str) -> D::Call<TreeCache<D>> {
+        client.call(Self::start_job(client, root))
+    }
+
+    /// [`TreeCache::start`] as a job, for handles built on the mirror.
+    pub(crate) fn start_job(client: &D, root: &str) -> Job<TreeCache<D>> {
         if let Err(e) = zk_proto::path::validate_path(root) {
-            return client.call(Job::ready(Err(e.into())));
+            return Job::ready(Err(e.into()));
         }
         let (driver, root) = (client.clone(), root.to_string());
-        let job = Job::start(move |hosting, done| {
+        Job::start(move |hosting, done| {
             let mirror = Watched::new(Mirror::default());
             let report = mirror.clone();
             let session = hosting.session_id();
@@ -139,8 +144,7 @@ impl<D: Driver> TreeCache<D> {
                 done,
             );
             Box::new(steer)
-        });
-        client.call(job)
+        })
     }
 
     /// A node of the mirror.
