@@ -36,6 +36,7 @@ pub mod lease;
 pub mod lock;
 pub mod multi_lock;
 pub mod party;
+pub mod patient;
 pub mod persistent;
 pub mod protected;
 pub mod queue;

@@ -21,6 +21,7 @@ mod guarded;
 mod job;
 mod lease;
 mod lock;
+mod patient;
 mod persistent;
 mod protected;
 mod queue;
@@ -46,6 +47,7 @@ pub use lock::{
     Election, Guard, Leadership, Lock, LockGuard, Membership, MultiLock, MultiLockGuard, Party,
     ReadWriteLock, Semaphore, SemaphoreLease, SemaphoreMutex,
 };
+pub use patient::PatientChildrenWatch;
 pub use persistent::{GroupMember, PersistentNode};
 pub use protected::{create_protected, delete_guaranteed};
 pub use queue::{LockingQueue, Queue, QueueItem};
@@ -422,6 +424,9 @@ macro_rules! handles_for {
         pub type ServiceCache = $crate::handles::ServiceCache<$client>;
         /// Picks a service's instance: see [`zk_recipes::handles::ServiceProvider`].
         pub type ServiceProvider = $crate::handles::ServiceProvider<$client>;
+        /// A node's children once they stop changing (Kazoo's `PatientChildrenWatch`): see
+        /// [`zk_recipes::handles::PatientChildrenWatch`].
+        pub type PatientChildrenWatch = $crate::handles::PatientChildrenWatch<$client>;
         /// A node kept in place (Curator's `PersistentNode`): see
         /// [`zk_recipes::handles::PersistentNode`].
         pub type PersistentNode = $crate::handles::PersistentNode<$client>;
