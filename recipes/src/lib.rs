@@ -24,6 +24,7 @@
 
 #![deny(missing_docs)]
 
+pub mod atomic;
 pub mod barrier;
 pub mod counter;
 pub mod discovery;

@@ -188,3 +188,67 @@ async fn shared_count_beside(path: &str, other_name: &str, side: Child) {
     );
     c.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_atomic_long_and_curators_lose_no_increment() {
+    use zk_tokio::recipes::AtomicLong;
+    let Some(curator) = interop::Curator::compile("CuratorAtomicSide") else {
+        return;
+    };
+    let (path, lock) = ("/interop-atomic/value", "/interop-atomic/lock");
+    let c = client(&shared_server().connect_string()).await;
+    c.create_all("/interop-atomic", "").await.unwrap();
+    let side = curator
+        .java("CuratorAtomicSide")
+        .args([
+            shared_server().connect_string(),
+            TURNS.to_string(),
+            path.to_string(),
+            lock.to_string(),
+        ])
+        .spawn()
+        .expect("start the Curator side");
+    interop::wait_for(&c, &format!("{path}-ready")).await;
+    let tasks: Vec<_> = (0..2)
+        .map(|_| {
+            let value = AtomicLong::new(&c, path)
+                .with_optimistic_tries(3)
+                .promoted_to_lock(lock, 3);
+            tokio::spawn(async move {
+                let mut promoted = 0;
+                for _ in 0..TURNS {
+                    loop {
+                        let r = value.increment().await.expect("an increment");
+                        if r.succeeded {
+                            assert_eq!(r.post, r.pre + 1);
+                            promoted += u32::from(r.promoted_tries > 0);
+                            break;
+                        }
+                    }
+                }
+                promoted
+            })
+        })
+        .collect();
+    let mut promoted = 0;
+    for t in tasks {
+        promoted += t.await.unwrap();
+    }
+    let output = tokio::task::spawn_blocking(move || side.wait_with_output())
+        .await
+        .unwrap()
+        .expect("the Curator side ends");
+    let theirs: Vec<i64> = interop::summary(&output);
+    assert_eq!(theirs[0], 2 * TURNS, "Curator's increments");
+    let value = AtomicLong::new(&c, path).get().await.unwrap();
+    assert_eq!(value.pre, 4 * TURNS, "every increment of both sides, once");
+    let (data, _) = c.get_data(path).await.unwrap();
+    assert_eq!(data.len(), 8, "Curator's 8-byte encoding");
+    eprintln!(
+        "2 x {TURNS} increments by Curator's DistributedAtomicLong ({} under its lock) and \
+         2 x {TURNS} by ours ({promoted} under the lock): {}",
+        theirs[1], value.pre
+    );
+    assert!(c.get_children(lock).await.unwrap_or_default().is_empty());
+    c.close().await;
+}

@@ -13,6 +13,7 @@
 //! any point makes its machine release, and the host drives it until the server confirmed
 //! that nothing is left.
 
+mod atomic;
 mod barrier;
 mod cell;
 mod counter;
@@ -34,6 +35,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+pub use atomic::{AtomicLong, OPTIMISTIC_TRIES};
 pub use barrier::{Barrier, DoubleBarrier};
 pub use cell::Watched;
 pub use counter::Counter;
@@ -427,6 +429,10 @@ macro_rules! handles_for {
         /// A node's children once they stop changing (Kazoo's `PatientChildrenWatch`): see
         /// [`zk_recipes::handles::PatientChildrenWatch`].
         pub type PatientChildrenWatch = $crate::handles::PatientChildrenWatch<$client>;
+        pub use $crate::atomic::AtomicValue;
+        /// A shared 64-bit integer (Curator's `DistributedAtomicLong`): see
+        /// [`zk_recipes::handles::AtomicLong`].
+        pub type AtomicLong = $crate::handles::AtomicLong<$client>;
         /// A node kept in place (Curator's `PersistentNode`): see
         /// [`zk_recipes::handles::PersistentNode`].
         pub type PersistentNode = $crate::handles::PersistentNode<$client>;
