@@ -79,31 +79,25 @@ fn check(seed: u64) -> Tally {
         worker(&mut d, seed, i, stop, tally.clone());
     }
     let mut rng = sim_support::Rng::new(seed, 99);
-    let mut next_fault = start + Duration::from_millis(200);
     let give_up = stop + Duration::from_secs(90);
-    loop {
-        d.settle();
-        let now = d.sim.now();
-        if d.tasks.all_done() && d.quiet() || now > give_up {
-            break;
-        }
-        if now < faults_until && now >= next_fault {
-            let f = if rng.next(6) == 0 {
-                Fault::LoseNextReply(zk_sim::harness::ClientId(rng.next(3) as usize))
-            } else {
-                d.sim.random_fault()
-            };
-            d.sim.fault(f);
-            next_fault = now + Duration::from_millis(100 + rng.next(400));
-        }
-        for _ in 0..=rng.next(4) {
-            d.advance();
-        }
-    }
-    assert!(
-        d.tasks.all_done() && d.quiet(),
-        "seed {seed}: the workers never finished\n{}",
-        d.sim.render_history()
+    let fault = |d: &mut SimDriver, rng: &mut sim_support::Rng| {
+        let f = if rng.next(6) == 0 {
+            Fault::LoseNextReply(zk_sim::harness::ClientId(rng.next(3) as usize))
+        } else {
+            d.sim.random_fault()
+        };
+        d.sim.fault(f);
+    };
+    d.drive(
+        seed,
+        &mut rng,
+        sim_driver::Span {
+            faults_until,
+            give_up,
+            spread: 400,
+        },
+        fault,
+        |_, _| {},
     );
     let applied = d
         .sim

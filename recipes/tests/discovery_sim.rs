@@ -123,50 +123,44 @@ fn check(seed: u64) -> Stats {
     }
     let operator = d.sim.add_client(|c| c);
     let mut rng = sim_support::Rng::new(seed, 99);
-    let mut next_fault = start + Duration::from_millis(300);
-    let mut operator_deletes = 0;
+    let operator_deletes = std::cell::Cell::new(0);
     let mut checked = false;
     let give_up = check_at + Duration::from_secs(120);
-    loop {
-        d.settle();
-        let now = d.sim.now();
-        while d.sim.poll_event(operator).is_some() {}
-        if d.tasks.all_done() && d.quiet() || now > give_up {
-            break;
-        }
-        if now < faults_until && now >= next_fault {
-            let pick = rng.next(8);
-            if pick == 0 {
-                d.sim
-                    .fault(Fault::ExpireSession(ClientId(rng.next(3) as usize)));
-            } else if pick <= 2 {
-                let delete = Request::Delete(DeleteRequest {
-                    path: format!("{BASE}/{NAME}/i{}", rng.next(3)),
-                    version: -1,
-                });
-                if d.sim.submit(operator, delete).is_ok() {
-                    operator_deletes += 1;
-                }
-            } else {
-                let f = d.sim.random_fault();
-                d.sim.fault(f);
+    let fault = |d: &mut SimDriver, rng: &mut sim_support::Rng| match rng.next(8) {
+        0 => d
+            .sim
+            .fault(Fault::ExpireSession(ClientId(rng.next(3) as usize))),
+        // The operator deletes a registration.
+        1..=2 => {
+            let delete = Request::Delete(DeleteRequest {
+                path: format!("{BASE}/{NAME}/i{}", rng.next(3)),
+                version: -1,
+            });
+            if d.sim.submit(operator, delete).is_ok() {
+                operator_deletes.set(operator_deletes.get() + 1);
             }
-            next_fault = now + Duration::from_millis(100 + rng.next(500));
         }
-        if !checked && now >= check_at + Duration::from_secs(1) {
-            checked = true;
-            check_registrations(seed, &mut d, &seen);
-        }
-        for _ in 0..=rng.next(4) {
-            d.advance();
-        }
-    }
-    assert!(checked, "seed {seed}: never reached the check");
-    assert!(
-        d.tasks.all_done() && d.quiet(),
-        "seed {seed}: the instances never finished\n{}",
-        d.sim.render_history()
+        _ => SimDriver::random_fault(d, rng),
+    };
+    d.drive(
+        seed,
+        &mut rng,
+        sim_driver::Span {
+            faults_until,
+            give_up,
+            spread: 500,
+        },
+        fault,
+        |d, now| {
+            while d.sim.poll_event(operator).is_some() {}
+            if !checked && now >= check_at + Duration::from_secs(1) {
+                checked = true;
+                check_registrations(seed, d, &seen);
+            }
+        },
     );
+    let operator_deletes = operator_deletes.get();
+    assert!(checked, "seed {seed}: never reached the check");
     let probe = d.sim.add_client(|c| c);
     let left = sim_support::children(&mut d.sim, probe, &format!("{BASE}/{NAME}"));
     assert!(

@@ -288,34 +288,28 @@ fn check(seed: u64) -> Stats {
     }
     operator(&mut d, seed, faults_until);
     let mut rng = sim_support::Rng::new(seed, 99);
-    let mut next_fault = start + Duration::from_millis(200);
     let settle_by = stop + Duration::from_secs(90);
-    loop {
-        d.settle();
-        let now = d.sim.now();
-        if d.tasks.all_done() && d.quiet() || now > settle_by {
-            break;
-        }
-        if now < faults_until && now >= next_fault {
-            // Who holds the lock in the server's eyes now: the owner of the lowest node.
-            let holders: Vec<ClientId> = lowest_owner(&d.sim)
-                .and_then(|s| (0..n).find(|i| d.sim.session(ClientId(*i)).session_id() == s))
-                .map(ClientId)
-                .into_iter()
-                .collect();
-            sim_support::lock_fault(&mut d.sim, &mut rng, &holders, n as u64, true);
-            next_fault = now + Duration::from_millis(50 + rng.next(400));
-        }
-        for _ in 0..=rng.next(4) {
-            d.advance();
-        }
-    }
-    let report = || d.sim.render_history();
-    assert!(
-        d.tasks.all_done() && d.quiet(),
-        "seed {seed}: the contenders never finished\n{}",
-        report()
+    let fault = |d: &mut SimDriver, rng: &mut sim_support::Rng| {
+        // Who holds the lock in the server's eyes now: the owner of the lowest node.
+        let holders: Vec<ClientId> = lowest_owner(&d.sim)
+            .and_then(|s| (0..n).find(|i| d.sim.session(ClientId(*i)).session_id() == s))
+            .map(ClientId)
+            .into_iter()
+            .collect();
+        sim_support::lock_fault(&mut d.sim, rng, &holders, n as u64, true);
+    };
+    d.drive(
+        seed,
+        &mut rng,
+        sim_driver::Span {
+            faults_until,
+            give_up: settle_by,
+            spread: 350,
+        },
+        fault,
+        |_, _| {},
     );
+    let report = || d.sim.render_history();
 
     let written = judge(seed, &d.sim);
     let mut stats = Stats::default();

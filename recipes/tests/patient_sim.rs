@@ -123,28 +123,19 @@ fn check(seed: u64) -> (usize, usize) {
         watcher(&mut d, i, until, r.clone());
     }
     let mut rng = sim_support::Rng::new(seed, 99);
-    let mut next_fault = start + Duration::from_millis(300);
-    loop {
-        d.settle();
-        let now = d.sim.now();
-        if d.tasks.all_done() && d.quiet() || now > until + Duration::from_secs(60) {
-            break;
-        }
-        if now < faults_until && now >= next_fault {
-            let f = d.sim.random_fault();
-            d.sim.fault(f);
-            next_fault = now + Duration::from_millis(300 + rng.next(1200));
-        }
-        for _ in 0..=rng.next(4) {
-            d.advance();
-        }
-    }
-    let report = || d.sim.render_history();
-    assert!(
-        d.tasks.all_done() && d.quiet(),
-        "seed {seed}: never finished\n{}",
-        report()
+    let give_up = until + Duration::from_secs(60);
+    d.drive(
+        seed,
+        &mut rng,
+        sim_driver::Span {
+            faults_until,
+            give_up,
+            spread: 1400,
+        },
+        SimDriver::random_fault,
+        |_, _| {},
     );
+    let report = || d.sim.render_history();
     // Every state the directory's children took, in order.
     let prefix = format!("{DIR}/");
     let mut now: Option<BTreeSet<String>> = None;

@@ -108,29 +108,19 @@ fn check(seed: u64) -> Stats {
         worker(&mut d, seed, i, stop, ledger.clone());
     }
     let mut rng = sim_support::Rng::new(seed, 99);
-    let mut next_fault = start + Duration::from_millis(200);
     let give_up = stop + Duration::from_secs(90);
-    loop {
-        d.settle();
-        let now = d.sim.now();
-        if d.tasks.all_done() && d.quiet() || now > give_up {
-            break;
-        }
-        if now < faults_until && now >= next_fault {
-            let f = d.sim.random_fault();
-            d.sim.fault(f);
-            next_fault = now + Duration::from_millis(100 + rng.next(400));
-        }
-        for _ in 0..=rng.next(4) {
-            d.advance();
-        }
-    }
-    let report = || d.sim.render_history();
-    assert!(
-        d.tasks.all_done() && d.quiet(),
-        "seed {seed}: the workers never finished\n{}",
-        report()
+    d.drive(
+        seed,
+        &mut rng,
+        sim_driver::Span {
+            faults_until,
+            give_up,
+            spread: 400,
+        },
+        SimDriver::random_fault,
+        |_, _| {},
     );
+    let report = || d.sim.render_history();
 
     // Each call's protected name, as submitted, and the nodes the server made for it.
     let asked: BTreeSet<String> = d

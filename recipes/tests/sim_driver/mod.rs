@@ -57,6 +57,18 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// When a schedule's faults stop, when it gives up waiting for its tasks, and how far
+/// apart its faults are (100 ms plus up to `spread` ms).
+#[derive(Debug, Clone, Copy)]
+pub struct Span {
+    /// No fault after this.
+    pub faults_until: Instant,
+    /// The tasks must be done by this.
+    pub give_up: Instant,
+    /// The random part of the gap between faults, in milliseconds.
+    pub spread: u64,
+}
+
 /// A value a future waits for.
 pub type Slot<T> = Arc<Mutex<Option<T>>>;
 
@@ -438,6 +450,53 @@ impl SimDriver {
             }
         }
         panic!("the tasks and cores kept asking for more at {now:?}: a spin");
+    }
+
+    /// Runs a schedule to its end: settles, lets `each_turn` look, injects a fault from
+    /// `fault` every 100 ms plus up to `spread` ms until `faults_until`, and moves on (a
+    /// busy host turns late: up to five steps at once, so what the socket delivered
+    /// meanwhile reaches the core in one batch). Ends once every task is done and nothing
+    /// is hosted, or at `give_up`; asserts the former, naming `seed`.
+    pub fn drive(
+        &mut self,
+        seed: u64,
+        rng: &mut crate::sim_support::Rng,
+        span: Span,
+        mut fault: impl FnMut(&mut SimDriver, &mut crate::sim_support::Rng),
+        mut each_turn: impl FnMut(&mut SimDriver, Instant),
+    ) {
+        let Span {
+            faults_until,
+            give_up,
+            spread,
+        } = span;
+        let mut next_fault = self.sim.now() + Duration::from_millis(200);
+        loop {
+            self.settle();
+            let now = self.sim.now();
+            each_turn(self, now);
+            if self.tasks.all_done() && self.quiet() || now > give_up {
+                break;
+            }
+            if now < faults_until && now >= next_fault {
+                fault(self, rng);
+                next_fault = now + Duration::from_millis(100 + rng.next(spread));
+            }
+            for _ in 0..=rng.next(4) {
+                self.advance();
+            }
+        }
+        assert!(
+            self.tasks.all_done() && self.quiet(),
+            "seed {seed}: the tasks never finished\n{}",
+            self.sim.render_history()
+        );
+    }
+
+    /// A random fault of the simulation's.
+    pub fn random_fault(d: &mut SimDriver, _rng: &mut crate::sim_support::Rng) {
+        let f = d.sim.random_fault();
+        d.sim.fault(f);
     }
 
     /// No core hosts a machine and no command waits: nothing is owed to the server.
