@@ -65,6 +65,10 @@ enum Purpose {
     MakeDir(usize),
     Create,
     Delete,
+    /// Reading whose our node is, after a create found it there.
+    Verify,
+    /// Deleting our node left by an earlier session, to create it again on this one.
+    Replace,
 }
 
 /// One member of the party at `path`.
@@ -216,7 +220,17 @@ impl Party {
 
     fn created(&mut self, reply: Result<Response, SessionError>) {
         match reply {
-            Ok(_) | Err(SessionError::Server(ErrorCode::NodeExists)) => self.joined(),
+            Ok(_) => self.joined(),
+            // Ours by name, but maybe left by a session that expired (and about to go with
+            // it): see whose it is before counting on it.
+            Err(SessionError::Server(ErrorCode::NodeExists)) if self.phase == Phase::Joining => {
+                let verify = Request::Exists(ExistsRequest {
+                    path: self.node.clone(),
+                    watch: false,
+                });
+                self.submit(Purpose::Verify, verify);
+            }
+            Err(SessionError::Server(ErrorCode::NodeExists)) => self.joined(),
             Err(SessionError::Server(ErrorCode::NoNode)) if self.phase == Phase::Joining => {
                 self.maybe_there = false;
                 self.make_dir(self.path.len());
@@ -237,6 +251,38 @@ impl Party {
                 self.maybe_there = false;
                 self.fail(e);
             }
+        }
+    }
+
+    fn verified(&mut self, reply: Result<Response, SessionError>) {
+        if self.phase != Phase::Joining {
+            return self.settle();
+        }
+        match reply {
+            Ok(Response::Stat(stat)) if stat.ephemeral_owner == self.session => self.joined(),
+            // An earlier session's: delete it and make ours.
+            Ok(Response::Stat(_)) => {
+                let delete = Request::Delete(DeleteRequest {
+                    path: self.node.clone(),
+                    version: -1,
+                });
+                self.submit(Purpose::Replace, delete);
+            }
+            // Gone meanwhile, or in doubt: create again (NodeExists brings us back here).
+            Ok(_) | Err(SessionError::Server(ErrorCode::NoNode)) => self.create(),
+            Err(e) if e.is_retryable() || e == SessionError::SessionExpired => self.create(),
+            Err(e) => self.fail(e),
+        }
+    }
+
+    fn replaced(&mut self, reply: Result<Response, SessionError>) {
+        if self.phase != Phase::Joining {
+            return self.settle();
+        }
+        match reply {
+            Ok(_) | Err(SessionError::Server(ErrorCode::NoNode)) => self.create(),
+            Err(e) if e.is_retryable() || e == SessionError::SessionExpired => self.create(),
+            Err(e) => self.fail(e),
         }
     }
 
@@ -329,6 +375,8 @@ impl Recipe for Party {
             Some(Purpose::Create) => self.created(reply),
             Some(Purpose::MakeDir(len)) => self.made_dir(len, reply),
             Some(Purpose::Delete) => self.deleted(reply),
+            Some(Purpose::Verify) => self.verified(reply),
+            Some(Purpose::Replace) => self.replaced(reply),
             None => {}
         }
     }
