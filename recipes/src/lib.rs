@@ -36,6 +36,7 @@ mod io;
 pub mod lease;
 pub mod lock;
 pub mod multi_lock;
+pub mod partitioner;
 pub mod party;
 pub mod patient;
 pub mod persistent;

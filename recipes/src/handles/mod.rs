@@ -22,6 +22,7 @@ mod guarded;
 mod job;
 mod lease;
 mod lock;
+mod partitioner;
 mod patient;
 mod persistent;
 mod protected;
@@ -49,6 +50,7 @@ pub use lock::{
     Election, Guard, Leadership, Lock, LockGuard, Membership, MultiLock, MultiLockGuard, Party,
     ReadWriteLock, Semaphore, SemaphoreLease, SemaphoreMutex,
 };
+pub use partitioner::SetPartitioner;
 pub use patient::PatientChildrenWatch;
 pub use persistent::{GroupMember, PersistentNode};
 pub use protected::{create_protected, delete_guaranteed};
@@ -426,6 +428,10 @@ macro_rules! handles_for {
         pub type ServiceCache = $crate::handles::ServiceCache<$client>;
         /// Picks a service's instance: see [`zk_recipes::handles::ServiceProvider`].
         pub type ServiceProvider = $crate::handles::ServiceProvider<$client>;
+        pub use $crate::partitioner::State as PartitionState;
+        /// A set of items split among a party's members (Kazoo's `SetPartitioner`): see
+        /// [`zk_recipes::handles::SetPartitioner`].
+        pub type SetPartitioner = $crate::handles::SetPartitioner<$client>;
         /// A node's children once they stop changing (Kazoo's `PatientChildrenWatch`): see
         /// [`zk_recipes::handles::PatientChildrenWatch`].
         pub type PatientChildrenWatch = $crate::handles::PatientChildrenWatch<$client>;
