@@ -153,3 +153,67 @@ async fn a_ttl_kept_node_lives_while_touched_and_is_reaped_after() {
     }
     c.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_ttl_kept_node_and_curators_keep_one_node_together() {
+    use zk_tokio::recipes::PersistentNode;
+    let Some(curator) = interop::Curator::compile("CuratorTtlSide") else {
+        return;
+    };
+    let path = "/interop-group/ttl/shared";
+    let c = client(&shared_server().connect_string()).await;
+    c.create_all("/interop-group/ttl", "").await.unwrap();
+    let side = curator
+        .java("CuratorTtlSide")
+        .args([
+            shared_server().connect_string(),
+            path.to_string(),
+            "1500".to_string(),
+        ])
+        .spawn()
+        .expect("start the Curator side");
+    interop::wait_for(&c, &format!("{path}-curator")).await;
+    // Curator's node, in the layout ours keeps: a container with a TTL child "touch".
+    let (data, stat) = c.get_data(path).await.unwrap();
+    assert_eq!(&data[..], b"curator");
+    assert_eq!(stat.ephemeral_owner, 0);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while c.exists(&format!("{path}/touch")).await.unwrap().is_none() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "Curator never touched"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (_, touch) = c.get_data(&format!("{path}/touch")).await.unwrap();
+    assert_eq!(touch.ephemeral_owner, 0, "a TTL node, not an ephemeral one");
+    // Ours joins on the same path: it adopts the node and keeps it too.
+    let ours = PersistentNode::start_ttl(&c, path, Duration::from_millis(1500), "ours")
+        .await
+        .unwrap();
+    // Curator stops touching: ours alone keeps it, well past its TTL.
+    c.create(&format!("{path}-stop"), "", &CreateOptions::ephemeral())
+        .await
+        .unwrap();
+    let output = tokio::task::spawn_blocking(move || side.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&output.stdout).contains("CLOSED"));
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(
+        c.exists(path).await.unwrap().is_some(),
+        "kept by ours alone"
+    );
+    // Ours stops too: the server reaps the child, then the container.
+    drop(ours);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while c.exists(path).await.unwrap().is_some() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the container was never reaped"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    c.close().await;
+}
