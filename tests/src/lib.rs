@@ -115,6 +115,23 @@ pub fn shared_server() -> &'static zk_harness::ZkServer {
     SERVER.get_or_init(|| zk_harness::ZkServer::standalone().expect("start a standalone server"))
 }
 
+/// Waits until `dir` holds exactly `n` children (a missing `dir` holds none), at most
+/// `within`, and returns them; fails the test with what it holds otherwise.
+pub async fn settle(c: &zk_tokio::Client, dir: &str, n: usize, within: Duration) -> Vec<String> {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let children = c.get_children(dir).await.unwrap_or_default();
+        if children.len() == n {
+            return children;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{dir} still holds {children:?} after {within:?}, {n} expected"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// A tokio client on `hosts` with a short session, for tests.
 pub async fn client(hosts: &str) -> zk_tokio::Client {
     zk_tokio::Client::builder(hosts)

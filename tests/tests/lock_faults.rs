@@ -5,27 +5,11 @@
 use std::time::{Duration, Instant};
 
 use zk_harness::{Fault, Proxy};
-use zk_tests::{client, shared_server};
+use zk_tests::{client, settle, shared_server};
 use zk_tokio::Client;
 use zk_tokio::recipes::{
     DoubleBarrier, Election, Lock, LockGuard, LockState, LockingQueue, Party, Semaphore, TreeCache,
 };
-
-/// Waits until `dir` holds exactly `n` children, and returns them.
-async fn settle(c: &Client, dir: &str, n: usize, within: Duration) -> Vec<String> {
-    let deadline = Instant::now() + within;
-    loop {
-        let children = c.get_children(dir).await.unwrap_or_default();
-        if children.len() == n {
-            return children;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{dir} still holds {children:?} after {within:?}, {n} expected"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 /// A client whose every request takes 300 ms each way through a proxy.
 async fn slow_link() -> (Proxy, Client) {

@@ -5,24 +5,8 @@
 use std::time::{Duration, Instant};
 
 use zk_harness::{Fault, Proxy};
-use zk_tests::{client, shared_server};
+use zk_tests::{client, settle, shared_server};
 use zk_tokio::{Client, CreateOptions, Error, ErrorCode};
-
-/// Waits until `dir` holds exactly `n` children, and returns them.
-async fn settle(c: &Client, dir: &str, n: usize) -> Vec<String> {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let children = c.get_children(dir).await.unwrap_or_default();
-        if children.len() == n {
-            return children;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{dir} still holds {children:?}, {n} expected"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 /// A client whose link runs through a proxy, and one straight to the server.
 async fn linked() -> (Proxy, Client, Client) {
@@ -61,7 +45,7 @@ async fn a_protected_create_whose_reply_was_lost_leaves_exactly_one_node() {
         })
     };
     // The server applied it; the reply is still on its way back: cut the link now.
-    let made = settle(&observer, dir, 1).await;
+    let made = settle(&observer, dir, 1, Duration::from_secs(15)).await;
     proxy.set_fault(Fault::Pass);
     proxy.cut();
     let path = tokio::time::timeout(Duration::from_secs(10), creating)
@@ -77,7 +61,10 @@ async fn a_protected_create_whose_reply_was_lost_leaves_exactly_one_node() {
     assert!(is_protected(&made[0], "job-"), "{}", made[0]);
     // Still one node: found again by its id, not created twice.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(settle(&observer, dir, 1).await, made);
+    assert_eq!(
+        settle(&observer, dir, 1, Duration::from_secs(15)).await,
+        made
+    );
     let (data, _) = observer.get_data(&path).await.unwrap();
     assert_eq!(&data[..], b"payload");
 
@@ -95,7 +82,7 @@ async fn a_protected_create_whose_reply_was_lost_leaves_exactly_one_node() {
             .await
         })
     };
-    settle(&observer, dir, 2).await;
+    settle(&observer, dir, 2, Duration::from_secs(15)).await;
     proxy.set_fault(Fault::Pass);
     proxy.cut();
     let e = plain.await.unwrap().unwrap_err();
@@ -126,7 +113,7 @@ async fn a_protected_create_dropped_before_its_result_leaves_no_node() {
     }
     proxy.set_fault(Fault::Pass);
     // The nodes made are deleted by the connection task, confirmed by the server.
-    settle(&observer, dir, 0).await;
+    settle(&observer, dir, 0, Duration::from_secs(15)).await;
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert!(observer.get_children(dir).await.unwrap().is_empty());
     // Both were made, and both deleted: four changes to the directory's children.
@@ -156,7 +143,7 @@ async fn a_guaranteed_delete_is_confirmed_across_a_lost_reply_and_a_dropped_call
         let c = c.clone();
         tokio::spawn(async move { c.delete_guaranteed(&format!("{dir}/a"), None).await })
     };
-    settle(&observer, dir, 1).await;
+    settle(&observer, dir, 1, Duration::from_secs(15)).await;
     proxy.set_fault(Fault::Pass);
     proxy.cut();
     tokio::time::timeout(Duration::from_secs(10), deleting)
@@ -174,10 +161,13 @@ async fn a_guaranteed_delete_is_confirmed_across_a_lost_reply_and_a_dropped_call
     .await;
     assert!(gave_up.is_err());
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(settle(&observer, dir, 1).await, vec!["b".to_string()]);
+    assert_eq!(
+        settle(&observer, dir, 1, Duration::from_secs(15)).await,
+        vec!["b".to_string()]
+    );
     proxy.set_fault(Fault::Pass);
     proxy.cut();
-    settle(&observer, dir, 0).await;
+    settle(&observer, dir, 0, Duration::from_secs(15)).await;
 
     // What the server answers the first time stands: no such node, a wrong version.
     let e = c

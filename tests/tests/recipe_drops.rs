@@ -6,25 +6,11 @@
 use std::time::{Duration, Instant};
 
 use zk_harness::{Fault, Proxy};
-use zk_tests::{client, shared_server};
-use zk_tokio::Client;
+use zk_tests::{client, settle, shared_server};
 use zk_tokio::CreateMode;
 use zk_tokio::recipes::{
     GroupMember, PersistentNode, ServiceDiscovery, ServiceInstance, SetPartitioner,
 };
-
-/// Waits until `dir` has no children (or does not exist).
-async fn empty(c: &Client, dir: &str) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let children = c.get_children(dir).await.unwrap_or_default();
-        if children.is_empty() {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{dir} still holds {children:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn starts_dropped_in_flight_leave_nothing() {
@@ -65,7 +51,7 @@ async fn starts_dropped_in_flight_leave_nothing() {
     }
     proxy.set_fault(Fault::Pass);
     for dir in ["/drops/kept", "/drops/group", "/drops/services/svc"] {
-        empty(&observer, dir).await;
+        settle(&observer, dir, 0, Duration::from_secs(15)).await;
         // Both starts made their node (the second after the first was dropped), and both
         // nodes were deleted: four changes.
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -106,7 +92,7 @@ async fn starts_dropped_in_flight_leave_nothing() {
         "/drops/partition/locks/a",
         "/drops/partition/locks/b",
     ] {
-        empty(&observer, dir).await;
+        settle(&observer, dir, 0, Duration::from_secs(15)).await;
     }
     c.close().await;
     observer.close().await;
