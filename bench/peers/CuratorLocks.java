@@ -1,6 +1,9 @@
 // Curator's side of `zk-bench --locks`: `workers` threads, each with a CuratorFramework of
 // its own, take an InterProcessMutex on one path `cycles` times each (acquire, release).
-// Prints the seconds the cycles took, counted from when every session is connected.
+// Before that, the same threads run `warm` untimed cycles each on sessions to `warmHosts`
+// and a path of their own, so the JIT has compiled the hot paths as in a long-running
+// service. Prints the seconds the timed cycles took, counted from when every session is
+// connected.
 
 import java.util.concurrent.TimeUnit;
 
@@ -15,6 +18,22 @@ public class CuratorLocks {
         String path = args[1];
         int workers = Integer.parseInt(args[2]);
         int cycles = Integer.parseInt(args[3]);
+        int warm = args.length > 4 ? Integer.parseInt(args[4]) : 0;
+        String warmHosts = args.length > 5 ? args[5] : hosts;
+        if (warm > 0) {
+            CuratorFramework[] warming = connect(warmHosts, workers);
+            run(warming, path + "-warm", warm);
+            for (CuratorFramework c : warming) c.close();
+        }
+        CuratorFramework[] clients = connect(hosts, workers);
+        long start = System.nanoTime();
+        run(clients, path, cycles);
+        double took = (System.nanoTime() - start) / 1e9;
+        for (CuratorFramework c : clients) c.close();
+        System.out.println(String.format("SECONDS %.6f", took));
+    }
+
+    static CuratorFramework[] connect(String hosts, int workers) throws Exception {
         CuratorFramework[] clients = new CuratorFramework[workers];
         for (int w = 0; w < workers; w++) {
             clients[w] = CuratorFrameworkFactory.newClient(hosts, 10000, 10000,
@@ -22,8 +41,12 @@ public class CuratorLocks {
             clients[w].start();
             clients[w].blockUntilConnected(30, TimeUnit.SECONDS);
         }
-        Thread[] threads = new Thread[workers];
-        for (int w = 0; w < workers; w++) {
+        return clients;
+    }
+
+    static void run(CuratorFramework[] clients, String path, int cycles) throws Exception {
+        Thread[] threads = new Thread[clients.length];
+        for (int w = 0; w < clients.length; w++) {
             InterProcessMutex lock = new InterProcessMutex(clients[w], path);
             threads[w] = new Thread(() -> {
                 try {
@@ -37,11 +60,7 @@ public class CuratorLocks {
                 }
             });
         }
-        long start = System.nanoTime();
         for (Thread t : threads) t.start();
         for (Thread t : threads) t.join();
-        double took = (System.nanoTime() - start) / 1e9;
-        for (CuratorFramework c : clients) c.close();
-        System.out.println(String.format("SECONDS %.6f", took));
     }
 }

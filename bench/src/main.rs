@@ -9,6 +9,8 @@
 //! cargo run --release -p zk-bench -- --detection --rounds 10  # a black-holed server
 //! cargo run --release -p zk-bench -- --locks --rounds 5   # locks: ours, Kazoo, Curator
 //! cargo run --release -p zk-bench -- --locks --link-ms 1 --rounds 3   # the same, 1 ms each way
+//! cargo run --release -p zk-bench -- --locks --warm 0 --rounds 5   # no warm-up in the process
+//! cargo run --release -p zk-bench -- --locks --only curator   # one side (ours-tokio, ours-blocking, raw, kazoo, curator)
 //! cargo run --release -p zk-bench --features tls-peer -- --tls --rounds 5  # TLS against TCP
 //! cargo build --release -p zk-cli && cargo run --release -p zk-bench -- --cli  # zk vs zkCli.sh
 //! ```
@@ -126,6 +128,12 @@ fn measure(ops: u64, body: impl FnOnce() -> Vec<Duration>) -> Run {
     finish(ops, start, cpu0, lat)
 }
 
+/// The value after `flag` on the command line, if it is there and reads as a `T`.
+fn flag_value<T: std::str::FromStr>(args: &[String], flag: &str) -> Option<T> {
+    let at = args.iter().position(|a| a == flag)?;
+    args.get(at + 1)?.parse().ok()
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("--child") {
@@ -148,13 +156,9 @@ fn main() {
         return;
     }
     if args.iter().any(|a| a == "--locks") {
-        let link = args
-            .iter()
-            .position(|a| a == "--link-ms")
-            .and_then(|i| args.get(i + 1))
-            .and_then(|ms| ms.parse().ok())
-            .map(Duration::from_millis);
-        locks::run(rounds, link);
+        let link = flag_value(&args, "--link-ms").map(Duration::from_millis);
+        let warm = flag_value(&args, "--warm").unwrap_or(locks::WARM);
+        locks::run(rounds, link, warm, only.as_deref());
         return;
     }
     if args.iter().any(|a| a == "--detection") {
