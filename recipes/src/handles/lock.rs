@@ -250,6 +250,11 @@ pub type Membership<D> = Guard<D, PartyMachine>;
 /// it in the background (the node is deleted, retried until the server confirms it);
 /// [`Guard::release`] releases it and waits for that confirmation.
 ///
+/// Dropping is the faster way to let go when nothing waits on the confirmation: a loop
+/// that drops its guard and acquires again sends the delete and the next acquisition's
+/// requests together, and the server applies one session's requests in order, so a cycle
+/// costs one round trip where an awaited release makes it two.
+///
 /// It reports its standing: [`LockState::Held`], [`LockState::Suspended`] while the
 /// connection is lost (the server may expire the session meanwhile), and
 /// [`LockState::Gone`] once the session ended or the node was lost; a guard that is gone
