@@ -6,8 +6,9 @@
 //! ```sh
 //! cargo run --release -p zk-bench --example lock_cycles            # a throwaway server
 //! ZK_HOSTS=127.0.0.1:2181 cargo run --release -p zk-bench --example lock_cycles
-//! # the system calls of the client alone (the server runs apart)
-//! ZK_HOSTS=127.0.0.1:2181 strace -f -c target/release/examples/lock_cycles
+//! # the system calls of the client alone (the server runs apart), one runtime at a time
+//! ZK_HOSTS=127.0.0.1:2181 strace -f -c target/release/examples/lock_cycles multi
+//! ZK_HOSTS=127.0.0.1:2181 strace -f -c target/release/examples/lock_cycles current
 //! ```
 
 use std::time::Instant;
@@ -45,18 +46,29 @@ fn main() {
             server.connect_string()
         }
     };
+    // `multi` or `current` runs that runtime only; nothing runs both.
+    let only = std::env::args().nth(1);
+    let wanted = |name: &str| only.as_deref().is_none_or(|o| o == name);
     let mut multi = Vec::new();
     let mut current = Vec::new();
     for run in 0..RUNS {
-        let rt = tokio::runtime::Runtime::new().expect("a runtime");
-        multi.push(rt.block_on(cycles(&hosts, &format!("/lock-cycles/multi-{run}"))));
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a runtime");
-        current.push(rt.block_on(cycles(&hosts, &format!("/lock-cycles/current-{run}"))));
+        if wanted("multi") {
+            let rt = tokio::runtime::Runtime::new().expect("a runtime");
+            multi.push(rt.block_on(cycles(&hosts, &format!("/lock-cycles/multi-{run}"))));
+        }
+        if wanted("current") {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            let path = format!("/lock-cycles/current-{run}");
+            current.push(rt.block_on(cycles(&hosts, &path)));
+        }
     }
     for (name, runs) in [("multi-thread", multi), ("current-thread", current)] {
+        if runs.is_empty() {
+            continue;
+        }
         let rates: Vec<String> = runs.iter().map(|(r, _)| format!("{r:.0}")).collect();
         let per: Vec<String> = runs.iter().map(|(_, p)| format!("{p:.2}")).collect();
         println!(
