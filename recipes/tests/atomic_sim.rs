@@ -153,7 +153,7 @@ fn check(seed: u64) -> Tally {
 
 #[test]
 fn an_atomic_long_never_loses_or_doubles_an_increment() {
-    let seeds = sim_support::seeds("ZK_ATOMIC_SIM_SEEDS", 200);
+    let seeds = sim_support::seeds("ZK_ATOMIC_SIM_SEEDS", 1000);
     let first = sim_support::seeds("ZK_ATOMIC_SIM_FIRST", 1);
     let mut total = Tally::default();
     for seed in first..first + seeds {

@@ -224,7 +224,7 @@ fn check_registrations(seed: u64, d: &mut SimDriver, seen: &[Arc<Mutex<Seen>>]) 
 
 #[test]
 fn registrations_come_back_and_caches_catch_up_under_faults() {
-    let seeds = sim_support::seeds("ZK_DISCOVERY_SIM_SEEDS", 200);
+    let seeds = sim_support::seeds("ZK_DISCOVERY_SIM_SEEDS", 1000);
     let first = sim_support::seeds("ZK_DISCOVERY_SIM_FIRST", 1);
     let mut total = Stats::default();
     for seed in first..first + seeds {

@@ -492,7 +492,7 @@ fn the_lock_holds_with_lagging_followers() {
 }
 
 fn campaign(lag: bool) {
-    let seeds = sim_support::seeds("ZK_LOCK_SIM_SEEDS", 40);
+    let seeds = sim_support::seeds("ZK_LOCK_SIM_SEEDS", 200);
     let first = sim_support::seeds("ZK_LOCK_SIM_FIRST", 1);
     let mut total = Stats::default();
     for seed in first..first + seeds {

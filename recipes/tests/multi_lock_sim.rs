@@ -238,7 +238,7 @@ fn check(seed: u64) -> Stats {
 
 #[test]
 fn a_multi_lock_holds_all_or_nothing_under_faults_and_dropped_calls() {
-    let seeds = sim_support::seeds("ZK_MULTI_LOCK_SIM_SEEDS", 300);
+    let seeds = sim_support::seeds("ZK_MULTI_LOCK_SIM_SEEDS", 1000);
     let mut total = Stats::default();
     let first = sim_support::seeds("ZK_MULTI_LOCK_SIM_FIRST", 1);
     for seed in first..first + seeds {

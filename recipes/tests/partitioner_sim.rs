@@ -258,7 +258,7 @@ fn check(seed: u64) -> Stats {
 
 #[test]
 fn no_item_is_worked_on_twice_and_the_members_settle_on_kazoos_split() {
-    let seeds = sim_support::seeds("ZK_PARTITIONER_SIM_SEEDS", 100);
+    let seeds = sim_support::seeds("ZK_PARTITIONER_SIM_SEEDS", 1000);
     let first = sim_support::seeds("ZK_PARTITIONER_SIM_FIRST", 1);
     let mut total = Stats::default();
     for seed in first..first + seeds {

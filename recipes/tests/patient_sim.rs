@@ -210,7 +210,7 @@ fn check(seed: u64) -> (usize, usize) {
 
 #[test]
 fn a_patient_watch_reports_each_burst_once_and_only_real_listings() {
-    let seeds = sim_support::seeds("ZK_PATIENT_SIM_SEEDS", 200);
+    let seeds = sim_support::seeds("ZK_PATIENT_SIM_SEEDS", 1000);
     let first = sim_support::seeds("ZK_PATIENT_SIM_FIRST", 1);
     let (mut reports, mut states) = (0, 0);
     for seed in first..first + seeds {

@@ -220,7 +220,7 @@ fn check_members(seed: u64, d: &mut SimDriver, states: &[Arc<Mutex<Member>>]) {
 
 #[test]
 fn group_members_come_back_with_their_latest_payload_and_leave_nothing() {
-    let seeds = sim_support::seeds("ZK_PERSISTENT_SIM_SEEDS", 200);
+    let seeds = sim_support::seeds("ZK_PERSISTENT_SIM_SEEDS", 1000);
     let mut total = Stats::default();
     let first = sim_support::seeds("ZK_PERSISTENT_SIM_FIRST", 1);
     for seed in first..first + seeds {

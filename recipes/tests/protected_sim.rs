@@ -208,7 +208,7 @@ fn check(seed: u64) -> Stats {
 
 #[test]
 fn protected_creates_make_one_node_and_guaranteed_deletes_leave_none() {
-    let seeds = sim_support::seeds("ZK_PROTECTED_SIM_SEEDS", 300);
+    let seeds = sim_support::seeds("ZK_PROTECTED_SIM_SEEDS", 1000);
     let mut total = Stats::default();
     let first = sim_support::seeds("ZK_PROTECTED_SIM_FIRST", 1);
     for seed in first..first + seeds {

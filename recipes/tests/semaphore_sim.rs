@@ -348,7 +348,7 @@ fn the_semaphore_holds_under_faults_and_cancellation() {
     let seeds: u64 = std::env::var("ZK_SEMAPHORE_SIM_SEEDS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(30);
+        .unwrap_or(100);
     let first: u64 = std::env::var("ZK_SEMAPHORE_SIM_FIRST")
         .ok()
         .and_then(|v| v.parse().ok())

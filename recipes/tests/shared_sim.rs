@@ -205,7 +205,7 @@ fn check(seed: u64) -> Stats {
 
 #[test]
 fn a_shared_count_never_loses_or_doubles_an_addition() {
-    let seeds = sim_support::seeds("ZK_SHARED_SIM_SEEDS", 200);
+    let seeds = sim_support::seeds("ZK_SHARED_SIM_SEEDS", 1000);
     let mut total = Stats::default();
     let first = sim_support::seeds("ZK_SHARED_SIM_FIRST", 1);
     for seed in first..first + seeds {
