@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use zk_proto::records::{GetDataRequest, Request, Response};
 use zk_sim::TxnOp;
-use zk_sim::harness::{Fault, Happened, Simulation};
+use zk_sim::harness::{Fault, Simulation};
 
 use sim_driver::{AtomicLong, SimDriver};
 
@@ -35,6 +35,8 @@ struct Tally {
     unsure: usize,
     promoted: usize,
 }
+
+sim_support::tally!(Tally: made, unsure, promoted);
 
 fn worker(d: &mut SimDriver, seed: u64, i: usize, stop: Instant, tally: Arc<Mutex<Tally>>) {
     let (_, client) = d.add_client(|c| c.with_session_timeout(Duration::from_secs(4)));
@@ -138,12 +140,6 @@ fn check(seed: u64) -> Tally {
     );
     let left = sim_support::children(&mut d.sim, probe, LOCK);
     assert!(left.is_empty(), "seed {seed}: lock nodes left: {left:?}");
-    let _ = d
-        .sim
-        .history()
-        .iter()
-        .filter(|r| matches!(r.what, Happened::Fault(_)))
-        .count();
     Tally {
         made: t.made,
         unsure: t.unsure,
@@ -153,16 +149,7 @@ fn check(seed: u64) -> Tally {
 
 #[test]
 fn an_atomic_long_never_loses_or_doubles_an_increment() {
-    let seeds = sim_support::seeds("ZK_ATOMIC_SIM_SEEDS", 1000);
-    let first = sim_support::seeds("ZK_ATOMIC_SIM_FIRST", 1);
-    let mut total = Tally::default();
-    for seed in first..first + seeds {
-        let t = check(seed);
-        total.made += t.made;
-        total.unsure += t.unsure;
-        total.promoted += t.promoted;
-    }
-    eprintln!("{seeds} schedules: {total:?}");
+    let (seeds, total) = sim_support::campaign("ATOMIC", 1000, check);
     assert!(total.made >= seeds as usize * 20, "{total:?}");
     assert!(total.promoted > 0, "{total:?}");
     assert!(total.unsure > 0, "{total:?}");

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use zk_proto::records::{DeleteRequest, GetDataRequest, Request, Response};
 use zk_recipes::discovery::ServiceInstance;
-use zk_sim::harness::{ClientId, Fault, Happened, Simulation};
+use zk_sim::harness::{ClientId, Fault, Simulation};
 
 use sim_driver::{ServiceDiscovery, SimDriver};
 
@@ -110,6 +110,8 @@ struct Stats {
     faults: usize,
 }
 
+sim_support::tally!(Stats: remade, operator_deletes, faults);
+
 fn check(seed: u64) -> Stats {
     let start = Instant::now();
     let mut d = SimDriver::new(Simulation::new(sim_support::model(seed), start));
@@ -171,12 +173,7 @@ fn check(seed: u64) -> Stats {
     Stats {
         remade: seen.iter().map(|s| s.lock().unwrap().remade).sum(),
         operator_deletes,
-        faults: d
-            .sim
-            .history()
-            .iter()
-            .filter(|r| matches!(r.what, Happened::Fault(_)))
-            .count(),
+        faults: sim_support::faults(&d.sim),
     }
 }
 
@@ -224,16 +221,7 @@ fn check_registrations(seed: u64, d: &mut SimDriver, seen: &[Arc<Mutex<Seen>>]) 
 
 #[test]
 fn registrations_come_back_and_caches_catch_up_under_faults() {
-    let seeds = sim_support::seeds("ZK_DISCOVERY_SIM_SEEDS", 1000);
-    let first = sim_support::seeds("ZK_DISCOVERY_SIM_FIRST", 1);
-    let mut total = Stats::default();
-    for seed in first..first + seeds {
-        let s = check(seed);
-        total.remade += s.remade;
-        total.operator_deletes += s.operator_deletes;
-        total.faults += s.faults;
-    }
-    eprintln!("{seeds} schedules: {total:?}");
+    let (seeds, total) = sim_support::campaign("DISCOVERY", 1000, check);
     assert!(total.remade >= seeds * 3 * 2, "{total:?}");
     assert!(total.operator_deletes >= seeds as usize, "{total:?}");
 }

@@ -38,7 +38,7 @@ use zk_proto::ErrorCode;
 use zk_proto::records::{Acl, DeleteRequest, GetChildrenRequest, Request, Response};
 use zk_proto::session::Error as SessionError;
 use zk_sim::TxnOp;
-use zk_sim::harness::{ClientId, Happened, Simulation};
+use zk_sim::harness::{ClientId, Simulation};
 
 const DIR: &str = "/glock";
 const RES: &str = "/guarded";
@@ -343,12 +343,7 @@ fn check(seed: u64) -> Stats {
         "seed {seed}: left behind {left:?}\n{}",
         d.sim.render_history()
     );
-    stats.faults = d
-        .sim
-        .history()
-        .iter()
-        .filter(|r| matches!(r.what, Happened::Fault(_)))
-        .count();
+    stats.faults = sim_support::faults(&d.sim);
     stats.forced_expiries = sim_support::forced_expiries(&d.sim).len();
     stats
 }

@@ -31,7 +31,7 @@ use zk_proto::ErrorCode;
 use zk_proto::records::Acl;
 use zk_proto::session::{AppState, Error as SessionError};
 use zk_sim::TxnOp;
-use zk_sim::harness::{ClientId, Happened, SimConfig, Simulation};
+use zk_sim::harness::{ClientId, SimConfig, Simulation};
 
 const DIR: &str = "/hlock";
 
@@ -240,12 +240,7 @@ fn check(seed: u64) -> Stats {
         timed_out: c.timed_out.load(Ordering::Relaxed),
         dropped: c.dropped.load(Ordering::Relaxed),
         beliefs: beliefs.len(),
-        faults: d
-            .sim
-            .history()
-            .iter()
-            .filter(|r| matches!(r.what, Happened::Fault(_)))
-            .count(),
+        faults: sim_support::faults(&d.sim),
         shared,
     }
 }
@@ -463,12 +458,7 @@ fn check_watches(seed: u64) -> (usize, usize) {
         "seed {seed}: watches left on the server\n{}",
         report()
     );
-    let faults = d
-        .sim
-        .history()
-        .iter()
-        .filter(|r| matches!(r.what, Happened::Fault(_)))
-        .count();
+    let faults = sim_support::faults(&d.sim);
     (values, faults)
 }
 

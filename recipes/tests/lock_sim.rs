@@ -479,6 +479,11 @@ struct Stats {
     shared: usize,
 }
 
+sim_support::tally!(
+    Stats: acquired, suspended, lost, cancelled, revoked, asked, lost_replies, beliefs, faults,
+    nodes, shared,
+);
+
 #[test]
 fn the_lock_holds_under_faults_and_cancellation() {
     campaign(false);
@@ -492,24 +497,7 @@ fn the_lock_holds_with_lagging_followers() {
 }
 
 fn campaign(lag: bool) {
-    let seeds = sim_support::seeds("ZK_LOCK_SIM_SEEDS", 200);
-    let first = sim_support::seeds("ZK_LOCK_SIM_FIRST", 1);
-    let mut total = Stats::default();
-    for seed in first..first + seeds {
-        let s = check(seed, lag);
-        total.acquired += s.acquired;
-        total.suspended += s.suspended;
-        total.lost += s.lost;
-        total.cancelled += s.cancelled;
-        total.revoked += s.revoked;
-        total.asked += s.asked;
-        total.lost_replies += s.lost_replies;
-        total.beliefs += s.beliefs;
-        total.faults += s.faults;
-        total.nodes += s.nodes;
-        total.shared += s.shared;
-    }
-    eprintln!("{seeds} schedules (lagging followers: {lag}): {total:?}");
+    let (seeds, total) = sim_support::campaign("LOCK", 200, |seed| check(seed, lag));
     // The schedules must exercise the lock, not idle past it.
     assert!(total.acquired >= seeds as usize * 5, "{total:?}");
     assert!(total.faults >= seeds as usize * 5, "{total:?}");

@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sim_driver::{Flavor, LockGuard, MultiLockGuard, SimDriver};
-use zk_sim::harness::{ClientId, Happened, Simulation};
+use zk_sim::harness::{ClientId, Simulation};
 
 use sim_support::Belief;
 
@@ -162,6 +162,8 @@ struct Stats {
     faults: usize,
 }
 
+sim_support::tally!(Stats: acquired, timed_out, dropped, beliefs, faults);
+
 fn check(seed: u64) -> Stats {
     let start = Instant::now();
     let mut d = SimDriver::new(Simulation::new(sim_support::model(seed), start));
@@ -227,29 +229,13 @@ fn check(seed: u64) -> Stats {
         timed_out: counts.timed_out.load(Ordering::Relaxed),
         dropped: counts.dropped.load(Ordering::Relaxed),
         beliefs: beliefs[0].len() + beliefs[1].len(),
-        faults: d
-            .sim
-            .history()
-            .iter()
-            .filter(|r| matches!(r.what, Happened::Fault(_)))
-            .count(),
+        faults: sim_support::faults(&d.sim),
     }
 }
 
 #[test]
 fn a_multi_lock_holds_all_or_nothing_under_faults_and_dropped_calls() {
-    let seeds = sim_support::seeds("ZK_MULTI_LOCK_SIM_SEEDS", 1000);
-    let mut total = Stats::default();
-    let first = sim_support::seeds("ZK_MULTI_LOCK_SIM_FIRST", 1);
-    for seed in first..first + seeds {
-        let s = check(seed);
-        total.acquired += s.acquired;
-        total.timed_out += s.timed_out;
-        total.dropped += s.dropped;
-        total.beliefs += s.beliefs;
-        total.faults += s.faults;
-    }
-    eprintln!("{seeds} schedules: {total:?}");
+    let (seeds, total) = sim_support::campaign("MULTI_LOCK", 1000, check);
     assert!(total.acquired >= seeds as usize * 5, "{total:?}");
     assert!(total.faults >= seeds as usize * 5, "{total:?}");
     assert!(total.dropped >= seeds as usize / 2, "{total:?}");

@@ -116,6 +116,8 @@ struct Stats {
     faults: usize,
 }
 
+sim_support::tally!(Stats: work, restarts, faults);
+
 fn check(seed: u64) -> Stats {
     let start = Instant::now();
     let mut d = SimDriver::new(Simulation::new(sim_support::model(seed), start));
@@ -247,27 +249,13 @@ fn check(seed: u64) -> Stats {
     Stats {
         work,
         restarts: members.iter().map(|m| m.lock().unwrap().restarts).sum(),
-        faults: d
-            .sim
-            .history()
-            .iter()
-            .filter(|r| matches!(r.what, Happened::Fault(_)))
-            .count(),
+        faults: sim_support::faults(&d.sim),
     }
 }
 
 #[test]
 fn no_item_is_worked_on_twice_and_the_members_settle_on_kazoos_split() {
-    let seeds = sim_support::seeds("ZK_PARTITIONER_SIM_SEEDS", 1000);
-    let first = sim_support::seeds("ZK_PARTITIONER_SIM_FIRST", 1);
-    let mut total = Stats::default();
-    for seed in first..first + seeds {
-        let s = check(seed);
-        total.work += s.work;
-        total.restarts += s.restarts;
-        total.faults += s.faults;
-    }
-    eprintln!("{seeds} schedules: {total:?}");
+    let (seeds, total) = sim_support::campaign("PARTITIONER", 1000, check);
     assert!(total.work >= seeds as usize * 3, "{total:?}");
 }
 

@@ -27,7 +27,7 @@ use bytes::Bytes;
 use zk_client::CreateOptions;
 use zk_proto::records::Acl;
 use zk_sim::TxnOp;
-use zk_sim::harness::{Happened, Simulation};
+use zk_sim::harness::Simulation;
 
 use sim_driver::{Node, PatientChildrenWatch, SimDriver};
 
@@ -198,12 +198,6 @@ fn check(seed: u64) -> (usize, usize) {
             report()
         );
     }
-    let _ = d
-        .sim
-        .history()
-        .iter()
-        .filter(|r| matches!(r.what, Happened::Fault(_)))
-        .count();
     let _ = gaps;
     (total, states.len())
 }

@@ -103,6 +103,8 @@ struct Stats {
     faults: usize,
 }
 
+sim_support::tally!(Stats: remade, operator_deletes, expiries, faults);
+
 fn check(seed: u64) -> Stats {
     let start = Instant::now();
     let mut d = SimDriver::new(Simulation::new(sim_support::model(seed), start));
@@ -175,12 +177,7 @@ fn check(seed: u64) -> Stats {
                 )
             })
             .count(),
-        faults: d
-            .sim
-            .history()
-            .iter()
-            .filter(|r| matches!(r.what, Happened::Fault(_)))
-            .count(),
+        faults: sim_support::faults(&d.sim),
     }
 }
 
@@ -220,17 +217,7 @@ fn check_members(seed: u64, d: &mut SimDriver, states: &[Arc<Mutex<Member>>]) {
 
 #[test]
 fn group_members_come_back_with_their_latest_payload_and_leave_nothing() {
-    let seeds = sim_support::seeds("ZK_PERSISTENT_SIM_SEEDS", 1000);
-    let mut total = Stats::default();
-    let first = sim_support::seeds("ZK_PERSISTENT_SIM_FIRST", 1);
-    for seed in first..first + seeds {
-        let s = check(seed);
-        total.remade += s.remade;
-        total.operator_deletes += s.operator_deletes;
-        total.expiries += s.expiries;
-        total.faults += s.faults;
-    }
-    eprintln!("{seeds} schedules: {total:?}");
+    let (seeds, total) = sim_support::campaign("PERSISTENT", 1000, check);
     // Nodes came back: the schedules took them away.
     assert!(total.remade >= seeds * 3 * 2, "{total:?}");
     assert!(total.operator_deletes >= seeds as usize, "{total:?}");

@@ -98,6 +98,8 @@ struct Stats {
     faults: usize,
 }
 
+sim_support::tally!(Stats: returned, deleted, dropped_creates, dropped_deletes, lost_replies, faults);
+
 fn check(seed: u64) -> Stats {
     let start = Instant::now();
     let mut d = SimDriver::new(Simulation::new(sim_support::model(seed), start));
@@ -197,30 +199,13 @@ fn check(seed: u64) -> Stats {
         dropped_creates: ledger.dropped_creates,
         dropped_deletes: ledger.dropped_deletes,
         lost_replies: sim_support::lost_replies(&d.sim),
-        faults: d
-            .sim
-            .history()
-            .iter()
-            .filter(|r| matches!(r.what, Happened::Fault(_)))
-            .count(),
+        faults: sim_support::faults(&d.sim),
     }
 }
 
 #[test]
 fn protected_creates_make_one_node_and_guaranteed_deletes_leave_none() {
-    let seeds = sim_support::seeds("ZK_PROTECTED_SIM_SEEDS", 1000);
-    let mut total = Stats::default();
-    let first = sim_support::seeds("ZK_PROTECTED_SIM_FIRST", 1);
-    for seed in first..first + seeds {
-        let s = check(seed);
-        total.returned += s.returned;
-        total.deleted += s.deleted;
-        total.dropped_creates += s.dropped_creates;
-        total.dropped_deletes += s.dropped_deletes;
-        total.lost_replies += s.lost_replies;
-        total.faults += s.faults;
-    }
-    eprintln!("{seeds} schedules: {total:?}");
+    let (seeds, total) = sim_support::campaign("PROTECTED", 1000, check);
     assert!(total.returned >= seeds as usize * 10, "{total:?}");
     assert!(total.dropped_creates >= seeds as usize, "{total:?}");
     assert!(total.dropped_deletes > 0, "{total:?}");

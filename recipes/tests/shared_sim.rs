@@ -123,6 +123,8 @@ struct Stats {
     lost_replies: usize,
 }
 
+sim_support::tally!(Stats: written, in_doubt, conflicts, seen, lost_replies);
+
 fn check(seed: u64) -> Stats {
     let start = Instant::now();
     let mut d = SimDriver::new(Simulation::new(sim_support::model(seed), start));
@@ -205,18 +207,7 @@ fn check(seed: u64) -> Stats {
 
 #[test]
 fn a_shared_count_never_loses_or_doubles_an_addition() {
-    let seeds = sim_support::seeds("ZK_SHARED_SIM_SEEDS", 1000);
-    let mut total = Stats::default();
-    let first = sim_support::seeds("ZK_SHARED_SIM_FIRST", 1);
-    for seed in first..first + seeds {
-        let s = check(seed);
-        total.written += s.written;
-        total.in_doubt += s.in_doubt;
-        total.conflicts += s.conflicts;
-        total.seen += s.seen;
-        total.lost_replies += s.lost_replies;
-    }
-    eprintln!("{seeds} schedules: {total:?}");
+    let (seeds, total) = sim_support::campaign("SHARED", 1000, check);
     assert!(total.written >= seeds as usize * 20, "{total:?}");
     assert!(total.conflicts >= seeds as usize, "{total:?}");
     assert!(total.in_doubt > 0, "{total:?}");

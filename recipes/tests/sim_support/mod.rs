@@ -155,6 +155,48 @@ pub fn seeds(var: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// How many faults the schedule injected.
+pub fn faults(sim: &Simulation) -> usize {
+    sim.history()
+        .iter()
+        .filter(|r| matches!(r.what, Happened::Fault(_)))
+        .count()
+}
+
+/// A simulation's figures for one schedule, summed over a campaign.
+pub trait Tally: Default + std::fmt::Debug {
+    /// Adds one schedule's figures.
+    fn add(&mut self, other: Self);
+}
+
+/// Makes a figures struct a [`Tally`] that sums the named fields.
+#[allow(unused_macros)]
+macro_rules! tally {
+    ($name:ident: $($field:ident),+ $(,)?) => {
+        impl sim_support::Tally for $name {
+            fn add(&mut self, other: Self) {
+                $(self.$field += other.$field;)+
+            }
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use tally;
+
+/// Runs `check` on each schedule of a campaign: `ZK_<name>_SIM_SEEDS` of them (else
+/// `default`), from seed `ZK_<name>_SIM_FIRST` (else 1). Prints the sum and returns how
+/// many schedules ran, with the sum.
+pub fn campaign<T: Tally>(name: &str, default: u64, mut check: impl FnMut(u64) -> T) -> (u64, T) {
+    let count = seeds(&format!("ZK_{name}_SIM_SEEDS"), default);
+    let first = seeds(&format!("ZK_{name}_SIM_FIRST"), 1);
+    let mut total = T::default();
+    for seed in first..first + count {
+        total.add(check(seed));
+    }
+    eprintln!("{count} schedules: {total:?}");
+    (count, total)
+}
+
 /// How many replies the simulation lost on purpose.
 pub fn lost_replies(sim: &Simulation) -> usize {
     sim.history()
