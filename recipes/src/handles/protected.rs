@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use bytes::Bytes;
 use zk_client::{CreateOptions, Error};
 
-use super::{Driver, Job, host};
+use super::{Driver, Job, host, hosted};
 use crate::protected::{CreateOutcome, DeleteOutcome, GuaranteedDelete, ProtectedCreate};
 
 /// `create_protected`: the create as [`ProtectedCreate`] runs it; the path created.
@@ -66,38 +66,21 @@ pub fn create_protected<D: Driver>(
     .bounded()
 }
 
-/// `delete_guaranteed`: the delete as [`GuaranteedDelete`] runs it.
+/// `delete_guaranteed`: the delete as [`GuaranteedDelete`] runs it. The machine goes on
+/// when the call is dropped, until the server confirms the delete.
 pub fn delete_guaranteed(path: &str, version: Option<i32>) -> Job<()> {
     let machine = match GuaranteedDelete::new(path, version.unwrap_or(-1)) {
         Ok(m) => m,
         Err(e) => return Job::ready(Err(Error::from(e).at_path(path))),
     };
     let path = path.to_string();
-    Job::start(move |hosting, done| {
-        let mut done = Some(done);
-        let steer = host(
-            &hosting,
-            machine,
-            Box::new(|m: &mut GuaranteedDelete, _| m.start()),
-            move |m, outcomes| {
-                if m.is_none() {
-                    if let Some(d) = done.take() {
-                        d.send(Err(Error::Closed));
-                    }
-                    return;
-                }
-                for o in outcomes {
-                    let result = match o {
-                        DeleteOutcome::Deleted => Ok(()),
-                        DeleteOutcome::Failed(e) => Err(Error::from(e).at_path(&path)),
-                    };
-                    if let Some(d) = done.take() {
-                        d.send(result);
-                    }
-                }
-            },
-        );
-        Box::new(steer)
-    })
+    hosted(
+        machine,
+        Box::new(|m: &mut GuaranteedDelete, _| m.start()),
+        move |_, outcome, _| match outcome? {
+            DeleteOutcome::Deleted => Some(Ok(())),
+            DeleteOutcome::Failed(e) => Some(Err(Error::from(e).at_path(&path))),
+        },
+    )
     .bounded()
 }
