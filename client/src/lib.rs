@@ -41,8 +41,8 @@ pub use zk_proto::codec::jute::{is_null as is_null_data, null as null_data};
 /// crate reads neither itself.
 #[derive(Clone, Copy)]
 pub struct Os {
-    /// 64 random bits, or why none could be had.
-    pub random: fn() -> std::result::Result<u64, String>,
+    /// Fills the buffer with random bytes, or says why it could not.
+    pub random: fn(&mut [u8]) -> std::result::Result<(), String>,
     /// The wall clock, as time since the Unix epoch.
     pub wall_clock: fn() -> std::time::Duration,
 }
@@ -57,16 +57,24 @@ impl Os {
     /// 64 random bits, or the error that says none could be had (only on a broken system:
     /// no `getrandom(2)` and no `/dev/urandom`).
     pub fn u64(self) -> Result<u64> {
-        (self.random)().map_err(|e| {
+        let mut bytes = [0; 8];
+        self.fill(&mut bytes)?;
+        Ok(u64::from_be_bytes(bytes))
+    }
+
+    /// 128 random bits, for secrets (the nonces of a login) and ids, in one draw.
+    pub fn u128(self) -> Result<u128> {
+        let mut bytes = [0; 16];
+        self.fill(&mut bytes)?;
+        Ok(u128::from_be_bytes(bytes))
+    }
+
+    fn fill(self, bytes: &mut [u8]) -> Result<()> {
+        (self.random)(bytes).map_err(|e| {
             Error::Start(format!(
                 "the operating system gave no random bits ({e}); a session seed and recipe node ids need them"
             ))
         })
-    }
-
-    /// 128 random bits, for secrets (the nonces of a login).
-    pub fn u128(self) -> Result<u128> {
-        Ok(u128::from(self.u64()?) << 64 | u128::from(self.u64()?))
     }
 
     /// A fresh 128-bit id in 32 hex digits, unique per recipe participant: a recipe finds
@@ -85,3 +93,48 @@ pub use zk_proto as __proto;
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+
+#[cfg(test)]
+mod os_tests {
+    use super::{Error, Os};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    static DRAWS: AtomicUsize = AtomicUsize::new(0);
+
+    fn counting(bytes: &mut [u8]) -> std::result::Result<(), String> {
+        DRAWS.fetch_add(1, Ordering::SeqCst);
+        for (i, b) in bytes.iter_mut().enumerate() {
+            *b = i as u8 + 1;
+        }
+        Ok(())
+    }
+
+    fn broken(_: &mut [u8]) -> std::result::Result<(), String> {
+        Err("no entropy source".into())
+    }
+
+    #[test]
+    fn an_id_is_one_draw_of_128_bits() {
+        let os = Os {
+            random: counting,
+            wall_clock: Default::default,
+        };
+        let before = DRAWS.load(Ordering::SeqCst);
+        let id = os.unique_id().expect("an id");
+        assert_eq!(id, "0102030405060708090a0b0c0d0e0f10");
+        assert_eq!(DRAWS.load(Ordering::SeqCst) - before, 1);
+        assert_eq!(os.u64().expect("64 bits"), 0x0102_0304_0506_0708);
+    }
+
+    #[test]
+    fn no_random_bits_is_a_typed_error_that_says_why() {
+        let os = Os {
+            random: broken,
+            wall_clock: Default::default,
+        };
+        match os.u128() {
+            Err(Error::Start(why)) => assert!(why.contains("no entropy source"), "{why}"),
+            other => panic!("expected a start error, got {other:?}"),
+        }
+    }
+}

@@ -37,16 +37,20 @@ thread_local! {
 }
 
 /// The schedule's "randomness": a counter, scrambled (SplitMix64).
-fn draw() -> std::result::Result<u64, String> {
-    let n = DRAWS.with(|d| {
-        let n = d.get().wrapping_add(0x9e37_79b9_7f4a_7c15);
-        d.set(n);
-        n
-    });
-    let mut z = n;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    Ok(z ^ (z >> 31))
+fn draw(bytes: &mut [u8]) -> std::result::Result<(), String> {
+    for chunk in bytes.chunks_mut(8) {
+        let n = DRAWS.with(|d| {
+            let n = d.get().wrapping_add(0x9e37_79b9_7f4a_7c15);
+            d.set(n);
+            n
+        });
+        let mut z = n;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        let z = (z ^ (z >> 31)).to_be_bytes();
+        chunk.copy_from_slice(&z[..chunk.len()]);
+    }
+    Ok(())
 }
 
 fn wall() -> Duration {
