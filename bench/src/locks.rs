@@ -24,8 +24,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 const CURATOR: &str = "/usr/share/java/curator-recipes.jar";
-/// Total cycles per run, split over the workers.
-const CYCLES: usize = 400;
+/// Total cycles per run, split over the workers, unless `--cycles N` says otherwise: enough
+/// that one run of ours lasts about half a second on loopback, as a shorter run is at the
+/// mercy of a single scheduling hiccup on a small machine.
+pub const CYCLES: usize = 2000;
 /// Untimed cycles each side runs first, split over its workers like the timed ones.
 pub const WARM: usize = 4000;
 const SIDES: [&str; 5] = ["ours-tokio", "ours-blocking", "raw", "kazoo", "curator"];
@@ -34,7 +36,13 @@ const SHAPES: [(&str, usize); 2] = [("uncontended", 1), ("contended-4", 4)];
 /// `link`: a one-way delay every side's connections go through (the harness's proxy), as
 /// a network between the clients and the server would add; `None` for plain loopback.
 /// `only`: run that one side (`ours-tokio`, `ours-blocking`, `raw`, `kazoo`, `curator`).
-pub fn run(rounds: usize, link: Option<Duration>, warm: usize, only: Option<&str>) {
+/// `warm` and `total` are the untimed and timed cycles of one run, split over its workers.
+pub fn run(
+    rounds: usize,
+    link: Option<Duration>,
+    (warm, total): (usize, usize),
+    only: Option<&str>,
+) {
     let server = zk_harness::ZkServer::standalone().expect("start a ZooKeeper server");
     let proxy = link.map(|delay| {
         let proxy = zk_harness::Proxy::start(server.addr()).expect("start the proxy");
@@ -73,7 +81,7 @@ pub fn run(rounds: usize, link: Option<Duration>, warm: usize, only: Option<&str
                 sides.retain(|s| only.is_none_or(|o| o == *s));
                 for side in sides {
                     let path = format!("/zk-bench-locks/{shape}-{release:?}-{side}-{round}");
-                    let cycles = CYCLES / workers;
+                    let cycles = total / workers;
                     let warm = warm / workers;
                     let both = [direct.as_str(), hosts.as_str()];
                     let took = match (side, release) {
@@ -120,7 +128,7 @@ pub fn run(rounds: usize, link: Option<Duration>, warm: usize, only: Option<&str
     }
     let _ = std::fs::remove_dir_all(&classes);
     println!(
-        "| workload ({CYCLES} cycles) | release | ours-tokio | ours-blocking | raw floor | Kazoo 2.11 | Curator 5.4 | tokio ÷ Kazoo | tokio ÷ Curator | tokio ÷ floor |"
+        "| workload ({total} cycles) | release | ours-tokio | ours-blocking | raw floor | Kazoo 2.11 | Curator 5.4 | tokio ÷ Kazoo | tokio ÷ Curator | tokio ÷ floor |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|");
     let median = |key: (&str, Release, &str)| {

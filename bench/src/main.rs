@@ -10,6 +10,7 @@
 //! cargo run --release -p zk-bench -- --locks --rounds 5   # locks: ours, Kazoo, Curator
 //! cargo run --release -p zk-bench -- --locks --link-ms 1 --rounds 3   # the same, 1 ms each way
 //! cargo run --release -p zk-bench -- --locks --warm 0 --rounds 5   # no warm-up in the process
+//! cargo run --release -p zk-bench -- --locks --cycles 400 --rounds 5   # shorter timed runs
 //! cargo run --release -p zk-bench -- --locks --only curator   # one side (ours-tokio, ours-blocking, raw, kazoo, curator)
 //! cargo run --release -p zk-bench --features tls-peer -- --tls --rounds 5  # TLS against TCP
 //! cargo build --release -p zk-cli && cargo run --release -p zk-bench -- --cli  # zk vs zkCli.sh
@@ -158,7 +159,8 @@ fn main() {
     if args.iter().any(|a| a == "--locks") {
         let link = flag_value(&args, "--link-ms").map(Duration::from_millis);
         let warm = flag_value(&args, "--warm").unwrap_or(locks::WARM);
-        locks::run(rounds, link, warm, only.as_deref());
+        let cycles = flag_value(&args, "--cycles").unwrap_or(locks::CYCLES);
+        locks::run(rounds, link, (warm, cycles), only.as_deref());
         return;
     }
     if args.iter().any(|a| a == "--detection") {
