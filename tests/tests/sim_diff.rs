@@ -550,9 +550,11 @@ fn an_ensembles_four_letter_words_answer_alike_by_role() {
                 }
             }
         };
+        let leader = role(zk_harness::Mode::Leader);
+        settle(leader, &ask);
         let mut side = Vec::new();
         for (name, addr) in [
-            ("leader", role(zk_harness::Mode::Leader)),
+            ("leader", leader),
             ("follower", role(zk_harness::Mode::Follower)),
         ] {
             for w in words {
@@ -579,6 +581,34 @@ fn an_ensembles_four_letter_words_answer_alike_by_role() {
         }
     }
     assert!(differences.is_empty(), "{}", differences.join("\n"));
+}
+
+/// Waits (at most 30 s) until the leader at `addr` has sent each synced follower a packet
+/// through its queue. A real leader lists a follower's queue time in `mntr` only from the
+/// first such packet (a ping comes every half tick), so right after an election it may
+/// list it for some followers only; the model's leader is in that steady state at once.
+fn settle(addr: std::net::SocketAddr, ask: &dyn Fn(std::net::SocketAddr, &str) -> String) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let mntr = ask(addr, "mntr");
+        let value = |key: &str| {
+            mntr.lines()
+                .find_map(|l| l.strip_prefix(key)?.trim().parse::<usize>().ok())
+        };
+        let timed = mntr
+            .lines()
+            .filter(|l| l.starts_with("zk_cnt_") && l.contains("_learner_handler_qp_time_ms"))
+            .count();
+        let synced = value("zk_synced_followers");
+        if synced.is_some_and(|n| n > 0 && n == timed) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the leader at {addr} did not settle: {synced:?} synced followers, {timed} with a queue time"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// `text`'s lines, sorted.
