@@ -21,12 +21,14 @@
 use std::io::{Read, Write};
 use std::time::Instant;
 
+#[path = "../src/raw.rs"]
+mod raw;
+use raw::raw_session;
+
 use bytes::{Bytes, BytesMut};
-use zk_proto::codec::{FrameDecoder, Jute, write_frame};
+use zk_proto::codec::FrameDecoder;
 use zk_proto::consts::CreateMode;
-use zk_proto::records::{
-    Acl, ConnectRequest, CreateRequest, DeleteRequest, GetChildrenRequest, Request,
-};
+use zk_proto::records::{Acl, CreateRequest, DeleteRequest, GetChildrenRequest, Request};
 
 /// Cycles per run.
 const CYCLES: u64 = 2000;
@@ -51,31 +53,6 @@ async fn cycles(hosts: &str, path: &str) -> (f64, f64) {
     let after = c.metrics().await.expect("metrics").completed;
     c.close().await;
     (rate, (after - before - 2) as f64 / CYCLES as f64)
-}
-
-/// A session of its own on a plain socket, past the handshake.
-fn raw_session(addr: &str) -> std::net::TcpStream {
-    let mut s = std::net::TcpStream::connect(addr).expect("connect");
-    s.set_nodelay(true).expect("nodelay");
-    let mut buf = BytesMut::new();
-    let req = ConnectRequest {
-        protocol_version: 0,
-        last_zxid_seen: 0,
-        timeout: 10_000,
-        session_id: 0,
-        passwd: Bytes::from_static(&[0; 16]),
-        read_only: false,
-    };
-    write_frame(&mut buf, |b| req.encode(b));
-    s.write_all(&buf).expect("handshake");
-    let mut frames = FrameDecoder::new(1 << 20);
-    let mut chunk = vec![0u8; 4096];
-    while frames.next_frame().expect("a frame").is_none() {
-        let n = s.read(&mut chunk).expect("read");
-        assert!(n > 0, "the server closed the handshake");
-        frames.push(&chunk[..n]);
-    }
-    s
 }
 
 /// A socket the floor writes its frames to and reads its replies from.

@@ -200,7 +200,7 @@ fn raw(hosts: &str, dir: &str, cycles: usize, release: Release) -> Duration {
     use zk_proto::consts::CreateMode;
     use zk_proto::records::{Acl, CreateRequest, DeleteRequest, GetChildrenRequest, Request};
     let addr = hosts.split(',').next().expect("a host");
-    let mut s = crate::raw_session(addr);
+    let mut s = crate::raw::raw_session(addr);
     let mut frames = FrameDecoder::new(1 << 20);
     let mut chunk = vec![0u8; 1 << 16];
     let mut xid = 0;

@@ -22,6 +22,7 @@
 
 mod cli;
 mod locks;
+mod raw;
 mod tls;
 
 use std::collections::BTreeMap;
@@ -33,8 +34,9 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
-use zk_proto::codec::{FrameDecoder, Jute, write_frame};
-use zk_proto::records::{ConnectRequest, GetDataRequest, Request};
+use raw::raw_session;
+use zk_proto::codec::FrameDecoder;
+use zk_proto::records::{GetDataRequest, Request};
 
 const NODE: &str = "/zk-bench/node";
 const DATA: [u8; 100] = [7; 100];
@@ -1022,33 +1024,6 @@ fn raw_blocking_sessions(hosts: &str) -> Run {
             .flat_map(|h| h.join().expect("thread"))
             .collect()
     })
-}
-
-/// A session on a blocking socket, handshake done.
-fn raw_session(addr: &str) -> TcpStream {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_nodelay(true).expect("nodelay");
-    let mut buf = BytesMut::new();
-    let req = ConnectRequest {
-        protocol_version: 0,
-        last_zxid_seen: 0,
-        timeout: 10_000,
-        session_id: 0,
-        passwd: Bytes::from_static(&[0; 16]),
-        read_only: false,
-    };
-    write_frame(&mut buf, |b| req.encode(b));
-    s.write_all(&buf).expect("handshake");
-    let mut frames = FrameDecoder::new(1 << 20);
-    let mut chunk = vec![0u8; 4096];
-    loop {
-        let n = s.read(&mut chunk).expect("read");
-        assert!(n > 0, "the server closed the handshake");
-        frames.push(&chunk[..n]);
-        if frames.next_frame().expect("frame").is_some() {
-            return s;
-        }
-    }
 }
 
 fn raw_limit(hosts: &str) -> Run {
